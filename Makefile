@@ -1,0 +1,81 @@
+# HyperFork build. `make` builds the VMM and the bare guests; `make check` runs every test;
+# `make demo` boots a bare and a Linux guest; `make linux-guest` builds the guest kernel.
+CC ?= gcc
+BUILD := build
+CFLAGS ?= -O2 -g
+WERROR ?= -Werror
+HF_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra $(WERROR) -Wno-missing-field-initializers -Wno-format-truncation \
+	-D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+HF_LDLIBS := -ljansson -lpthread
+
+VMM_SRCS := $(wildcard src/util/*.c src/core/*.c src/arch/x86/*.c src/loader/*.c \
+	src/devices/*.c src/clone/*.c src/api/*.c src/cmd/*.c)
+VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libhyperfork.a
+
+# Bare guests: freestanding, identity-mapped from 1 MiB, started in ring 3.
+GUEST_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-pie -fno-stack-protector \
+	-fno-asynchronous-unwind-tables -fcf-protection=none -mno-red-zone \
+	-Wall -Wextra $(WERROR) -Iinclude -Iguest/runtime -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/runtime/guest.ld \
+	-Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
+GUEST_RT := $(BUILD)/guest/runtime/start.o $(BUILD)/guest/runtime/hf.o
+GUEST_SRCS := $(wildcard guest/examples/*.c tests/guests/*.c bench/guests/*.c)
+GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+
+all: $(BUILD)/hyperfork guests
+
+guests: $(GUESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -c $< -o $@
+
+$(LIB): $(filter-out $(BUILD)/src/main.o,$(VMM_OBJS))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/hyperfork: $(BUILD)/src/main.o $(LIB)
+	$(CC) $(HF_CFLAGS) -o $@ $^ $(HF_LDLIBS)
+
+$(BUILD)/guest/runtime/%.o: guest/runtime/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/guest/runtime/%.o: guest/runtime/%.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.elf: %.c $(GUEST_RT) guest/runtime/guest.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT) $< -lgcc
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -o $@ $< $(LIB) $(HF_LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all
+	tests/integration/run.sh
+
+check: deps all unit linux-guest integration
+
+deps:
+	@scripts/install-deps.sh
+
+linux-guest:
+	guest/linux/build.sh
+
+demo: deps all linux-guest
+	scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB)
+
+.PHONY: all guests unit integration check deps linux-guest demo clean
+-include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)

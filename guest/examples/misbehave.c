@@ -1,0 +1,48 @@
+/* A guest that misbehaves on request (its --cmdline names how), for the tests that check
+ * the VMM stops such guests cleanly: exit CODE, triple, port, mmio, spin, badexit,
+ * badsize, null, halt, badbuf, baddesc. */
+#include "hf.h"
+
+static int is(const char *cmd, const char *word)
+{
+	size_t n = strlen(word);
+	return !hf_strncmp(cmd, word, n) && (cmd[n] == 0 || cmd[n] == ' ');
+}
+
+int main(void)
+{
+	const char *cmd = hf_cmdline();
+
+	hf_printf("misbehave: %s\n", cmd);
+	if (is(cmd, "exit")) {
+		const char *p = cmd + 4;
+		return (int)hf_strtou(&p);
+	}
+	if (is(cmd, "triple")) /* invalid opcode with no IDT: triple fault */
+		__asm__ volatile("ud2");
+	if (is(cmd, "null")) /* page 0 is unmapped */
+		return *(volatile int *)0;
+	if (is(cmd, "port")) /* a port nobody serves */
+		hf_outb(0x99, 1);
+	if (is(cmd, "mmio")) /* just past guest RAM: mapped if RAM is not 2 MiB aligned */
+		return *(volatile int *)hf_ram_size();
+	if (is(cmd, "badbuf")) { /* a console buffer outside guest RAM */
+		static struct hf_buf b;
+		b.addr = hf_ram_size() - 8;
+		b.len = 64;
+		hf_outl(HF_PORT_WRITE, (uint32_t)(uintptr_t)&b);
+	}
+	if (is(cmd, "baddesc")) /* a descriptor address outside guest RAM */
+		hf_outl(HF_PORT_WRITE, 0xfffff000u);
+	if (is(cmd, "badexit"))
+		hf_exit(1000);
+	if (is(cmd, "badsize")) /* the exit port takes 32-bit writes */
+		hf_outb(HF_PORT_EXIT, 3);
+	if (is(cmd, "spin"))
+		for (;;)
+			__asm__ volatile("pause");
+	if (is(cmd, "halt")) /* the only vCPU stops: nothing left to run */
+		hf_halt();
+	hf_printf("misbehave: unknown mode\n");
+	return 99;
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Build the HyperFork Linux guest: a minimal kernel from Debian's
+# linux-source-6.1 (patched for software-KVM hosts, see README.md) and a
+# busybox-static initramfs with the hf-* tools.
+#
+# Usage: guest/linux/build.sh [OUTDIR]      (or HF_LINUX_OUT=OUTDIR)
+# Default OUTDIR is build/linux under the repository root. Idempotent and
+# incremental: run it again after editing any input and only what changed is
+# rebuilt. Outputs: OUTDIR/{vmlinux,bzImage,initramfs.cpio,tools/hf-*}.
+#
+# Environment: JOBS (default: nproc), LINUX_TARBALL (default
+# /usr/src/linux-source-6.1.tar.xz), SOURCE_DATE_EPOCH (timestamps baked
+# into the kernel and the initramfs; default 0, for reproducible output).
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/../.." && pwd)
+out=${1:-${HF_LINUX_OUT:-$repo_root/build/linux}}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+src=$out/src
+tarball=${LINUX_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
+jobs=${JOBS:-$(nproc)}
+epoch=${SOURCE_DATE_EPOCH:-0}
+
+step() { printf '==> %s\n' "$*"; }
+die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- prerequisites
+missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_cmd gcc gcc
+need_cmd make make
+need_cmd flex flex
+need_cmd bison bison
+need_cmd bc bc
+need_cmd xz xz-utils
+need_cmd lz4 lz4 # bzImage payload compression (fastest to decompress)
+need_cmd perl perl
+[ -f /usr/include/libelf.h ] || [ -f /usr/include/elfutils/libelf.h ] || missing+=(libelf-dev)
+[ -f "$tarball" ] || missing+=(linux-source-6.1)
+busybox=/bin/busybox
+if [ ! -x "$busybox" ] || readelf -l "$busybox" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+	missing+=(busybox-static)
+fi
+if command -v musl-gcc >/dev/null 2>&1; then
+	tools_cc=musl-gcc # tiny static binaries (~20 KB instead of ~800 KB)
+else
+	tools_cc=gcc
+	[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	die "missing Debian packages: ${missing[*]}
+    install them with: apt-get install ${missing[*]}"
+fi
+
+export KBUILD_BUILD_TIMESTAMP="@$epoch" KBUILD_BUILD_USER=hyperfork KBUILD_BUILD_HOST=hyperfork
+kmake() { make -C "$src" -s "$@"; }
+
+# --------------------------------------------------------- source and patches
+# The stamp records which patches are applied (copies kept in .hf-patches).
+# When the patch set changes, the old patches are reverted and the new ones
+# applied, so only the files they touch are rebuilt; if reverting fails the
+# tree is extracted afresh.
+patches=("$script_dir"/patches/*.patch)
+[ -e "${patches[0]}" ] || patches=()
+stamp=$src/.hf-patched
+applied=$src/.hf-patches
+want=$( { echo "$tarball"; for p in ${patches[@]+"${patches[@]}"}; do basename "$p"; sha256sum <"$p"; done; } | sha256sum | cut -d' ' -f1)
+
+extract() {
+	step "extracting $(basename "$tarball") into $src"
+	rm -rf "$src" "$out/src.tmp"
+	mkdir -p "$out/src.tmp"
+	tar -xf "$tarball" -C "$out/src.tmp" --strip-components=1
+	mv "$out/src.tmp" "$src"
+}
+
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+	if [ -f "$stamp" ] && [ -d "$applied" ]; then
+		step "patch set changed: reverting the previously applied patches"
+		ok=1
+		for p in $(ls -r "$applied"/*.patch 2>/dev/null); do
+			patch -d "$src" -p1 -R -s -f <"$p" >/dev/null || { ok=0; break; }
+		done
+		[ $ok = 1 ] || extract
+	elif [ -e "$src" ]; then
+		extract # an interrupted extraction or patching: start over
+	else
+		extract
+	fi
+	rm -rf "$applied" "$stamp"
+	mkdir -p "$applied"
+	for p in ${patches[@]+"${patches[@]}"}; do
+		step "applying patch $(basename "$p")"
+		patch -d "$src" -p1 -s -f -N <"$p" || die "patch $(basename "$p") does not apply"
+		cp "$p" "$applied/"
+	done
+	echo "$want" >"$stamp"
+else
+	step "source tree up to date ($src)"
+fi
+
+# --------------------------------------------------------------------- config
+fragment=$script_dir/config.fragment
+cfg_want=$(sha256sum <"$fragment" | cut -d' ' -f1)
+cfg_stamp=$src/.hf-config
+if [ ! -f "$src/.config" ] || [ ! -f "$cfg_stamp" ] || [ "$(cat "$cfg_stamp")" != "$cfg_want" ]; then
+	step "configuring: tinyconfig + $(basename "$fragment")"
+	rm -f "$cfg_stamp"
+	cp -p "$src/.config" "$src/.config.hf-prev" 2>/dev/null || true
+	kmake tinyconfig >/dev/null
+	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null)
+	kmake olddefconfig >/dev/null
+	# Every option of the fragment must have survived olddefconfig.
+	bad=0
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) sym=${line%%=*} ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *} ;;
+		*) continue ;;
+		esac
+		got=$(grep -E "^($sym=|# $sym is not set)" "$src/.config" || true)
+		if [ "$line" != "$got" ] && ! { [ -z "$got" ] && [ "${line#\# }" != "$line" ]; }; then
+			echo "    config: wanted '$line', got '${got:-<absent>}'" >&2
+			bad=1
+		fi
+	done <"$fragment"
+	[ $bad = 0 ] || die "config.fragment options were overridden (missing dependencies?)"
+	# Keep the old .config (and its timestamp) when nothing changed, so that
+	# make does not rebuild anything.
+	if [ -f "$src/.config.hf-prev" ] && cmp -s "$src/.config" "$src/.config.hf-prev"; then
+		mv "$src/.config.hf-prev" "$src/.config"
+	fi
+	rm -f "$src/.config.hf-prev" "$src/.config.old"
+	echo "$cfg_want" >"$cfg_stamp"
+else
+	step "config up to date"
+fi
+
+# --------------------------------------------------------------------- kernel
+step "building vmlinux and bzImage (make -j$jobs)"
+t0=$(date +%s)
+kmake -j"$jobs" vmlinux bzImage
+[ -x "$src/usr/gen_init_cpio" ] || kmake usr/
+[ -x "$src/usr/gen_init_cpio" ] || die "usr/gen_init_cpio was not built"
+step "kernel built in $(($(date +%s) - t0)) s"
+install_if_changed() { cmp -s "$1" "$2" || cp "$1" "$2"; }
+install_if_changed "$src/vmlinux" "$out/vmlinux"
+install_if_changed "$src/arch/x86/boot/bzImage" "$out/bzImage"
+cp "$src/System.map" "$out/System.map"
+
+# ---------------------------------------------------------------- guest tools
+step "building guest tools with $tools_cc"
+mkdir -p "$out/tools"
+for t in hf-fork hf-done hf-id; do
+	c=$repo_root/guest/tools/$t.c
+	if [ ! -f "$out/tools/$t" ] || [ "$c" -nt "$out/tools/$t" ] ||
+		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ]; then
+		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" -o "$out/tools/$t" "$c"
+	fi
+done
+
+# ----------------------------------------------------------------- initramfs
+# gen_init_cpio takes a file list, so no root or mknod is needed. Files are
+# staged with a fixed mtime so that the archive is reproducible.
+step "building initramfs.cpio"
+stage=$out/initramfs.stage
+rm -rf "$stage"
+mkdir -p "$stage/scripts"
+cp "$busybox" "$stage/busybox"
+cp "$script_dir/init" "$stage/init"
+cp "$out"/tools/hf-* "$stage/"
+cp "$script_dir"/scripts/*.sh "$stage/scripts/"
+find "$stage" -exec touch -h -d "@$epoch" {} +
+applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
+	grep sed head tail wc date poweroff reboot halt sync free top kill env
+	true false test [ printf vi less hexdump od dd stat chmod find xargs seq"
+{
+	echo "dir /dev 0755 0 0"
+	echo "nod /dev/console 0600 0 0 c 5 1"
+	echo "dir /bin 0755 0 0"
+	echo "file /bin/busybox $stage/busybox 0755 0 0"
+	for a in $applets; do echo "slink /bin/$a busybox 0777 0 0"; done
+	for t in hf-fork hf-done hf-id; do echo "file /bin/$t $stage/$t 0755 0 0"; done
+	echo "dir /proc 0755 0 0"
+	echo "dir /sys 0755 0 0"
+	echo "dir /tmp 1777 0 0"
+	echo "dir /root 0700 0 0"
+	echo "dir /etc 0755 0 0"
+	echo "dir /etc/hf 0755 0 0"
+	for s in "$stage"/scripts/*.sh; do echo "file /etc/hf/$(basename "$s") $s 0755 0 0"; done
+	echo "file /init $stage/init 0755 0 0"
+} >"$out/initramfs.list"
+"$src/usr/gen_init_cpio" -t "$epoch" "$out/initramfs.list" >"$out/initramfs.cpio.tmp"
+mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
+
+step "done: $out/vmlinux ($(stat -c %s "$out/vmlinux") bytes), $out/bzImage ($(stat -c %s "$out/bzImage") bytes), $out/initramfs.cpio ($(stat -c %s "$out/initramfs.cpio") bytes)"

@@ -1,0 +1,74 @@
+/* HyperFork bare-guest runtime: start code, console, exit, fork point, clone id, guest
+ * facts and a cycle counter, over the ports of include/hyperfork/abi.h. Freestanding. */
+#ifndef HF_GUEST_H
+#define HF_GUEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperfork/abi.h"
+
+/* The guest program: vCPU 0 runs main(); its return value is the exit code. */
+int main(void);
+/* Other vCPUs run hf_secondary(cpu) if the program defines it; otherwise they halt. */
+void hf_secondary(unsigned cpu);
+
+static inline void hf_outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+static inline void hf_outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+static inline uint32_t hf_inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
+}
+
+/* Cycle counter (TSC). hf_tsc_khz() converts: ns = cycles * 1e6 / khz. */
+static inline uint64_t hf_cycles(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+void hf_putc(char c);
+void hf_puts(const char *s); /* no newline added */
+void hf_write(const void *buf, size_t len);
+void hf_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hf_vprintf(const char *fmt, va_list ap);
+__attribute__((noreturn)) void hf_exit(unsigned code);
+/* Fork point: returns 0 in the original VM, the clone's number in a clone,
+ * HF_FORK_FAILED if no clone could be made. */
+unsigned hf_fork(void);
+unsigned hf_clone_id(void);
+void hf_mark(uint32_t tag);
+__attribute__((noreturn)) void hf_halt(void); /* this vCPU stops for good */
+
+const struct hf_boot_info *hf_info(void);
+const char *hf_cmdline(void);
+uint64_t hf_ram_size(void);
+unsigned hf_ncpus(void);
+uint64_t hf_tsc_khz(void);
+uint64_t hf_ns(uint64_t cycles); /* cycles -> nanoseconds (0 if the rate is unknown) */
+/* Free memory between the image and the stacks. */
+void *hf_heap_start(void);
+void *hf_heap_end(void);
+
+/* Parse the decimal number at *s, advance *s past it. */
+uint64_t hf_strtou(const char **s);
+int hf_strncmp(const char *a, const char *b, size_t n);
+
+/* The compiler may emit calls to these. */
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+
+#endif

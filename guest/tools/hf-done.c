@@ -1,0 +1,39 @@
+/* hf-done [CODE]: ends the VM; the VMM exits with CODE (0..239, default 0). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <unistd.h>
+
+#include "hyperfork/abi.h"
+
+int main(int argc, char **argv)
+{
+	unsigned long code = 0;
+
+	if (argc > 2)
+		goto usage;
+	if (argc == 2) {
+		char *end;
+
+		errno = 0;
+		code = strtoul(argv[1], &end, 10);
+		if (argv[1][0] < '0' || argv[1][0] > '9' || *end || errno ||
+		    code > HF_EXIT_CODE_MAX)
+			goto usage;
+	}
+	if (ioperm(HF_PORT_BASE, HF_PORT_COUNT, 1) != 0) {
+		fprintf(stderr, "hf-done: ioperm(0x%x, %u): %s (kernel needs CONFIG_X86_IOPL_IOPERM=y and root)\n",
+			HF_PORT_BASE, HF_PORT_COUNT, strerror(errno));
+		return 1;
+	}
+	fflush(NULL);
+	outl((uint32_t)code, HF_PORT_EXIT);
+	for (;;) /* the VMM normally stops the VM at the outl */
+		pause();
+
+usage:
+	fprintf(stderr, "usage: hf-done [CODE]   (CODE: 0..%d, default 0)\n", HF_EXIT_CODE_MAX);
+	return 2;
+}

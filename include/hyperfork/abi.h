@@ -1,0 +1,130 @@
+/* HyperFork guest ABI: the contract between the VMM and the guest side
+ * (bare-guest runtime, Linux guest tools). Shared verbatim by both sides;
+ * freestanding C, no host headers beyond <stdint.h>.
+ *
+ * ABI version 1.
+ *
+ * Hypercall ports (all guests)
+ * ----------------------------
+ * A guest talks to the VMM with x86 port I/O on ports HF_PORT_BASE ..
+ * HF_PORT_BASE + HF_PORT_COUNT - 1. Ports below 0x100 are used because some
+ * hosts (software KVM) only forward ring-3 port I/O below 0x100. Linux guest
+ * programs must call ioperm(HF_PORT_BASE, HF_PORT_COUNT, 1) first.
+ *
+ *   HF_PORT_CONSOLE  out8   write one byte to the VM's console.
+ *   HF_PORT_EXIT     out32  end the VM; the VMM exits with this code.
+ *                           Codes 0..HF_EXIT_CODE_MAX are the guest's; a larger
+ *                           value is treated as guest misbehaviour.
+ *   HF_PORT_FORK     in32   fork point: the VM is cloned here. Returns 0 in
+ *                           the original VM and the clone's number (1, 2, ...)
+ *                           in each clone, like fork(2) with the roles swapped.
+ *                           Returns HF_FORK_FAILED if no clone could be made.
+ *   HF_PORT_CLONE_ID in32   which clone this VM is: 0 for a VM that was
+ *                           booted, N for the VM named NAME.N.
+ *   HF_PORT_MARK     out32  record a host timestamp tagged with the value
+ *                           (benchmarks; see `hyperfork run --marks`).
+ *   HF_PORT_HALT     out8   this vCPU stops for good (the VM goes on).
+ *   HF_PORT_WRITE    out32  write a buffer to the console: the value is the
+ *                           guest-physical address (below 4 GiB) of a struct
+ *                           hf_buf; the buffer may be anywhere in guest RAM and
+ *                           at most HF_WRITE_MAX bytes long. An address or
+ *                           length outside guest RAM is guest misbehaviour.
+ *
+ * Any other port, or a wrong access size on these, ends a bare guest with
+ * HF_STATUS_CRASH. Linux guests may probe legacy ports; there unknown ports
+ * read as all ones and writes are ignored.
+ *
+ * Bare guests
+ * -----------
+ * A bare guest is a static ELF64 x86-64 executable (ET_EXEC) whose PT_LOAD
+ * segments have p_paddr == p_vaddr, lie inside guest RAM at or above
+ * HF_LOAD_MIN and below the vCPU stacks. The VMM builds page tables that
+ * identity-map all guest RAM (virtual == physical, user-accessible, writable,
+ * executable) except the page at 0, which is left unmapped so that a null
+ * pointer access faults. Each vCPU starts at the ELF entry point:
+ *   - 64-bit mode, ring 3: CS = HF_SEL_UCODE, SS = DS = ES = FS = GS =
+ *     HF_SEL_UDATA, FS/GS base 0; RFLAGS = 0x3002 (IOPL 3, interrupts off), and
+ *     a TSS whose I/O bitmap grants every port;
+ *   - RDI = vCPU index (0 .. ncpus-1), RSI = guest address of the
+ *     struct hf_boot_info below, RSP = top of the vCPU's own stack
+ *     (16-byte aligned), all other general registers 0;
+ *   - SSE enabled; AVX (and AVX-512 where the host has it) enabled through
+ *     XCR0 when the host supports XSAVE;
+ *   - no interrupt descriptor table: any exception ends the VM with
+ *     HF_STATUS_CRASH (reported as a triple fault).
+ * Guest RAM layout (guest-physical == guest-virtual):
+ *   [0, 4 KiB)                    unmapped
+ *   [4 KiB, HF_LOAD_MIN)          VMM area: boot info, command line, GDT,
+ *                                 TSS, page tables. Readable by the guest.
+ *   [HF_LOAD_MIN, heap_start)     the ELF image
+ *   [heap_start, heap_end)        free memory for the guest
+ *   [heap_end, ram_size)          vCPU stacks, HF_STACK_SIZE each; vCPU i's
+ *                                 stack top is ram_size - i * HF_STACK_SIZE
+ */
+#ifndef HYPERFORK_ABI_H
+#define HYPERFORK_ABI_H
+
+#include <stdint.h>
+
+#define HF_ABI_VERSION 1u
+
+#define HF_PORT_BASE 0xE0u
+#define HF_PORT_COUNT 8u
+#define HF_PORT_CONSOLE (HF_PORT_BASE + 0u)
+#define HF_PORT_EXIT (HF_PORT_BASE + 1u)
+#define HF_PORT_FORK (HF_PORT_BASE + 2u)
+#define HF_PORT_CLONE_ID (HF_PORT_BASE + 3u)
+#define HF_PORT_MARK (HF_PORT_BASE + 4u)
+#define HF_PORT_HALT (HF_PORT_BASE + 5u)
+#define HF_PORT_WRITE (HF_PORT_BASE + 6u)
+
+#define HF_WRITE_MAX (1u << 20)
+
+/* Argument of HF_PORT_WRITE. */
+struct hf_buf {
+	uint64_t addr; /* guest-physical address of the bytes */
+	uint64_t len;  /* number of bytes */
+};
+
+#define HF_FORK_FAILED 0xFFFFFFFFu
+
+/* Exit statuses of `hyperfork run`. Guest exit codes 0..HF_EXIT_CODE_MAX
+ * pass through unchanged; the VMM reports everything else with these. */
+#define HF_EXIT_CODE_MAX 239
+#define HF_STATUS_ERROR 240   /* VMM error: bad flag, bad image, KVM failure */
+#define HF_STATUS_CRASH 241   /* guest crashed or misbehaved */
+#define HF_STATUS_RESET 242   /* guest asked for a reset/reboot */
+#define HF_STATUS_TIMEOUT 243 /* --timeout expired */
+#define HF_STATUS_STOPPED 244 /* stopped by `hyperfork stop` or a signal */
+
+/* Bare guest memory layout. */
+#define HF_LOAD_MIN 0x100000ull     /* 1 MiB: lowest address an image may use */
+#define HF_BOOT_INFO_ADDR 0x1000ull /* struct hf_boot_info */
+#define HF_CMDLINE_ADDR 0x2000ull   /* NUL-terminated command line */
+#define HF_CMDLINE_MAX 4096u        /* including the NUL */
+#define HF_STACK_SIZE 0x40000ull    /* 256 KiB per vCPU */
+
+/* Bare guest segment selectors (GDT built by the VMM). */
+#define HF_SEL_KCODE 0x08
+#define HF_SEL_KDATA 0x10
+#define HF_SEL_UDATA 0x2b
+#define HF_SEL_UCODE 0x33
+#define HF_SEL_TSS 0x38
+
+#define HF_BOOT_INFO_MAGIC 0x49424648u /* "HFBI" */
+
+/* Written by the VMM at HF_BOOT_INFO_ADDR before the first instruction. */
+struct hf_boot_info {
+	uint32_t magic;       /* HF_BOOT_INFO_MAGIC */
+	uint32_t abi_version; /* HF_ABI_VERSION */
+	uint64_t ram_size;    /* bytes of guest RAM, starting at address 0 */
+	uint64_t heap_start;  /* first free byte after the image, page aligned */
+	uint64_t heap_end;    /* end of free memory (start of the stacks) */
+	uint64_t tsc_khz;     /* guest TSC frequency in kHz, 0 if unknown */
+	uint64_t cmdline;     /* guest address of the command line */
+	uint32_t cmdline_len; /* its length without the NUL */
+	uint32_t ncpus;       /* number of vCPUs */
+	uint64_t stack_size;  /* bytes of stack per vCPU */
+};
+
+#endif

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian packages HyperFork needs to build, test and benchmark (as root).
+set -e
+PKGS="gcc make libc6-dev libjansson-dev libcmocka-dev pkg-config \
+linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils busybox-static \
+qemu-system-x86 gnuplot-nox musl-tools"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "error: packages missing ($missing); run as root" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || echo "warning: apt-get update failed; trying the install anyway" >&2
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,234 @@
+/* Control socket server: a Unix stream socket per VM speaking the line protocol of
+ * api/proto.h. */
+#include "api/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+struct server_client {
+	struct watch w;
+	struct server *s;
+	size_t len;
+	char buf[PROTO_MAX_REQUEST];
+	struct server_client *next;
+};
+
+static int make_addr(const char *path, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+int control_connect(const char *path)
+{
+	struct sockaddr_un a;
+	if (make_addr(path, &a) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void client_drop(struct server_client *c, bool del)
+{
+	struct server *s = c->s;
+	struct server_client **pp = &s->clients;
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	if (del)
+		loop_del(s->loop, &c->w);
+	close(c->w.fd);
+	free(c);
+}
+
+static void send_line(int fd, const char *line)
+{
+	size_t len = strlen(line);
+	while (len) {
+		ssize_t w = send(fd, line, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		line += w;
+		len -= (size_t)w;
+	}
+}
+
+/* Returns 1 if this process became a clone while handling (stop everything). */
+static int handle_line(struct server_client *c, const char *line, size_t len)
+{
+	struct server *s = c->s;
+	struct hf_request req;
+	struct hf_response resp;
+	char err[256];
+
+	memset(&resp, 0, sizeof(resp));
+	if (proto_parse_request(line, len, &req, err, sizeof(err)) < 0) {
+		resp.ok = false;
+		snprintf(resp.error, sizeof(resp.error), "bad request: %s", err);
+		pr_debug("control: %s", resp.error);
+		req.cmd = CMD_STATUS;
+	} else if (s->handler(s->arg, &req, &resp) == 1) {
+		return 1;
+	}
+	char *out = proto_format_response(req.cmd, &resp);
+	send_line(c->w.fd, out ? out : "{\"ok\":false,\"error\":\"out of memory\"}\n");
+	free(out);
+	proto_response_free(&resp);
+	return 0;
+}
+
+static void client_event(struct watch *w, uint32_t events)
+{
+	struct server_client *c = w->arg;
+	(void)events;
+	ssize_t n = recv(w->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		client_drop(c, true);
+		return;
+	}
+	c->len += (size_t)n;
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (!nl)
+			break;
+		size_t linelen = (size_t)(nl - c->buf);
+		if (handle_line(c, c->buf, linelen) == 1)
+			return; /* now a clone: this connection is not ours */
+		c->len -= linelen + 1;
+		memmove(c->buf, nl + 1, c->len);
+	}
+	if (c->len == sizeof(c->buf)) {
+		send_line(w->fd, "{\"ok\":false,\"error\":\"request too long\"}\n");
+		client_drop(c, true);
+	}
+}
+
+static void listen_event(struct watch *w, uint32_t events)
+{
+	struct server *s = w->arg;
+	(void)events;
+	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct server_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->s = s;
+	c->w = (struct watch){.fd = fd, .fn = client_event, .arg = c};
+	if (loop_add(s->loop, &c->w, EPOLLIN) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = s->clients;
+	s->clients = c;
+}
+
+int server_open(struct server *s, struct loop *l, const char *path, server_handler fn, void *arg)
+{
+	struct sockaddr_un a;
+
+	memset(s, 0, sizeof(*s));
+	s->listen.fd = -1;
+	s->loop = l;
+	s->handler = fn;
+	s->arg = arg;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if (make_addr(path, &a) < 0) {
+		pr_err("control socket path %s is too long", path);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		pr_err("socket: %s", strerror(errno));
+		return -1;
+	}
+	for (int attempt = 0;; attempt++) {
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			break;
+		if (errno != EADDRINUSE || attempt > 0) {
+			pr_err("cannot bind control socket %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		int probe = control_connect(path);
+		if (probe >= 0) {
+			close(probe);
+			pr_err("a VM with this name is already running (control socket %s)", path);
+			close(fd);
+			return -1;
+		}
+		if (errno != ECONNREFUSED && errno != ENOENT) {
+			pr_err("control socket %s exists and cannot be checked: %s", path,
+			       strerror(errno));
+			close(fd);
+			return -1;
+		}
+		pr_info("removing stale control socket %s left by a VM that is gone", path);
+		unlink(path);
+	}
+	if (listen(fd, 64) < 0) {
+		pr_err("listen on %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	s->listen = (struct watch){.fd = fd, .fn = listen_event, .arg = s};
+	if (loop_add(l, &s->listen, EPOLLIN) < 0) {
+		close(fd);
+		unlink(path);
+		s->listen.fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void server_close(struct server *s)
+{
+	while (s->clients)
+		client_drop(s->clients, true);
+	if (s->listen.fd >= 0) {
+		loop_del(s->loop, &s->listen);
+		close(s->listen.fd);
+		unlink(s->path);
+	}
+	s->listen.fd = -1;
+}
+
+void server_abandon(struct server *s)
+{
+	while (s->clients)
+		client_drop(s->clients, false);
+	if (s->listen.fd >= 0)
+		close(s->listen.fd);
+	s->listen.fd = -1;
+}

@@ -1,0 +1,40 @@
+/* Control socket server: a Unix stream socket per VM at <run-dir>/<name>.sock speaking the
+ * line protocol of api/proto.h. It only parses and answers; the VM work is done by the
+ * handler the run loop supplies. */
+#ifndef HF_SERVER_H
+#define HF_SERVER_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "api/proto.h"
+#include "core/loop.h"
+
+struct server_client;
+
+/* Answer req into resp. Returns 0 normally, or 1 if this process has just become a clone
+ * (then nothing is answered: the connection belongs to the parent). */
+typedef int (*server_handler)(void *arg, const struct hf_request *req, struct hf_response *resp);
+
+struct server {
+	struct loop *loop;
+	struct watch listen;
+	char path[PATH_MAX];
+	server_handler handler;
+	void *arg;
+	struct server_client *clients;
+};
+
+/* Bind the socket at path and start serving on loop. A path left by a VM that died
+ * (nothing accepts on it) is replaced; a live one is an error ("already running").
+ * Returns 0 or -1 (logged). */
+int server_open(struct server *s, struct loop *l, const char *path, server_handler fn, void *arg);
+/* Stop serving and remove the socket file. */
+void server_close(struct server *s);
+/* Fork child: drop the inherited fds without touching the parent's socket file. */
+void server_abandon(struct server *s);
+
+/* Client side: connect to path. Returns the fd, or -1 with errno (ECONNREFUSED: stale). */
+int control_connect(const char *path);
+
+#endif

@@ -1,0 +1,305 @@
+/* KVM state capture and restore: everything about a VM that lives in the kernel rather than
+ * in the VMM's memory (which fork() copies by itself). */
+#include "clone/snapshot.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <x86intrin.h>
+
+#include "core/vm.h"
+#include "util/log.h"
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+
+struct vm_snapshot *snapshot_vm_alloc(struct vm *vm)
+{
+	(void)vm;
+	return calloc(1, sizeof(struct vm_snapshot));
+}
+
+void snapshot_vm_free(struct vm_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->msr_index);
+	free(s);
+}
+
+static size_t xsave_size(const struct vm *vm)
+{
+	size_t sz = vm->host->xsave2_size > (int)sizeof(struct kvm_xsave)
+			    ? (size_t)vm->host->xsave2_size
+			    : sizeof(struct kvm_xsave);
+	return sz;
+}
+
+struct vcpu_snapshot *snapshot_vcpu_alloc(struct vm *vm)
+{
+	struct vcpu_snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	if (vm->host->xsave) {
+		s->xsave = calloc(1, xsave_size(vm));
+		if (!s->xsave) {
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void snapshot_vcpu_free(struct vcpu_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->xsave);
+	free(s->msrs);
+	free(s);
+}
+
+static struct kvm_msrs *msrs_alloc(unsigned n)
+{
+	return calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
+}
+
+int snapshot_prepare(struct vm *vm)
+{
+	struct vm_snapshot *s = vm->snap;
+	struct vcpu *c0 = &vm->vcpus[0];
+	const struct kvm_msr_list *all = vm->host->msrs;
+
+	if (s->prepared)
+		return 0;
+	struct kvm_device_attr attr = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET};
+	s->tsc_offset_attr =
+		vm->host->vcpu_attrs && ioctl(c0->fd, KVM_HAS_DEVICE_ATTR, &attr) == 0;
+
+	/* Keep the MSRs vCPU 0 can read; KVM_GET_MSRS stops at the first one it cannot. */
+	struct kvm_msrs *probe = msrs_alloc(all->nmsrs);
+	s->msr_index = calloc(all->nmsrs + 1, sizeof(uint32_t));
+	if (!probe || !s->msr_index) {
+		free(probe);
+		pr_err("out of memory");
+		return -1;
+	}
+	unsigned next = 0;
+	bool deadline = false;
+	while (next < all->nmsrs) {
+		unsigned n = 0;
+		for (unsigned i = next; i < all->nmsrs; i++)
+			probe->entries[n++].index = all->indices[i];
+		probe->nmsrs = n;
+		int r = ioctl(c0->fd, KVM_GET_MSRS, probe);
+		if (r < 0) {
+			pr_err("KVM_GET_MSRS: %s", strerror(errno));
+			free(probe);
+			return -1;
+		}
+		for (int i = 0; i < r; i++) {
+			uint32_t idx = probe->entries[i].index;
+			if (idx == MSR_IA32_TSC && s->tsc_offset_attr)
+				continue;
+			if (idx == MSR_IA32_TSC_DEADLINE) {
+				deadline = true;
+				continue;
+			}
+			s->msr_index[s->nmsrs++] = idx;
+		}
+		next += (unsigned)r + 1; /* skip the unreadable one */
+		if ((unsigned)r < n)
+			pr_debug("MSR 0x%x cannot be read; not saved", probe->entries[r].index);
+	}
+	free(probe);
+	if (deadline)
+		s->msr_index[s->nmsrs++] = MSR_IA32_TSC_DEADLINE; /* restored after the LAPIC */
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu_snapshot *vs = vm->vcpus[i].snap;
+		free(vs->msrs);
+		vs->msrs = msrs_alloc(s->nmsrs);
+		if (!vs->msrs) {
+			pr_err("out of memory");
+			return -1;
+		}
+	}
+	pr_debug("snapshot: %u MSRs saved per vCPU, TSC restored by %s", s->nmsrs,
+		 s->tsc_offset_attr ? "offset" : "value");
+	s->prepared = true;
+	return 0;
+}
+
+#define VCPU_IOCTL(c, req, arg, name)                                                              \
+	do {                                                                                       \
+		if (ioctl((c)->fd, (req), (arg)) < 0) {                                            \
+			pr_err("%s on vCPU %u: %s", (name), (c)->index, strerror(errno));          \
+			return -1;                                                                 \
+		}                                                                                  \
+	} while (0)
+
+static int capture_vcpu(struct vm *vm, struct vcpu *c)
+{
+	struct vcpu_snapshot *s = c->snap;
+	const struct host *h = vm->host;
+
+	VCPU_IOCTL(c, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
+	VCPU_IOCTL(c, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS");
+	if (s->xsave) {
+		if (h->xsave2_size)
+			VCPU_IOCTL(c, KVM_GET_XSAVE2, s->xsave, "KVM_GET_XSAVE2");
+		else
+			VCPU_IOCTL(c, KVM_GET_XSAVE, s->xsave, "KVM_GET_XSAVE");
+	} else {
+		VCPU_IOCTL(c, KVM_GET_FPU, &s->fpu, "KVM_GET_FPU");
+	}
+	if (h->xcrs)
+		VCPU_IOCTL(c, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS");
+	s->msrs->nmsrs = vm->snap->nmsrs;
+	for (unsigned i = 0; i < vm->snap->nmsrs; i++)
+		s->msrs->entries[i].index = vm->snap->msr_index[i];
+	int r = ioctl(c->fd, KVM_GET_MSRS, s->msrs);
+	if (r < 0 || (unsigned)r != s->msrs->nmsrs) {
+		pr_err("KVM_GET_MSRS on vCPU %u: read %d of %u", c->index, r, s->msrs->nmsrs);
+		return -1;
+	}
+	if (vm->has_irqchip)
+		VCPU_IOCTL(c, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC");
+	if (h->vcpu_events)
+		VCPU_IOCTL(c, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS");
+	if (h->mp_state)
+		VCPU_IOCTL(c, KVM_GET_MP_STATE, &s->mp_state, "KVM_GET_MP_STATE");
+	if (h->debugregs)
+		VCPU_IOCTL(c, KVM_GET_DEBUGREGS, &s->debugregs, "KVM_GET_DEBUGREGS");
+	if (vm->snap->tsc_offset_attr) {
+		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+					    .attr = KVM_VCPU_TSC_OFFSET,
+					    .addr = (uintptr_t)&s->tsc_offset};
+		VCPU_IOCTL(c, KVM_GET_DEVICE_ATTR, &a, "KVM_GET_DEVICE_ATTR(TSC_OFFSET)");
+	}
+	return 0;
+}
+
+#define VM_IOCTL(vm, req, arg, name)                                                               \
+	do {                                                                                       \
+		if (ioctl((vm)->vm_fd, (req), (arg)) < 0) {                                        \
+			pr_err("%s: %s", (name), strerror(errno));                                 \
+			return -1;                                                                 \
+		}                                                                                  \
+	} while (0)
+
+int snapshot_capture(struct vm *vm)
+{
+	struct vm_snapshot *s = vm->snap;
+
+	if (!s->prepared && snapshot_prepare(vm) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (capture_vcpu(vm, &vm->vcpus[i]) < 0)
+			return -1;
+	if (vm->has_irqchip) {
+		for (unsigned i = 0; i < 3; i++) {
+			s->chip[i].chip_id = i;
+			VM_IOCTL(vm, KVM_GET_IRQCHIP, &s->chip[i], "KVM_GET_IRQCHIP");
+		}
+	}
+	if (vm->has_pit)
+		VM_IOCTL(vm, KVM_GET_PIT2, &s->pit, "KVM_GET_PIT2");
+	VM_IOCTL(vm, KVM_GET_CLOCK, &s->clock, "KVM_GET_CLOCK");
+	s->captured_ns = now_ns();
+	s->captured_tsc = __rdtsc();
+	return 0;
+}
+
+int snapshot_restore_vm(struct vm *vm)
+{
+	struct vm_snapshot *s = vm->snap;
+	if (vm->has_irqchip)
+		for (unsigned i = 0; i < 3; i++)
+			VM_IOCTL(vm, KVM_SET_IRQCHIP, &s->chip[i], "KVM_SET_IRQCHIP");
+	if (vm->has_pit)
+		VM_IOCTL(vm, KVM_SET_PIT2, &s->pit, "KVM_SET_PIT2");
+	return 0;
+}
+
+/* KVM_SET_MSRS stops at the first MSR it refuses; skip that one and go on, so one MSR a
+ * host cannot take back does not lose the rest. */
+static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[64];
+	} buf;
+	while (n) {
+		unsigned chunk = n < 64 ? n : 64;
+		buf.hdr.nmsrs = chunk;
+		buf.hdr.pad = 0;
+		memcpy(buf.e, e, chunk * sizeof(*e));
+		int r = ioctl(c->fd, KVM_SET_MSRS, &buf);
+		if (r < 0) {
+			pr_err("KVM_SET_MSRS on vCPU %u: %s", c->index, strerror(errno));
+			return -1;
+		}
+		if ((unsigned)r < chunk) {
+			pr_debug("vCPU %u: MSR 0x%x (value 0x%llx) not restored", c->index,
+				 e[r].index, (unsigned long long)e[r].data);
+			r++;
+		}
+		e += r;
+		n -= (unsigned)r;
+	}
+	return 0;
+}
+
+int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
+{
+	struct vcpu_snapshot *s = c->snap;
+	const struct host *h = vm->host;
+	unsigned nmsrs = s->msrs->nmsrs;
+	bool deadline = nmsrs && s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
+
+	VCPU_IOCTL(c, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
+	if (s->xsave)
+		VCPU_IOCTL(c, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
+	else
+		VCPU_IOCTL(c, KVM_SET_FPU, &s->fpu, "KVM_SET_FPU");
+	if (h->xcrs)
+		VCPU_IOCTL(c, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
+	VCPU_IOCTL(c, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
+	if (!vm->snap->tsc_offset_attr) {
+		/* No offset control: move the TSC on by the host time since the capture. */
+		for (unsigned i = 0; i < nmsrs; i++)
+			if (s->msrs->entries[i].index == MSR_IA32_TSC)
+				s->msrs->entries[i].data += __rdtsc() - vm->snap->captured_tsc;
+	}
+	if (set_msrs(c, s->msrs->entries, nmsrs - deadline) < 0)
+		return -1;
+	if (vm->has_irqchip)
+		VCPU_IOCTL(c, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
+	if (deadline && set_msrs(c, &s->msrs->entries[nmsrs - 1], 1) < 0)
+		return -1;
+	if (h->vcpu_events)
+		VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
+	if (h->mp_state)
+		VCPU_IOCTL(c, KVM_SET_MP_STATE, &s->mp_state, "KVM_SET_MP_STATE");
+	if (h->debugregs)
+		VCPU_IOCTL(c, KVM_SET_DEBUGREGS, &s->debugregs, "KVM_SET_DEBUGREGS");
+	if (vm->snap->tsc_offset_attr) {
+		/* Same host, same TSC: the parent's offset keeps the guest TSC continuous. */
+		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+					    .attr = KVM_VCPU_TSC_OFFSET,
+					    .addr = (uintptr_t)&s->tsc_offset};
+		VCPU_IOCTL(c, KVM_SET_DEVICE_ATTR, &a, "KVM_SET_DEVICE_ATTR(TSC_OFFSET)");
+	}
+	return 0;
+}
+
+int snapshot_restore_clock(struct vm *vm)
+{
+	struct kvm_clock_data cd = vm->snap->clock;
+	/* With KVM_CLOCK_REALTIME, KVM advances kvm-clock by the real time elapsed since the
+	 * capture: the clone's clock continues from the parent's and never goes back. */
+	cd.flags &= KVM_CLOCK_REALTIME;
+	VM_IOCTL(vm, KVM_SET_CLOCK, &cd, "KVM_SET_CLOCK");
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* KVM state capture and restore: everything about a VM that lives in the kernel rather than
+ * in the VMM's memory (which fork() copies by itself). The parent captures with its vCPUs
+ * parked; the clone restores into the VM and vCPUs it has just created. */
+#ifndef HF_SNAPSHOT_H
+#define HF_SNAPSHOT_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+
+struct vcpu_snapshot {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;       /* hosts without XSAVE */
+	struct kvm_xsave *xsave;  /* KVM_GET_XSAVE(2) buffer, NULL without XSAVE */
+	struct kvm_xcrs xcrs;
+	struct kvm_msrs *msrs;    /* saved MSRs, TSC deadline last (it needs the LAPIC) */
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	struct kvm_mp_state mp_state;
+	struct kvm_debugregs debugregs;
+	uint64_t tsc_offset;
+};
+
+struct vm_snapshot {
+	struct kvm_irqchip chip[3]; /* PIC master, PIC slave, IOAPIC */
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	uint32_t *msr_index; /* MSRs this VM saves, probed by snapshot_prepare */
+	unsigned nmsrs;
+	bool tsc_offset_attr; /* KVM_VCPU_TSC_OFFSET works: TSC restored by offset */
+	bool prepared;
+	uint64_t captured_ns;   /* CLOCK_MONOTONIC at capture */
+	uint64_t captured_tsc;  /* host TSC at capture (fallback TSC restore) */
+};
+
+struct vm_snapshot *snapshot_vm_alloc(struct vm *vm);
+void snapshot_vm_free(struct vm_snapshot *s);
+struct vcpu_snapshot *snapshot_vcpu_alloc(struct vm *vm);
+void snapshot_vcpu_free(struct vcpu_snapshot *s);
+
+/* Once, after the vCPUs have their CPUID and before the guest runs: find which MSRs can be
+ * read and how the TSC can be restored, and size the buffers. Returns 0 or -1. */
+int snapshot_prepare(struct vm *vm);
+
+/* Parent, every vCPU parked: capture VM and vCPU state into vm->snap / vcpu->snap.
+ * Returns 0 or -1 (logged). */
+int snapshot_capture(struct vm *vm);
+
+/* Clone: load the captured state into the freshly created KVM VM and vCPUs. VM-wide device
+ * state (irqchip, PIT) must be restored before the vCPUs, the clock after. */
+int snapshot_restore_vm(struct vm *vm);
+int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c);
+int snapshot_restore_clock(struct vm *vm);
+
+#endif

@@ -1,0 +1,97 @@
+/* What the subcommands share: the run directory and the control-socket client. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "cmd/cmd.h"
+#include "util/log.h"
+
+const char *run_dir(const char *opt)
+{
+	if (opt && *opt)
+		return opt;
+	const char *env = getenv("HYPERFORK_RUN_DIR");
+	return env && *env ? env : HF_DEFAULT_RUN_DIR;
+}
+
+int run_dir_prepare(const char *dir)
+{
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		pr_err("cannot create run directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_call(const char *dir, const char *name, const struct hf_request *req,
+	     struct hf_response *resp)
+{
+	char path[4096], err[256];
+
+	if (!valid_vm_name(name)) {
+		pr_err("invalid VM name '%s'", name);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s.sock", dir, name);
+	int fd = control_connect(path);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			pr_err("no VM named %s (no control socket %s)", name, path);
+		else if (errno == ECONNREFUSED)
+			pr_err("VM %s is gone (stale control socket %s)", name, path);
+		else
+			pr_err("cannot reach VM %s at %s: %s", name, path, strerror(errno));
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = 60};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char *line = proto_format_request(req);
+	if (!line || write_all(fd, line, strlen(line)) < 0) {
+		pr_err("cannot send to VM %s: %s", name, strerror(errno));
+		free(line);
+		close(fd);
+		return -1;
+	}
+	free(line);
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		if (len == cap) {
+			if (cap >= PROTO_MAX_LINE)
+				break;
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf + len - n, '\n', (size_t)n))
+			break;
+	}
+	close(fd);
+	if (!buf || !len || !memchr(buf, '\n', len)) {
+		pr_err("VM %s closed the connection without an answer", name);
+		free(buf);
+		return -1;
+	}
+	int r = proto_parse_response(req->cmd, buf, (size_t)((char *)memchr(buf, '\n', len) - buf),
+				     resp, err, sizeof(err));
+	free(buf);
+	if (r < 0) {
+		pr_err("bad answer from VM %s: %s", name, err);
+		return -1;
+	}
+	return 0;
+}

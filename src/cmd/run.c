@@ -1,0 +1,207 @@
+/* `hyperfork run`: boot a VM and stay in the foreground until it ends. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/bare.h"
+#include "arch/x86/linux.h"
+#include "clone/snapshot.h"
+#include "cmd/cmd.h"
+#include "core/runloop.h"
+#include "devices/devices.h"
+#include "hyperfork/abi.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hyperfork run [--name NAME] [--mem SIZE] [--cpus N]\n"
+		"                     (--bare FILE | --kernel FILE [--initrd FILE])\n"
+		"                     [--cmdline STR] [--console stdio|none|FILE]\n"
+		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
+		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
+		"                     [--run-dir DIR] [--debug]\n"
+		"\n"
+		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
+		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
+		"  --cpus N          vCPUs (default 1)\n"
+		"  --bare FILE       bare guest: static ELF started in 64-bit ring 3\n"
+		"  --kernel FILE     Linux bzImage or vmlinux (PVH entry)\n"
+		"  --initrd FILE     initramfs for the Linux guest\n"
+		"  --cmdline STR     kernel command line, or the bare guest's argument string\n"
+		"  --console DEST    guest console: stdio (default), none, or a file path\n"
+		"  --clone-console M console of clones: file (DIR/NAME.N.console), pty, none\n"
+		"  --timeout SEC     stop the VM after SEC seconds (status %d)\n"
+		"  --pages huge|4k   back guest RAM with transparent huge pages (default) or not\n"
+		"  --no-host-flags   do not add the kernel flags this host needs\n"
+		"  --marks FILE      append host timestamps of HF_PORT_MARK writes to FILE\n"
+		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
+		"\n"
+		"Exit status: the guest's exit code (0-%d) for bare guests and hf-done;\n"
+		"%d VMM error, %d guest crash, %d guest reset, %d timeout, %d stopped.\n",
+		HF_STATUS_TIMEOUT, HF_DEFAULT_RUN_DIR, HF_EXIT_CODE_MAX, HF_STATUS_ERROR,
+		HF_STATUS_CRASH, HF_STATUS_RESET, HF_STATUS_TIMEOUT, HF_STATUS_STOPPED);
+}
+
+enum {
+	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
+	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
+	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP,
+};
+
+static const struct option options[] = {
+	{"name", required_argument, NULL, OPT_NAME},
+	{"mem", required_argument, NULL, OPT_MEM},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"bare", required_argument, NULL, OPT_BARE},
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"clone-console", required_argument, NULL, OPT_CLONE_CONSOLE},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"pages", required_argument, NULL, OPT_PAGES},
+	{"no-host-flags", no_argument, NULL, OPT_NO_HOST_FLAGS},
+	{"marks", required_argument, NULL, OPT_MARKS},
+	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+	{"debug", no_argument, NULL, OPT_DEBUG},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+static int bad(const char *fmt, const char *arg)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	pr_err("%s (see hyperfork run --help)", msg);
+	return HF_STATUS_ERROR;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg = {.ncpus = 1, .ram_size = 128 * MiB, .huge = true,
+				.host_flags = true, .console = CONSOLE_STDIO,
+				.clone_console = CONSOLE_FILE};
+	const char *bare = NULL, *kernel = NULL, *console = "stdio", *dir = NULL;
+	uint64_t v;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_NAME:
+			if (!valid_vm_name(optarg))
+				return bad("invalid --name '%s': use 1-64 characters of "
+					   "A-Z a-z 0-9 _ . - not starting with . or -",
+					   optarg);
+			snprintf(cfg.name, sizeof(cfg.name), "%s", optarg);
+			break;
+		case OPT_MEM:
+			if (parse_size(optarg, &cfg.ram_size) < 0)
+				return bad("invalid --mem '%s': expected a size such as 512M or 2G",
+					   optarg);
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, 1024, &v) < 0 || v == 0)
+				return bad("invalid --cpus '%s': expected a positive number", optarg);
+			cfg.ncpus = (unsigned)v;
+			break;
+		case OPT_BARE: bare = optarg; break;
+		case OPT_KERNEL: kernel = optarg; break;
+		case OPT_INITRD: cfg.initrd = optarg; break;
+		case OPT_CMDLINE: cfg.cmdline = optarg; break;
+		case OPT_CONSOLE: console = optarg; break;
+		case OPT_CLONE_CONSOLE:
+			if (strcmp(optarg, "file") && strcmp(optarg, "pty") && strcmp(optarg, "none"))
+				return bad("invalid --clone-console '%s': file, pty or none", optarg);
+			console_parse(optarg, &cfg.clone_console, &(const char *){NULL});
+			break;
+		case OPT_TIMEOUT:
+			if (parse_seconds(optarg, &cfg.timeout_ns) < 0 || cfg.timeout_ns == 0)
+				return bad("invalid --timeout '%s': expected seconds > 0", optarg);
+			break;
+		case OPT_PAGES:
+			if (!strcmp(optarg, "huge"))
+				cfg.huge = true;
+			else if (!strcmp(optarg, "4k"))
+				cfg.huge = false;
+			else
+				return bad("invalid --pages '%s': huge or 4k", optarg);
+			break;
+		case OPT_NO_HOST_FLAGS: cfg.host_flags = false; break;
+		case OPT_MARKS: cfg.marks_path = optarg; break;
+		case OPT_RUN_DIR: dir = optarg; break;
+		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
+		case OPT_HELP: usage(stdout); return 0;
+		default: usage(stderr); return HF_STATUS_ERROR;
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!!bare == !!kernel)
+		return bad("%sgive exactly one of --bare FILE or --kernel FILE", "");
+	if (bare && cfg.initrd)
+		return bad("%s--initrd is for Linux guests (--kernel)", "");
+	cfg.kind = bare ? VM_BARE : VM_LINUX;
+	cfg.image = bare ? bare : kernel;
+	if (!cfg.name[0])
+		snprintf(cfg.name, sizeof(cfg.name), "vm%d", (int)getpid());
+	console_parse(console, &cfg.console, &cfg.console_path);
+	cfg.run_dir = run_dir(dir);
+	log_set_name(cfg.name);
+
+	uint8_t *image;
+	size_t image_len;
+	if (read_file(cfg.image, &image, &image_len) < 0) {
+		pr_err("cannot read %s image %s: %s", bare ? "bare" : "kernel", cfg.image,
+		       strerror(errno));
+		return HF_STATUS_ERROR;
+	}
+	if (run_dir_prepare(cfg.run_dir) < 0) {
+		free(image);
+		return HF_STATUS_ERROR;
+	}
+
+	struct host host;
+	struct vm vm;
+	int status = HF_STATUS_ERROR;
+	if (host_open(&host) < 0) {
+		free(image);
+		return HF_STATUS_ERROR;
+	}
+	if (vm_create(&vm, &host, &cfg) < 0)
+		goto out_host;
+	if (console_open(&vm.console, cfg.console, cfg.console_path) < 0)
+		goto out_vm;
+	if (cfg.marks_path && marks_open(&vm, cfg.marks_path) < 0)
+		goto out_vm;
+	int r = bare ? bare_setup(&vm, image, image_len) : linux_setup(&vm, image, image_len);
+	if (r < 0)
+		goto out_vm;
+	if (bare && hfport_add(&vm) < 0)
+		goto out_vm;
+	free(image);
+	image = NULL;
+	if (snapshot_prepare(&vm) < 0)
+		goto out_vm;
+	status = vm_run(&vm);
+	if (vm.exit_msg[0]) {
+		if (status == 0 || status <= HF_EXIT_CODE_MAX)
+			pr_debug("%s", vm.exit_msg);
+		else if (status == HF_STATUS_STOPPED)
+			pr_info("%s", vm.exit_msg);
+		else
+			pr_err("%s", vm.exit_msg);
+	}
+out_vm:
+	console_close(&vm.console);
+	marks_close(&vm);
+	vm_destroy(&vm);
+out_host:
+	host_close(&host);
+	free(image);
+	return status;
+}

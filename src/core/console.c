@@ -1,0 +1,130 @@
+/* The VM console: where guest output goes (stdio, a file, a pty, or nowhere) and where
+ * guest input comes from. Shared by the serial port and the hypercall console. */
+#include "core/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+int console_parse(const char *spec, enum console_kind *kind, const char **path)
+{
+	*path = NULL;
+	if (!spec || !*spec)
+		return -1;
+	if (!strcmp(spec, "stdio"))
+		*kind = CONSOLE_STDIO;
+	else if (!strcmp(spec, "none"))
+		*kind = CONSOLE_NONE;
+	else if (!strcmp(spec, "pty"))
+		*kind = CONSOLE_PTY;
+	else if (!strcmp(spec, "file"))
+		*kind = CONSOLE_FILE; /* caller supplies the path */
+	else {
+		*kind = CONSOLE_FILE;
+		*path = spec;
+	}
+	return 0;
+}
+
+const char *console_kind_name(enum console_kind k)
+{
+	switch (k) {
+	case CONSOLE_STDIO: return "stdio";
+	case CONSOLE_FILE: return "file";
+	case CONSOLE_PTY: return "pty";
+	default: return "none";
+	}
+}
+
+int console_open(struct console *c, enum console_kind kind, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->kind = kind;
+	c->out_fd = c->in_fd = -1;
+	switch (kind) {
+	case CONSOLE_NONE:
+		break;
+	case CONSOLE_STDIO:
+		c->out_fd = STDOUT_FILENO;
+		c->in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
+		c->unbuffered = isatty(STDOUT_FILENO);
+		break;
+	case CONSOLE_FILE:
+		c->out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (c->out_fd < 0) {
+			pr_err("cannot open console file %s: %s", path, strerror(errno));
+			return -1;
+		}
+		snprintf(c->path, sizeof(c->path), "%s", path);
+		break;
+	case CONSOLE_PTY: {
+		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+		if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || !ptsname(m)) {
+			pr_err("cannot create a pty for the console: %s", strerror(errno));
+			if (m >= 0)
+				close(m);
+			return -1;
+		}
+		snprintf(c->path, sizeof(c->path), "%s", ptsname(m));
+		c->out_fd = c->in_fd = m;
+		c->unbuffered = 1;
+		break;
+	}
+	}
+	return 0;
+}
+
+static void flush_locked(struct console *c)
+{
+	if (c->len && c->out_fd >= 0) {
+		if (c->kind == CONSOLE_PTY) {
+			/* Non-blocking: with nobody on the other side the output is dropped
+			 * rather than stalling the guest. */
+			ssize_t w = write(c->out_fd, c->buf, c->len);
+			(void)w;
+		} else if (write_all(c->out_fd, c->buf, c->len) < 0 && errno != EPIPE) {
+			pr_debug("console write: %s", strerror(errno));
+		}
+	}
+	c->len = 0;
+}
+
+void console_write(struct console *c, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	if (c->out_fd < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < len; i++) {
+		c->buf[c->len++] = p[i];
+		if (p[i] == '\n' || c->len == sizeof(c->buf))
+			flush_locked(c);
+	}
+	if (c->unbuffered)
+		flush_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void console_flush(struct console *c)
+{
+	pthread_mutex_lock(&c->lock);
+	flush_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void console_close(struct console *c)
+{
+	console_flush(c);
+	if (c->kind == CONSOLE_FILE && c->out_fd >= 0)
+		close(c->out_fd);
+	if (c->kind == CONSOLE_PTY && c->out_fd >= 0)
+		close(c->out_fd);
+	c->out_fd = c->in_fd = -1;
+}

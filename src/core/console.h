@@ -1,0 +1,34 @@
+/* The VM console: where guest output goes (stdio, a file, a pty, or nowhere) and where
+ * guest input comes from. Shared by the serial port and the hypercall console. */
+#ifndef HF_CONSOLE_H
+#define HF_CONSOLE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum console_kind { CONSOLE_NONE, CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_PTY };
+
+struct console {
+	enum console_kind kind;
+	int out_fd; /* -1: discard */
+	int in_fd;  /* -1: no input */
+	char path[PATH_MAX]; /* file path, or pty slave path */
+	int unbuffered;      /* write through (interactive sinks) */
+	pthread_mutex_t lock;
+	size_t len;
+	uint8_t buf[1024]; /* output is flushed at each newline and when full */
+};
+
+/* Parse a console spec: "stdio", "none", "pty", "file" (only if auto_path is given: the
+ * file is auto_path) or a file path. Returns 0 or -1. */
+int console_parse(const char *spec, enum console_kind *kind, const char **path);
+/* Open the console. For CONSOLE_FILE, path is created/truncated. Returns 0 or -1 (logged). */
+int console_open(struct console *c, enum console_kind kind, const char *path);
+void console_write(struct console *c, const void *data, size_t len);
+void console_flush(struct console *c);
+void console_close(struct console *c);
+const char *console_kind_name(enum console_kind k);
+
+#endif

@@ -1,0 +1,322 @@
+/* The VMM main thread: runs a VM until it ends, serving its control socket, signals,
+ * timeout, console input and fork points. */
+#include "core/runloop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "clone/fork.h"
+#include "devices/devices.h"
+#include "hyperfork/abi.h"
+#include "util/log.h"
+
+struct runloop {
+	struct vm *vm;
+	struct loop loop;
+	struct watch sig, notify, timer, input;
+	struct server server;
+	bool became_clone; /* this process has just been forked off as a clone */
+};
+
+static void read_smaps_rollup(struct hf_vm_status *st)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+	char line[256];
+	unsigned long long v, priv = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Rss: %llu kB", &v) == 1)
+			st->rss_kb = v;
+		else if (sscanf(line, "Pss: %llu kB", &v) == 1)
+			st->pss_kb = v;
+		else if (sscanf(line, "Private_Clean: %llu kB", &v) == 1 ||
+			 sscanf(line, "Private_Dirty: %llu kB", &v) == 1)
+			priv += v;
+	}
+	st->private_kb = priv;
+	fclose(f);
+}
+
+void vm_status(struct vm *vm, struct hf_vm_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s", vm->cfg.name);
+	snprintf(st->parent, sizeof(st->parent), "%s", vm->parent);
+	pthread_mutex_lock(&vm->lock);
+	snprintf(st->state, sizeof(st->state), "%s", vm_state_name(vm));
+	pthread_mutex_unlock(&vm->lock);
+	snprintf(st->kind, sizeof(st->kind), "%s", vm->cfg.kind == VM_BARE ? "bare" : "linux");
+	snprintf(st->console, sizeof(st->console), "%s", console_kind_name(vm->console.kind));
+	snprintf(st->console_path, sizeof(st->console_path), "%s", vm->console.path);
+	st->pid = (int)getpid();
+	st->cpus = vm->ncpus;
+	st->clone_id = vm->clone_id;
+	st->clones = vm->clones_made;
+	st->mem_bytes = vm->mem.ram_size;
+	st->uptime_ms = (now_ns() - vm->start_ns) / 1000000;
+	read_smaps_rollup(st);
+}
+
+static void reap_children(struct vm *vm)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (WIFEXITED(status))
+			pr_debug("clone pid %d exited with status %d", (int)pid,
+				 WEXITSTATUS(status));
+		else if (WIFSIGNALED(status))
+			pr_debug("clone pid %d killed by signal %d", (int)pid, WTERMSIG(status));
+	}
+	(void)vm;
+}
+
+static void on_signal(struct watch *w, uint32_t events)
+{
+	struct runloop *rl = w->arg;
+	struct signalfd_siginfo si;
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			reap_children(rl->vm);
+		else
+			vm_request_exit(rl->vm, HF_STATUS_STOPPED, "stopped by signal %s",
+					strsignal((int)si.ssi_signo));
+	}
+}
+
+static void on_timer(struct watch *w, uint32_t events)
+{
+	struct runloop *rl = w->arg;
+	uint64_t n;
+	(void)events;
+	if (read(w->fd, &n, sizeof(n)) == sizeof(n))
+		vm_request_exit(rl->vm, HF_STATUS_TIMEOUT, "timed out after %.3g s",
+				(double)rl->vm->cfg.timeout_ns / 1e9);
+}
+
+static void on_input(struct watch *w, uint32_t events)
+{
+	struct runloop *rl = w->arg;
+	uint8_t buf[256];
+	ssize_t n = read(w->fd, buf, sizeof(buf));
+	if (n > 0) {
+		serial_input(rl->vm, buf, (size_t)n);
+		return;
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
+		/* End of input (or a pty nobody has opened): stop watching. */
+		loop_del(&rl->loop, w);
+	}
+}
+
+/* Serve the fork points vCPUs have reached. Returns 1 in a new clone. */
+static int serve_fork_points(struct runloop *rl)
+{
+	struct vm *vm = rl->vm;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+		pthread_mutex_lock(&vm->lock);
+		bool pending = c->fork_pending && c->parked;
+		pthread_mutex_unlock(&vm->lock);
+		if (!pending)
+			continue;
+		struct clone_result res;
+		int r = clone_fork(vm, 1, vm->cfg.clone_console, c, &res);
+		if (r == 1)
+			return 1;
+		if (r < 0)
+			pr_err("fork point on vCPU %u: no clone made: %s", i, res.error);
+		clone_result_free(&res);
+	}
+	return 0;
+}
+
+static void on_notify(struct watch *w, uint32_t events)
+{
+	struct runloop *rl = w->arg;
+	uint64_t n;
+	(void)events;
+	if (read(w->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	if (rl->vm->exiting)
+		return;
+	if (serve_fork_points(rl) == 1)
+		rl->became_clone = true;
+}
+
+static int control(void *arg, const struct hf_request *req, struct hf_response *resp)
+{
+	struct runloop *rl = arg;
+	struct vm *vm = rl->vm;
+
+	resp->ok = true;
+	switch (req->cmd) {
+	case CMD_STATUS:
+		vm_status(vm, &resp->vm);
+		break;
+	case CMD_PAUSE:
+		if (!vm->user_paused) {
+			vm_pause_all(vm);
+			console_flush(&vm->console);
+			vm->user_paused = true;
+		}
+		break;
+	case CMD_RESUME:
+		if (vm->user_paused) {
+			vm->user_paused = false;
+			vm_resume_all(vm);
+		}
+		break;
+	case CMD_STOP:
+		vm_request_exit(vm, HF_STATUS_STOPPED, "stopped through the control socket");
+		break;
+	case CMD_FORK: {
+		enum console_kind kind = vm->cfg.clone_console;
+		const char *unused;
+		if (req->console[0])
+			console_parse(req->console, &kind, &unused);
+		struct clone_result res;
+		int r = clone_fork(vm, req->count, kind, NULL, &res);
+		if (r == 1) {
+			rl->became_clone = true;
+			return 1;
+		}
+		if (r < 0) {
+			resp->ok = false;
+			snprintf(resp->error, sizeof(resp->error), "no clone made: %s", res.error);
+			clone_result_free(&res);
+			break;
+		}
+		if (res.made < res.requested) {
+			/* Report the clones made: they exist and the caller must know them. */
+			pr_warn("made %u of %u clones: %s", res.made, res.requested, res.error);
+			snprintf(resp->error, sizeof(resp->error), "made %u of %u clones: %s",
+				 res.made, res.requested, res.error);
+		}
+		resp->nclones = res.made;
+		resp->clones = res.clones; /* freed with the response */
+		break;
+	}
+	}
+	return 0;
+}
+
+static int setup(struct runloop *rl, struct vm *vm)
+{
+	sigset_t set;
+	char path[PATH_MAX];
+
+	memset(rl, 0, sizeof(*rl));
+	rl->vm = vm;
+	vm->runloop = rl;
+	rl->sig.fd = rl->timer.fd = rl->input.fd = -1;
+	rl->server.listen.fd = -1;
+	if (loop_init(&rl->loop) < 0)
+		return -1;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	rl->sig = (struct watch){.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK),
+				 .fn = on_signal,
+				 .arg = rl};
+	if (rl->sig.fd < 0 || loop_add(&rl->loop, &rl->sig, EPOLLIN) < 0) {
+		pr_err("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	rl->notify = (struct watch){.fd = vm->notify_fd, .fn = on_notify, .arg = rl};
+	if (loop_add(&rl->loop, &rl->notify, EPOLLIN) < 0)
+		return -1;
+	if (vm->cfg.timeout_ns) {
+		struct itimerspec its = {
+			.it_value = {.tv_sec = (time_t)(vm->cfg.timeout_ns / 1000000000ull),
+				     .tv_nsec = (long)(vm->cfg.timeout_ns % 1000000000ull)}};
+		rl->timer = (struct watch){.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC),
+					   .fn = on_timer,
+					   .arg = rl};
+		if (rl->timer.fd < 0 || timerfd_settime(rl->timer.fd, 0, &its, NULL) < 0 ||
+		    loop_add(&rl->loop, &rl->timer, EPOLLIN) < 0) {
+			pr_err("timerfd: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (vm->console.in_fd >= 0 && vm->cfg.kind == VM_LINUX) {
+		rl->input = (struct watch){.fd = vm->console.in_fd, .fn = on_input, .arg = rl};
+		if (loop_add(&rl->loop, &rl->input, EPOLLIN) < 0)
+			rl->input.fd = -1;
+	}
+	vm_socket_path(vm, vm->cfg.name, path, sizeof(path));
+	if (server_open(&rl->server, &rl->loop, path, control, rl) < 0)
+		return -1;
+	return 0;
+}
+
+/* Release what setup() made. In a clone (abandon), the objects are shared with the parent:
+ * drop the fds only. */
+static void teardown(struct runloop *rl, bool abandon)
+{
+	if (abandon)
+		server_abandon(&rl->server);
+	else
+		server_close(&rl->server);
+	if (rl->sig.fd >= 0)
+		close(rl->sig.fd);
+	if (rl->timer.fd >= 0)
+		close(rl->timer.fd);
+	loop_close(&rl->loop);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct runloop rl;
+
+	vcpu_install_kick_handler();
+	signal(SIGPIPE, SIG_IGN);
+	if (setup(&rl, vm) < 0) {
+		teardown(&rl, false);
+		return HF_STATUS_ERROR;
+	}
+	if (vm_start_vcpus(vm) < 0) {
+		teardown(&rl, false);
+		return HF_STATUS_ERROR;
+	}
+	for (;;) {
+		if (loop_once(&rl.loop, -1) < 0)
+			vm_request_exit(vm, HF_STATUS_ERROR, "event loop failed");
+		if (rl.became_clone) {
+			/* This process is now a clone: its KVM state is restored; give it its own
+			 * loop, socket and timer, then let its vCPUs run. */
+			teardown(&rl, true);
+			if (setup(&rl, vm) < 0 || vm_start_vcpus(vm) < 0) {
+				teardown(&rl, false);
+				return HF_STATUS_ERROR;
+			}
+			clone_child_started(vm);
+			continue;
+		}
+		pthread_mutex_lock(&vm->lock);
+		bool done = vm->exiting;
+		pthread_mutex_unlock(&vm->lock);
+		if (done)
+			break;
+	}
+	vm_join_vcpus(vm);
+	console_flush(&vm->console);
+	teardown(&rl, false);
+	vm->runloop = NULL;
+	return vm->exit_status;
+}

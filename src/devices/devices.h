@@ -1,0 +1,22 @@
+/* Constructors of the VMM's devices; each device lives in its own file. */
+#ifndef HF_DEVICES_H
+#define HF_DEVICES_H
+
+#include "core/vm.h"
+
+/* Hypercall ports of include/hyperfork/abi.h (all guests). */
+int hfport_add(struct vm *vm);
+/* 8250 UART at 0x3f8, IRQ 4 (Linux guests). */
+int serial_add(struct vm *vm);
+/* Legacy PC ports a Linux guest touches: POST/delay port 0x80, the i8042 reset line. */
+int legacy_add(struct vm *vm);
+
+/* Feed console input to the serial port (main loop). */
+void serial_input(struct vm *vm, const uint8_t *data, size_t len);
+
+/* Host timestamp log written on HF_PORT_MARK. Opened by `run --marks FILE`. */
+int marks_open(struct vm *vm, const char *path);
+void marks_record(struct vm *vm, uint32_t tag);
+void marks_close(struct vm *vm);
+
+#endif

@@ -1,0 +1,176 @@
+/* The hypercall ports of include/hyperfork/abi.h: console, exit, fork point, clone id,
+ * timestamps, vCPU halt. */
+#include <fcntl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/devices.h"
+#include "hyperfork/abi.h"
+#include "util/log.h"
+
+struct mark_log {
+	int fd;
+};
+
+static uint32_t load32(const uint8_t *d)
+{
+	uint32_t v;
+	memcpy(&v, d, 4);
+	return v;
+}
+
+static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool write,
+		      uint8_t *data, unsigned size)
+{
+	struct vm *vm = d->vm;
+	unsigned want = 4;
+	bool want_write = true;
+
+	switch (port) {
+	case HF_PORT_CONSOLE:
+	case HF_PORT_HALT:
+		want = 1;
+		break;
+	case HF_PORT_FORK:
+	case HF_PORT_CLONE_ID:
+		want_write = false;
+		break;
+	}
+	if (size != want || write != want_write || port > HF_PORT_WRITE) {
+		vm_guest_error(vm, c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
+			       write ? "write" : "read", size);
+		return -1;
+	}
+	switch (port) {
+	case HF_PORT_CONSOLE:
+		console_write(&vm->console, data, 1);
+		return 0;
+	case HF_PORT_EXIT: {
+		uint32_t code = load32(data);
+		if (code > HF_EXIT_CODE_MAX) {
+			vm_guest_error(vm, c, "exit code %u out of range 0..%d", code,
+				       HF_EXIT_CODE_MAX);
+			return -1;
+		}
+		vm_request_exit(vm, (int)code, "guest exited with code %u", code);
+		return 0;
+	}
+	case HF_PORT_FORK:
+		/* The value returned here is the original's (0); a clone's vCPU gets its number
+		 * written into RAX when the clone restores it. The vCPU parks at once so the
+		 * fork happens exactly at this instruction. */
+		memset(data, 0, 4);
+		pthread_mutex_lock(&vm->lock);
+		c->fork_pending = true;
+		c->self_park = true;
+		pthread_mutex_unlock(&vm->lock);
+		vm_notify(vm);
+		return 0;
+	case HF_PORT_CLONE_ID:
+		memcpy(data, &vm->clone_id, 4);
+		return 0;
+	case HF_PORT_MARK:
+		marks_record(vm, load32(data));
+		return 0;
+	case HF_PORT_WRITE: {
+		uint32_t at = load32(data);
+		const struct hf_buf *b = mem_ptr(&vm->mem, at, sizeof(*b));
+		if (!b) {
+			vm_guest_error(vm, c, "console write: descriptor at 0x%x is outside guest RAM",
+				       at);
+			return -1;
+		}
+		struct hf_buf desc = *b; /* read once: the guest may change it meanwhile */
+		const void *p = desc.len <= HF_WRITE_MAX ? mem_ptr(&vm->mem, desc.addr, desc.len)
+							 : NULL;
+		if (!p) {
+			vm_guest_error(vm, c,
+				       "console write: buffer 0x%llx+%llu is outside guest RAM or "
+				       "longer than %u bytes",
+				       (unsigned long long)desc.addr, (unsigned long long)desc.len,
+				       HF_WRITE_MAX);
+			return -1;
+		}
+		console_write(&vm->console, p, (size_t)desc.len);
+		return 0;
+	}
+	case HF_PORT_HALT: {
+		unsigned halted = 0;
+		pthread_mutex_lock(&vm->lock);
+		c->halted = true;
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			halted += vm->vcpus[i].halted;
+		pthread_mutex_unlock(&vm->lock);
+		if (halted == vm->ncpus) {
+			vm_guest_error(vm, c, "every vCPU has halted: nothing left to run");
+			return -1;
+		}
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static void hfport_destroy(struct device *d)
+{
+	free(d);
+}
+
+static const struct device_ops hfport_ops = {
+	.name = "hypercall",
+	.pio = hfport_pio,
+	.destroy = hfport_destroy,
+};
+
+int hfport_add(struct vm *vm)
+{
+	struct device *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -1;
+	*d = (struct device){.ops = &hfport_ops, .vm = vm, .port_base = HF_PORT_BASE,
+			     .port_count = HF_PORT_COUNT};
+	if (bus_add(&vm->bus, d) < 0) {
+		free(d);
+		return -1;
+	}
+	return 0;
+}
+
+int marks_open(struct vm *vm, const char *path)
+{
+	struct mark_log *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -1;
+	m->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (m->fd < 0) {
+		pr_err("cannot open marks file %s: %s", path, strerror(errno));
+		free(m);
+		return -1;
+	}
+	vm->marks = m;
+	return 0;
+}
+
+void marks_record(struct vm *vm, uint32_t tag)
+{
+	char line[160];
+	if (!vm->marks)
+		return;
+	int n = snprintf(line, sizeof(line), "%u %llu %s\n", tag, (unsigned long long)now_ns(),
+			 vm->cfg.name);
+	/* O_APPEND: parent and clones share the file; one write per line keeps lines whole. */
+	ssize_t w = write(vm->marks->fd, line, (size_t)n);
+	(void)w;
+}
+
+void marks_close(struct vm *vm)
+{
+	if (!vm->marks)
+		return;
+	close(vm->marks->fd);
+	free(vm->marks);
+	vm->marks = NULL;
+}

@@ -1,0 +1,65 @@
+/* Logging: one line per message, prefixed with the VM name and pid. */
+#include "util/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static char log_name[80];
+static enum hf_log_level max_level = HF_LOG_INFO;
+static int log_fd = 2;
+
+void log_set_name(const char *name)
+{
+	snprintf(log_name, sizeof(log_name), "%s", name ? name : "");
+}
+
+void log_set_level(enum hf_log_level level)
+{
+	max_level = level;
+}
+
+enum hf_log_level log_level(void)
+{
+	return max_level;
+}
+
+void log_set_fd(int fd)
+{
+	log_fd = fd;
+}
+
+void hf_vlog(enum hf_log_level level, const char *fmt, va_list ap)
+{
+	static const char *const tags[] = {"error: ", "warning: ", "", "debug: "};
+	char line[1024];
+	int n;
+
+	if (level > max_level)
+		return;
+	if (log_name[0])
+		n = snprintf(line, sizeof(line), "hyperfork[%s pid %d]: %s", log_name, (int)getpid(),
+			     tags[level]);
+	else
+		n = snprintf(line, sizeof(line), "hyperfork: %s", tags[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		m = 0;
+	n += m;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line so concurrent processes do not interleave inside a line. */
+	ssize_t w = write(log_fd, line, (size_t)n);
+	(void)w;
+}
+
+void hf_log(enum hf_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	hf_vlog(level, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,177 @@
+/* Small helpers shared by the VMM and its commands: parsing, time, files. */
+#include "util/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = 0;
+	uint64_t v, mult = MiB;
+
+	if (!s)
+		return -1;
+	while (isdigit((unsigned char)s[n]))
+		n++;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = 0;
+	if (parse_uint(num, UINT64_MAX, &v))
+		return -1;
+	const char *suf = s + n;
+	if (*suf) {
+		switch (toupper((unsigned char)*suf)) {
+		case 'K': mult = KiB; break;
+		case 'M': mult = MiB; break;
+		case 'G': mult = GiB; break;
+		case 'T': mult = 1024 * GiB; break;
+		default: return -1;
+		}
+		suf++;
+		if (*suf == 'i' || *suf == 'I')
+			suf++;
+		if (*suf == 'B' || *suf == 'b')
+			suf++;
+		if (*suf)
+			return -1;
+	}
+	if (v > UINT64_MAX / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+int parse_seconds(const char *s, uint64_t *ns)
+{
+	uint64_t whole = 0, frac = 0, scale = 1000000000ull;
+	const char *dot = s ? strchr(s, '.') : NULL;
+	char buf[32];
+
+	if (!s || !*s || strlen(s) >= sizeof(buf))
+		return -1;
+	if (dot) {
+		size_t wl = (size_t)(dot - s);
+		memcpy(buf, s, wl);
+		buf[wl] = 0;
+		if (wl && parse_uint(buf, 1000000000ull, &whole))
+			return -1;
+		const char *f = dot + 1;
+		if (!*f && !wl)
+			return -1;
+		for (; *f; f++) {
+			if (!isdigit((unsigned char)*f))
+				return -1;
+			if (scale > 1) {
+				scale /= 10;
+				frac += (uint64_t)(*f - '0') * scale;
+			}
+		}
+	} else if (parse_uint(s, 1000000000ull, &whole)) {
+		return -1;
+	}
+	*ns = whole * 1000000000ull + frac;
+	return 0;
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int read_file(const char *path, uint8_t **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = errno ? errno : EINVAL;
+		if (S_ISDIR(st.st_mode))
+			e = EISDIR;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	size_t size = (size_t)st.st_size;
+	uint8_t *buf = malloc(size ? size : 1);
+	if (!buf) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t got = 0;
+	while (got < size) {
+		ssize_t r = read(fd, buf + got, size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = r < 0 ? errno : EIO;
+			free(buf);
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	*data = buf;
+	*len = size;
+	return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+bool valid_vm_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > HF_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!isalnum((unsigned char)c) && c != '_' && c != '.' && c != '-')
+			return false;
+	}
+	return true;
+}

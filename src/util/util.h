@@ -1,0 +1,41 @@
+/* Small helpers shared by the VMM and its commands: parsing, time, files. */
+#ifndef HF_UTIL_H
+#define HF_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define KiB (1024ull)
+#define MiB (1024ull * KiB)
+#define GiB (1024ull * MiB)
+
+/* Parse a memory size: a number with an optional K, M, G or T suffix (binary units);
+ * a plain number means MiB. Returns 0 and sets *out, or -1 on malformed input/overflow. */
+int parse_size(const char *s, uint64_t *out);
+/* Parse a non-negative decimal integer no larger than max. Returns 0 or -1. */
+int parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* Parse seconds, possibly fractional ("2.5"), into nanoseconds. Returns 0 or -1. */
+int parse_seconds(const char *s, uint64_t *ns);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t now_ns(void);
+
+/* Read a whole file into a malloc'd buffer. Returns 0, or -1 with errno set. */
+int read_file(const char *path, uint8_t **data, size_t *len);
+
+/* Write all of buf to fd, retrying on EINTR/short writes. Returns 0 or -1. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* True if name is a valid VM name: 1..HF_NAME_MAX chars of [A-Za-z0-9_.-], not starting
+ * with '.' or '-'. */
+#define HF_NAME_MAX 64
+bool valid_vm_name(const char *name);
+
+#endif
