@@ -25,8 +25,9 @@ GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+TOOLS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/tools/*.c))
 
-all: $(BUILD)/hyperfork guests
+all: $(BUILD)/hyperfork guests $(TOOLS)
 
 guests: $(GUESTS)
 
@@ -52,6 +53,10 @@ $(BUILD)/guest/runtime/%.o: guest/runtime/%.S
 $(BUILD)/%.elf: %.c $(GUEST_RT) guest/runtime/guest.ld
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT) $< -lgcc
+
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -o $@ $<
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -48,6 +48,8 @@ static bool vcpu_park(struct vcpu *c)
 	c->parked = true;
 	vm->nparked++;
 	pthread_cond_broadcast(&vm->cond);
+	if (c->fork_pending)
+		vm_notify(vm); /* stopped at a fork point: the main loop clones the VM now */
 	while ((vm->pause_req || c->self_park || c->halted) && !vm->exiting)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	c->parked = false;

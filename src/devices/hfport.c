@@ -67,8 +67,7 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		c->fork_pending = true;
 		c->self_park = true;
 		pthread_mutex_unlock(&vm->lock);
-		vm_notify(vm);
-		return 0;
+		return 0; /* the vCPU parks next and wakes the main loop (vcpu_park) */
 	case HF_PORT_CLONE_ID:
 		memcpy(data, &vm->clone_id, 4);
 		return 0;

@@ -58,7 +58,7 @@ int elf_parse(const uint8_t *data, size_t len, struct elf_image *img, char *err,
 	Elf64_Ehdr eh;
 
 	memset(img, 0, sizeof(*img));
-	if (len < EI_NIDENT || memcmp(data, ELFMAG, SELFMAG) != 0)
+	if (len < SELFMAG || memcmp(data, ELFMAG, SELFMAG) != 0)
 		return fail(err, errlen, "not an ELF file (bad magic)");
 	if (len < sizeof(eh))
 		return fail(err, errlen, "truncated ELF header (%zu bytes)", len);

@@ -264,6 +264,12 @@ int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen)
 			pr_err("kernel %s: %s", path, err);
 			return -1;
 		}
+		if (!elf.pvh_entry && elf.segs[0].vaddr < 0xffff800000000000ull) {
+			pr_err("kernel %s: not a Linux vmlinux (no PVH entry note, not linked at a "
+			       "kernel address); a bare guest runs with --bare",
+			       path);
+			return -1;
+		}
 		for (unsigned i = 0; i < elf.nsegs; i++) {
 			struct elf_segment *s = &elf.segs[i];
 			uint8_t *dst = mem_ptr(&vm->mem, s->paddr, s->memsz);

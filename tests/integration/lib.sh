@@ -1,0 +1,74 @@
+# Shared helpers for the integration tests: each test gets its own run directory, every VM
+# it starts (clones included) is killed at the end, and assertions print what differed.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HF="$TOP/build/hyperfork"
+GUESTS="$TOP/build/guest/examples"
+TGUESTS="$TOP/build/tests/guests"
+SOCKRAW="$TOP/build/tests/tools/sockraw"
+LINUX_DIR="${HF_LINUX_DIR:-$TOP/build/linux}"
+export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-test.XXXXXX)
+RUN=$HYPERFORK_RUN_DIR
+FAILS=0
+
+# Kill every VMM process started for this test: they all carry our run directory in their
+# environment (clones inherit it), whatever their names.
+our_pids() {
+	local pid
+	for pid in $(pgrep -x hyperfork 2>/dev/null); do
+		grep -q '^State:.*Z' /proc/$pid/status 2>/dev/null && continue
+		if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "HYPERFORK_RUN_DIR=$RUN"; then
+			echo "$pid"
+		fi
+	done
+}
+hf_kill_all() { local p; for p in $(our_pids); do kill -9 "$p" 2>/dev/null; done; }
+no_vmm_left() { [ -z "$(our_pids)" ]; }
+# No process of ours is a zombie (a VMM that failed to reap its clones).
+no_zombies() { ! ps -eo stat=,ppid= | awk '$1 ~ /^Z/' | grep -q .; }
+cleanup() {
+	hf_kill_all
+	rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+# check DESCRIPTION COMMAND...: pass if the command succeeds
+check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+
+# expect_status WANT DESC -- COMMAND...: run it, compare its exit status
+expect_status() {
+	local want=$1 desc=$2; shift 3
+	"$@" > "$RUN/out" 2> "$RUN/err"
+	local got=$?
+	if [ "$got" = "$want" ]; then pass "$desc (status $got)"; else
+		fail "$desc: status $got, expected $want"; sed 's/^/  | /' "$RUN/out" "$RUN/err" | head -20; fi
+}
+# expect_in FILE PATTERN DESC: the file contains a line matching the extended regex
+expect_in() {
+	if grep -Eq -- "$2" "$1"; then pass "$3"; else
+		fail "$3: no /$2/ in $1"; sed 's/^/  | /' "$1" | tail -20; fi
+}
+expect_not_in() {
+	if ! grep -Eq -- "$2" "$1"; then pass "$3"; else
+		fail "$3: /$2/ found in $1"; grep -E -- "$2" "$1" | sed 's/^/  | /' | head; fi
+}
+# wait_for SECONDS COMMAND...: poll until the command succeeds
+wait_for() {
+	local t=$1; shift
+	local end=$((SECONDS + t))
+	while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+	return 1
+}
+# The VM's control socket is up.
+vm_up() { [ -S "$RUN/$1.sock" ] && "$HF" status "$1" >/dev/null 2>&1; }
+# A process is gone or a zombie of someone else: not running as ours.
+pid_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+no_sockets() { [ -z "$(ls "$RUN"/*.sock 2>/dev/null)" ]; }
+status_field() { "$HF" status "$1" | awk -v k="$2:" '$1 == k { print $2 }'; }
+
+finish() {
+	if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi
+	exit 0
+}

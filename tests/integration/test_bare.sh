@@ -1,0 +1,52 @@
+# Bare guests: output, exit codes, and every kind of misbehaviour ending cleanly.
+. "$(dirname "$0")/lib.sh"
+
+expect_status 0 "hello exits 0" -- timeout 20 "$HF" run --name hello --mem 64M --bare "$GUESTS/hello.elf"
+expect_in "$RUN/out" "^Hello from a HyperFork bare guest \(64 MiB, 1 vCPU\)$" "hello prints its greeting with RAM and vCPUs"
+
+for code in 0 1 7 239; do
+	expect_status $code "exit code $code passes through" -- \
+		timeout 20 "$HF" run --name ex --mem 16M --bare "$GUESTS/misbehave.elf" --cmdline "exit $code"
+done
+
+# misbehaviour: mode, expected words in the error
+while IFS='|' read -r mode words; do
+	expect_status 241 "guest '$mode' ends with the crash status" -- \
+		timeout 20 "$HF" run --name bad --mem 65M --timeout 10 --bare "$GUESTS/misbehave.elf" --cmdline "$mode"
+	expect_in "$RUN/err" "$words" "guest '$mode' is reported: $words"
+done <<'MODES'
+triple|triple fault
+null|triple fault
+port|unknown I/O port 0x99
+mmio|read of 4 bytes at address 0x4100000, outside guest RAM
+badexit|exit code 1000 out of range
+badsize|bad access to hypercall port 0xe1
+badbuf|console write: buffer .* outside guest RAM
+baddesc|console write: descriptor at 0xfffff000 is outside guest RAM
+halt|every vCPU has halted
+MODES
+
+expect_status 243 "a spinning guest is stopped by --timeout" -- \
+	timeout 20 "$HF" run --name spin --mem 16M --timeout 0.5 --bare "$GUESTS/misbehave.elf" --cmdline spin
+expect_in "$RUN/err" "timed out after 0.5 s" "the timeout is reported"
+
+check "no control socket is left behind" no_sockets
+# No zombie and no leftover process: every VMM started above has exited.
+check "no VMM process is left" no_vmm_left
+
+# Multi-vCPU bare guests compute together.
+for n in 2 4; do
+	expect_status 0 "$n vCPUs compute the same result" -- \
+		timeout 30 "$HF" run --name smp --cpus $n --mem 64M --bare "$TGUESTS/smp.elf"
+	expect_in "$RUN/out" "^smp: original ok $n cpus result 2d2c7668c2f1bff3$" "$n-vCPU result is right"
+done
+
+# The bare guest's console to a file and to nowhere.
+expect_status 0 "console to a file" -- timeout 20 "$HF" run --name cf --mem 16M --console "$RUN/console.txt" --bare "$GUESTS/hello.elf"
+expect_in "$RUN/console.txt" "^Hello from a HyperFork bare guest" "the console file holds the output"
+expect_status 0 "console none" -- timeout 20 "$HF" run --name cn --mem 16M --console none --bare "$GUESTS/hello.elf"
+check "console none prints nothing" test ! -s "$RUN/out"
+
+# 4 KiB pages instead of huge pages.
+expect_status 0 "--pages 4k runs the guest" -- timeout 20 "$HF" run --name p4 --mem 64M --pages 4k --bare "$GUESTS/hello.elf"
+finish

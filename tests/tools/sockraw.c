@@ -1,0 +1,39 @@
+/* Test helper: talk raw bytes to a Unix socket (send stdin, print the reply), or leave a
+ * stale socket file behind (--stale PATH), as a VM killed with SIGKILL would. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int stale = argc == 3 && !strcmp(argv[1], "--stale");
+	if (argc != 2 && !stale) {
+		fprintf(stderr, "usage: sockraw PATH < request | sockraw --stale PATH\n");
+		return 2;
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", argv[argc - 1]);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (stale) {
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			perror("bind");
+			return 1;
+		}
+		return 0; /* exit without unlink: the file stays, nobody listens */
+	}
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		perror("connect");
+		return 1;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(0, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n)
+			return 1;
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	return 0;
+}
