@@ -1,6 +1,7 @@
 /* A guest that misbehaves on request (its --cmdline names how), for the tests that check
  * the VMM stops such guests cleanly: exit CODE, triple, port, mmio, spin, badexit,
- * badsize, null, halt, badbuf, baddesc. */
+ * badsize, null, halt, badbuf, baddesc, clonecrash (the clone triple-faults, the original
+ * goes on printing). */
 #include "hf.h"
 
 static int is(const char *cmd, const char *word)
@@ -43,6 +44,17 @@ int main(void)
 			__asm__ volatile("pause");
 	if (is(cmd, "halt")) /* the only vCPU stops: nothing left to run */
 		hf_halt();
+	if (is(cmd, "clonecrash")) {
+		unsigned id = hf_fork();
+		if (id && id != HF_FORK_FAILED)
+			__asm__ volatile("ud2");
+		for (uint64_t n = 0;; n++) {
+			hf_printf("original alive %lu\n", n);
+			uint64_t end = hf_cycles() + 20 * (hf_tsc_khz() ? hf_tsc_khz() : 2000000);
+			while (hf_cycles() < end)
+				__asm__ volatile("pause");
+		}
+	}
 	hf_printf("misbehave: unknown mode\n");
 	return 99;
 }

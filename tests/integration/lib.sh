@@ -27,6 +27,7 @@ no_vmm_left() { [ -z "$(our_pids)" ]; }
 # No process of ours is a zombie (a VMM that failed to reap its clones).
 no_zombies() { ! ps -eo stat=,ppid= | awk '$1 ~ /^Z/' | grep -q .; }
 cleanup() {
+	exec 2>/dev/null # no "Killed" notes for our own background VMs
 	hf_kill_all
 	rm -rf "$RUN"
 }

@@ -1,0 +1,315 @@
+/* Unit tests for guest RAM layout and the checked accessor mem_ptr/mem_top (src/core/mem.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/mem.h"
+#include "util/util.h"
+
+/* --- mem_layout / mem_top --- */
+
+static void test_layout_single_region(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+
+	memset(&m, 0xee, sizeof(m));
+	mem_layout(&m, 512 * MiB, 3 * GiB);
+	assert_int_equal(m.nregions, 1);
+	assert_int_equal(m.ram_size, 512 * MiB);
+	assert_int_equal(m.regions[0].gpa, 0);
+	assert_int_equal(m.regions[0].size, 512 * MiB);
+	assert_null(m.regions[0].hva);
+	assert_null(m.base);
+	assert_int_equal(mem_top(&m), 512 * MiB);
+
+	/* No hole requested (bare guests): one region however large. */
+	mem_layout(&m, 8 * GiB, 0);
+	assert_int_equal(m.nregions, 1);
+	assert_int_equal(m.regions[0].size, 8 * GiB);
+	assert_int_equal(mem_top(&m), 8 * GiB);
+
+	/* RAM exactly up to the hole: still one region. */
+	mem_layout(&m, 3 * GiB, 3 * GiB);
+	assert_int_equal(m.nregions, 1);
+	assert_int_equal(mem_top(&m), 3 * GiB);
+}
+
+static void test_layout_split(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+
+	mem_layout(&m, 6 * GiB, 3 * GiB);
+	assert_int_equal(m.nregions, 2);
+	assert_int_equal(m.ram_size, 6 * GiB);
+	assert_int_equal(m.regions[0].gpa, 0);
+	assert_int_equal(m.regions[0].size, 3 * GiB);
+	assert_int_equal(m.regions[1].gpa, 4 * GiB);
+	assert_int_equal(m.regions[1].size, 3 * GiB);
+	assert_int_equal(m.regions[0].size + m.regions[1].size, m.ram_size);
+	assert_int_equal(mem_top(&m), 7 * GiB);
+
+	/* One byte over the hole start. */
+	mem_layout(&m, 3 * GiB + 1, 3 * GiB);
+	assert_int_equal(m.nregions, 2);
+	assert_int_equal(m.regions[1].size, 1);
+	assert_int_equal(mem_top(&m), 4 * GiB + 1);
+}
+
+/* --- mem_ptr on a small split RAM backed by a real buffer --- */
+
+#define LOW (4 * MiB)  /* region 0: [0, LOW) */
+#define HIGH (2 * MiB) /* region 1: [4 GiB, 4 GiB + HIGH) */
+
+struct fixture {
+	struct guest_mem m;
+	uint8_t *buf;
+};
+
+static int setup_split(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	f->buf = calloc(1, LOW + HIGH);
+	if (!f->buf) {
+		free(f);
+		return -1;
+	}
+	mem_layout(&f->m, LOW + HIGH, LOW);
+	f->m.base = f->buf;
+	f->m.regions[0].hva = f->buf;
+	f->m.regions[1].hva = f->buf + LOW;
+	*state = f;
+	return 0;
+}
+
+static int teardown_split(void **state)
+{
+	struct fixture *f = *state;
+	free(f->buf);
+	free(f);
+	return 0;
+}
+
+static void test_ptr_in_range(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_ptr_equal(mem_ptr(m, 0, 0), f->buf);
+	assert_ptr_equal(mem_ptr(m, 0, 1), f->buf);
+	assert_ptr_equal(mem_ptr(m, 0x1234, 16), f->buf + 0x1234);
+	assert_ptr_equal(mem_ptr(m, 0, LOW), f->buf);
+	assert_ptr_equal(mem_ptr(m, LOW - 1, 1), f->buf + LOW - 1);
+	assert_ptr_equal(mem_ptr(m, 4 * GiB, 1), f->buf + LOW);
+	assert_ptr_equal(mem_ptr(m, 4 * GiB + 0x10, 0x20), f->buf + LOW + 0x10);
+	assert_ptr_equal(mem_ptr(m, 4 * GiB, HIGH), f->buf + LOW);
+	assert_ptr_equal(mem_ptr(m, 4 * GiB + HIGH - 8, 8), f->buf + LOW + HIGH - 8);
+
+	/* The pointers are usable: writes through guest addresses land in the buffer. */
+	uint32_t *p = mem_ptr(m, 0x2000, sizeof(*p));
+	*p = 0xfeedf00d;
+	uint32_t v;
+	memcpy(&v, f->buf + 0x2000, 4);
+	assert_int_equal(v, 0xfeedf00d);
+}
+
+/* len 0 is allowed right at the end of a region (an empty range), nothing beyond. */
+static void test_ptr_exact_end(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_ptr_equal(mem_ptr(m, LOW, 0), f->buf + LOW);
+	assert_ptr_equal(mem_ptr(m, 4 * GiB + HIGH, 0), f->buf + LOW + HIGH);
+	assert_null(mem_ptr(m, LOW + 1, 0));
+	assert_null(mem_ptr(m, 4 * GiB + HIGH + 1, 0));
+}
+
+static void test_ptr_one_past_end(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_null(mem_ptr(m, LOW, 1));
+	assert_null(mem_ptr(m, LOW - 1, 2));
+	assert_null(mem_ptr(m, 0, LOW + 1));
+	assert_null(mem_ptr(m, 4 * GiB + HIGH, 1));
+	assert_null(mem_ptr(m, 4 * GiB + HIGH - 1, 2));
+	assert_null(mem_ptr(m, 4 * GiB, HIGH + 1));
+	assert_null(mem_ptr(m, 4 * GiB - 1, 1)); /* just below region 1 */
+}
+
+static void test_ptr_len_larger_than_ram(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_null(mem_ptr(m, 0, LOW + HIGH));
+	assert_null(mem_ptr(m, 0, LOW + HIGH + 1));
+	assert_null(mem_ptr(m, 4 * GiB, LOW + HIGH));
+	assert_null(mem_ptr(m, 0, 8 * GiB));
+}
+
+/* gpa + len wraps around 2^64: must not pass as a small range. */
+static void test_ptr_overflow(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_null(mem_ptr(m, UINT64_MAX, 1));
+	assert_null(mem_ptr(m, UINT64_MAX, 0));
+	assert_null(mem_ptr(m, UINT64_MAX - 0xf, 0x20));
+	assert_null(mem_ptr(m, 0x1000, UINT64_MAX - 0xfff)); /* 0x1000 + len == 1 */
+	assert_null(mem_ptr(m, 0x1000, UINT64_MAX - 0xfff + 1)); /* wraps to exactly 0 */
+	assert_null(mem_ptr(m, 4 * GiB + 0x10, UINT64_MAX - 4 * GiB)); /* wraps to 0xf */
+	assert_null(mem_ptr(m, (uint64_t)-LOW, LOW)); /* ends exactly at 2^64 */
+}
+
+static void test_ptr_huge_len(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	static const uint64_t lens[] = {UINT64_MAX, UINT64_MAX - 1, 1ull << 63, (1ull << 63) + 1,
+					1ull << 32, (1ull << 32) + 1, 0xffffffffull};
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		assert_null(mem_ptr(m, 0, lens[i]));
+		assert_null(mem_ptr(m, 1, lens[i]));
+		assert_null(mem_ptr(m, 4 * GiB, lens[i]));
+	}
+}
+
+/* Addresses in the hole between the regions are not RAM. */
+static void test_ptr_in_hole(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_null(mem_ptr(m, LOW, 1));
+	assert_null(mem_ptr(m, LOW + 0x1000, 4));
+	assert_null(mem_ptr(m, 3 * GiB, 1));
+	assert_null(mem_ptr(m, 4 * GiB - 4, 4));
+	assert_null(mem_ptr(m, 2 * GiB, 0));
+}
+
+/* A range spanning both regions is rejected, even though region 1's host memory directly
+ * follows region 0's. */
+static void test_ptr_spanning_regions(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_mem *m = &f->m;
+
+	assert_ptr_equal(m->regions[0].hva + m->regions[0].size, m->regions[1].hva);
+	assert_null(mem_ptr(m, LOW - 16, 32));
+	assert_null(mem_ptr(m, 4 * GiB - 16, 32));
+	assert_null(mem_ptr(m, LOW - 1, 4 * GiB - LOW + 2));
+	assert_null(mem_ptr(m, 0, 4 * GiB + 1));
+	assert_null(mem_ptr(m, 0, 4 * GiB + HIGH));
+}
+
+/* Region without a host mapping (laid out, not mapped): no pointer even in range. */
+static void test_ptr_unmapped(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+
+	mem_layout(&m, 16 * MiB, 0);
+	assert_null(mem_ptr(&m, 0, 16));
+	assert_null(mem_ptr(&m, 1 * MiB, 0));
+}
+
+/* The real 3-4 GiB hole of a Linux guest with 6 GiB. Host addresses are never dereferenced
+ * here, so the regions get fake ones and only offsets are compared. */
+static void test_ptr_real_hole(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+	uint8_t *fake = (uint8_t *)(uintptr_t)0x100000000000ull;
+
+	mem_layout(&m, 6 * GiB, 3 * GiB);
+	m.regions[0].hva = fake;
+	m.regions[1].hva = fake + 3 * GiB;
+#define OFF(p) ((uint64_t)((uintptr_t)(p) - (uintptr_t)fake))
+	assert_int_equal(OFF(mem_ptr(&m, 0, 4096)), 0);
+	assert_int_equal(OFF(mem_ptr(&m, 3 * GiB - 4096, 4096)), 3 * GiB - 4096);
+	assert_int_equal(OFF(mem_ptr(&m, 4 * GiB, 4096)), 3 * GiB);
+	assert_int_equal(OFF(mem_ptr(&m, 7 * GiB - 1, 1)), 6 * GiB - 1);
+	assert_int_equal(OFF(mem_ptr(&m, 5 * GiB, 2 * GiB)), 4 * GiB);
+#undef OFF
+	/* The hole: LAPIC, IOAPIC, and everything else in 3-4 GiB. */
+	assert_null(mem_ptr(&m, 3 * GiB, 1));
+	assert_null(mem_ptr(&m, 0xfee00000, 4));
+	assert_null(mem_ptr(&m, 0xfec00000, 4));
+	assert_null(mem_ptr(&m, 4 * GiB - 1, 1));
+	/* Spanning the hole, either side. */
+	assert_null(mem_ptr(&m, 3 * GiB - 4096, 8192));
+	assert_null(mem_ptr(&m, 4 * GiB - 4096, 8192));
+	assert_null(mem_ptr(&m, 0, 6 * GiB));
+	/* Past the top. */
+	assert_null(mem_ptr(&m, 7 * GiB, 1));
+	assert_null(mem_ptr(&m, 7 * GiB - 1, 2));
+	assert_null(mem_ptr(&m, 4 * GiB, 3 * GiB + 1));
+}
+
+/* mem_map gives every region a host address, in one contiguous writable mapping. */
+static void test_map_unmap(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+
+	mem_layout(&m, 4 * MiB, 2 * MiB);
+	assert_int_equal(mem_map(&m, false), 0);
+	assert_non_null(m.base);
+	assert_int_equal((uintptr_t)m.base % (2 * MiB), 0);
+	assert_ptr_equal(m.regions[0].hva, m.base);
+	assert_ptr_equal(m.regions[1].hva, m.base + 2 * MiB);
+	assert_false(m.huge);
+
+	uint8_t *lo = mem_ptr(&m, 2 * MiB - 1, 1);
+	uint8_t *hi = mem_ptr(&m, 4 * GiB, 1);
+	assert_non_null(lo);
+	assert_non_null(hi);
+	assert_int_equal(*lo, 0); /* anonymous memory starts zeroed */
+	*lo = 0x11;
+	*hi = 0x22;
+	assert_int_equal(m.base[2 * MiB - 1], 0x11);
+	assert_int_equal(m.base[2 * MiB], 0x22);
+	assert_null(mem_ptr(&m, 2 * MiB, 1)); /* hole */
+	assert_null(mem_ptr(&m, 4 * GiB + 2 * MiB, 1));
+	assert_int_equal(mem_top(&m), 4 * GiB + 2 * MiB);
+
+	mem_unmap(&m);
+	assert_null(m.base);
+	mem_unmap(&m); /* idempotent */
+	assert_null(m.base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layout_single_region),
+		cmocka_unit_test(test_layout_split),
+		cmocka_unit_test_setup_teardown(test_ptr_in_range, setup_split, teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_exact_end, setup_split, teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_one_past_end, setup_split, teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_len_larger_than_ram, setup_split,
+						teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_overflow, setup_split, teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_huge_len, setup_split, teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_in_hole, setup_split, teardown_split),
+		cmocka_unit_test_setup_teardown(test_ptr_spanning_regions, setup_split,
+						teardown_split),
+		cmocka_unit_test(test_ptr_unmapped),
+		cmocka_unit_test(test_ptr_real_hole),
+		cmocka_unit_test(test_map_unmap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
