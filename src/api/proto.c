@@ -55,6 +55,24 @@ static json_t *load(const char *line, size_t len, char *err, size_t errlen)
 	return j;
 }
 
+/* A JSON string for s. Paths and names may hold bytes that are not UTF-8, which JSON
+ * strings cannot: those bytes become '?'. NULL only when out of memory. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	size_t n = strlen(s);
+	char *t = malloc(n + 1);
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		t[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	j = json_string(t);
+	free(t);
+	return j;
+}
+
 static char *dump_line(json_t *j)
 {
 	if (!j)
@@ -136,16 +154,17 @@ char *proto_format_request(const struct hf_request *req)
 	if (j && req->cmd == CMD_FORK) {
 		json_object_set_new(j, "count", json_integer(req->count));
 		if (req->console[0])
-			json_object_set_new(j, "console", json_string(req->console));
+			json_object_set_new(j, "console", jstr(req->console));
 	}
 	return dump_line(j);
 }
 
 static json_t *status_to_json(const struct hf_vm_status *s)
 {
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
-			 s->name, "parent", s->parent, "state", s->state, "kind", s->kind,
-			 "console", s->console, "console_path", s->console_path, "pid", s->pid,
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+			 jstr(s->name), "parent", jstr(s->parent), "state", jstr(s->state), "kind",
+			 jstr(s->kind), "console", jstr(s->console), "console_path",
+			 jstr(s->console_path), "pid", s->pid,
 			 "cpus", (json_int_t)s->cpus, "clone_id", (json_int_t)s->clone_id,
 			 "clones", (json_int_t)s->clones, "mem_bytes", (json_int_t)s->mem_bytes,
 			 "uptime_ms", (json_int_t)s->uptime_ms, "rss_kb", (json_int_t)s->rss_kb,
@@ -156,23 +175,28 @@ static json_t *status_to_json(const struct hf_vm_status *s)
 char *proto_format_response(enum hf_cmd cmd, const struct hf_response *r)
 {
 	if (!r->ok)
-		return dump_line(json_pack("{s:b,s:s}", "ok", 0, "error", r->error));
+		return dump_line(json_pack("{s:b,s:o}", "ok", 0, "error", jstr(r->error)));
 	json_t *j = json_pack("{s:b}", "ok", 1);
 	if (!j)
 		return NULL;
+	int bad = 0;
 	if (r->error[0]) /* success with a caveat, e.g. fewer clones than asked */
-		json_object_set_new(j, "warning", json_string(r->error));
+		bad |= json_object_set_new(j, "warning", jstr(r->error));
 	if (cmd == CMD_STATUS)
-		json_object_set_new(j, "vm", status_to_json(&r->vm));
+		bad |= json_object_set_new(j, "vm", status_to_json(&r->vm));
 	if (cmd == CMD_FORK) {
 		json_t *a = json_array();
 		for (unsigned i = 0; a && i < r->nclones; i++) {
 			const struct hf_clone_info *c = &r->clones[i];
-			json_array_append_new(a, json_pack("{s:s,s:i,s:s,s:s}", "name", c->name,
-							   "pid", c->pid, "socket", c->socket,
-							   "console", c->console));
+			bad |= json_array_append_new(
+				a, json_pack("{s:o,s:i,s:o,s:o}", "name", jstr(c->name), "pid", c->pid,
+					     "socket", jstr(c->socket), "console", jstr(c->console)));
 		}
-		json_object_set_new(j, "clones", a);
+		bad |= json_object_set_new(j, "clones", a);
+	}
+	if (bad) { /* never send half a reply */
+		json_decref(j);
+		return NULL;
 	}
 	return dump_line(j);
 }

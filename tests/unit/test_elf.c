@@ -391,6 +391,11 @@ static void test_address_overflow(void **state)
 	set_ph(&im, 3, PT_LOAD, PF_R | PF_W, DATA_OFF + 0x100, UINT64_MAX - 0xfff, 0x100, 0x2000);
 	expect_reject(&im, "overflows");
 
+	/* Only the physical range wraps. */
+	img_valid(&im);
+	phdr(&im, 3)->p_paddr = UINT64_MAX - 0x100;
+	expect_reject(&im, "overflows");
+
 	/* Only the virtual range wraps. */
 	img_valid(&im);
 	phdr(&im, 3)->p_vaddr = UINT64_MAX - 0x100;

@@ -142,8 +142,8 @@ int mptable_build(uint8_t *buf, size_t len, uint32_t base_addr, unsigned ncpus)
 
 int mptable_write(struct vm *vm, uint64_t addr)
 {
-	uint8_t *dst = mem_ptr(&vm->mem, addr, 4096);
-	if (!dst || mptable_build(dst, 4096, (uint32_t)addr, vm->ncpus) < 0) {
+	uint8_t *dst = mem_ptr(&vm->mem, addr, 0x10000);
+	if (!dst || mptable_build(dst, 0x10000, (uint32_t)addr, vm->ncpus) < 0) {
 		pr_err("cannot build the MP table for %u vCPUs", vm->ncpus);
 		return -1;
 	}
