@@ -1,6 +1,6 @@
 /* A guest that misbehaves on request (its --cmdline names how), for the tests that check
  * the VMM stops such guests cleanly: exit CODE, triple, port, mmio, spin, badexit,
- * badsize, null, halt, badbuf, baddesc, clonecrash (the clone triple-faults, the original
+ * badsize, null, halt, badbuf, baddesc, badsleep, clonecrash (the clone triple-faults, the original
  * goes on printing). */
 #include "hf.h"
 
@@ -33,6 +33,8 @@ int main(void)
 		b.len = 64;
 		hf_outl(HF_PORT_WRITE, (uint32_t)(uintptr_t)&b);
 	}
+	if (is(cmd, "badsleep")) /* longer than the ABI allows */
+		hf_outl(HF_PORT_SLEEP, HF_SLEEP_MAX + 1);
 	if (is(cmd, "baddesc")) /* a descriptor address outside guest RAM */
 		hf_outl(HF_PORT_WRITE, 0xfffff000u);
 	if (is(cmd, "badexit"))

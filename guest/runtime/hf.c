@@ -77,6 +77,15 @@ unsigned hf_fork(void) { return hf_inl(HF_PORT_FORK); }
 unsigned hf_clone_id(void) { return hf_inl(HF_PORT_CLONE_ID); }
 void hf_mark(uint32_t tag) { hf_outl(HF_PORT_MARK, tag); }
 
+void hf_sleep_us(uint64_t us)
+{
+	while (us) {
+		uint32_t n = us > HF_SLEEP_MAX ? HF_SLEEP_MAX : (uint32_t)us;
+		hf_outl(HF_PORT_SLEEP, n);
+		us -= n;
+	}
+}
+
 void hf_halt(void)
 {
 	for (;;)

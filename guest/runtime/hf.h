@@ -48,6 +48,7 @@ __attribute__((noreturn)) void hf_exit(unsigned code);
 unsigned hf_fork(void);
 unsigned hf_clone_id(void);
 void hf_mark(uint32_t tag);
+void hf_sleep_us(uint64_t us); /* the vCPU sleeps without using the CPU */
 __attribute__((noreturn)) void hf_halt(void); /* this vCPU stops for good */
 
 const struct hf_boot_info *hf_info(void);

@@ -24,6 +24,9 @@
  *   HF_PORT_MARK     out32  record a host timestamp tagged with the value
  *                           (benchmarks; see `hyperfork run --marks`).
  *   HF_PORT_HALT     out8   this vCPU stops for good (the VM goes on).
+ *   HF_PORT_SLEEP    out32  this vCPU sleeps for the given number of microseconds
+ *                           (at most HF_SLEEP_MAX): an idle guest costs no CPU.
+ *                           Guest time goes on meanwhile.
  *   HF_PORT_WRITE    out32  write a buffer to the console: the value is the
  *                           guest-physical address (below 4 GiB) of a struct
  *                           hf_buf; the buffer may be anywhere in guest RAM and
@@ -77,6 +80,9 @@
 #define HF_PORT_MARK (HF_PORT_BASE + 4u)
 #define HF_PORT_HALT (HF_PORT_BASE + 5u)
 #define HF_PORT_WRITE (HF_PORT_BASE + 6u)
+#define HF_PORT_SLEEP (HF_PORT_BASE + 7u)
+
+#define HF_SLEEP_MAX 60000000u /* one minute */
 
 #define HF_WRITE_MAX (1u << 20)
 

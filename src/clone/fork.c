@@ -61,11 +61,10 @@ static int child_rebuild(struct vm *vm, unsigned id, enum console_kind console,
 	vm->clone_id = id;
 	vm->clones_made = 0;
 	vm->parent_pid = getppid();
-	setsid(); /* the parent's terminal signals are not the clone's */
+	setpgid(0, 0); /* the parent's terminal signals (^C) are not the clone's */
 
 	/* Threads are gone: reset what they shared. */
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
+	vm_init_sync(vm);
 	vm->nparked = 0;
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
@@ -82,11 +81,10 @@ static int child_rebuild(struct vm *vm, unsigned id, enum console_kind console,
 		return -1;
 	}
 
-	/* Console */
+	/* Console: opened once the vCPUs run (clone_child_started). */
 	console_close(&vm->console);
 	vm_console_path(vm, name, path, sizeof(path));
-	if (console_open(&vm->console, console, path) < 0)
-		return -1;
+	console_defer(&vm->console, console, path);
 
 	/* KVM: a new VM over the inherited RAM mapping, then the captured state. */
 	if (vm_kvm_setup(vm) < 0 || snapshot_restore_vm(vm) < 0)
@@ -113,16 +111,19 @@ static int child_rebuild(struct vm *vm, unsigned id, enum console_kind console,
 
 static int ready_fd = -1; /* clone: pipe to the parent until clone_child_started */
 
-void clone_child_started(struct vm *vm)
+int clone_child_started(struct vm *vm)
 {
-	(void)vm;
 	if (ready_fd < 0)
-		return;
+		return 0;
+	if (console_attach(&vm->console) < 0)
+		return -1; /* the parent hears why through the pipe */
+	child_redirect_stdio(vm);
 	ssize_t w = write(ready_fd, READY_LINE, strlen(READY_LINE));
 	(void)w;
 	close(ready_fd);
 	ready_fd = -1;
 	log_set_fd(STDERR_FILENO);
+	return 0;
 }
 
 /* Parent: wait until the clone says READY (or reports an error, or dies). */
@@ -238,7 +239,6 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			log_set_fd(ready_fd); /* errors while rebuilding reach the parent */
 			if (child_rebuild(vm, id, console, requester) < 0)
 				_exit(HF_STATUS_ERROR);
-			child_redirect_stdio(vm);
 			return 1;
 		}
 		close(p[1]);

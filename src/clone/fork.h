@@ -29,7 +29,8 @@ void clone_result_free(struct clone_result *res);
 void vm_socket_path(const struct vm *vm, const char *name, char *buf, size_t len);
 void vm_console_path(const struct vm *vm, const char *name, char *buf, size_t len);
 
-/* Clone: the event loop and vCPU threads are running; tell the parent it is ready. */
-void clone_child_started(struct vm *vm);
+/* Clone: the vCPU threads and event loop run; open the console and tell the parent the
+ * clone is ready. Returns 0, or -1 if the clone cannot go on (the parent is told why). */
+int clone_child_started(struct vm *vm);
 
 #endif

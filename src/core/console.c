@@ -42,12 +42,10 @@ const char *console_kind_name(enum console_kind k)
 	}
 }
 
-int console_open(struct console *c, enum console_kind kind, const char *path)
+/* Open the sink for kind; c->lock initialised, fds -1. */
+static int open_sink(struct console *c, enum console_kind kind, const char *path)
 {
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
 	c->kind = kind;
-	c->out_fd = c->in_fd = -1;
 	switch (kind) {
 	case CONSOLE_NONE:
 		break;
@@ -81,6 +79,45 @@ int console_open(struct console *c, enum console_kind kind, const char *path)
 	return 0;
 }
 
+int console_open(struct console *c, enum console_kind kind, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->out_fd = c->in_fd = -1;
+	return open_sink(c, kind, path);
+}
+
+void console_defer(struct console *c, enum console_kind kind, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->out_fd = c->in_fd = -1;
+	c->kind = kind;
+	c->deferred = 1;
+	snprintf(c->path, sizeof(c->path), "%s", path ? path : "");
+}
+
+int console_attach(struct console *c)
+{
+	char path[PATH_MAX];
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->deferred) {
+		snprintf(path, sizeof(path), "%s", c->path);
+		r = open_sink(c, c->kind, path);
+		c->deferred = 0;
+		if (r == 0 && c->pending_len && c->out_fd >= 0 &&
+		    write_all(c->out_fd, c->pending, c->pending_len) < 0)
+			pr_debug("console write: %s", strerror(errno));
+		free(c->pending);
+		c->pending = NULL;
+		c->pending_len = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 static void flush_locked(struct console *c)
 {
 	if (c->len && c->out_fd >= 0) {
@@ -99,6 +136,22 @@ static void flush_locked(struct console *c)
 void console_write(struct console *c, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	if (c->deferred) {
+		pthread_mutex_lock(&c->lock);
+		if (c->deferred && c->kind != CONSOLE_NONE) {
+			if (!c->pending)
+				c->pending = malloc(CONSOLE_PENDING_MAX);
+			size_t room = c->pending ? CONSOLE_PENDING_MAX - c->pending_len : 0;
+			size_t n = len < room ? len : room;
+			if (n) {
+				memcpy(c->pending + c->pending_len, data, n);
+				c->pending_len += n;
+			}
+			pthread_mutex_unlock(&c->lock);
+			return;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (c->out_fd < 0)
 		return;
 	pthread_mutex_lock(&c->lock);
@@ -122,6 +175,9 @@ void console_flush(struct console *c)
 void console_close(struct console *c)
 {
 	console_flush(c);
+	free(c->pending);
+	c->pending = NULL;
+	c->deferred = 0;
 	if (c->kind == CONSOLE_FILE && c->out_fd >= 0)
 		close(c->out_fd);
 	if (c->kind == CONSOLE_PTY && c->out_fd >= 0)

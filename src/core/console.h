@@ -16,6 +16,9 @@ struct console {
 	int in_fd;  /* -1: no input */
 	char path[PATH_MAX]; /* file path, or pty slave path */
 	int unbuffered;      /* write through (interactive sinks) */
+	int deferred;        /* not open yet: output waits in pending (console_defer) */
+	uint8_t *pending;
+	size_t pending_len;
 	pthread_mutex_t lock;
 	size_t len;
 	uint8_t buf[1024]; /* output is flushed at each newline and when full */
@@ -26,6 +29,13 @@ struct console {
 int console_parse(const char *spec, enum console_kind *kind, const char **path);
 /* Open the console. For CONSOLE_FILE, path is created/truncated. Returns 0 or -1 (logged). */
 int console_open(struct console *c, enum console_kind kind, const char *path);
+/* Like console_open, but the sink is opened later by console_attach; output meanwhile is
+ * kept (up to CONSOLE_PENDING_MAX bytes). A clone's first instruction need not wait for
+ * its console file to be created. */
+#define CONSOLE_PENDING_MAX (64 * 1024)
+void console_defer(struct console *c, enum console_kind kind, const char *path);
+/* Open a deferred console and write what was kept. Returns 0 or -1 (logged). */
+int console_attach(struct console *c);
 void console_write(struct console *c, const void *data, size_t len);
 void console_flush(struct console *c);
 void console_close(struct console *c);

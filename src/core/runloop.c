@@ -301,11 +301,13 @@ int vm_run(struct vm *vm)
 			/* This process is now a clone: its KVM state is restored; give it its own
 			 * loop, socket and timer, then let its vCPUs run. */
 			teardown(&rl, true);
-			if (setup(&rl, vm) < 0 || vm_start_vcpus(vm) < 0) {
+			rl.became_clone = false;
+			if (vm_start_vcpus(vm) < 0 || setup(&rl, vm) < 0 ||
+			    clone_child_started(vm) < 0) {
+				vm_join_vcpus(vm);
 				teardown(&rl, false);
 				return HF_STATUS_ERROR;
 			}
-			clone_child_started(vm);
 			continue;
 		}
 		pthread_mutex_lock(&vm->lock);

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "core/vm.h"
 #include "hyperfork/abi.h"
@@ -26,10 +27,17 @@ void vcpu_install_kick_handler(void)
 	sigaction(vcpu_kick_signal(), &sa, NULL);
 }
 
-static bool must_park(struct vcpu *c)
+/* Why a vCPU must not run now (vm->lock held). */
+static bool held(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
-	return vm->pause_req || c->self_park || c->halted || vm->exiting;
+	return vm->pause_req || c->self_park || c->halted ||
+	       (c->sleep_until && c->sleep_until > now_ns());
+}
+
+static bool must_park(struct vcpu *c)
+{
+	return held(c) || c->vm->exiting;
 }
 
 /* Complete the exit in flight, then wait while the VM is paused. Returns true if the
@@ -50,8 +58,16 @@ static bool vcpu_park(struct vcpu *c)
 	pthread_cond_broadcast(&vm->cond);
 	if (c->fork_pending)
 		vm_notify(vm); /* stopped at a fork point: the main loop clones the VM now */
-	while ((vm->pause_req || c->self_park || c->halted) && !vm->exiting)
-		pthread_cond_wait(&vm->cond, &vm->lock);
+	while (held(c) && !vm->exiting) {
+		if (c->sleep_until && !vm->pause_req && !c->self_park && !c->halted) {
+			struct timespec ts = {.tv_sec = (time_t)(c->sleep_until / 1000000000ull),
+					      .tv_nsec = (long)(c->sleep_until % 1000000000ull)};
+			pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+		} else {
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		}
+	}
+	c->sleep_until = 0;
 	c->parked = false;
 	vm->nparked--;
 	bool end = vm->exiting;

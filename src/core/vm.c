@@ -145,8 +145,7 @@ int vm_create(struct vm *vm, struct host *h, const struct vm_config *cfg)
 	vm->ncpus = cfg->ncpus;
 	vm->strict_io = cfg->kind == VM_BARE;
 	vm->start_ns = vm->boot_ns = now_ns();
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
+	vm_init_sync(vm);
 	if (validate_config(h, cfg) < 0)
 		return -1;
 	if (cfg->kind == VM_LINUX) {
@@ -305,6 +304,16 @@ void vm_resume_all(struct vm *vm)
 	vm->pause_req = false;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_init_sync(struct vm *vm)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, &a);
+	pthread_condattr_destroy(&a);
 }
 
 void vm_notify(struct vm *vm)

@@ -49,6 +49,7 @@ struct vcpu {
 	bool self_park; /* parked on its own behalf (fork point) until the main loop resumes */
 	bool halted;    /* HF_PORT_HALT: stopped for good */
 	bool fork_pending; /* stopped at HF_PORT_FORK, waiting for the main loop */
+	uint64_t sleep_until; /* HF_PORT_SLEEP: CLOCK_MONOTONIC ns until which it sleeps */
 	struct vcpu_snapshot *snap; /* captured state, allocated at setup */
 };
 
@@ -125,6 +126,8 @@ void vm_guest_error(struct vm *vm, struct vcpu *c, const char *fmt, ...)
 
 /* Wake the main loop. */
 void vm_notify(struct vm *vm);
+/* (Re)initialise vm->lock and vm->cond (the cond runs on CLOCK_MONOTONIC). */
+void vm_init_sync(struct vm *vm);
 
 const char *vm_state_name(struct vm *vm);
 

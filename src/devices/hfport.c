@@ -39,7 +39,7 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		want_write = false;
 		break;
 	}
-	if (size != want || write != want_write || port > HF_PORT_WRITE) {
+	if (size != want || write != want_write || port > HF_PORT_SLEEP) {
 		vm_guest_error(vm, c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
 			       write ? "write" : "read", size);
 		return -1;
@@ -74,6 +74,17 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 	case HF_PORT_MARK:
 		marks_record(vm, load32(data));
 		return 0;
+	case HF_PORT_SLEEP: {
+		uint32_t us = load32(data);
+		if (us > HF_SLEEP_MAX) {
+			vm_guest_error(vm, c, "sleep of %u us is longer than %u", us, HF_SLEEP_MAX);
+			return -1;
+		}
+		pthread_mutex_lock(&vm->lock);
+		c->sleep_until = now_ns() + (uint64_t)us * 1000;
+		pthread_mutex_unlock(&vm->lock);
+		return 0; /* the vCPU parks until then (vcpu_park) */
+	}
 	case HF_PORT_WRITE: {
 		uint32_t at = load32(data);
 		const struct hf_buf *b = mem_ptr(&vm->mem, at, sizeof(*b));

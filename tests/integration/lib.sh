@@ -24,8 +24,13 @@ our_pids() {
 }
 hf_kill_all() { local p; for p in $(our_pids); do kill -9 "$p" 2>/dev/null; done; }
 no_vmm_left() { [ -z "$(our_pids)" ]; }
-# No process of ours is a zombie (a VMM that failed to reap its clones).
-no_zombies() { ! ps -eo stat=,ppid= | awk '$1 ~ /^Z/' | grep -q .; }
+# No exited clone is left unreaped by a VMM (its parent, while that parent lives).
+no_zombies() {
+	local vmms=" $(pgrep -x hyperfork | tr '\n' ' ') "
+	! ps -eo stat=,ppid= | awk '$1 ~ /^Z/ { print $2 }' | while read -r ppid; do
+		case "$vmms" in *" $ppid "*) echo "zombie child of VMM $ppid" ;; esac
+	done | grep .
+}
 cleanup() {
 	exec 2>/dev/null # no "Killed" notes for our own background VMs
 	hf_kill_all

@@ -24,6 +24,7 @@ badsize|bad access to hypercall port 0xe1
 badbuf|console write: buffer .* outside guest RAM
 baddesc|console write: descriptor at 0xfffff000 is outside guest RAM
 halt|every vCPU has halted
+badsleep|sleep of 60000001 us is longer than 60000000
 MODES
 
 expect_status 243 "a spinning guest is stopped by --timeout" -- \
