@@ -25,7 +25,7 @@ GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
-TOOLS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/tools/*.c))
+TOOLS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/tools/*.c bench/tools/*.c))
 
 all: $(BUILD)/hyperfork guests $(TOOLS)
 
@@ -55,6 +55,10 @@ $(BUILD)/%.elf: %.c $(GUEST_RT) guest/runtime/guest.ld
 	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT) $< -lgcc
 
 $(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -o $@ $<
+
+$(BUILD)/bench/tools/%: bench/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $<
 

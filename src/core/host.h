@@ -16,6 +16,9 @@ struct host {
 	/* capabilities (0 = absent) */
 	bool irqchip, pit2, xsave, xcrs, vcpu_events, debugregs, mp_state, immediate_exit;
 	bool tsc_khz, vcpu_attrs, set_tss_addr, set_identity_map;
+	/* Guest `vmcall` hypercalls never complete (software KVM): hide the KVM PV features
+	 * that need them (PV unhalt, PV IPIs, PV yield). */
+	bool hide_vmcall_features;
 	int xsave2_size;     /* KVM_CAP_XSAVE2: bytes for KVM_GET_XSAVE2, 0 if absent */
 	int adjust_clock;    /* KVM_CAP_ADJUST_CLOCK flags */
 	int max_vcpus;       /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
@@ -35,7 +38,8 @@ const char *host_backend_name(enum host_backend b);
 /* The entry of the supported CPUID for (function, index), or NULL. */
 struct kvm_cpuid_entry2 *host_cpuid(const struct host *h, uint32_t function, uint32_t index);
 
-/* Guest kernel command-line flags this host needs for Linux guests ("" if none). */
+/* Guest kernel command-line flags this host needs for Linux guests ("" if none): those the
+ * kernel needs to boot here, and those that save minutes of emulated boot time. */
 const char *host_linux_flags(const struct host *h);
 
 #endif

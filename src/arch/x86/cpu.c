@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <asm/kvm_para.h>
 
 #include "util/log.h"
 
@@ -42,6 +43,12 @@ int cpu_set_cpuid(struct vm *vm, struct vcpu *c)
 		case 0xb:
 		case 0x1f:
 			e->edx = c->index; /* x2APIC id */
+			break;
+		case 0x40000001: /* KVM paravirtual features */
+			if (vm->host->hide_vmcall_features)
+				e->eax &= ~((1u << KVM_FEATURE_PV_UNHALT) |
+					    (1u << KVM_FEATURE_PV_SEND_IPI) |
+					    (1u << KVM_FEATURE_PV_SCHED_YIELD));
 			break;
 		}
 	}

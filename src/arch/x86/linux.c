@@ -284,7 +284,7 @@ int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen)
 			memset(dst + s->filesz, 0, s->memsz - s->filesz);
 		}
 		mode = elf.pvh_entry ? ENTRY_PVH : ENTRY_64;
-		entry = elf.pvh_entry ? elf.pvh_entry : elf.entry;
+		entry = mode == ENTRY_PVH ? elf.pvh_entry : elf.entry;
 		kernel_end = elf.highest;
 	} else {
 		if (linux_bzimage_parse(kernel, klen, &bz, err, sizeof(err)) < 0) {
