@@ -10,7 +10,9 @@
 #
 # Environment: JOBS (default: nproc), LINUX_TARBALL (default
 # /usr/src/linux-source-6.1.tar.xz), SOURCE_DATE_EPOCH (timestamps baked
-# into the kernel and the initramfs; default 0, for reproducible output).
+# into the kernel and the initramfs; default 0, for reproducible output),
+# HF_LINUX_CONFIG_EXTRA (a second Kconfig fragment merged after
+# config.fragment, e.g. "# CONFIG_SMP is not set"; use another OUTDIR).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,7 +56,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     install them with: apt-get install ${missing[*]}"
 fi
 
-export KBUILD_BUILD_TIMESTAMP="@$epoch" KBUILD_BUILD_USER=hyperfork KBUILD_BUILD_HOST=hyperfork
+export KBUILD_BUILD_TIMESTAMP="@$epoch" KBUILD_BUILD_USER=hyperfork KBUILD_BUILD_HOST=hyperfork KBUILD_BUILD_VERSION=1
 kmake() { make -C "$src" -s "$@"; }
 
 # --------------------------------------------------------- source and patches
@@ -80,7 +82,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 	if [ -f "$stamp" ] && [ -d "$applied" ]; then
 		step "patch set changed: reverting the previously applied patches"
 		ok=1
-		for p in $(ls -r "$applied"/*.patch 2>/dev/null); do
+		old_patches=("$applied"/*.patch)
+		for ((i = ${#old_patches[@]} - 1; i >= 0; i--)); do
+			p=${old_patches[i]}
+			[ -e "$p" ] || continue
 			patch -d "$src" -p1 -R -s -f <"$p" >/dev/null || { ok=0; break; }
 		done
 		[ $ok = 1 ] || extract
@@ -103,29 +108,40 @@ fi
 
 # --------------------------------------------------------------------- config
 fragment=$script_dir/config.fragment
-cfg_want=$(sha256sum <"$fragment" | cut -d' ' -f1)
+fragments=("$fragment")
+if [ -n "${HF_LINUX_CONFIG_EXTRA:-}" ]; then
+	[ -f "$HF_LINUX_CONFIG_EXTRA" ] || die "HF_LINUX_CONFIG_EXTRA: no such file: $HF_LINUX_CONFIG_EXTRA"
+	fragments+=("$(cd "$(dirname "$HF_LINUX_CONFIG_EXTRA")" && pwd)/$(basename "$HF_LINUX_CONFIG_EXTRA")")
+fi
+cfg_want=$(cat "${fragments[@]}" | sha256sum | cut -d' ' -f1)
 cfg_stamp=$src/.hf-config
 if [ ! -f "$src/.config" ] || [ ! -f "$cfg_stamp" ] || [ "$(cat "$cfg_stamp")" != "$cfg_want" ]; then
-	step "configuring: tinyconfig + $(basename "$fragment")"
+	step "configuring: tinyconfig + ${fragments[*]##*/}"
 	rm -f "$cfg_stamp"
 	cp -p "$src/.config" "$src/.config.hf-prev" 2>/dev/null || true
 	kmake tinyconfig >/dev/null
-	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null)
+	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >/dev/null)
 	kmake olddefconfig >/dev/null
-	# Every option of the fragment must have survived olddefconfig.
-	bad=0
+	# Every option of the fragments (the last setting of each) must have
+	# survived olddefconfig.
+	declare -A wanted=()
 	while IFS= read -r line; do
 		case $line in
 		CONFIG_*=*) sym=${line%%=*} ;;
 		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *} ;;
 		*) continue ;;
 		esac
+		wanted[$sym]=$line
+	done < <(cat "${fragments[@]}")
+	bad=0
+	for sym in "${!wanted[@]}"; do
+		line=${wanted[$sym]}
 		got=$(grep -E "^($sym=|# $sym is not set)" "$src/.config" || true)
 		if [ "$line" != "$got" ] && ! { [ -z "$got" ] && [ "${line#\# }" != "$line" ]; }; then
 			echo "    config: wanted '$line', got '${got:-<absent>}'" >&2
 			bad=1
 		fi
-	done <"$fragment"
+	done
 	[ $bad = 0 ] || die "config.fragment options were overridden (missing dependencies?)"
 	# Keep the old .config (and its timestamp) when nothing changed, so that
 	# make does not rebuild anything.
@@ -179,6 +195,12 @@ applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 {
 	echo "dir /dev 0755 0 0"
 	echo "nod /dev/console 0600 0 0 c 5 1"
+	echo "nod /dev/null 0666 0 0 c 1 3"
+	echo "nod /dev/zero 0666 0 0 c 1 5"
+	echo "nod /dev/random 0666 0 0 c 1 8"
+	echo "nod /dev/urandom 0666 0 0 c 1 9"
+	echo "nod /dev/tty 0666 0 0 c 5 0"
+	echo "nod /dev/ttyS0 0600 0 0 c 4 64"
 	echo "dir /bin 0755 0 0"
 	echo "file /bin/busybox $stage/busybox 0755 0 0"
 	for a in $applets; do echo "slink /bin/$a busybox 0777 0 0"; done
