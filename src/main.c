@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "util/trace.h"
 #include "hyperfork/abi.h"
 
 static void usage(FILE *f)
@@ -16,7 +17,9 @@ static void usage(FILE *f)
 		   "  resume NAME      let them run again\n"
 		   "  stop NAME        end a VM\n"
 		   "  fork NAME [--count K] [--console file|pty|none]\n"
-		   "                   clone a running VM (copy-on-write)\n"
+		   "                   clone a running VM (copy-on-write), or start clones of a template\n"
+		   "  template NAME [--pool N]\n"
+		   "                   freeze a VM into a template that keeps N warm clones ready\n"
 		   "  host             show what this host's KVM offers\n");
 }
 
@@ -27,12 +30,13 @@ int main(int argc, char **argv)
 		return HF_STATUS_ERROR;
 	}
 	const char *cmd = argv[1];
+	trace_init();
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls"))
 		return cmd_ls(argc - 1, argv + 1);
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "pause") || !strcmp(cmd, "resume") ||
-	    !strcmp(cmd, "stop") || !strcmp(cmd, "fork"))
+	    !strcmp(cmd, "stop") || !strcmp(cmd, "fork") || !strcmp(cmd, "template"))
 		return cmd_ctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "host"))
 		return cmd_host(argc - 1, argv + 1);

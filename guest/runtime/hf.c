@@ -32,6 +32,10 @@ uint64_t hf_ram_size(void) { return hf_info()->ram_size; }
 unsigned hf_ncpus(void) { return hf_info()->ncpus; }
 uint64_t hf_tsc_khz(void) { return hf_info()->tsc_khz; }
 void *hf_heap_start(void) { return (void *)hf_info()->heap_start; }
+uint64_t hf_clone_request_cycles(void)
+{
+	return ((volatile const struct hf_boot_info *)hf_info())->clone_request_tsc;
+}
 void *hf_heap_end(void) { return (void *)hf_info()->heap_end; }
 
 uint64_t hf_ns(uint64_t cycles)

@@ -57,6 +57,8 @@ uint64_t hf_ram_size(void);
 unsigned hf_ncpus(void);
 uint64_t hf_tsc_khz(void);
 uint64_t hf_ns(uint64_t cycles); /* cycles -> nanoseconds (0 if the rate is unknown) */
+/* In a clone: guest TSC when the VMM took the request that made it (0 if booted). */
+uint64_t hf_clone_request_cycles(void);
 /* Free memory between the image and the stacks. */
 void *hf_heap_start(void);
 void *hf_heap_end(void);

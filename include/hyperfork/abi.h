@@ -131,6 +131,11 @@ struct hf_boot_info {
 	uint32_t cmdline_len; /* its length without the NUL */
 	uint32_t ncpus;       /* number of vCPUs */
 	uint64_t stack_size;  /* bytes of stack per vCPU */
+	/* Set by the VMM in each clone before it runs: */
+	uint32_t clone_id;          /* as HF_PORT_CLONE_ID */
+	uint32_t reserved;
+	uint64_t clone_request_tsc; /* guest TSC when the VMM took the request that made this
+	                               clone (fork point or control socket); 0 if booted */
 };
 
 #endif

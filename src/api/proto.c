@@ -9,7 +9,7 @@
 
 static const char *const cmd_names[] = {
 	[CMD_STATUS] = "status", [CMD_PAUSE] = "pause", [CMD_RESUME] = "resume",
-	[CMD_STOP] = "stop",     [CMD_FORK] = "fork",
+	[CMD_STOP] = "stop",     [CMD_FORK] = "fork",     [CMD_TEMPLATE] = "template",
 };
 
 const char *proto_cmd_name(enum hf_cmd cmd)
@@ -97,6 +97,7 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 {
 	memset(req, 0, sizeof(*req));
 	req->count = 1;
+	req->pool = PROTO_POOL_DEFAULT;
 	json_t *j = load(line, len, err, errlen);
 	if (!j)
 		return -1;
@@ -130,6 +131,14 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 				goto out;
 			}
 			req->count = (unsigned)json_integer_value(val);
+		} else if (req->cmd == CMD_TEMPLATE && !strcmp(key, "pool")) {
+			if (!json_is_integer(val) || json_integer_value(val) < 0 ||
+			    json_integer_value(val) > PROTO_POOL_MAX) {
+				fail(err, errlen, "\"pool\" must be an integer from 0 to %u",
+				     PROTO_POOL_MAX);
+				goto out;
+			}
+			req->pool = (unsigned)json_integer_value(val);
 		} else if (req->cmd == CMD_FORK && !strcmp(key, "console")) {
 			const char *c = json_string_value(val);
 			if (!c || (strcmp(c, "file") && strcmp(c, "pty") && strcmp(c, "none"))) {
@@ -156,6 +165,8 @@ char *proto_format_request(const struct hf_request *req)
 		if (req->console[0])
 			json_object_set_new(j, "console", jstr(req->console));
 	}
+	if (j && req->cmd == CMD_TEMPLATE)
+		json_object_set_new(j, "pool", json_integer(req->pool));
 	return dump_line(j);
 }
 

@@ -3,6 +3,7 @@
  *
  * Requests:  {"cmd":"status"} {"cmd":"pause"} {"cmd":"resume"} {"cmd":"stop"}
  *            {"cmd":"fork","count":K,"console":"file"|"pty"|"none"}  (count, console optional)
+ *            {"cmd":"template","pool":N}  freeze the VM as a template (pool optional)
  * Responses: {"ok":false,"error":"..."} on failure; on success {"ok":true} (with an
  *            optional "warning":"...", e.g. fewer clones made than asked) plus, for
  *            status, "vm":{...} and, for fork, "clones":[{"name","pid","socket","console"}].
@@ -19,13 +20,16 @@
 #define PROTO_MAX_LINE (1u << 20) /* longest message accepted */
 #define PROTO_MAX_REQUEST 4096u   /* longest request line accepted by the server */
 #define PROTO_FORK_MAX 1024u      /* most clones one fork request may ask for */
+#define PROTO_POOL_MAX 64u        /* most warm clones a template keeps */
+#define PROTO_POOL_DEFAULT 4u
 
-enum hf_cmd { CMD_STATUS, CMD_PAUSE, CMD_RESUME, CMD_STOP, CMD_FORK };
+enum hf_cmd { CMD_STATUS, CMD_PAUSE, CMD_RESUME, CMD_STOP, CMD_FORK, CMD_TEMPLATE };
 
 struct hf_request {
 	enum hf_cmd cmd;
 	unsigned count;      /* fork: number of clones (default 1) */
 	char console[8];     /* fork: "file", "pty", "none", or "" for the VM's default */
+	unsigned pool;       /* template: warm clones to keep ready (default PROTO_POOL_DEFAULT) */
 };
 
 struct hf_vm_status {

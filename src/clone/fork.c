@@ -1,5 +1,5 @@
 /* Flash-cloning: pause, capture, fork(), and in each child rebuild the KVM VM from the
- * captured state. */
+ * captured state; templates keep a pool of such children ready. */
 #include "clone/fork.h"
 
 #include <errno.h>
@@ -10,17 +10,43 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "arch/x86/cpu.h"
 #include "clone/snapshot.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 #define CLONE_READY_TIMEOUT_MS 10000
 #define READY_LINE "READY\n"
+#define WARM_BYTE 'W'
+#define POOL_MAX 64
+
+/* A warm child of a template: its KVM VM is built; it waits for an activation. */
+struct pool_child {
+	pid_t pid;
+	int sock; /* SOCK_SEQPACKET to the child */
+	bool warm;
+};
+
+struct pool {
+	unsigned target, n;
+	struct pool_child kids[POOL_MAX];
+};
+
+/* What a template tells a warm child to become. */
+struct activation {
+	uint32_t id;
+	uint32_t console;
+	uint64_t request_tsc;
+};
+
+static int ready_fd = -1; /* clone: to the parent until clone_child_started */
 
 void vm_socket_path(const struct vm *vm, const char *name, char *buf, size_t len)
 {
@@ -48,54 +74,40 @@ static void child_redirect_stdio(struct vm *vm)
 	}
 }
 
-static int child_rebuild(struct vm *vm, unsigned id, enum console_kind console,
-			 struct vcpu *requester)
+/* Child, first thing: drop the kernel objects inherited from the parent (its KVM VM and
+ * vCPUs, its eventfd) and the state its threads shared. */
+static int drop_inherited(struct vm *vm)
 {
-	char name[HF_NAME_MAX + 1], path[PATH_MAX];
-
-	/* Identity */
-	snprintf(vm->parent, sizeof(vm->parent), "%s", vm->cfg.name);
-	snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
-	snprintf(vm->cfg.name, sizeof(vm->cfg.name), "%s", name);
-	log_set_name(name);
-	vm->clone_id = id;
-	vm->clones_made = 0;
-	vm->parent_pid = getppid();
-	setpgid(0, 0); /* the parent's terminal signals (^C) are not the clone's */
-
-	/* Threads are gone: reset what they shared. */
 	vm_init_sync(vm);
 	vm->nparked = 0;
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
+	vm->threads_stop = false;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		c->thread_running = c->parked = c->self_park = c->fork_pending = false;
-		vcpu_close(c); /* the parent's vCPU fds and run areas */
+		vcpu_close(c);
 	}
-	close(vm->vm_fd);
-	close(vm->notify_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
 	vm->vm_fd = -1;
+	close(vm->notify_fd);
 	vm->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->notify_fd < 0) {
 		pr_err("eventfd: %s", strerror(errno));
 		return -1;
 	}
+	return 0;
+}
 
-	/* Console: opened once the vCPUs run (clone_child_started). */
-	console_close(&vm->console);
-	vm_console_path(vm, name, path, sizeof(path));
-	console_defer(&vm->console, console, path);
-
-	/* KVM: a new VM over the inherited RAM mapping, then the captured state. */
+/* Child: a new KVM VM over the inherited guest RAM, loaded with the captured state. */
+static int rebuild_kvm(struct vm *vm)
+{
 	if (vm_kvm_setup(vm) < 0 || snapshot_restore_vm(vm) < 0)
 		return -1;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
-		if (vcpu_create(vm, c) < 0 || cpu_set_cpuid(vm, c) < 0)
-			return -1;
-		if (c == requester)
-			c->snap->regs.rax = id;
-		if (snapshot_restore_vcpu(vm, c) < 0)
+		if (vcpu_create(vm, c) < 0 || cpu_set_cpuid(vm, c) < 0 ||
+		    snapshot_restore_vcpu(vm, c) < 0)
 			return -1;
 	}
 	if (snapshot_restore_clock(vm) < 0)
@@ -105,18 +117,49 @@ static int child_rebuild(struct vm *vm, unsigned id, enum console_kind console,
 		if (d->ops->post_fork && d->ops->post_fork(d) < 0)
 			return -1;
 	}
-	vm->start_ns = now_ns();
 	return 0;
 }
 
-static int ready_fd = -1; /* clone: pipe to the parent until clone_child_started */
+/* Child: take the name, number and process group of clone id of the VM whose name it
+ * still carries. */
+static void take_identity(struct vm *vm, unsigned id)
+{
+	snprintf(vm->parent, sizeof(vm->parent), "%s", vm->cfg.name);
+	snprintf(vm->cfg.name, sizeof(vm->cfg.name), "%s.%u", vm->parent, id);
+	log_set_name(vm->cfg.name);
+	vm->clone_id = id;
+	vm->clones_made = 0;
+	vm->is_template = false;
+	vm->parent_pid = getppid();
+	setpgid(0, 0); /* the parent's terminal signals (^C) are not the clone's */
+	vm->start_ns = now_ns();
+}
+
+/* Child, before its guest runs: the console of clone id (opened once the vCPUs run) and,
+ * for a bare guest, its boot info. May run on vCPU 0's thread. */
+static void prepare_guest(struct vm *vm, const char *parent, unsigned id,
+			  enum console_kind console, uint64_t request_tsc)
+{
+	char name[HF_NAME_MAX + 16], path[PATH_MAX];
+	snprintf(name, sizeof(name), "%s.%u", parent, id);
+	vm_console_path(vm, name, path, sizeof(path));
+	console_close(&vm->console);
+	console_defer(&vm->console, console, path);
+	if (vm->cfg.kind == VM_BARE) {
+		struct hf_boot_info *bi = mem_ptr(&vm->mem, HF_BOOT_INFO_ADDR, sizeof(*bi));
+		if (bi) {
+			bi->clone_id = id;
+			bi->clone_request_tsc = snapshot_guest_tsc(vm, request_tsc);
+		}
+	}
+}
 
 int clone_child_started(struct vm *vm)
 {
 	if (ready_fd < 0)
 		return 0;
 	if (console_attach(&vm->console) < 0)
-		return -1; /* the parent hears why through the pipe */
+		return -1; /* the parent hears why through ready_fd */
 	child_redirect_stdio(vm);
 	ssize_t w = write(ready_fd, READY_LINE, strlen(READY_LINE));
 	(void)w;
@@ -131,12 +174,12 @@ static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
 {
 	char buf[1024];
 	size_t len = 0;
-	int remaining = CLONE_READY_TIMEOUT_MS;
 	uint64_t t0 = now_ns();
 
 	for (;;) {
+		int remaining = CLONE_READY_TIMEOUT_MS - (int)((now_ns() - t0) / 1000000);
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, remaining);
+		int r = poll(&p, 1, remaining > 0 ? remaining : 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -152,14 +195,10 @@ static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
 			break;
 		len += (size_t)n;
 		buf[len] = 0;
-		if (len >= strlen(READY_LINE) &&
-		    !strcmp(buf + len - strlen(READY_LINE), READY_LINE))
+		if (len >= strlen(READY_LINE) && !strcmp(buf + len - strlen(READY_LINE), READY_LINE))
 			return 0;
 		if (len == sizeof(buf) - 1)
 			len = 0; /* keep only the tail of a long error */
-		remaining = CLONE_READY_TIMEOUT_MS - (int)((now_ns() - t0) / 1000000);
-		if (remaining < 0)
-			remaining = 0;
 	}
 	buf[len] = 0;
 	while (len && buf[len - 1] == '\n')
@@ -169,19 +208,54 @@ static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
 	return -1;
 }
 
-static void set_fork_result(struct vcpu *c, uint32_t value)
+static void describe(struct vm *vm, struct hf_clone_info *ci, unsigned id, pid_t pid,
+		     enum console_kind console)
 {
-	struct kvm_regs regs;
-	if (ioctl(c->fd, KVM_GET_REGS, &regs) == 0) {
-		regs.rax = value;
-		if (ioctl(c->fd, KVM_SET_REGS, &regs) == 0)
-			return;
-	}
-	pr_err("cannot set the fork result on vCPU %u: %s", c->index, strerror(errno));
+	snprintf(ci->name, sizeof(ci->name), "%s.%u", vm->cfg.name, id);
+	ci->pid = pid;
+	vm_socket_path(vm, ci->name, ci->socket, sizeof(ci->socket));
+	if (console == CONSOLE_FILE)
+		vm_console_path(vm, ci->name, ci->console, sizeof(ci->console));
+	else
+		snprintf(ci->console, sizeof(ci->console), "%s", console_kind_name(console));
 }
 
+/* Keep the clones that said READY, drop the others (reporting the first failure). */
+static void collect_ready(struct clone_result *res, int *fds)
+{
+	unsigned ok = 0;
+	for (unsigned i = 0; i < res->made; i++) {
+		char err[256];
+		if (wait_ready(fds[i], res->clones[i].pid, err, sizeof(err)) == 0) {
+			res->clones[ok++] = res->clones[i];
+		} else {
+			pr_err("%s", err);
+			if (!res->error[0])
+				snprintf(res->error, sizeof(res->error), "%s", err);
+			waitpid(res->clones[i].pid, NULL, 0);
+		}
+		close(fds[i]);
+	}
+	res->made = ok;
+}
+
+static int check_names(struct vm *vm, unsigned count, struct clone_result *res)
+{
+	char probe[HF_NAME_MAX + 16];
+	int need = snprintf(probe, sizeof(probe), "%s.%u", vm->cfg.name, vm->clones_made + count);
+	if (need > HF_NAME_MAX) {
+		snprintf(res->error, sizeof(res->error), "clone name %s would exceed %d characters",
+			 probe, HF_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
+		      uint64_t request_tsc, struct clone_result *res, int *fds);
+
 int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct vcpu *requester,
-	       struct clone_result *res)
+	       uint64_t request_tsc, struct clone_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->requested = count;
@@ -192,17 +266,24 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		snprintf(res->error, sizeof(res->error), "out of memory");
 		return -1;
 	}
-	char probe[HF_NAME_MAX + 16];
-	int need = snprintf(probe, sizeof(probe), "%s.%u", vm->cfg.name,
-			    vm->clones_made + count);
-	if (need > HF_NAME_MAX) {
-		snprintf(res->error, sizeof(res->error),
-			 "clone name %s would exceed %d characters", probe, HF_NAME_MAX);
+	if (check_names(vm, count, res) < 0) {
 		free(ready);
 		return -1;
 	}
+	if (vm->is_template) {
+		int r = pool_serve(vm, count, console, request_tsc, res, ready);
+		if (r == 1) {
+			free(ready);
+			return 1;
+		}
+		collect_ready(res, ready);
+		free(ready);
+		return res->made ? 0 : -1;
+	}
 
+	trace_point("fork-request");
 	vm_pause_all(vm);
+	trace_point("fork-paused");
 	console_flush(&vm->console);
 	int rc = 0;
 	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
@@ -215,6 +296,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		goto resume;
 	}
 
+	trace_point("fork-captured");
 	for (unsigned k = 0; k < count; k++) {
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
@@ -230,35 +312,36 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			break;
 		}
 		if (pid == 0) {
-			for (unsigned j = 0; j < k; j++)
+			trace_point("child-start");
+			for (unsigned j = 0; j < res->made; j++)
 				close(ready[j]);
 			free(ready);
 			clone_result_free(res);
 			close(p[0]);
 			ready_fd = p[1];
 			log_set_fd(ready_fd); /* errors while rebuilding reach the parent */
-			if (child_rebuild(vm, id, console, requester) < 0)
+			if (requester)
+				requester->snap->regs.rax = id;
+			if (drop_inherited(vm) < 0)
 				_exit(HF_STATUS_ERROR);
+			trace_point("child-dropped");
+			if (rebuild_kvm(vm) < 0)
+				_exit(HF_STATUS_ERROR);
+			trace_point("child-rebuilt");
+			prepare_guest(vm, vm->cfg.name, id, console, request_tsc);
+			take_identity(vm, id);
 			return 1;
 		}
 		close(p[1]);
 		vm->clones_made = id;
 		ready[res->made] = p[0];
-		struct hf_clone_info *ci = &res->clones[res->made++];
-		snprintf(ci->name, sizeof(ci->name), "%s.%u", vm->cfg.name, id);
-		ci->pid = pid;
-		vm_socket_path(vm, ci->name, ci->socket, sizeof(ci->socket));
-		if (console == CONSOLE_FILE)
-			vm_console_path(vm, ci->name, ci->console, sizeof(ci->console));
-		else
-			snprintf(ci->console, sizeof(ci->console), "%s",
-				 console_kind_name(console));
+		describe(vm, &res->clones[res->made++], id, pid, console);
 	}
 
 resume:
 	if (requester) {
 		if (res->made == 0)
-			set_fork_result(requester, HF_FORK_FAILED);
+			vcpu_set_rax(requester, HF_FORK_FAILED);
 		pthread_mutex_lock(&vm->lock);
 		requester->fork_pending = false;
 		requester->self_park = false;
@@ -270,26 +353,238 @@ resume:
 		pthread_cond_broadcast(&vm->cond);
 
 	/* The parent runs again; now collect each clone's word that it started. */
-	unsigned ok = 0;
-	for (unsigned i = 0; i < res->made; i++) {
-		char err[256];
-		if (wait_ready(ready[i], res->clones[i].pid, err, sizeof(err)) == 0) {
-			res->clones[ok++] = res->clones[i];
-		} else {
-			pr_err("%s", err);
-			if (!res->error[0])
-				snprintf(res->error, sizeof(res->error), "%s", err);
-			waitpid(res->clones[i].pid, NULL, 0);
-		}
-		close(ready[i]);
-	}
-	res->made = ok;
+	collect_ready(res, ready);
 	free(ready);
-	return ok ? 0 : -1;
+	return res->made ? 0 : -1;
 }
 
 void clone_result_free(struct clone_result *res)
 {
 	free(res->clones);
 	res->clones = NULL;
+}
+
+/* ---- templates ---------------------------------------------------------------------- */
+
+bool clone_warm_activate(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	struct activation a;
+	ssize_t n;
+	do
+		n = read(vm->warm_fd, &a, sizeof(a));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(a)) { /* the template is gone: this warm clone was never used */
+		vm_request_exit(vm, 0, "template gone");
+		return false;
+	}
+	trace_point("warm-activated");
+	/* On this vCPU's thread, so the guest runs without waiting for another wakeup; the
+	 * main thread does the rest (name, socket, console) meanwhile. */
+	if (vm->template_requester >= 0)
+		vcpu_set_rax_on_entry(&vm->vcpus[vm->template_requester], a.id);
+	prepare_guest(vm, vm->cfg.name, a.id, (enum console_kind)a.console, a.request_tsc);
+	pthread_mutex_lock(&vm->lock);
+	vm->clone_id = a.id;
+	vm->pause_req = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	vm_notify(vm);
+	trace_point("warm-running");
+	return true;
+}
+
+/* Warm child: start the vCPU threads (vCPU 0 awaits the activation, the others wait for
+ * vCPU 0), say warm, and once activated take the clone's identity. Returns 1. */
+static int warm_child(struct vm *vm, int sock)
+{
+	char w = WARM_BYTE;
+	vm->warm_fd = sock;
+	vm->pause_req = true;
+	if (vm_start_vcpus(vm) < 0 || write(sock, &w, 1) != 1)
+		_exit(HF_STATUS_ERROR);
+	struct pollfd p = {.fd = vm->notify_fd, .events = POLLIN};
+	for (;;) {
+		uint64_t v;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			_exit(HF_STATUS_ERROR);
+		if (read(vm->notify_fd, &v, sizeof(v)) == sizeof(v))
+			break;
+	}
+	if (!vm->clone_id)
+		_exit(0); /* never activated: the template is gone */
+	take_identity(vm, vm->clone_id);
+	vm->warm_fd = -1; /* sock stays open as ready_fd */
+	return 1;
+}
+
+/* Template: fork one warm child. Returns 0 (parent), 1 (activated child), -1 on error. */
+static int pool_spawn(struct vm *vm)
+{
+	struct pool *pl = vm->pool;
+	int sv[2];
+
+	if (pl->n == POOL_MAX)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		pr_err("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		pr_err("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		for (unsigned i = 0; i < pl->n; i++)
+			close(pl->kids[i].sock);
+		pl->n = 0;
+		close(sv[0]);
+		ready_fd = sv[1];
+		log_set_fd(ready_fd);
+		if (drop_inherited(vm) < 0 || rebuild_kvm(vm) < 0)
+			_exit(HF_STATUS_ERROR);
+		/* Copy the boot info page now, not when the clone is waited for. */
+		struct hf_boot_info *bi = mem_ptr(&vm->mem, HF_BOOT_INFO_ADDR, sizeof(*bi));
+		if (bi && vm->cfg.kind == VM_BARE)
+			bi->clone_request_tsc = 0;
+		return warm_child(vm, sv[1]);
+	}
+	close(sv[1]);
+	pl->kids[pl->n++] = (struct pool_child){.pid = pid, .sock = sv[0]};
+	return 0;
+}
+
+static void pool_drop(struct pool *pl, unsigned i)
+{
+	close(pl->kids[i].sock);
+	pl->kids[i] = pl->kids[--pl->n];
+}
+
+/* Wait up to timeout_ms for warm child i to say it is warm. Returns 1 warm, 0 not yet,
+ * -1 it failed (logged, dropped from the pool). */
+static int pool_check(struct pool *pl, unsigned i, int timeout_ms)
+{
+	struct pool_child *k = &pl->kids[i];
+	if (k->warm)
+		return 1;
+	struct pollfd p = {.fd = k->sock, .events = POLLIN};
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return 0;
+	char buf[512];
+	ssize_t n = read(k->sock, buf, sizeof(buf) - 1);
+	if (n == 1 && buf[0] == WARM_BYTE) {
+		k->warm = true;
+		return 1;
+	}
+	buf[n > 0 ? n : 0] = 0;
+	pr_err("warm clone pid %d failed: %s", (int)k->pid, n > 0 ? buf : "it exited");
+	pool_drop(pl, i);
+	return -1;
+}
+
+int template_refill(struct vm *vm)
+{
+	if (!vm->is_template || !vm->pool)
+		return 0;
+	while (vm->pool->n < vm->pool->target) {
+		int r = pool_spawn(vm);
+		if (r != 0)
+			return r == 1 ? 1 : 0;
+	}
+	return 0;
+}
+
+/* Template: activate count warm children (making more if the pool runs dry). */
+static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
+		      uint64_t request_tsc, struct clone_result *res, int *fds)
+{
+	struct pool *pl = vm->pool;
+	for (unsigned k = 0; k < count; k++) {
+		int pick = -1;
+		for (unsigned i = 0; i < pl->n && pick < 0; i++)
+			if (pool_check(pl, i, 0) == 1)
+				pick = (int)i;
+		for (int tries = 0; pick < 0 && tries < 3; tries++) {
+			if (pl->n == 0) {
+				int r = pool_spawn(vm);
+				if (r == 1)
+					return 1;
+				if (r < 0)
+					break;
+			}
+			int w = pool_check(pl, 0, CLONE_READY_TIMEOUT_MS);
+			if (w == 1)
+				pick = 0;
+		}
+		if (pick < 0) {
+			snprintf(res->error, sizeof(res->error), "no warm clone could be made");
+			break;
+		}
+		struct pool_child kid = pl->kids[pick];
+		pl->kids[pick] = pl->kids[--pl->n];
+		unsigned id = vm->clones_made + 1;
+		struct activation a = {.id = id, .console = console, .request_tsc = request_tsc};
+		trace_point("pool-activate");
+		if (write(kid.sock, &a, sizeof(a)) != sizeof(a)) {
+			snprintf(res->error, sizeof(res->error), "warm clone pid %d is gone",
+				 (int)kid.pid);
+			close(kid.sock);
+			continue;
+		}
+		vm->clones_made = id;
+		fds[res->made] = kid.sock;
+		describe(vm, &res->clones[res->made++], id, kid.pid, console);
+	}
+	return 0;
+}
+
+int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size)
+{
+	vm_pause_all(vm);
+	console_flush(&vm->console);
+	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
+		struct device *d = vm->bus.devices[i];
+		if (d->ops->pre_fork && d->ops->pre_fork(d) < 0)
+			goto fail;
+	}
+	vm->pool = calloc(1, sizeof(*vm->pool));
+	if (!vm->pool || snapshot_capture(vm) < 0)
+		goto fail;
+	vm->pool->target = pool_size < POOL_MAX ? pool_size : POOL_MAX;
+	vm->template_requester = requester ? (int)requester->index : -1;
+	/* The VM never runs again here: end its vCPU threads and its KVM VM; guest RAM and
+	 * the captured state stay, frozen, for the clones. */
+	vm_stop_vcpus(vm);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_close(&vm->vcpus[i]);
+	close(vm->vm_fd);
+	vm->vm_fd = -1;
+	vm->is_template = true;
+	pr_info("frozen as a template; keeping %u warm clone(s) ready", vm->pool->target);
+	return template_refill(vm);
+fail:
+	pr_err("cannot make a template: the VM state could not be captured");
+	free(vm->pool);
+	vm->pool = NULL;
+	if (requester) {
+		vcpu_set_rax(requester, HF_FORK_FAILED);
+		pthread_mutex_lock(&vm->lock);
+		requester->fork_pending = requester->self_park = false;
+		pthread_mutex_unlock(&vm->lock);
+	}
+	vm_resume_all(vm);
+	return -1;
+}
+
+void template_release(struct vm *vm)
+{
+	if (!vm->pool)
+		return;
+	while (vm->pool->n)
+		pool_drop(vm->pool, 0);
+	free(vm->pool);
+	vm->pool = NULL;
 }

@@ -1,6 +1,10 @@
-/* Flash-cloning: pause, capture, fork(), and in each child rebuild the KVM VM from the
- * captured state. Guest RAM is private anonymous memory, so the clone shares it with its
- * parent copy-on-write. */
+/* Flash-cloning. Two ways, one mechanism (capture KVM state, fork(), rebuild the KVM VM
+ * in the child over the inherited copy-on-write guest RAM):
+ *  - fork: the VM pauses, is captured and fork()ed; each child rebuilds its VM and runs;
+ *    the parent runs on.
+ *  - template: the VM freezes for good (at its fork point, or on request). Its process
+ *    keeps guest RAM and the captured state, no KVM VM, and a pool of warm children that
+ *    have already rebuilt their VM from that state; a request only activates one. */
 #ifndef HF_FORK_H
 #define HF_FORK_H
 
@@ -16,14 +20,31 @@ struct clone_result {
 
 /* Make count clones of vm, each with a console of the given kind. requester, if not NULL,
  * is the vCPU stopped at HF_PORT_FORK: each clone's copy of it returns the clone number.
- * Main thread only.
+ * request_tsc is the host TSC when the request was taken (for the guest's boot info).
+ * Main thread only. A template serves the clones from its pool.
  * Returns 0 in the parent (res filled in; res->made may be less than count, with
  * res->error saying why), -1 in the parent if no clone could be made, and 1 in a clone,
  * whose KVM state is then fully restored and whose caller must rebuild its event loop and
- * start the vCPUs (clone_child_started). */
+ * start the vCPUs, then call clone_child_started. */
 int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct vcpu *requester,
-	       struct clone_result *res);
+	       uint64_t request_tsc, struct clone_result *res);
 void clone_result_free(struct clone_result *res);
+
+/* Freeze the running VM into a template: capture it, end its vCPUs and KVM VM, and start
+ * filling a pool of pool_size warm children. requester as for clone_fork. Returns 0, -1
+ * (logged; the VM runs on), or 1 in a warm child that has just been activated (as
+ * clone_fork). */
+int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size);
+/* Template: start warm children until the pool is full. Returns 0, or 1 in an activated
+ * child (as clone_fork). */
+int template_refill(struct vm *vm);
+/* Template: forget the pool (its children end when they see the template gone). */
+void template_release(struct vm *vm);
+
+/* Warm clone, on vCPU 0's thread before its first KVM_RUN: wait for the template's
+ * activation and prepare the guest to run as that clone. Returns false if the template
+ * has gone (the VM then ends). */
+bool clone_warm_activate(struct vcpu *c);
 
 /* Path of a VM's control socket / default clone console, in buf. */
 void vm_socket_path(const struct vm *vm, const char *name, char *buf, size_t len);

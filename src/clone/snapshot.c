@@ -10,6 +10,7 @@
 
 #include "core/vm.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
@@ -213,6 +214,7 @@ int snapshot_capture(struct vm *vm)
 
 int snapshot_restore_vm(struct vm *vm)
 {
+	trace_point("restore-vm");
 	struct vm_snapshot *s = vm->snap;
 	if (vm->has_irqchip)
 		for (unsigned i = 0; i < 3; i++)
@@ -253,6 +255,7 @@ static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
 
 int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 {
+	trace_point("restore-vcpu");
 	struct vcpu_snapshot *s = c->snap;
 	const struct host *h = vm->host;
 	unsigned nmsrs = s->msrs->nmsrs;
@@ -266,17 +269,27 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 	if (h->xcrs)
 		VCPU_IOCTL(c, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
 	VCPU_IOCTL(c, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
+	struct kvm_msr_entry *e = malloc((nmsrs ? nmsrs : 1) * sizeof(*e));
+	if (!e) {
+		pr_err("out of memory");
+		return -1;
+	}
+	memcpy(e, s->msrs->entries, nmsrs * sizeof(*e));
 	if (!vm->snap->tsc_offset_attr) {
 		/* No offset control: move the TSC on by the host time since the capture. */
 		for (unsigned i = 0; i < nmsrs; i++)
-			if (s->msrs->entries[i].index == MSR_IA32_TSC)
-				s->msrs->entries[i].data += __rdtsc() - vm->snap->captured_tsc;
+			if (e[i].index == MSR_IA32_TSC)
+				e[i].data += __rdtsc() - vm->snap->captured_tsc;
 	}
-	if (set_msrs(c, s->msrs->entries, nmsrs - deadline) < 0)
-		return -1;
-	if (vm->has_irqchip)
-		VCPU_IOCTL(c, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
-	if (deadline && set_msrs(c, &s->msrs->entries[nmsrs - 1], 1) < 0)
+	int r = set_msrs(c, e, nmsrs - deadline);
+	if (r == 0 && vm->has_irqchip && ioctl(c->fd, KVM_SET_LAPIC, &s->lapic) < 0) {
+		pr_err("KVM_SET_LAPIC on vCPU %u: %s", c->index, strerror(errno));
+		r = -1;
+	}
+	if (r == 0 && deadline)
+		r = set_msrs(c, &e[nmsrs - 1], 1);
+	free(e);
+	if (r < 0)
 		return -1;
 	if (h->vcpu_events)
 		VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
@@ -296,10 +309,22 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 
 int snapshot_restore_clock(struct vm *vm)
 {
+	trace_point("restore-clock");
 	struct kvm_clock_data cd = vm->snap->clock;
 	/* With KVM_CLOCK_REALTIME, KVM advances kvm-clock by the real time elapsed since the
 	 * capture: the clone's clock continues from the parent's and never goes back. */
 	cd.flags &= KVM_CLOCK_REALTIME;
 	VM_IOCTL(vm, KVM_SET_CLOCK, &cd, "KVM_SET_CLOCK");
 	return 0;
+}
+
+uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc)
+{
+	const struct vcpu_snapshot *s = vm->vcpus[0].snap;
+	if (vm->snap->tsc_offset_attr)
+		return host_tsc + s->tsc_offset;
+	for (unsigned i = 0; s->msrs && i < s->msrs->nmsrs; i++)
+		if (s->msrs->entries[i].index == MSR_IA32_TSC)
+			return s->msrs->entries[i].data + (host_tsc - vm->snap->captured_tsc);
+	return host_tsc;
 }

@@ -55,5 +55,7 @@ int snapshot_capture(struct vm *vm);
 int snapshot_restore_vm(struct vm *vm);
 int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c);
 int snapshot_restore_clock(struct vm *vm);
+/* The captured VM's guest TSC (vCPU 0) corresponding to host TSC value host_tsc. */
+uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc);
 
 #endif

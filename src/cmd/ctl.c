@@ -13,6 +13,8 @@ static void usage(FILE *f, const char *cmd)
 	if (!strcmp(cmd, "fork"))
 		fprintf(f, "usage: hyperfork fork NAME [--count K] [--console file|pty|none] "
 			   "[--run-dir DIR] [--json]\n");
+	else if (!strcmp(cmd, "template"))
+		fprintf(f, "usage: hyperfork template NAME [--pool N] [--run-dir DIR]\n");
 	else
 		fprintf(f, "usage: hyperfork %s NAME [--run-dir DIR]%s\n", cmd,
 			strcmp(cmd, "status") ? "" : " [--json]");
@@ -42,10 +44,11 @@ int cmd_ctl(int argc, char **argv)
 	static const struct option options[] = {
 		{"count", required_argument, NULL, 'c'}, {"console", required_argument, NULL, 'o'},
 		{"run-dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+		{"pool", required_argument, NULL, 'p'},    {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = argv[0], *dir = NULL;
-	struct hf_request req = {.count = 1};
+	struct hf_request req = {.count = 1, .pool = PROTO_POOL_DEFAULT};
 	bool json = false;
 	uint64_t v;
 	int opt;
@@ -58,6 +61,8 @@ int cmd_ctl(int argc, char **argv)
 		req.cmd = CMD_RESUME;
 	else if (!strcmp(cmd, "stop"))
 		req.cmd = CMD_STOP;
+	else if (!strcmp(cmd, "template"))
+		req.cmd = CMD_TEMPLATE;
 	else
 		req.cmd = CMD_FORK;
 	optind = 1;
@@ -79,6 +84,15 @@ int cmd_ctl(int argc, char **argv)
 				return HF_STATUS_ERROR;
 			}
 			snprintf(req.console, sizeof(req.console), "%s", optarg);
+			break;
+		case 'p':
+			if (req.cmd != CMD_TEMPLATE || parse_uint(optarg, PROTO_POOL_MAX, &v) < 0 ||
+			    v == 0) {
+				pr_err("invalid --pool '%s': 1..%u (template only)", optarg,
+				       PROTO_POOL_MAX);
+				return HF_STATUS_ERROR;
+			}
+			req.pool = (unsigned)v;
 			break;
 		case 'd': dir = optarg; break;
 		case 'j': json = true; break;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "arch/x86/bare.h"
+#include "api/proto.h"
 #include "arch/x86/linux.h"
 #include "clone/snapshot.h"
 #include "cmd/cmd.h"
@@ -23,7 +24,7 @@ static void usage(FILE *f)
 		"                     [--cmdline STR] [--console stdio|none|FILE]\n"
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
-		"                     [--run-dir DIR] [--debug]\n"
+		"                     [--template [--pool N]] [--run-dir DIR] [--debug]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
 		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
@@ -38,6 +39,9 @@ static void usage(FILE *f)
 		"  --pages huge|4k   back guest RAM with transparent huge pages (default) or not\n"
 		"  --no-host-flags   do not add the kernel flags this host needs\n"
 		"  --marks FILE      append host timestamps of HF_PORT_MARK writes to FILE\n"
+		"  --template        at its first fork point the VM freezes into a template:\n"
+		"                    `hyperfork fork NAME` then starts warm clones of it\n"
+		"  --pool N          warm clones a template keeps ready (default 4)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"\n"
 		"Exit status: the guest's exit code (0-%d) for bare guests and hf-done;\n"
@@ -49,7 +53,7 @@ static void usage(FILE *f)
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
-	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP,
+	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL,
 };
 
 static const struct option options[] = {
@@ -67,6 +71,8 @@ static const struct option options[] = {
 	{"no-host-flags", no_argument, NULL, OPT_NO_HOST_FLAGS},
 	{"marks", required_argument, NULL, OPT_MARKS},
 	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+	{"template", no_argument, NULL, OPT_TEMPLATE},
+	{"pool", required_argument, NULL, OPT_POOL},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -86,6 +92,8 @@ int cmd_run(int argc, char **argv)
 				.host_flags = true, .console = CONSOLE_STDIO,
 				.clone_console = CONSOLE_FILE};
 	const char *bare = NULL, *kernel = NULL, *console = "stdio", *dir = NULL;
+	bool template = false;
+	unsigned pool = PROTO_POOL_DEFAULT;
 	uint64_t v;
 	int opt;
 
@@ -134,6 +142,12 @@ int cmd_run(int argc, char **argv)
 		case OPT_NO_HOST_FLAGS: cfg.host_flags = false; break;
 		case OPT_MARKS: cfg.marks_path = optarg; break;
 		case OPT_RUN_DIR: dir = optarg; break;
+		case OPT_TEMPLATE: template = true; break;
+		case OPT_POOL:
+			if (parse_uint(optarg, PROTO_POOL_MAX, &v) < 0 || v == 0)
+				return bad("invalid --pool '%s': 1..64 warm clones", optarg);
+			pool = (unsigned)v;
+			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 0;
 		default: usage(stderr); return HF_STATUS_ERROR;
@@ -146,6 +160,7 @@ int cmd_run(int argc, char **argv)
 	if (bare && cfg.initrd)
 		return bad("%s--initrd is for Linux guests (--kernel)", "");
 	cfg.kind = bare ? VM_BARE : VM_LINUX;
+	cfg.template_pool = template ? pool : 0;
 	cfg.image = bare ? bare : kernel;
 	if (!cfg.name[0])
 		snprintf(cfg.name, sizeof(cfg.name), "vm%d", (int)getpid());

@@ -12,12 +12,14 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "api/server.h"
 #include "clone/fork.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 struct runloop {
 	struct vm *vm;
@@ -120,19 +122,23 @@ static void on_input(struct watch *w, uint32_t events)
 	}
 }
 
-/* Serve the fork points vCPUs have reached. Returns 1 in a new clone. */
+/* Serve the fork points vCPUs have reached: clone, or freeze into a template. Returns 1 in
+ * a new clone. */
 static int serve_fork_points(struct runloop *rl)
 {
 	struct vm *vm = rl->vm;
-	for (unsigned i = 0; i < vm->ncpus; i++) {
+	for (unsigned i = 0; i < vm->ncpus && !vm->is_template; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		pthread_mutex_lock(&vm->lock);
 		bool pending = c->fork_pending && c->parked;
 		pthread_mutex_unlock(&vm->lock);
 		if (!pending)
 			continue;
+		uint64_t tsc = __rdtsc();
+		if (vm->cfg.template_pool)
+			return template_freeze(vm, c, vm->cfg.template_pool) == 1;
 		struct clone_result res;
-		int r = clone_fork(vm, 1, vm->cfg.clone_console, c, &res);
+		int r = clone_fork(vm, 1, vm->cfg.clone_console, c, tsc, &res);
 		if (r == 1)
 			return 1;
 		if (r < 0)
@@ -151,7 +157,7 @@ static void on_notify(struct watch *w, uint32_t events)
 		return;
 	if (rl->vm->exiting)
 		return;
-	if (serve_fork_points(rl) == 1)
+	if (serve_fork_points(rl) == 1 || template_refill(rl->vm) == 1)
 		rl->became_clone = true;
 }
 
@@ -166,7 +172,10 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 		vm_status(vm, &resp->vm);
 		break;
 	case CMD_PAUSE:
-		if (!vm->user_paused) {
+		if (vm->is_template) {
+			resp->ok = false;
+			snprintf(resp->error, sizeof(resp->error), "a template does not run");
+		} else if (!vm->user_paused) {
 			vm_pause_all(vm);
 			console_flush(&vm->console);
 			vm->user_paused = true;
@@ -181,13 +190,34 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 	case CMD_STOP:
 		vm_request_exit(vm, HF_STATUS_STOPPED, "stopped through the control socket");
 		break;
+	case CMD_TEMPLATE:
+		if (vm->is_template) {
+			resp->ok = false;
+			snprintf(resp->error, sizeof(resp->error), "already a template");
+			break;
+		}
+		if (req->pool == 0) {
+			resp->ok = false;
+			snprintf(resp->error, sizeof(resp->error), "a template needs a pool of 1 or more");
+			break;
+		}
+		switch (template_freeze(vm, NULL, req->pool)) {
+		case 1:
+			rl->became_clone = true;
+			return 1;
+		case -1:
+			resp->ok = false;
+			snprintf(resp->error, sizeof(resp->error), "the VM state could not be captured");
+		}
+		break;
 	case CMD_FORK: {
+		uint64_t tsc = __rdtsc();
 		enum console_kind kind = vm->cfg.clone_console;
 		const char *unused;
 		if (req->console[0])
 			console_parse(req->console, &kind, &unused);
 		struct clone_result res;
-		int r = clone_fork(vm, req->count, kind, NULL, &res);
+		int r = clone_fork(vm, req->count, kind, NULL, tsc, &res);
 		if (r == 1) {
 			rl->became_clone = true;
 			return 1;
@@ -206,6 +236,8 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 		}
 		resp->nclones = res.made;
 		resp->clones = res.clones; /* freed with the response */
+		if (vm->is_template)
+			vm_notify(vm); /* refill the pool once the answer is out */
 		break;
 	}
 	}
@@ -295,29 +327,33 @@ int vm_run(struct vm *vm)
 		return HF_STATUS_ERROR;
 	}
 	for (;;) {
-		if (loop_once(&rl.loop, -1) < 0)
-			vm_request_exit(vm, HF_STATUS_ERROR, "event loop failed");
 		if (rl.became_clone) {
 			/* This process is now a clone: its KVM state is restored; give it its own
-			 * loop, socket and timer, then let its vCPUs run. */
+			 * loop, socket and timer, and let its vCPUs run (a warm clone's already
+			 * do). */
+			trace_point("clone-loop");
 			teardown(&rl, true);
 			rl.became_clone = false;
-			if (vm_start_vcpus(vm) < 0 || setup(&rl, vm) < 0 ||
-			    clone_child_started(vm) < 0) {
+			bool ok = vm_start_vcpus(vm) == 0;
+			trace_point("clone-vcpus-started");
+			if (!ok || setup(&rl, vm) < 0 || clone_child_started(vm) < 0) {
 				vm_join_vcpus(vm);
 				teardown(&rl, false);
 				return HF_STATUS_ERROR;
 			}
-			continue;
+			trace_point("clone-ready");
 		}
 		pthread_mutex_lock(&vm->lock);
 		bool done = vm->exiting;
 		pthread_mutex_unlock(&vm->lock);
 		if (done)
 			break;
+		if (loop_once(&rl.loop, -1) < 0)
+			vm_request_exit(vm, HF_STATUS_ERROR, "event loop failed");
 	}
 	vm_join_vcpus(vm);
 	console_flush(&vm->console);
+	template_release(vm);
 	teardown(&rl, false);
 	vm->runloop = NULL;
 	return vm->exit_status;

@@ -5,9 +5,12 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "clone/fork.h"
+#include "clone/snapshot.h"
 #include "core/vm.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 int vcpu_kick_signal(void)
 {
@@ -37,7 +40,7 @@ static bool held(struct vcpu *c)
 
 static bool must_park(struct vcpu *c)
 {
-	return held(c) || c->vm->exiting;
+	return held(c) || c->vm->exiting || c->vm->threads_stop;
 }
 
 /* Complete the exit in flight, then wait while the VM is paused. Returns true if the
@@ -58,7 +61,7 @@ static bool vcpu_park(struct vcpu *c)
 	pthread_cond_broadcast(&vm->cond);
 	if (c->fork_pending)
 		vm_notify(vm); /* stopped at a fork point: the main loop clones the VM now */
-	while (held(c) && !vm->exiting) {
+	while (held(c) && !vm->exiting && !vm->threads_stop) {
 		if (c->sleep_until && !vm->pause_req && !c->self_park && !c->halted) {
 			struct timespec ts = {.tv_sec = (time_t)(c->sleep_until / 1000000000ull),
 					      .tv_nsec = (long)(c->sleep_until % 1000000000ull)};
@@ -70,7 +73,7 @@ static bool vcpu_park(struct vcpu *c)
 	c->sleep_until = 0;
 	c->parked = false;
 	vm->nparked--;
-	bool end = vm->exiting;
+	bool end = vm->exiting || vm->threads_stop;
 	if (!end)
 		__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vm->lock);
@@ -177,6 +180,29 @@ static void handle_exit(struct vcpu *c)
 	}
 }
 
+void vcpu_set_rax_on_entry(struct vcpu *c, uint64_t value)
+{
+	if (c->vm->host->sync_regs) {
+		/* Handed to KVM with the next KVM_RUN: no ioctl of its own. */
+		c->run->s.regs.regs = c->snap->regs;
+		c->run->s.regs.regs.rax = value;
+		c->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return;
+	}
+	vcpu_set_rax(c, value);
+}
+
+void vcpu_set_rax(struct vcpu *c, uint64_t value)
+{
+	struct kvm_regs regs;
+	if (ioctl(c->fd, KVM_GET_REGS, &regs) == 0) {
+		regs.rax = value;
+		if (ioctl(c->fd, KVM_SET_REGS, &regs) == 0)
+			return;
+	}
+	pr_err("cannot set RAX on vCPU %u: %s", c->index, strerror(errno));
+}
+
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -186,6 +212,9 @@ void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, vcpu_kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	trace_point("vcpu-thread");
+	if (c->index == 0 && vm->warm_fd >= 0 && !clone_warm_activate(c))
+		return NULL;
 
 	for (;;) {
 		pthread_mutex_lock(&vm->lock);
@@ -203,6 +232,9 @@ void *vcpu_thread(void *arg)
 					strerror(errno));
 			continue;
 		}
+		if (__builtin_expect(trace_fd >= 0, 0) && c->run->exit_reason == KVM_EXIT_IO &&
+		    c->run->io.port == HF_PORT_CONSOLE + 6)
+			trace_point("vcpu-write-exit");
 		handle_exit(c);
 	}
 	return NULL;

@@ -17,6 +17,7 @@
 #include "clone/snapshot.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 /* Where KVM may put its private pages on hosts that need them (Intel without unrestricted
  * guest): the top of the 32-bit space, inside the MMIO hole Linux guests have anyway. */
@@ -27,7 +28,9 @@ int vm_kvm_setup(struct vm *vm)
 {
 	int kvm = vm->host->kvm_fd;
 
+	trace_point("kvm-create-vm");
 	vm->vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
+	trace_point("kvm-created-vm");
 	if (vm->vm_fd < 0) {
 		pr_err("KVM_CREATE_VM: %s", strerror(errno));
 		return -1;
@@ -63,6 +66,7 @@ int vm_kvm_setup(struct vm *vm)
 			.memory_size = r->size,
 			.userspace_addr = (uintptr_t)r->hva,
 		};
+		trace_point("kvm-memslot");
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
 			pr_err("KVM_SET_USER_MEMORY_REGION slot %u (0x%llx+0x%llx): %s", i,
 			       (unsigned long long)r->gpa, (unsigned long long)r->size,
@@ -70,6 +74,7 @@ int vm_kvm_setup(struct vm *vm)
 			goto fail;
 		}
 	}
+	trace_point("kvm-memslot-done");
 	return 0;
 fail:
 	close(vm->vm_fd);
@@ -80,6 +85,7 @@ fail:
 int vcpu_create(struct vm *vm, struct vcpu *c)
 {
 	c->vm = vm;
+	trace_point("vcpu-create");
 	c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)c->index);
 	if (c->fd < 0) {
 		pr_err("KVM_CREATE_VCPU %u: %s", c->index, strerror(errno));
@@ -142,6 +148,8 @@ int vm_create(struct vm *vm, struct host *h, const struct vm_config *cfg)
 	vm->cfg = *cfg;
 	vm->host = h;
 	vm->vm_fd = vm->notify_fd = -1;
+	vm->template_requester = -1;
+	vm->warm_fd = -1;
 	vm->ncpus = cfg->ncpus;
 	vm->strict_io = cfg->kind == VM_BARE;
 	vm->start_ns = vm->boot_ns = now_ns();
@@ -233,6 +241,8 @@ int vm_start_vcpus(struct vm *vm)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
+		if (c->thread_running)
+			continue;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -265,10 +275,12 @@ static unsigned running_threads(struct vm *vm)
 	return n;
 }
 
-void vm_join_vcpus(struct vm *vm)
+static void end_threads(struct vm *vm, bool exiting)
 {
 	pthread_mutex_lock(&vm->lock);
-	vm->exiting = true;
+	if (exiting)
+		vm->exiting = true;
+	vm->threads_stop = true;
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].run)
 			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
@@ -282,6 +294,20 @@ void vm_join_vcpus(struct vm *vm)
 			c->thread_running = false;
 		}
 	}
+	pthread_mutex_lock(&vm->lock);
+	vm->threads_stop = false;
+	vm->nparked = 0;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_join_vcpus(struct vm *vm)
+{
+	end_threads(vm, true);
+}
+
+void vm_stop_vcpus(struct vm *vm)
+{
+	end_threads(vm, false);
 }
 
 void vm_pause_all(struct vm *vm)
@@ -289,7 +315,8 @@ void vm_pause_all(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = true;
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vm->lock);
 	kick_all(vm);
 	pthread_mutex_lock(&vm->lock);
@@ -361,6 +388,8 @@ const char *vm_state_name(struct vm *vm)
 {
 	if (vm->exiting)
 		return "exiting";
+	if (vm->is_template)
+		return "template";
 	if (vm->user_paused)
 		return "paused";
 	return "running";

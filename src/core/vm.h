@@ -33,6 +33,8 @@ struct vm_config {
 	bool host_flags;                 /* append the host's Linux flags to the cmdline */
 	const char *run_dir;             /* control sockets and clone consoles */
 	const char *marks_path;          /* HF_PORT_MARK log, NULL: off */
+	unsigned template_pool;          /* >0: freeze as a template at the first fork point,
+	                                    keeping this many warm clones */
 };
 
 struct vcpu_snapshot; /* clone/snapshot.h */
@@ -78,6 +80,7 @@ struct vm {
 	unsigned nparked;  /* vCPUs parked */
 	bool user_paused;  /* paused through the control socket */
 	bool exiting;      /* the VM is stopping */
+	bool threads_stop; /* vCPU threads must end (the VM goes on without them) */
 	int exit_status;
 	char exit_msg[256];
 	int notify_fd;     /* eventfd: wakes the main loop (exit, fork point) */
@@ -91,6 +94,10 @@ struct vm {
 	uint64_t boot_ns;       /* when `run` started the original VM */
 
 	struct vm_snapshot *snap; /* captured VM-wide state, allocated at setup */
+	bool is_template;         /* frozen: no KVM VM, serves clones from its pool */
+	int template_requester;   /* vCPU stopped at the fork point that froze it, or -1 */
+	struct pool *pool;        /* template's warm clones (clone/fork.c) */
+	int warm_fd;              /* warm clone: socket on which vCPU 0 awaits activation */
 	struct mark_log *marks;
 	void *runloop;            /* core/runloop.c state */
 };
@@ -111,6 +118,9 @@ void vcpu_close(struct vcpu *c);
 int vm_start_vcpus(struct vm *vm);
 /* Stop and join vCPU threads (used at exit). */
 void vm_join_vcpus(struct vm *vm);
+/* Stop and join vCPU threads, completing exits in flight, without ending the VM (a VM
+ * frozen into a template). */
+void vm_stop_vcpus(struct vm *vm);
 
 /* Pause: every vCPU leaves KVM_RUN, completes any exit in flight and parks. Returns when
  * all are parked. resume lets them run again. Main thread only. */
@@ -130,6 +140,12 @@ void vm_notify(struct vm *vm);
 void vm_init_sync(struct vm *vm);
 
 const char *vm_state_name(struct vm *vm);
+
+/* Set vCPU c's RAX now (any thread, while c is not in KVM_RUN). */
+void vcpu_set_rax(struct vcpu *c, uint64_t value);
+/* The same, for a vCPU whose registers are still those restored from its snapshot: with
+ * KVM_CAP_SYNC_REGS they go in with the next KVM_RUN, costing no ioctl. */
+void vcpu_set_rax_on_entry(struct vcpu *c, uint64_t value);
 
 /* vCPU thread body (core/vcpu.c). */
 void *vcpu_thread(void *arg);

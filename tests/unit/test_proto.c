@@ -811,6 +811,35 @@ static void test_response_for_wrong_cmd(void **state)
 	free(line);
 }
 
+static void test_template_request(void **state)
+{
+	(void)state;
+	struct hf_request req;
+	char err[256];
+	const char *ok = "{\"cmd\":\"template\"}";
+	assert_int_equal(proto_parse_request(ok, strlen(ok), &req, err, sizeof(err)), 0);
+	assert_int_equal(req.cmd, CMD_TEMPLATE);
+	assert_int_equal(req.pool, PROTO_POOL_DEFAULT);
+	const char *eight = "{\"cmd\":\"template\",\"pool\":8}";
+	assert_int_equal(proto_parse_request(eight, strlen(eight), &req, err, sizeof(err)), 0);
+	assert_int_equal(req.pool, 8);
+	char *line = proto_format_request(&req);
+	struct hf_request back;
+	assert_int_equal(proto_parse_request(line, strlen(line), &back, err, sizeof(err)), 0);
+	assert_int_equal(back.cmd, CMD_TEMPLATE);
+	assert_int_equal(back.pool, 8);
+	free(line);
+	const char *bad[] = {"{\"cmd\":\"template\",\"pool\":-1}",
+			     "{\"cmd\":\"template\",\"pool\":65}",
+			     "{\"cmd\":\"template\",\"pool\":\"4\"}",
+			     "{\"cmd\":\"template\",\"count\":2}",
+			     "{\"cmd\":\"fork\",\"pool\":2}"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(proto_parse_request(bad[i], strlen(bad[i]), &req, err, sizeof(err)), -1);
+		assert_true(strstr(err, "pool") || strstr(err, "count"));
+	}
+}
+
 /* Paths and names are bytes, JSON strings are UTF-8: the reply must still be whole, with
  * the offending bytes replaced, and errors must keep their text. */
 static void test_non_utf8_strings(void **state)
@@ -886,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_responses),
 		cmocka_unit_test(test_response_for_wrong_cmd),
 		cmocka_unit_test(test_non_utf8_strings),
+		cmocka_unit_test(test_template_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
