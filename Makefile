@@ -20,6 +20,8 @@ GUEST_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-pie -fno-stack-protector \
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/runtime/guest.ld \
 	-Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
 GUEST_RT := $(BUILD)/guest/runtime/start.o $(BUILD)/guest/runtime/hf.o
+# Pure libm functions for guests that want them (musl's static libc, from musl-tools).
+GUEST_LIBS := $(wildcard /usr/lib/x86_64-linux-musl/libc.a) -lgcc
 GUEST_SRCS := $(wildcard guest/examples/*.c tests/guests/*.c bench/guests/*.c)
 GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
 
@@ -52,7 +54,7 @@ $(BUILD)/guest/runtime/%.o: guest/runtime/%.S
 
 $(BUILD)/%.elf: %.c $(GUEST_RT) guest/runtime/guest.ld
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT) $< -lgcc
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT) $< $(GUEST_LIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)

@@ -27,7 +27,7 @@ run() { # SYSTEM GUEST RUN MARKER COMMAND...
 	local sys=$1 guest=$2 i=$3 marker=$4; shift 4
 	local r
 	r=$($STAMP --marker "$marker" --log "$OUT/boot-$sys-$guest.log" -- "$@")
-	echo "$sys,$guest,$i,$(echo "$r" | tr ' ' ',')" >> "$CSV"
+	echo "$sys,$guest,$i,$(echo "$r" | cut -d' ' -f1-4 | tr ' ' ',')" >> "$CSV"
 }
 
 for i in $(seq "$BARE_RUNS"); do

@@ -16,6 +16,7 @@ static void usage(FILE *f)
 		   "  pause NAME       stop a VM's vCPUs\n"
 		   "  resume NAME      let them run again\n"
 		   "  stop NAME        end a VM\n"
+		   "  wait NAME        block until a VM ends\n"
 		   "  fork NAME [--count K] [--console file|pty|none]\n"
 		   "                   clone a running VM (copy-on-write), or start clones of a template\n"
 		   "  template NAME [--pool N]\n"
@@ -36,7 +37,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "ls"))
 		return cmd_ls(argc - 1, argv + 1);
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "pause") || !strcmp(cmd, "resume") ||
-	    !strcmp(cmd, "stop") || !strcmp(cmd, "fork") || !strcmp(cmd, "template"))
+	    !strcmp(cmd, "stop") || !strcmp(cmd, "fork") || !strcmp(cmd, "template") ||
+	    !strcmp(cmd, "wait"))
 		return cmd_ctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "host"))
 		return cmd_host(argc - 1, argv + 1);

@@ -1,12 +1,14 @@
 /* Benchmark helper: run a command and time, from launch, its first byte of output, the
- * first line containing a marker, and its exit. Prints "first_ms marker_ms exit_ms status"
- * (-1 for events that did not happen). The command's output is copied to --log FILE. */
+ * first line containing a marker, and its exit. Prints "first_ms marker_ms exit_ms status
+ * cpu_ms" (-1 for events that did not happen; cpu_ms is the user+system time of the command
+ * and every descendant it waited for). The command's output is copied to --log FILE. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,9 +84,12 @@ int main(int argc, char **argv)
 		}
 	}
 	int status;
-	waitpid(pid, &status, 0);
+	struct rusage ru;
+	wait4(pid, &status, 0, &ru);
 	double end = ms_since(&t0);
-	printf("%.3f %.3f %.3f %d\n", first, mark, end,
-	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+		     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+	printf("%.3f %.3f %.3f %d %.1f\n", first, mark, end,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), cpu);
 	return 0;
 }

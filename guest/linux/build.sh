@@ -169,11 +169,14 @@ cp "$src/System.map" "$out/System.map"
 # ---------------------------------------------------------------- guest tools
 step "building guest tools with $tools_cc"
 mkdir -p "$out/tools"
-for t in hf-fork hf-done hf-id; do
+tools=$(cd "$repo_root/guest/tools" && ls hf-*.c | sed 's/\.c$//')
+for t in $tools; do
 	c=$repo_root/guest/tools/$t.c
 	if [ ! -f "$out/tools/$t" ] || [ "$c" -nt "$out/tools/$t" ] ||
-		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ]; then
-		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" -o "$out/tools/$t" "$c"
+		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ] ||
+		[ "$repo_root/bench/function/function.h" -nt "$out/tools/$t" ]; then
+		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" \
+			-I"$repo_root/bench" -o "$out/tools/$t" "$c" -lm
 	fi
 done
 
@@ -204,7 +207,7 @@ applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	echo "dir /bin 0755 0 0"
 	echo "file /bin/busybox $stage/busybox 0755 0 0"
 	for a in $applets; do echo "slink /bin/$a busybox 0777 0 0"; done
-	for t in hf-fork hf-done hf-id; do echo "file /bin/$t $stage/$t 0755 0 0"; done
+	for t in $tools; do echo "file /bin/$t $stage/$t 0755 0 0"; done
 	echo "dir /proc 0755 0 0"
 	echo "dir /sys 0755 0 0"
 	echo "dir /tmp 1777 0 0"

@@ -22,7 +22,8 @@
  *   HF_PORT_CLONE_ID in32   which clone this VM is: 0 for a VM that was
  *                           booted, N for the VM named NAME.N.
  *   HF_PORT_MARK     out32  record a host timestamp tagged with the value
- *                           (benchmarks; see `hyperfork run --marks`).
+ *                           (benchmarks; see `hyperfork run --marks`). Tags from
+ *                           HF_MARK_VMM up are the VMM's own.
  *   HF_PORT_HALT     out8   this vCPU stops for good (the VM goes on).
  *   HF_PORT_SLEEP    out32  this vCPU sleeps for the given number of microseconds
  *                           (at most HF_SLEEP_MAX): an idle guest costs no CPU.
@@ -46,7 +47,10 @@
  * executable) except the page at 0, which is left unmapped so that a null
  * pointer access faults. Each vCPU starts at the ELF entry point:
  *   - 64-bit mode, ring 3: CS = HF_SEL_UCODE, SS = DS = ES = FS = GS =
- *     HF_SEL_UDATA, FS/GS base 0; RFLAGS = 0x3002 (IOPL 3, interrupts off), and
+ *     HF_SEL_UDATA, GS base 0, FS base = the lowest address of the vCPU's stack
+ *     area, whose first page is zero: thread-local storage for the vCPU (code
+ *     built with stack protectors reads its canary at %fs:0x28); RFLAGS = 0x3002
+ *     (IOPL 3, interrupts off), and
  *     a TSS whose I/O bitmap grants every port;
  *   - RDI = vCPU index (0 .. ncpus-1), RSI = guest address of the
  *     struct hf_boot_info below, RSP = top of the vCPU's own stack
@@ -93,6 +97,11 @@ struct hf_buf {
 };
 
 #define HF_FORK_FAILED 0xFFFFFFFFu
+
+/* Marks the VMM records itself: when it took the request that made the clone named in
+ * the line (fork point or control socket). */
+#define HF_MARK_VMM 0xFFFF0000u
+#define HF_MARK_FORK_REQUEST (HF_MARK_VMM + 1u)
 
 /* Exit statuses of `hyperfork run`. Guest exit codes 0..HF_EXIT_CODE_MAX
  * pass through unchanged; the VMM reports everything else with these. */

@@ -16,6 +16,7 @@
 #include <x86intrin.h>
 
 #include "arch/x86/cpu.h"
+#include "clone/prefault.h"
 #include "clone/snapshot.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
@@ -82,6 +83,7 @@ static int drop_inherited(struct vm *vm)
 	vm->nparked = 0;
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
 	vm->threads_stop = false;
+	prefault_forget(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		c->thread_running = c->parked = c->self_park = c->fork_pending = false;
@@ -163,6 +165,8 @@ int clone_child_started(struct vm *vm)
 	if (console_attach(&vm->console) < 0)
 		return -1; /* the parent hears why through ready_fd */
 	child_redirect_stdio(vm);
+	if (!vm->cfg.cow_prefault_sync)
+		prefault_start(vm);
 	ssize_t w = write(ready_fd, READY_LINE, strlen(READY_LINE));
 	(void)w;
 	close(ready_fd);
@@ -330,6 +334,8 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			if (rebuild_kvm(vm) < 0)
 				_exit(HF_STATUS_ERROR);
 			trace_point("child-rebuilt");
+			if (vm->cfg.cow_prefault_sync)
+				prefault_run(vm);
 			prepare_guest(vm, vm->cfg.name, id, console, request_tsc);
 			take_identity(vm, id);
 			return 1;
@@ -356,6 +362,8 @@ resume:
 		pthread_cond_broadcast(&vm->cond);
 
 	/* The parent runs again; now collect each clone's word that it started. */
+	if (res->made)
+		prefault_start(vm); /* its pages are shared with the clones now, too */
 	collect_ready(res, ready);
 	free(ready);
 	return res->made ? 0 : -1;
@@ -453,6 +461,8 @@ static int pool_spawn(struct vm *vm)
 		struct hf_boot_info *bi = mem_ptr(&vm->mem, HF_BOOT_INFO_ADDR, sizeof(*bi));
 		if (bi && vm->cfg.kind == VM_BARE)
 			bi->clone_request_tsc = 0;
+		prefault_run(vm); /* while it waits: the clone then starts with private pages */
+		vm->cfg.cow_prefault_sync = true; /* done: not again once activated */
 		return warm_child(vm, sv[1]);
 	}
 	close(sv[1]);

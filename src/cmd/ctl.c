@@ -1,9 +1,12 @@
 /* `hyperfork status|pause|resume|stop|fork NAME`: one request on the VM's control socket. */
+#include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/server.h"
 #include "cmd/cmd.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -37,6 +40,26 @@ static void print_status(const struct hf_vm_status *s)
 	printf("uptime:   %llu.%03llu s\n", (unsigned long long)(s->uptime_ms / 1000),
 	       (unsigned long long)(s->uptime_ms % 1000));
 	printf("console:  %s%s%s\n", s->console, s->console_path[0] ? " " : "", s->console_path);
+}
+
+/* `hyperfork wait NAME`: block until the VM ends (its control socket closes). */
+static int wait_vm(const char *dir, const char *name)
+{
+	char path[4096], buf[256];
+	if (!valid_vm_name(name)) {
+		pr_err("invalid VM name '%s'", name);
+		return HF_STATUS_ERROR;
+	}
+	snprintf(path, sizeof(path), "%s/%s.sock", dir, name);
+	int fd = control_connect(path);
+	if (fd < 0) {
+		pr_err("no VM named %s (%s: %s)", name, path, strerror(errno));
+		return HF_STATUS_ERROR;
+	}
+	while (read(fd, buf, sizeof(buf)) > 0 || errno == EINTR)
+		;
+	close(fd);
+	return 0;
 }
 
 int cmd_ctl(int argc, char **argv)
@@ -105,6 +128,8 @@ int cmd_ctl(int argc, char **argv)
 		return HF_STATUS_ERROR;
 	}
 	const char *name = argv[optind];
+	if (!strcmp(cmd, "wait"))
+		return wait_vm(run_dir(dir), name);
 	struct hf_response resp;
 	if (ctl_call(run_dir(dir), name, &req, &resp) < 0)
 		return HF_STATUS_ERROR;

@@ -9,6 +9,7 @@
 #include "arch/x86/bare.h"
 #include "api/proto.h"
 #include "arch/x86/linux.h"
+#include "clone/prefault.h"
 #include "clone/snapshot.h"
 #include "cmd/cmd.h"
 #include "core/runloop.h"
@@ -24,7 +25,8 @@ static void usage(FILE *f)
 		"                     [--cmdline STR] [--console stdio|none|FILE]\n"
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
-		"                     [--template [--pool N]] [--run-dir DIR] [--debug]\n"
+		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
+		"                     [--run-dir DIR] [--debug]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
 		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
@@ -42,6 +44,10 @@ static void usage(FILE *f)
 		"  --template        at its first fork point the VM freezes into a template:\n"
 		"                    `hyperfork fork NAME` then starts warm clones of it\n"
 		"  --pool N          warm clones a template keeps ready (default 4)\n"
+		"  --cow-prefault M  after a fork, break copy-on-write of every touched page from\n"
+		"                    the host in the background: none (default), populate, huge;\n"
+		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
+		"                    (each clone then holds a private copy of those pages)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"\n"
 		"Exit status: the guest's exit code (0-%d) for bare guests and hf-done;\n"
@@ -53,7 +59,7 @@ static void usage(FILE *f)
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
-	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL,
+	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT,
 };
 
 static const struct option options[] = {
@@ -73,6 +79,7 @@ static const struct option options[] = {
 	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
 	{"template", no_argument, NULL, OPT_TEMPLATE},
 	{"pool", required_argument, NULL, OPT_POOL},
+	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -143,6 +150,15 @@ int cmd_run(int argc, char **argv)
 		case OPT_MARKS: cfg.marks_path = optarg; break;
 		case OPT_RUN_DIR: dir = optarg; break;
 		case OPT_TEMPLATE: template = true; break;
+		case OPT_PREFAULT: {
+			enum prefault_mode m;
+			if (prefault_parse(optarg, &m, &cfg.cow_prefault_sync) < 0)
+				return bad("invalid --cow-prefault '%s': none, populate, huge, "
+					   "populate-sync or huge-sync",
+					   optarg);
+			cfg.cow_prefault = m;
+			break;
+		}
 		case OPT_POOL:
 			if (parse_uint(optarg, PROTO_POOL_MAX, &v) < 0 || v == 0)
 				return bad("invalid --pool '%s': 1..64 warm clones", optarg);

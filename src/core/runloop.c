@@ -16,6 +16,7 @@
 
 #include "api/server.h"
 #include "clone/fork.h"
+#include "clone/prefault.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -134,7 +135,7 @@ static int serve_fork_points(struct runloop *rl)
 		pthread_mutex_unlock(&vm->lock);
 		if (!pending)
 			continue;
-		uint64_t tsc = __rdtsc();
+		uint64_t tsc = __rdtsc(), t_request = now_ns();
 		if (vm->cfg.template_pool)
 			return template_freeze(vm, c, vm->cfg.template_pool) == 1;
 		struct clone_result res;
@@ -143,6 +144,8 @@ static int serve_fork_points(struct runloop *rl)
 			return 1;
 		if (r < 0)
 			pr_err("fork point on vCPU %u: no clone made: %s", i, res.error);
+		else
+			marks_record_at(vm, HF_MARK_FORK_REQUEST, t_request, res.clones[0].name);
 		clone_result_free(&res);
 	}
 	return 0;
@@ -211,7 +214,7 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 		}
 		break;
 	case CMD_FORK: {
-		uint64_t tsc = __rdtsc();
+		uint64_t tsc = __rdtsc(), t_request = now_ns();
 		enum console_kind kind = vm->cfg.clone_console;
 		const char *unused;
 		if (req->console[0])
@@ -236,6 +239,8 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 		}
 		resp->nclones = res.made;
 		resp->clones = res.clones; /* freed with the response */
+		for (unsigned i = 0; i < res.made; i++)
+			marks_record_at(vm, HF_MARK_FORK_REQUEST, t_request, res.clones[i].name);
 		if (vm->is_template)
 			vm_notify(vm); /* refill the pool once the answer is out */
 		break;
@@ -352,6 +357,7 @@ int vm_run(struct vm *vm)
 			vm_request_exit(vm, HF_STATUS_ERROR, "event loop failed");
 	}
 	vm_join_vcpus(vm);
+	prefault_stop(vm);
 	console_flush(&vm->console);
 	template_release(vm);
 	teardown(&rl, false);

@@ -35,6 +35,8 @@ struct vm_config {
 	const char *marks_path;          /* HF_PORT_MARK log, NULL: off */
 	unsigned template_pool;          /* >0: freeze as a template at the first fork point,
 	                                    keeping this many warm clones */
+	int cow_prefault;                /* enum prefault_mode (clone/prefault.h) */
+	bool cow_prefault_sync;          /* clones prefault before their guest runs */
 };
 
 struct vcpu_snapshot; /* clone/snapshot.h */
@@ -98,6 +100,7 @@ struct vm {
 	int template_requester;   /* vCPU stopped at the fork point that froze it, or -1 */
 	struct pool *pool;        /* template's warm clones (clone/fork.c) */
 	int warm_fd;              /* warm clone: socket on which vCPU 0 awaits activation */
+	void *prefault;           /* clone/prefault.c state */
 	struct mark_log *marks;
 	void *runloop;            /* core/runloop.c state */
 };

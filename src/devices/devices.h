@@ -17,6 +17,8 @@ void serial_input(struct vm *vm, const uint8_t *data, size_t len);
 /* Host timestamp log written on HF_PORT_MARK. Opened by `run --marks FILE`. */
 int marks_open(struct vm *vm, const char *path);
 void marks_record(struct vm *vm, uint32_t tag);
+/* A mark with its own time (CLOCK_MONOTONIC ns) and VM name. */
+void marks_record_at(struct vm *vm, uint32_t tag, uint64_t ns, const char *name);
 void marks_close(struct vm *vm);
 
 #endif

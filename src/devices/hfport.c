@@ -166,11 +166,15 @@ int marks_open(struct vm *vm, const char *path)
 
 void marks_record(struct vm *vm, uint32_t tag)
 {
+	marks_record_at(vm, tag, now_ns(), vm->cfg.name);
+}
+
+void marks_record_at(struct vm *vm, uint32_t tag, uint64_t ns, const char *name)
+{
 	char line[160];
 	if (!vm->marks)
 		return;
-	int n = snprintf(line, sizeof(line), "%u %llu %s\n", tag, (unsigned long long)now_ns(),
-			 vm->cfg.name);
+	int n = snprintf(line, sizeof(line), "%u %llu %s\n", tag, (unsigned long long)ns, name);
 	/* O_APPEND: parent and clones share the file; one write per line keeps lines whole. */
 	ssize_t w = write(vm->marks->fd, line, (size_t)n);
 	(void)w;

@@ -134,6 +134,8 @@ static int setup_vcpu(struct vm *vm, struct vcpu *c, const uint64_t *gdt, uint64
 	struct kvm_segment udata = segment_from_gdt(gdt[HF_SEL_UDATA >> 3], HF_SEL_UDATA);
 	sregs.cs = ucode;
 	sregs.ss = sregs.ds = sregs.es = sregs.fs = sregs.gs = udata;
+	/* FS: the bottom of this vCPU's stack area, as its thread-local storage. */
+	sregs.fs.base = vm->mem.ram_size - (uint64_t)(c->index + 1) * HF_STACK_SIZE;
 	sregs.tr = segment_from_gdt(gdt[HF_SEL_TSS >> 3], HF_SEL_TSS);
 	sregs.tr.type = 11; /* busy 64-bit TSS */
 	memset(&sregs.ldt, 0, sizeof(sregs.ldt));

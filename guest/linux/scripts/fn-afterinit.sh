@@ -1,0 +1,3 @@
+# hf.script=fn-afterinit: the function initializes, then its fork point; clones compute.
+hf-function afterinit
+exec hf-done $?
