@@ -98,10 +98,12 @@ struct hf_buf {
 
 #define HF_FORK_FAILED 0xFFFFFFFFu
 
-/* Marks the VMM records itself: when it took the request that made the clone named in
- * the line (fork point or control socket). */
+/* Marks the VMM records itself. FORK_REQUEST: when it took the request that made the
+ * clone named in the line (fork point or control socket). */
 #define HF_MARK_VMM 0xFFFF0000u
 #define HF_MARK_FORK_REQUEST (HF_MARK_VMM + 1u)
+/* The VM's (or clone's) first byte of console output. */
+#define HF_MARK_FIRST_OUTPUT (HF_MARK_VMM + 2u)
 
 /* Exit statuses of `hyperfork run`. Guest exit codes 0..HF_EXIT_CODE_MAX
  * pass through unchanged; the VMM reports everything else with these. */

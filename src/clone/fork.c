@@ -134,6 +134,7 @@ static void take_identity(struct vm *vm, unsigned id)
 	vm->clone_id = id;
 	vm->clones_made = 0;
 	vm->is_template = false;
+	vm->output_marked = 0;
 	vm->parent_pid = getppid();
 	setpgid(0, 0); /* the parent's terminal signals (^C) are not the clone's */
 	vm->start_ns = now_ns();
@@ -149,6 +150,7 @@ static void prepare_guest(struct vm *vm, const char *parent, unsigned id,
 	vm_console_path(vm, name, path, sizeof(path));
 	console_close(&vm->console);
 	console_defer(&vm->console, console, path);
+	vm->output_marked = 0;
 	if (vm->cfg.kind == VM_BARE) {
 		struct hf_boot_info *bi = mem_ptr(&vm->mem, HF_BOOT_INFO_ADDR, sizeof(*bi));
 		if (bi) {
@@ -498,6 +500,27 @@ static int pool_check(struct pool *pl, unsigned i, int timeout_ms)
 	return -1;
 }
 
+/* Wait up to timeout_ms for any warm child. Returns its index or -1. */
+static int pool_first_warm(struct pool *pl, int timeout_ms)
+{
+	uint64_t t0 = now_ns();
+	while (pl->n) {
+		struct pollfd p[POOL_MAX];
+		for (unsigned i = 0; i < pl->n; i++) {
+			if (pl->kids[i].warm)
+				return (int)i;
+			p[i] = (struct pollfd){.fd = pl->kids[i].sock, .events = POLLIN};
+		}
+		int left = timeout_ms - (int)((now_ns() - t0) / 1000000);
+		if (left <= 0 || poll(p, pl->n, left) <= 0)
+			return -1;
+		for (unsigned i = 0; i < pl->n; i++)
+			if (p[i].revents && pool_check(pl, i, 0) == 1)
+				return (int)i;
+	}
+	return -1;
+}
+
 int template_refill(struct vm *vm)
 {
 	if (!vm->is_template || !vm->pool)
@@ -521,16 +544,17 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 			if (pool_check(pl, i, 0) == 1)
 				pick = (int)i;
 		for (int tries = 0; pick < 0 && tries < 3; tries++) {
-			if (pl->n == 0) {
+			/* The pool ran dry: start children for the rest of the request at once
+			 * (both cores build them), then take the first one warm. */
+			unsigned want = count - k < POOL_MAX ? count - k : POOL_MAX;
+			while (pl->n < want) {
 				int r = pool_spawn(vm);
 				if (r == 1)
 					return 1;
 				if (r < 0)
 					break;
 			}
-			int w = pool_check(pl, 0, CLONE_READY_TIMEOUT_MS);
-			if (w == 1)
-				pick = 0;
+			pick = pool_first_warm(pl, CLONE_READY_TIMEOUT_MS);
 		}
 		if (pick < 0) {
 			snprintf(res->error, sizeof(res->error), "no warm clone could be made");

@@ -102,6 +102,7 @@ struct vm {
 	int warm_fd;              /* warm clone: socket on which vCPU 0 awaits activation */
 	void *prefault;           /* clone/prefault.c state */
 	struct mark_log *marks;
+	int output_marked;        /* HF_MARK_FIRST_OUTPUT recorded */
 	void *runloop;            /* core/runloop.c state */
 };
 

@@ -3,6 +3,7 @@
 #define HF_DEVICES_H
 
 #include "core/vm.h"
+#include "hyperfork/abi.h"
 
 /* Hypercall ports of include/hyperfork/abi.h (all guests). */
 int hfport_add(struct vm *vm);
@@ -20,5 +21,11 @@ void marks_record(struct vm *vm, uint32_t tag);
 /* A mark with its own time (CLOCK_MONOTONIC ns) and VM name. */
 void marks_record_at(struct vm *vm, uint32_t tag, uint64_t ns, const char *name);
 void marks_close(struct vm *vm);
+/* The guest wrote to its console: record HF_MARK_FIRST_OUTPUT the first time. */
+static inline void marks_output(struct vm *vm)
+{
+	if (vm->marks && !__atomic_exchange_n(&vm->output_marked, 1, __ATOMIC_RELAXED))
+		marks_record(vm, HF_MARK_FIRST_OUTPUT);
+}
 
 #endif

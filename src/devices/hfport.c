@@ -46,6 +46,7 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 	}
 	switch (port) {
 	case HF_PORT_CONSOLE:
+		marks_output(vm);
 		console_write(&vm->console, data, 1);
 		return 0;
 	case HF_PORT_EXIT: {
@@ -104,6 +105,7 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 				       HF_WRITE_MAX);
 			return -1;
 		}
+		marks_output(vm);
 		console_write(&vm->console, p, (size_t)desc.len);
 		return 0;
 	}

@@ -131,6 +131,7 @@ static int serial_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 				rx_push(s, v);
 				s->thri_pending = true;
 			} else {
+				marks_output(vm);
 				console_write(&vm->console, &v, 1);
 				s->thri_pending = true;
 			}

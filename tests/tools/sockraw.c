@@ -1,6 +1,9 @@
-/* Test helper: talk raw bytes to a Unix socket (send stdin, print the reply), or leave a
- * stale socket file behind (--stale PATH), as a VM killed with SIGKILL would. */
+/* Test and benchmark helper: talk raw bytes to a Unix socket (send stdin, print the reply
+ * until the peer closes, or for at most --wait MS), or leave a stale socket file behind
+ * (--stale PATH), as a VM killed with SIGKILL would. */
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -10,8 +13,11 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	int stale = argc == 3 && !strcmp(argv[1], "--stale");
-	if (argc != 2 && !stale) {
-		fprintf(stderr, "usage: sockraw PATH < request | sockraw --stale PATH\n");
+	int wait_ms = -1;
+	if (argc == 4 && !strcmp(argv[1], "--wait"))
+		wait_ms = atoi(argv[2]);
+	if (argc != 2 && !stale && wait_ms < 0) {
+		fprintf(stderr, "usage: sockraw [--wait MS] PATH < request | sockraw --stale PATH\n");
 		return 2;
 	}
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", argv[argc - 1]);
@@ -32,8 +38,10 @@ int main(int argc, char **argv)
 	while ((n = read(0, buf, sizeof(buf))) > 0)
 		if (write(fd, buf, (size_t)n) != n)
 			return 1;
-	shutdown(fd, SHUT_WR);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	if (wait_ms < 0)
+		shutdown(fd, SHUT_WR);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (poll(&p, 1, wait_ms) > 0 && (n = read(fd, buf, sizeof(buf))) > 0)
 		fwrite(buf, 1, (size_t)n, stdout);
 	return 0;
 }
