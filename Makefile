@@ -85,8 +85,11 @@ linux-guest:
 demo: deps all linux-guest
 	scripts/demo.sh
 
+bench: deps all linux-guest
+	bench/run-all.sh
+
 clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB)
 
-.PHONY: all guests unit integration check deps linux-guest demo clean
+.PHONY: all guests unit integration check deps linux-guest demo bench clean
 -include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)
