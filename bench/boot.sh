@@ -5,21 +5,13 @@
 # prints medians with min and max.
 #   bench/boot.sh [BARE_RUNS] [LINUX_RUNS]
 set -u
-cd "$(dirname "$0")/.." || exit 1
 BARE_RUNS=${1:-20}
 LINUX_RUNS=${2:-3}
-HF=build/hyperfork
-STAMP=build/bench/tools/stamp
-OUT=bench/results
-mkdir -p "$OUT"
-export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
-trap 'rm -rf "$HYPERFORK_RUN_DIR"' EXIT
+. "$(dirname "$0")/lib.sh"
 CSV=$OUT/boot.csv
 echo "system,guest,run,first_output_ms,marker_ms,exit_ms,status" > "$CSV"
 
-FLAGS=$($HF host | sed -n 's/^linux flags: *//p')
-[ "$FLAGS" = "(none)" ] && FLAGS=
-CMDLINE="console=ttyS0 quiet $FLAGS"
+CMDLINE="console=ttyS0 quiet $LINUX_FLAGS"
 KERNEL=build/linux/vmlinux
 INITRD=build/linux/initramfs.cpio
 

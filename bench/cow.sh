@@ -8,16 +8,10 @@
 # Writes bench/results/cow.csv, cow-summary.csv and cow.png.
 #   bench/cow.sh [RUNS] [SIZES_MB]
 set -u
-cd "$(dirname "$0")/.." || exit 1
 RUNS=${1:-3}
 SIZES=${2:-"16 64 256"}
-HF=$PWD/build/hyperfork
+. "$(dirname "$0")/lib.sh"
 GUEST=$PWD/build/bench/guests/cow.elf
-OUT=$PWD/bench/results
-mkdir -p "$OUT"
-export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
-RUN=$HYPERFORK_RUN_DIR
-trap 'rm -rf "$RUN"' EXIT
 CSV=$OUT/cow.csv
 echo "prefault,mb,run,role,first_ms,rewrite_ms,after_ms,again_ms,fork_us" > "$CSV"
 parse() { awk -v pf="$1" -v r="$2" '/^cow: .* ok$/ { printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", pf, $3, r, $2, $7, $9, $11, $13, $15 }'; }

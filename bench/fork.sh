@@ -7,26 +7,12 @@
 # fork-summary.csv, clone-memory.csv and fork.png.
 #   bench/fork.sh [CLONES_PER_POINT] [SIZES]     e.g. bench/fork.sh 100 "128 512 4096"
 set -u
-cd "$(dirname "$0")/.." || exit 1
 N=${1:-100}
 SIZES=${2:-"128 256 512 1024 2048 4096"}
-HF=$PWD/build/hyperfork
-STAMP=$PWD/build/bench/tools/stamp
+. "$(dirname "$0")/lib.sh"
 GUEST=$PWD/build/bench/guests/forklat.elf
-OUT=$PWD/bench/results
-mkdir -p "$OUT"
-export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
-RUN=$HYPERFORK_RUN_DIR
-cleanup() {
-	for p in $(pgrep -x hyperfork); do
-		tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "HYPERFORK_RUN_DIR=$RUN" && kill -9 $p
-	done
-	rm -rf "$RUN"
-}
-trap cleanup EXIT
 CSV=$OUT/fork.csv
 echo "mode,mem_mb,pages,sample,fork_us,request_us" > "$CSV"
-status_of() { $HF status "$1" 2>/dev/null | awk '$1 == "state:" { print $2 }'; }
 collect() { # MODE MEM PAGES NAME: clones' console lines -> CSV
 	cat "$RUN/$4".*.console 2>/dev/null | awk -v m="$1" -v s="$2" -v p="$3" '
 		/^forklat: clone/ { printf "%s,%s,%s,%s,%.1f,%.1f\n", m, s, p, $3, $5 / 1000, $7 / 1000 }' >> "$CSV"
@@ -48,7 +34,7 @@ for mem in $SIZES; do
 		echo "template ${mem} MB $pages pages: $N clones" >&2
 		$HF run --name $name --mem ${mem}M --pages $pages --timeout 900 --console none \
 			--template --pool 4 --bare "$GUEST" --cmdline "touch" 2>> "$OUT/fork.log" &
-		for i in $(seq 1800); do [ "$(status_of $name)" = template ] && break; sleep 0.1; done
+		for i in $(seq 1800); do [ "$(state_of $name)" = template ] && break; sleep 0.1; done
 		sleep 0.5
 		for i in $(seq "$N"); do
 			$HF fork $name --console file > /dev/null 2>> "$OUT/fork.log"
@@ -84,7 +70,7 @@ MEMCSV=$OUT/clone-memory.csv
 echo "clones,avail_before_kb,avail_after_kb,sum_rss_kb,sum_pss_kb,sum_private_kb,parent_pss_kb" > "$MEMCSV"
 avail() { awk '/^MemAvailable/ { print $2 }' /proc/meminfo; }
 $HF run --name idle --mem 512M --timeout 900 --console none --bare build/tests/guests/ticker.elf --cmdline 10000 2>> "$OUT/fork.log" &
-for i in $(seq 100); do [ "$(status_of idle)" = running ] && break; sleep 0.1; done
+for i in $(seq 100); do [ "$(state_of idle)" = running ] && break; sleep 0.1; done
 sleep 1
 before=$(avail)
 $HF fork idle --count 100 --console none > /dev/null
@@ -105,6 +91,7 @@ if command -v gnuplot > /dev/null; then
 	for m in fork template cold; do for p in huge 4k; do
 		awk -F, -v m=$m -v p=$p '$1 == m && $2 == p { print $3, $5, $6 }' "$SUM" > "$RUN/$m-$p.dat"
 	done; done
+	printf '128 4390\n512 7430\n2048 19240\n' > "$RUN/paper.dat" # paper, fork(), m5.metal
 	gnuplot <<GP
 set terminal pngcairo size 900,560 noenhanced
 set output "$OUT/fork.png"
@@ -116,7 +103,8 @@ plot "$RUN/fork-huge.dat" u 1:(\$2/1000):(\$2/1000):(\$3/1000) w yerrorlines t "
      "$RUN/fork-4k.dat" u 1:(\$2/1000):(\$2/1000):(\$3/1000) w yerrorlines t "fork(), 4 KiB pages", \
      "$RUN/template-huge.dat" u 1:(\$2/1000):(\$2/1000):(\$3/1000) w yerrorlines t "template pool, huge pages", \
      "$RUN/template-4k.dat" u 1:(\$2/1000):(\$2/1000):(\$3/1000) w yerrorlines t "template pool, 4 KiB pages", \
-     "$RUN/cold-huge.dat" u 1:(\$2/1000) w linespoints t "cold start (launch -> first output)"
+     "$RUN/cold-huge.dat" u 1:(\$2/1000) w linespoints t "cold start (launch -> first output)", \
+     "$RUN/paper.dat" u 1:(\$2/1000) w linespoints dt 2 t "HyperFork paper, fork() (m5.metal)"
 GP
 	echo "(plot: $OUT/fork.png)"
 fi

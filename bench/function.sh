@@ -7,21 +7,13 @@
 # Writes bench/results/function.csv, function-summary.csv and function.png.
 #   bench/function.sh [N] [NL]
 set -u
-cd "$(dirname "$0")/.." || exit 1
 N=${1:-64}
 NL=${2:-8}
-HF=$PWD/build/hyperfork
-STAMP=$PWD/build/bench/tools/stamp
-OUT=$PWD/bench/results
-mkdir -p "$OUT"
-export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
-RUN=$HYPERFORK_RUN_DIR
-trap 'rm -rf "$RUN"' EXIT
+. "$(dirname "$0")/lib.sh"
 CSV=$OUT/function.csv
 CPU=$RUN/cpu.csv
 echo "system,mode,invocation,completion_ms" > "$CSV"
 : > "$CPU"
-FLAGS=$($HF host | sed -n 's/^linux flags: *//p'); [ "$FLAGS" = "(none)" ] && FLAGS=
 bare_vm() { VM=(--mem 256M --bare "$PWD/build/bench/guests/function.elf" --cmdline "$1"); }
 linux_vm() { VM=(--mem 256M --kernel "$PWD/build/linux/vmlinux" --initrd "$PWD/build/linux/initramfs.cpio" --cmdline "console=ttyS0 quiet hf.script=$1"); }
 

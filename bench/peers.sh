@@ -5,20 +5,11 @@
 # the clone request. Writes bench/results/peers.csv.
 #   bench/peers.sh [RUNS]
 set -u
-cd "$(dirname "$0")/.." || exit 1
 RUNS=${1:-5}
-HF=$PWD/build/hyperfork
-STAMP=$PWD/build/bench/tools/stamp
-SOCKRAW=$PWD/build/tests/tools/sockraw
-OUT=$PWD/bench/results
-mkdir -p "$OUT"
-export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
-RUN=$HYPERFORK_RUN_DIR
-trap 'pkill -f "$RUN" 2>/dev/null; rm -rf "$RUN"' EXIT
+. "$(dirname "$0")/lib.sh"
 CSV=$OUT/peers.csv
 echo "system,what,mem_mb,run,ms" > "$CSV"
-FLAGS=$($HF host | sed -n 's/^linux flags: *//p'); [ "$FLAGS" = "(none)" ] && FLAGS=
-CMDLINE="console=ttyS0 quiet $FLAGS hf.script=ticks"
+CMDLINE="console=ttyS0 quiet $LINUX_FLAGS hf.script=ticks"
 MEM=256
 QEMU=(qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m $MEM -nodefaults
 	-no-user-config -nographic -serial stdio -kernel build/linux/vmlinux
@@ -49,7 +40,7 @@ echo "peers: HyperFork clones of the same guest" >&2
 $HF run --name tk --mem ${MEM}M --timeout 600 --console none --template --pool 2 \
 	--marks "$RUN/marks" --no-host-flags --kernel build/linux/vmlinux \
 	--initrd build/linux/initramfs.cpio --cmdline "$CMDLINE" 2>/dev/null &
-for i in $(seq 3000); do [ "$($HF status tk 2>/dev/null | awk '$1 == "state:" { print $2 }')" = template ] && break; sleep 0.1; done
+for i in $(seq 3000); do [ "$(state_of tk)" = template ] && break; sleep 0.1; done
 sleep 0.5
 for r in $(seq "$RUNS"); do
 	$HF fork tk --console none > /dev/null

@@ -30,7 +30,7 @@ echo "## Machine"
 echo
 echo '```'
 echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "commit:   $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+echo "commit:   $(cat $R/commit.txt 2>/dev/null || git rev-parse --short HEAD) (the code measured)"
 echo "cpu:      $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores"
 echo "memory:   $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "kernel:   $(uname -r)"
@@ -173,9 +173,9 @@ echo
 if [ -f $R/peers.csv ]; then
 	echo "| system | what | runs | median ms | min | max |"
 	echo "| --- | --- | --- | --- | --- | --- |"
-	awk -F, 'NR > 1 { k = $1 "|" $2; n[k]++; v[k, n[k]] = $5 }
+	awk -F, 'NR > 1 { k = $1 " | " $2; n[k]++; v[k, n[k]] = $5 }
 		END { for (k in n) { c = n[k]; for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[k, j] < v[k, i]) { t = v[k, i]; v[k, i] = v[k, j]; v[k, j] = t }
-			printf "| %s | %d | %.1f | %.1f | %.1f |\n", k, c, v[k, int((c + 1) / 2)], v[k, 1], v[k, c] } }' $R/peers.csv | sed 's/|/ | /; s/^/| /'
+			printf "| %s | %d | %.1f | %.1f | %.1f |\n", k, c, v[k, int((c + 1) / 2)], v[k, 1], v[k, c] } }' $R/peers.csv
 	q=$(awk -F, '$1 == "qemu-microvm" { print $5 }' $R/peers.csv | med)
 	h=$(awk -F, '$1 == "hyperfork" { print $5 }' $R/peers.csv | med)
 	echo

@@ -14,6 +14,7 @@ run() { # NAME COMMAND...
 	echo "$name,$(( $(date +%s) - t0 ))" >> bench/results/durations.csv
 }
 : > bench/results/durations.csv
+echo "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src include guest bench 2>/dev/null || echo ' with uncommitted changes')" > bench/results/commit.txt
 run boot bench/boot.sh 20 3
 run fork bench/fork.sh 100 "128 256 512 1024 2048 4096"
 run cow bench/cow.sh 3 "16 64 256"

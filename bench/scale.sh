@@ -6,28 +6,19 @@
 # MemAvailable and PSS. Writes bench/results/scale.csv and density.csv.
 #   bench/scale.sh [MAX_CLONES] [FLOOR_MB]
 set -u
-cd "$(dirname "$0")/.." || exit 1
 MAX=${1:-20000}
 FLOOR=${2:-3072}
-HF=$PWD/build/hyperfork
-OUT=$PWD/bench/results
-mkdir -p "$OUT"
-export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
-RUN=$HYPERFORK_RUN_DIR
-ours() { for p in $(pgrep -x hyperfork); do { tr "\\0" "\\n" < /proc/$p/environ; } 2>/dev/null | grep -qx "HYPERFORK_RUN_DIR=$RUN" && echo $p; done; }
-killall_ours() { ours | xargs -r kill -9 2>/dev/null; for i in $(seq 600); do [ -z "$(ours)" ] && break; sleep 0.1; done; rm -f "$RUN"/*.sock; }
-trap 'killall_ours; rm -rf "$RUN"' EXIT
+. "$(dirname "$0")/lib.sh"
 avail() { awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo; }
 now() { date +%s%N; }
 GUEST=(--mem 512M --timeout 3600 --console none --bare build/tests/guests/ticker.elf --cmdline 10000)
-state() { $HF status "$1" 2>/dev/null | awk '$1 == "state:" { print $2 }'; }
 CSV=$OUT/scale.csv
 echo "how,clones,seconds,clones_per_s" > "$CSV"
 
 # Throughput.
 for how in template fork; do
 	$HF run --name src "${GUEST[@]}" 2>/dev/null &
-	for i in $(seq 100); do [ "$(state src)" = running ] && break; sleep 0.05; done
+	for i in $(seq 100); do [ "$(state_of src)" = running ] && break; sleep 0.05; done
 	if [ $how = template ]; then $HF template src --pool 4 > /dev/null; sleep 0.5; fi
 	t0=$(now)
 	made=$($HF fork src --count 1000 --console none 2>/dev/null | grep -c ' pid ')
@@ -43,7 +34,7 @@ DCSV=$OUT/density.csv
 echo "clones,mem_available_mb,seconds" > "$DCSV"
 base=$(avail)
 $HF run --name tpl "${GUEST[@]}" 2>/dev/null &
-for i in $(seq 100); do [ "$(state tpl)" = running ] && break; sleep 0.05; done
+for i in $(seq 100); do [ "$(state_of tpl)" = running ] && break; sleep 0.05; done
 $HF template tpl --pool 8 > /dev/null
 sleep 0.5
 echo "0,$(avail),0" >> "$DCSV"
@@ -57,7 +48,7 @@ while [ $n -lt "$MAX" ]; do
 done
 sleep 2
 alive=0
-for i in $(seq 1 97 $n); do [ "$(state tpl.$i)" = running ] && alive=$((alive + 1)); done
+for i in $(seq 1 97 $n); do [ "$(state_of tpl.$i)" = running ] && alive=$((alive + 1)); done
 sample=$(for i in $(seq 1 97 $n); do $HF status tpl.$i 2>/dev/null | awk '$1 == "pss:" { print $2 }'; done | awk '{ s += $1; c++ } END { if (c) printf "%.0f", s / c }')
 last=$(tail -1 "$DCSV")
 echo

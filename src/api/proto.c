@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/util.h"
+
 static const char *const cmd_names[] = {
 	[CMD_STATUS] = "status", [CMD_PAUSE] = "pause", [CMD_RESUME] = "resume",
 	[CMD_STOP] = "stop",     [CMD_FORK] = "fork",     [CMD_TEMPLATE] = "template",
@@ -17,39 +19,30 @@ const char *proto_cmd_name(enum hf_cmd cmd)
 	return (unsigned)cmd < ARRAY_SIZE(cmd_names) ? cmd_names[cmd] : "?";
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static json_t *load(const char *line, size_t len, char *err, size_t errlen)
 {
 	json_error_t je;
 	if (len > PROTO_MAX_LINE) {
-		fail(err, errlen, "message too long (%zu bytes)", len);
+		errf(err, errlen, "message too long (%zu bytes)", len);
 		return NULL;
 	}
 	/* JSON_REJECT_DUPLICATES: an ambiguous message is a malformed one. */
 	json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &je);
 	if (!j) {
-		fail(err, errlen, "malformed JSON: %s", je.text);
+		errf(err, errlen, "malformed JSON: %s", je.text);
 		return NULL;
 	}
 	/* Only trailing whitespace may follow the object. */
 	for (size_t i = je.position; i < len; i++) {
 		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '\n') {
 			json_decref(j);
-			fail(err, errlen, "malformed JSON: trailing data after the object");
+			errf(err, errlen, "malformed JSON: trailing data after the object");
 			return NULL;
 		}
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		fail(err, errlen, "message is not a JSON object");
+		errf(err, errlen, "message is not a JSON object");
 		return NULL;
 	}
 	return j;
@@ -104,7 +97,7 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 	int rc = -1;
 	json_t *cmd = json_object_get(j, "cmd");
 	if (!json_is_string(cmd)) {
-		fail(err, errlen, "request has no \"cmd\" string");
+		errf(err, errlen, "request has no \"cmd\" string");
 		goto out;
 	}
 	const char *name = json_string_value(cmd);
@@ -113,7 +106,7 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 		if (!strcmp(name, cmd_names[i]))
 			break;
 	if (i == ARRAY_SIZE(cmd_names)) {
-		fail(err, errlen, "unknown command \"%.32s\"", name);
+		errf(err, errlen, "unknown command \"%.32s\"", name);
 		goto out;
 	}
 	req->cmd = (enum hf_cmd)i;
@@ -126,7 +119,7 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 		if (req->cmd == CMD_FORK && !strcmp(key, "count")) {
 			if (!json_is_integer(val) || json_integer_value(val) < 1 ||
 			    json_integer_value(val) > PROTO_FORK_MAX) {
-				fail(err, errlen, "\"count\" must be an integer from 1 to %u",
+				errf(err, errlen, "\"count\" must be an integer from 1 to %u",
 				     PROTO_FORK_MAX);
 				goto out;
 			}
@@ -134,7 +127,7 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 		} else if (req->cmd == CMD_TEMPLATE && !strcmp(key, "pool")) {
 			if (!json_is_integer(val) || json_integer_value(val) < 0 ||
 			    json_integer_value(val) > PROTO_POOL_MAX) {
-				fail(err, errlen, "\"pool\" must be an integer from 0 to %u",
+				errf(err, errlen, "\"pool\" must be an integer from 0 to %u",
 				     PROTO_POOL_MAX);
 				goto out;
 			}
@@ -142,12 +135,12 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 		} else if (req->cmd == CMD_FORK && !strcmp(key, "console")) {
 			const char *c = json_string_value(val);
 			if (!c || (strcmp(c, "file") && strcmp(c, "pty") && strcmp(c, "none"))) {
-				fail(err, errlen, "\"console\" must be \"file\", \"pty\" or \"none\"");
+				errf(err, errlen, "\"console\" must be \"file\", \"pty\" or \"none\"");
 				goto out;
 			}
 			snprintf(req->console, sizeof(req->console), "%s", c);
 		} else {
-			fail(err, errlen, "unexpected field \"%.32s\" for command %s", key, name);
+			errf(err, errlen, "unexpected field \"%.32s\" for command %s", key, name);
 			goto out;
 		}
 	}
@@ -265,13 +258,13 @@ int proto_parse_response(enum hf_cmd cmd, const char *line, size_t len, struct h
 	int rc = -1;
 	json_t *ok = json_object_get(j, "ok");
 	if (!json_is_boolean(ok)) {
-		fail(err, errlen, "response has no \"ok\" boolean");
+		errf(err, errlen, "response has no \"ok\" boolean");
 		goto out;
 	}
 	r->ok = json_is_true(ok);
 	if (!r->ok) {
 		if (get_str(j, "error", r->error, sizeof(r->error))) {
-			fail(err, errlen, "error response has no \"error\" string");
+			errf(err, errlen, "error response has no \"error\" string");
 			goto out;
 		}
 		rc = 0;
@@ -279,23 +272,23 @@ int proto_parse_response(enum hf_cmd cmd, const char *line, size_t len, struct h
 	}
 	if (json_object_get(j, "warning") &&
 	    get_str(j, "warning", r->error, sizeof(r->error))) {
-		fail(err, errlen, "\"warning\" is not a string");
+		errf(err, errlen, "\"warning\" is not a string");
 		goto out;
 	}
 	if (cmd == CMD_STATUS && status_from_json(json_object_get(j, "vm"), &r->vm)) {
-		fail(err, errlen, "status response has a missing or malformed \"vm\" object");
+		errf(err, errlen, "status response has a missing or malformed \"vm\" object");
 		goto out;
 	}
 	if (cmd == CMD_FORK) {
 		json_t *a = json_object_get(j, "clones");
 		if (!json_is_array(a) || json_array_size(a) > PROTO_FORK_MAX) {
-			fail(err, errlen, "fork response has a missing or malformed \"clones\" array");
+			errf(err, errlen, "fork response has a missing or malformed \"clones\" array");
 			goto out;
 		}
 		r->nclones = (unsigned)json_array_size(a);
 		r->clones = calloc(r->nclones ? r->nclones : 1, sizeof(*r->clones));
 		if (!r->clones) {
-			fail(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			goto out;
 		}
 		for (unsigned i = 0; i < r->nclones; i++) {
@@ -307,7 +300,7 @@ int proto_parse_response(enum hf_cmd cmd, const char *line, size_t len, struct h
 			    get_str(c, "socket", ci->socket, sizeof(ci->socket)) ||
 			    get_str(c, "console", ci->console, sizeof(ci->console))) {
 				proto_response_free(r);
-				fail(err, errlen, "fork response: clone %u is malformed", i);
+				errf(err, errlen, "fork response: clone %u is malformed", i);
 				goto out;
 			}
 			ci->pid = (int)pid;

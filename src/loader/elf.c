@@ -6,17 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/util.h"
+
 /* Xen ELF note carrying the PVH 32-bit entry point (xen/include/public/elfnote.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* True if [off, off+size) lies within a buffer of len bytes. */
 static int in_file(uint64_t off, uint64_t size, size_t len)
@@ -59,26 +52,26 @@ int elf_parse(const uint8_t *data, size_t len, struct elf_image *img, char *err,
 
 	memset(img, 0, sizeof(*img));
 	if (len < SELFMAG || memcmp(data, ELFMAG, SELFMAG) != 0)
-		return fail(err, errlen, "not an ELF file (bad magic)");
+		return errf(err, errlen, "not an ELF file (bad magic)");
 	if (len < sizeof(eh))
-		return fail(err, errlen, "truncated ELF header (%zu bytes)", len);
+		return errf(err, errlen, "truncated ELF header (%zu bytes)", len);
 	memcpy(&eh, data, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
-		return fail(err, errlen, "not a 64-bit ELF file");
+		return errf(err, errlen, "not a 64-bit ELF file");
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return fail(err, errlen, "not a little-endian ELF file");
+		return errf(err, errlen, "not a little-endian ELF file");
 	if (eh.e_machine != EM_X86_64)
-		return fail(err, errlen, "not an x86-64 ELF file (e_machine %u)", eh.e_machine);
+		return errf(err, errlen, "not an x86-64 ELF file (e_machine %u)", eh.e_machine);
 	if (eh.e_type != ET_EXEC)
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "not a static executable (e_type %u; link with -static -no-pie)",
 			    eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr))
-		return fail(err, errlen, "bad program header size %u", eh.e_phentsize);
+		return errf(err, errlen, "bad program header size %u", eh.e_phentsize);
 	if (eh.e_phnum == 0)
-		return fail(err, errlen, "no program headers");
+		return errf(err, errlen, "no program headers");
 	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len))
-		return fail(err, errlen, "program headers lie outside the file (truncated image?)");
+		return errf(err, errlen, "program headers lie outside the file (truncated image?)");
 
 	img->entry = eh.e_entry;
 	img->lowest = UINT64_MAX;
@@ -93,18 +86,18 @@ int elf_parse(const uint8_t *data, size_t len, struct elf_image *img, char *err,
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (img->nsegs == ELF_MAX_SEGMENTS)
-			return fail(err, errlen, "too many loadable segments (max %d)",
+			return errf(err, errlen, "too many loadable segments (max %d)",
 				    ELF_MAX_SEGMENTS);
 		if (ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, "segment %u: file size exceeds memory size", i);
+			return errf(err, errlen, "segment %u: file size exceeds memory size", i);
 		if (!in_file(ph.p_offset, ph.p_filesz, len))
-			return fail(err, errlen,
+			return errf(err, errlen,
 				    "segment %u: data at offset 0x%llx+0x%llx lies outside the "
 				    "%zu-byte file (truncated image?)",
 				    i, (unsigned long long)ph.p_offset,
 				    (unsigned long long)ph.p_filesz, len);
 		if (ph.p_paddr + ph.p_memsz < ph.p_paddr || ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
-			return fail(err, errlen, "segment %u: address range overflows", i);
+			return errf(err, errlen, "segment %u: address range overflows", i);
 		struct elf_segment *s = &img->segs[img->nsegs++];
 		s->paddr = ph.p_paddr;
 		s->vaddr = ph.p_vaddr;
@@ -118,6 +111,6 @@ int elf_parse(const uint8_t *data, size_t len, struct elf_image *img, char *err,
 			img->highest = s->paddr + s->memsz;
 	}
 	if (img->nsegs == 0)
-		return fail(err, errlen, "no loadable segments");
+		return errf(err, errlen, "no loadable segments");
 	return 0;
 }

@@ -24,6 +24,10 @@ int parse_uint(const char *s, uint64_t max, uint64_t *out);
 /* Parse seconds, possibly fractional ("2.5"), into nanoseconds. Returns 0 or -1. */
 int parse_seconds(const char *s, uint64_t *ns);
 
+/* Format a message into err (errlen bytes) and return -1: the error convention of the pure
+ * parsers (ELF, boot protocol, control protocol). */
+int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
 

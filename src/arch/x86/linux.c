@@ -69,36 +69,30 @@ void linux_e820(const struct guest_mem *m, struct e820_map *out)
 			.addr = m->regions[i].gpa, .size = m->regions[i].size, .type = E820_RAM};
 }
 
-static int fail(char *err, size_t errlen, const char *msg)
-{
-	snprintf(err, errlen, "%s", msg);
-	return -1;
-}
-
 int linux_bzimage_parse(const uint8_t *data, size_t len, struct bzimage *bz, char *err,
 			size_t errlen)
 {
 	memset(bz, 0, sizeof(*bz));
 	if (len < 0x1f1 + sizeof(struct setup_header))
-		return fail(err, errlen, "too small to be a bzImage");
+		return errf(err, errlen, "%s", "too small to be a bzImage");
 	memcpy(&bz->hdr, data + 0x1f1, sizeof(bz->hdr));
 	if (bz->hdr.header != 0x53726448) /* "HdrS" */
-		return fail(err, errlen, "no Linux boot header (\"HdrS\" missing)");
+		return errf(err, errlen, "%s", "no Linux boot header (\"HdrS\" missing)");
 	if (bz->hdr.boot_flag != 0xaa55)
-		return fail(err, errlen, "bad boot sector signature");
+		return errf(err, errlen, "%s", "bad boot sector signature");
 	if (bz->hdr.version < 0x206)
-		return fail(err, errlen, "boot protocol older than 2.06 is not supported");
+		return errf(err, errlen, "%s", "boot protocol older than 2.06 is not supported");
 	if (!(bz->hdr.xloadflags & XLF_KERNEL_64))
-		return fail(err, errlen, "kernel has no 64-bit entry point (XLF_KERNEL_64)");
+		return errf(err, errlen, "%s", "kernel has no 64-bit entry point (XLF_KERNEL_64)");
 	if (!(bz->hdr.loadflags & LOADED_HIGH))
-		return fail(err, errlen, "not a bzImage (zImage loaded low)");
+		return errf(err, errlen, "%s", "not a bzImage (zImage loaded low)");
 	unsigned setup_sects = bz->hdr.setup_sects ? bz->hdr.setup_sects : 4;
 	bz->kernel_offset = (uint64_t)(setup_sects + 1) * 512;
 	if (bz->kernel_offset >= len)
-		return fail(err, errlen, "truncated bzImage: no protected-mode kernel");
+		return errf(err, errlen, "%s", "truncated bzImage: no protected-mode kernel");
 	bz->kernel_size = len - bz->kernel_offset;
 	if (bz->hdr.syssize && (uint64_t)bz->hdr.syssize * 16 > bz->kernel_size)
-		return fail(err, errlen, "truncated bzImage: kernel shorter than its header says");
+		return errf(err, errlen, "%s", "truncated bzImage: kernel shorter than its header says");
 	return 0;
 }
 

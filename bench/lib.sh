@@ -1,0 +1,27 @@
+# Shared by the benchmark scripts: paths, a private run directory whose VMs (clones
+# included) are all killed at exit, and the host's Linux flags.
+cd "$(dirname "${BASH_SOURCE[1]}")/.." || exit 1
+HF=$PWD/build/hyperfork
+STAMP=$PWD/build/bench/tools/stamp
+SOCKRAW=$PWD/build/tests/tools/sockraw
+OUT=$PWD/bench/results
+mkdir -p "$OUT"
+export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
+RUN=$HYPERFORK_RUN_DIR
+# Every VMM process of this run (they carry RUN in their environment).
+ours() {
+	local p
+	for p in $(pgrep -x hyperfork); do
+		{ tr '\0' '\n' < /proc/$p/environ; } 2>/dev/null | grep -qx "HYPERFORK_RUN_DIR=$RUN" && echo $p
+	done
+}
+killall_ours() {
+	ours | xargs -r kill -9 2>/dev/null
+	for i in $(seq 600); do [ -z "$(ours)" ] && break; sleep 0.1; done
+	rm -f "$RUN"/*.sock
+}
+bench_cleanup() { exec 2>/dev/null; killall_ours; pkill -f "$RUN"; rm -rf "$RUN"; }
+trap bench_cleanup EXIT
+state_of() { $HF status "$1" 2>/dev/null | awk '$1 == "state:" { print $2 }'; }
+LINUX_FLAGS=$($HF host | sed -n 's/^linux flags: *//p')
+[ "$LINUX_FLAGS" = "(none)" ] && LINUX_FLAGS=
