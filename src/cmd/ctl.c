@@ -18,6 +18,8 @@ static void usage(FILE *f, const char *cmd)
 			   "[--run-dir DIR] [--json]\n");
 	else if (!strcmp(cmd, "template"))
 		fprintf(f, "usage: hyperfork template NAME [--pool N] [--run-dir DIR]\n");
+	else if (!strcmp(cmd, "wait"))
+		fprintf(f, "usage: hyperfork wait NAME [--run-dir DIR]\n");
 	else
 		fprintf(f, "usage: hyperfork %s NAME [--run-dir DIR]%s\n", cmd,
 			strcmp(cmd, "status") ? "" : " [--json]");
@@ -86,8 +88,10 @@ int cmd_ctl(int argc, char **argv)
 		req.cmd = CMD_STOP;
 	else if (!strcmp(cmd, "template"))
 		req.cmd = CMD_TEMPLATE;
-	else
+	else if (!strcmp(cmd, "fork"))
 		req.cmd = CMD_FORK;
+	else
+		req.cmd = CMD_STATUS; /* wait: sends nothing */
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {

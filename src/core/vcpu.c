@@ -233,7 +233,7 @@ void *vcpu_thread(void *arg)
 			continue;
 		}
 		if (__builtin_expect(trace_fd >= 0, 0) && c->run->exit_reason == KVM_EXIT_IO &&
-		    c->run->io.port == HF_PORT_CONSOLE + 6)
+		    c->run->io.port == HF_PORT_WRITE)
 			trace_point("vcpu-write-exit");
 		handle_exit(c);
 	}

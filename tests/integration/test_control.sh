@@ -59,7 +59,13 @@ printf '{"cmd":"status"}\n{"cmd":"status"}\n' | "$SOCKRAW" "$RUN/live.sock" > "$
 check "two requests on one connection get two answers" test "$(grep -c '"ok":true' "$RUN/raw")" = 2
 check "the VM survived the bad messages" vm_up live
 
+"$HF" wait live > "$RUN/wait.out" 2>&1 &
+waiter=$!
+sleep 0.2
+check "hyperfork wait blocks while the VM runs" kill -0 $waiter
 expect_status 0 "stop" -- "$HF" stop live
+wait $waiter
+check "hyperfork wait returns 0 once the VM has ended" test $? = 0
 wait $vm
 check "the stopped VM exits with status 244" test $? = 244
 expect_in "$RUN/live.out" "stopped through the control socket" "the stop is reported"
