@@ -255,33 +255,20 @@ static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
 
 int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 {
-	return snapshot_restore_vcpu_regs(vm, c) < 0 || snapshot_restore_vcpu_rest(vm, c) < 0 ? -1
-												  : 0;
-}
-
-int snapshot_restore_vcpu_regs(struct vm *vm, struct vcpu *c)
-{
 	trace_point("restore-vcpu");
 	struct vcpu_snapshot *s = c->snap;
+	const struct host *h = vm->host;
+	unsigned nmsrs = s->msrs->nmsrs;
+	bool deadline = nmsrs && s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
 
 	VCPU_IOCTL(c, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
 	if (s->xsave)
 		VCPU_IOCTL(c, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
 	else
 		VCPU_IOCTL(c, KVM_SET_FPU, &s->fpu, "KVM_SET_FPU");
-	if (vm->host->xcrs)
+	if (h->xcrs)
 		VCPU_IOCTL(c, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
 	VCPU_IOCTL(c, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
-	return 0;
-}
-
-int snapshot_restore_vcpu_rest(struct vm *vm, struct vcpu *c)
-{
-	struct vcpu_snapshot *s = c->snap;
-	const struct host *h = vm->host;
-	unsigned nmsrs = s->msrs->nmsrs;
-	bool deadline = nmsrs && s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
-
 	struct kvm_msr_entry *e = malloc((nmsrs ? nmsrs : 1) * sizeof(*e));
 	if (!e) {
 		pr_err("out of memory");

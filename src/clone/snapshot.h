@@ -54,11 +54,6 @@ int snapshot_capture(struct vm *vm);
  * state (irqchip, PIT) must be restored before the vCPUs, the clock after. */
 int snapshot_restore_vm(struct vm *vm);
 int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c);
-/* snapshot_restore_vcpu in two steps: registers (regs, FPU/XSAVE, XCRs, sregs), which need
- * no guest memory, then the rest (MSRs, LAPIC, events, MP state, debug registers, TSC),
- * after the memory slots exist (kvm-clock MSRs point into guest RAM). */
-int snapshot_restore_vcpu_regs(struct vm *vm, struct vcpu *c);
-int snapshot_restore_vcpu_rest(struct vm *vm, struct vcpu *c);
 int snapshot_restore_clock(struct vm *vm);
 /* The captured VM's guest TSC (vCPU 0) corresponding to host TSC value host_tsc. */
 uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc);

@@ -26,11 +26,6 @@
 
 int vm_kvm_setup(struct vm *vm)
 {
-	return vm_kvm_create(vm) < 0 || vm_kvm_add_memory(vm) < 0 ? -1 : 0;
-}
-
-int vm_kvm_create(struct vm *vm)
-{
 	int kvm = vm->host->kvm_fd;
 
 	trace_point("kvm-create-vm");
@@ -63,15 +58,6 @@ int vm_kvm_create(struct vm *vm)
 			goto fail;
 		}
 	}
-	return 0;
-fail:
-	close(vm->vm_fd);
-	vm->vm_fd = -1;
-	return -1;
-}
-
-int vm_kvm_add_memory(struct vm *vm)
-{
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		struct mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
@@ -85,11 +71,15 @@ int vm_kvm_add_memory(struct vm *vm)
 			pr_err("KVM_SET_USER_MEMORY_REGION slot %u (0x%llx+0x%llx): %s", i,
 			       (unsigned long long)r->gpa, (unsigned long long)r->size,
 			       strerror(errno));
-			return -1;
+			goto fail;
 		}
 	}
 	trace_point("kvm-memslot-done");
 	return 0;
+fail:
+	close(vm->vm_fd);
+	vm->vm_fd = -1;
+	return -1;
 }
 
 int vcpu_create(struct vm *vm, struct vcpu *c)

@@ -114,10 +114,6 @@ void vm_destroy(struct vm *vm);
 /* Create the KVM side only (VM fd, TSS/identity map, irqchip/PIT if has_irqchip/has_pit,
  * memory slots). Used at boot and by a clone rebuilding its VM. */
 int vm_kvm_setup(struct vm *vm);
-/* The two halves of vm_kvm_setup: the VM itself (with irqchip and PIT), and its memory
- * slots (which take longest: KVM allocates per-page metadata). */
-int vm_kvm_create(struct vm *vm);
-int vm_kvm_add_memory(struct vm *vm);
 /* Create vCPU index's fd, run area and CPUID. */
 int vcpu_create(struct vm *vm, struct vcpu *c);
 void vcpu_close(struct vcpu *c);
