@@ -87,11 +87,8 @@ static int drop_inherited(struct vm *vm)
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		c->thread_running = c->parked = c->self_park = c->fork_pending = false;
-		vcpu_close(c);
 	}
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
-	vm->vm_fd = -1;
+	vm_kvm_close(vm);
 	close(vm->notify_fd);
 	vm->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->notify_fd < 0) {
@@ -259,6 +256,25 @@ static int check_names(struct vm *vm, unsigned count, struct clone_result *res)
 	return 0;
 }
 
+/* Pause every vCPU (exits in flight completed), flush the console, let each device
+ * capture what lives outside this process, and capture the KVM state. Returns 0 or -1
+ * (the vCPUs stay paused either way). */
+static int pause_and_capture(struct vm *vm)
+{
+	trace_point("fork-request");
+	vm_pause_all(vm);
+	trace_point("fork-paused");
+	console_flush(&vm->console);
+	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
+		struct device *d = vm->bus.devices[i];
+		if (d->ops->pre_fork && d->ops->pre_fork(d) < 0)
+			return -1;
+	}
+	int r = snapshot_capture(vm);
+	trace_point("fork-captured");
+	return r;
+}
+
 static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 		      uint64_t request_tsc, struct clone_result *res, int *fds);
 
@@ -289,22 +305,11 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		return res->made ? 0 : -1;
 	}
 
-	trace_point("fork-request");
-	vm_pause_all(vm);
-	trace_point("fork-paused");
-	console_flush(&vm->console);
-	int rc = 0;
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->pre_fork && d->ops->pre_fork(d) < 0)
-			rc = -1;
-	}
-	if (rc < 0 || snapshot_capture(vm) < 0) {
+	if (pause_and_capture(vm) < 0) {
 		snprintf(res->error, sizeof(res->error), "cannot capture the VM state");
 		goto resume;
 	}
 
-	trace_point("fork-captured");
 	for (unsigned k = 0; k < count; k++) {
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
@@ -580,25 +585,15 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 
 int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size)
 {
-	vm_pause_all(vm);
-	console_flush(&vm->console);
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->pre_fork && d->ops->pre_fork(d) < 0)
-			goto fail;
-	}
 	vm->pool = calloc(1, sizeof(*vm->pool));
-	if (!vm->pool || snapshot_capture(vm) < 0)
+	if (pause_and_capture(vm) < 0 || !vm->pool)
 		goto fail;
 	vm->pool->target = pool_size < POOL_MAX ? pool_size : POOL_MAX;
 	vm->template_requester = requester ? (int)requester->index : -1;
 	/* The VM never runs again here: end its vCPU threads and its KVM VM; guest RAM and
 	 * the captured state stay, frozen, for the clones. */
 	vm_stop_vcpus(vm);
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_close(&vm->vcpus[i]);
-	close(vm->vm_fd);
-	vm->vm_fd = -1;
+	vm_kvm_close(vm);
 	vm->is_template = true;
 	pr_info("frozen as a template; keeping %u warm clone(s) ready", vm->pool->target);
 	return template_refill(vm);

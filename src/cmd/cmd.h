@@ -2,6 +2,8 @@
 #ifndef HF_CMD_H
 #define HF_CMD_H
 
+#include <stdbool.h>
+
 #include "api/proto.h"
 
 #define HF_DEFAULT_RUN_DIR "/run/hyperfork"
@@ -20,5 +22,10 @@ int run_dir_prepare(const char *dir);
  * tells success) or -1 with a message printed (no such VM, stale socket, bad answer). */
 int ctl_call(const char *dir, const char *name, const struct hf_request *req,
 	     struct hf_response *resp);
+/* The two halves of ctl_call. ctl_connect returns the fd, or -1 with errno set (ENOENT: no
+ * such VM, ECONNREFUSED: stale socket), logged unless quiet. ctl_exchange sends req, reads
+ * the answer and closes fd; returns 0 or -1 (logged). */
+int ctl_connect(const char *dir, const char *name, bool quiet);
+int ctl_exchange(int fd, const char *name, const struct hf_request *req, struct hf_response *resp);
 
 #endif

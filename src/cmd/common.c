@@ -29,26 +29,41 @@ int run_dir_prepare(const char *dir)
 	return 0;
 }
 
-int ctl_call(const char *dir, const char *name, const struct hf_request *req,
-	     struct hf_response *resp)
+int ctl_connect(const char *dir, const char *name, bool quiet)
 {
-	char path[4096], err[256];
+	char path[4096];
 
 	if (!valid_vm_name(name)) {
-		pr_err("invalid VM name '%s'", name);
+		if (!quiet)
+			pr_err("invalid VM name '%s'", name);
+		errno = EINVAL;
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s.sock", dir, name);
 	int fd = control_connect(path);
-	if (fd < 0) {
-		if (errno == ENOENT)
+	if (fd < 0 && !quiet) {
+		int e = errno;
+		if (e == ENOENT)
 			pr_err("no VM named %s (no control socket %s)", name, path);
-		else if (errno == ECONNREFUSED)
+		else if (e == ECONNREFUSED)
 			pr_err("VM %s is gone (stale control socket %s)", name, path);
 		else
-			pr_err("cannot reach VM %s at %s: %s", name, path, strerror(errno));
-		return -1;
+			pr_err("cannot reach VM %s at %s: %s", name, path, strerror(e));
+		errno = e;
 	}
+	return fd;
+}
+
+int ctl_call(const char *dir, const char *name, const struct hf_request *req,
+	     struct hf_response *resp)
+{
+	int fd = ctl_connect(dir, name, false);
+	return fd < 0 ? -1 : ctl_exchange(fd, name, req, resp);
+}
+
+int ctl_exchange(int fd, const char *name, const struct hf_request *req, struct hf_response *resp)
+{
+	char err[256];
 	struct timeval tv = {.tv_sec = 60};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char *line = proto_format_request(req);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/server.h"
 #include "cmd/cmd.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -47,17 +46,10 @@ static void print_status(const struct hf_vm_status *s)
 /* `hyperfork wait NAME`: block until the VM ends (its control socket closes). */
 static int wait_vm(const char *dir, const char *name)
 {
-	char path[4096], buf[256];
-	if (!valid_vm_name(name)) {
-		pr_err("invalid VM name '%s'", name);
+	char buf[256];
+	int fd = ctl_connect(dir, name, false);
+	if (fd < 0)
 		return HF_STATUS_ERROR;
-	}
-	snprintf(path, sizeof(path), "%s/%s.sock", dir, name);
-	int fd = control_connect(path);
-	if (fd < 0) {
-		pr_err("no VM named %s (%s: %s)", name, path, strerror(errno));
-		return HF_STATUS_ERROR;
-	}
 	while (read(fd, buf, sizeof(buf)) > 0 || errno == EINTR)
 		;
 	close(fd);

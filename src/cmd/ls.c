@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/server.h"
 #include "cmd/cmd.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -78,21 +77,20 @@ int cmd_ls(int argc, char **argv)
 		printf("%-24s %8s %-8s %-24s %4s %8s %10s %10s %10s\n", "NAME", "PID", "STATE",
 		       "PARENT", "CPUS", "MEM_MIB", "RSS_KIB", "PSS_KIB", "UPTIME_S");
 	for (size_t i = 0; i < n; i++) {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s.sock", dir, names[i]);
-		int fd = control_connect(path);
+		int fd = ctl_connect(dir, names[i], true);
 		if (fd < 0) {
 			if (errno == ECONNREFUSED) {
+				char path[4096];
+				snprintf(path, sizeof(path), "%s/%s.sock", dir, names[i]);
 				unlink(path); /* its VM is gone */
 				pr_info("removed stale control socket %s", path);
 			}
 			free(names[i]);
 			continue;
 		}
-		close(fd);
 		struct hf_request req = {.cmd = CMD_STATUS};
 		struct hf_response resp;
-		if (ctl_call(dir, names[i], &req, &resp) == 0 && resp.ok) {
+		if (ctl_exchange(fd, names[i], &req, &resp) == 0 && resp.ok) {
 			const struct hf_vm_status *s = &resp.vm;
 			if (json) {
 				char *line = proto_format_response(CMD_STATUS, &resp);

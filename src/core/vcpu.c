@@ -232,9 +232,6 @@ void *vcpu_thread(void *arg)
 					strerror(errno));
 			continue;
 		}
-		if (__builtin_expect(trace_fd >= 0, 0) && c->run->exit_reason == KVM_EXIT_IO &&
-		    c->run->io.port == HF_PORT_WRITE)
-			trace_point("vcpu-write-exit");
 		handle_exit(c);
 	}
 	return NULL;

@@ -205,14 +205,21 @@ fail:
 	return -1;
 }
 
+void vm_kvm_close(struct vm *vm)
+{
+	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
+		if (vm->vcpus[i].vm)
+			vcpu_close(&vm->vcpus[i]);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	vm->vm_fd = -1;
+}
+
 void vm_destroy(struct vm *vm)
 {
-	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++) {
-		struct vcpu *c = &vm->vcpus[i];
-		if (c->vm)
-			vcpu_close(c);
-		snapshot_vcpu_free(c->snap);
-	}
+	vm_kvm_close(vm);
+	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
+		snapshot_vcpu_free(vm->vcpus[i].snap);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
@@ -223,11 +230,9 @@ void vm_destroy(struct vm *vm)
 	vm->bus.ndevices = 0;
 	snapshot_vm_free(vm->snap);
 	vm->snap = NULL;
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
 	if (vm->notify_fd >= 0)
 		close(vm->notify_fd);
-	vm->vm_fd = vm->notify_fd = -1;
+	vm->notify_fd = -1;
 	mem_unmap(&vm->mem);
 }
 

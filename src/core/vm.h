@@ -117,6 +117,9 @@ int vm_kvm_setup(struct vm *vm);
 /* Create vCPU index's fd, run area and CPUID. */
 int vcpu_create(struct vm *vm, struct vcpu *c);
 void vcpu_close(struct vcpu *c);
+/* Let go of this process's KVM VM and vCPUs (fds and run areas); guest RAM stays. In a
+ * fork child these are the parent's, which live on. */
+void vm_kvm_close(struct vm *vm);
 
 /* Start one thread per vCPU. Returns 0 or -1. */
 int vm_start_vcpus(struct vm *vm);
