@@ -3,6 +3,7 @@
 #include "api/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,15 +131,49 @@ static void client_event(struct watch *w, uint32_t events)
 	}
 }
 
+/* With no file descriptor left, accept() fails and the pending connection would stay in
+ * the backlog (epoll reporting it forever, the client waiting for an answer that never
+ * comes). The server keeps one spare descriptor for that case: it is given up to accept
+ * the connection, which is told why it cannot be served, then taken back. */
+static void reserve_fd(struct server *s)
+{
+	if (s->spare < 0)
+		s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void refuse_for_lack_of_fds(struct server *s, int err)
+{
+	char line[160];
+
+	if (s->spare >= 0) {
+		close(s->spare);
+		s->spare = -1;
+	}
+	int fd = accept4(s->listen.fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		snprintf(line, sizeof(line),
+			 "{\"ok\":false,\"error\":\"cannot take a request: %s\"}\n",
+			 strerror(err));
+		send_line(fd, line);
+		close(fd);
+	}
+	reserve_fd(s);
+	pr_warn("control: refused a connection: %s", strerror(err));
+}
+
 static void listen_event(struct watch *w, uint32_t events)
 {
 	struct server *s = w->arg;
 	(void)events;
 	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			refuse_for_lack_of_fds(s, errno);
 		return;
+	}
 	struct server_client *c = calloc(1, sizeof(*c));
 	if (!c) {
+		send_line(fd, "{\"ok\":false,\"error\":\"cannot take a request: out of memory\"}\n");
 		close(fd);
 		return;
 	}
@@ -159,6 +194,7 @@ int server_open(struct server *s, struct loop *l, const char *path, server_handl
 
 	memset(s, 0, sizeof(*s));
 	s->listen.fd = -1;
+	s->spare = -1;
 	s->loop = l;
 	s->handler = fn;
 	s->arg = arg;
@@ -202,6 +238,7 @@ int server_open(struct server *s, struct loop *l, const char *path, server_handl
 		unlink(path);
 		return -1;
 	}
+	reserve_fd(s);
 	s->listen = (struct watch){.fd = fd, .fn = listen_event, .arg = s};
 	if (loop_add(l, &s->listen, EPOLLIN) < 0) {
 		close(fd);
@@ -210,6 +247,13 @@ int server_open(struct server *s, struct loop *l, const char *path, server_handl
 		return -1;
 	}
 	return 0;
+}
+
+static void drop_spare(struct server *s)
+{
+	if (s->spare >= 0)
+		close(s->spare);
+	s->spare = -1;
 }
 
 void server_close(struct server *s)
@@ -222,6 +266,7 @@ void server_close(struct server *s)
 		unlink(s->path);
 	}
 	s->listen.fd = -1;
+	drop_spare(s);
 }
 
 void server_abandon(struct server *s)
@@ -231,4 +276,5 @@ void server_abandon(struct server *s)
 	if (s->listen.fd >= 0)
 		close(s->listen.fd);
 	s->listen.fd = -1;
+	drop_spare(s);
 }

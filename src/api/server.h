@@ -19,6 +19,7 @@ typedef int (*server_handler)(void *arg, const struct hf_request *req, struct hf
 struct server {
 	struct loop *loop;
 	struct watch listen;
+	int spare; /* kept open to answer a client when no descriptor is left */
 	char path[PATH_MAX];
 	server_handler handler;
 	void *arg;

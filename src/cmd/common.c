@@ -67,11 +67,23 @@ int ctl_exchange(int fd, const char *name, const struct hf_request *req, struct 
 	struct timeval tv = {.tv_sec = 60};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char *line = proto_format_request(req);
-	if (!line || write_all(fd, line, strlen(line)) < 0) {
-		pr_err("cannot send to VM %s: %s", name, strerror(errno));
-		free(line);
+	if (!line) {
+		pr_err("cannot send to VM %s: %s", name, strerror(ENOMEM));
 		close(fd);
 		return -1;
+	}
+	/* A VM that cannot serve the request (e.g. no descriptor left) answers and closes
+	 * without reading it: a failed send is then followed by reading that answer. */
+	int send_err = 0;
+	for (size_t off = 0, n = strlen(line); off < n;) {
+		ssize_t w = send(fd, line + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			send_err = w < 0 ? errno : EPIPE;
+			break;
+		}
+		off += (size_t)w;
 	}
 	free(line);
 	size_t cap = 4096, len = 0;
@@ -97,7 +109,10 @@ int ctl_exchange(int fd, const char *name, const struct hf_request *req, struct 
 	}
 	close(fd);
 	if (!buf || !len || !memchr(buf, '\n', len)) {
-		pr_err("VM %s closed the connection without an answer", name);
+		if (send_err)
+			pr_err("cannot send to VM %s: %s", name, strerror(send_err));
+		else
+			pr_err("VM %s closed the connection without an answer", name);
 		free(buf);
 		return -1;
 	}

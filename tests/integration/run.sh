@@ -9,6 +9,7 @@ tests=("$@")
 failed=()
 for t in "${tests[@]}"; do
 	name=${t%.sh}
+	t=$name.sh
 	start=$(date +%s.%N)
 	timeout --kill-after=10 "${HF_TEST_TIMEOUT:-600}" bash "$t" > "$LOGS/$name.log" 2>&1
 	rc=$?

@@ -103,8 +103,18 @@ expect_in "$RUN/err" "failed to start: .*cannot open console file $RUN/con.3.con
 check "the failed clone left no socket" test ! -e "$RUN/con.3.sock"
 check "the parent still answers" vm_up con
 pid=$(status_field con pid)
-prlimit --pid "$pid" --nofile="$(ls /proc/$pid/fd | wc -l)":1024
-expect_status 240 "fork fails when the VMM has no file descriptors left" -- "$HF" fork con
+# The lowest descriptor number the VMM has free: with the limit there, it has none left.
+first_free_fd() {
+	local n=0
+	while [ -e "/proc/$1/fd/$n" ]; do n=$((n + 1)); done
+	echo "$n"
+}
+free=$(first_free_fd "$pid")
+prlimit --pid "$pid" --nofile="$free":1024
+expect_status 240 "a request fails when the VMM has no file descriptor left" -- "$HF" fork con
+expect_in "$RUN/err" "cannot take a request: Too many open files" "the lack of descriptors is named"
+prlimit --pid "$pid" --nofile="$((free + 1))":1024
+expect_status 240 "fork fails when the VMM has one descriptor left (the connection's)" -- "$HF" fork con
 expect_in "$RUN/err" "no clone made: .*Too many open files" "the fd limit is named"
 prlimit --pid "$pid" --nofile=1024:1024
 check "the parent still answers" vm_up con
