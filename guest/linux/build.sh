@@ -174,6 +174,7 @@ for t in $tools; do
 	c=$repo_root/guest/tools/$t.c
 	if [ ! -f "$out/tools/$t" ] || [ "$c" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ] ||
+		[ "$repo_root/guest/tools/hf-tool.h" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/bench/function/function.h" -nt "$out/tools/$t" ]; then
 		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" \
 			-I"$repo_root/bench" -o "$out/tools/$t" "$c" -lm

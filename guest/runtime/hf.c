@@ -81,6 +81,18 @@ unsigned hf_fork(void) { return hf_inl(HF_PORT_FORK); }
 unsigned hf_clone_id(void) { return hf_inl(HF_PORT_CLONE_ID); }
 void hf_mark(uint32_t tag) { hf_outl(HF_PORT_MARK, tag); }
 
+void hf_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		uint32_t v = hf_inl(HF_PORT_RANDOM);
+		size_t n = len < 4 ? len : 4;
+		memcpy(p, &v, n);
+		p += n;
+		len -= n;
+	}
+}
+
 void hf_sleep_us(uint64_t us)
 {
 	while (us) {

@@ -47,6 +47,9 @@ __attribute__((noreturn)) void hf_exit(unsigned code);
  * HF_FORK_FAILED if no clone could be made. */
 unsigned hf_fork(void);
 unsigned hf_clone_id(void);
+/* Fill buf with bytes from the host's random number generator (HF_PORT_RANDOM). Never
+ * buffered: after a fork, parent and clones read different bytes. */
+void hf_random(void *buf, size_t len);
 void hf_mark(uint32_t tag);
 void hf_sleep_us(uint64_t us); /* the vCPU sleeps without using the CPU */
 __attribute__((noreturn)) void hf_halt(void); /* this vCPU stops for good */

@@ -6,7 +6,7 @@
 #include <sys/io.h>
 #include <unistd.h>
 
-#include "hyperfork/abi.h"
+#include "hf-tool.h"
 
 int main(int argc, char **argv)
 {
@@ -23,11 +23,8 @@ int main(int argc, char **argv)
 		    code > HF_EXIT_CODE_MAX)
 			goto usage;
 	}
-	if (ioperm(HF_PORT_BASE, HF_PORT_COUNT, 1) != 0) {
-		fprintf(stderr, "hf-done: ioperm(0x%x, %u): %s (kernel needs CONFIG_X86_IOPL_IOPERM=y and root)\n",
-			HF_PORT_BASE, HF_PORT_COUNT, strerror(errno));
+	if (hf_ports("hf-done") < 0)
 		return 1;
-	}
 	fflush(NULL);
 	outl((uint32_t)code, HF_PORT_EXIT);
 	for (;;) /* the VMM normally stops the VM at the outl */

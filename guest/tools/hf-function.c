@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "function/function.h"
-#include "hyperfork/abi.h"
+#include "hf-tool.h"
 
 void *fn_alloc(uint64_t bytes)
 {
@@ -41,10 +41,8 @@ int main(int argc, char **argv)
 	long t0 = ms_now();
 	fn_init(&s);
 	long t1 = ms_now();
-	if (ioperm(HF_PORT_BASE, HF_PORT_COUNT, 1) < 0) {
-		perror("hf-function: ioperm");
+	if (hf_ports("hf-function") < 0)
 		return 1;
-	}
 	if (afterinit) {
 		id = inl(HF_PORT_FORK);
 		if (id == HF_FORK_FAILED) {

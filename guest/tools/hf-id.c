@@ -4,15 +4,12 @@
 #include <string.h>
 #include <sys/io.h>
 
-#include "hyperfork/abi.h"
+#include "hf-tool.h"
 
 int main(void)
 {
-	if (ioperm(HF_PORT_BASE, HF_PORT_COUNT, 1) != 0) {
-		fprintf(stderr, "hf-id: ioperm(0x%x, %u): %s (kernel needs CONFIG_X86_IOPL_IOPERM=y and root)\n",
-			HF_PORT_BASE, HF_PORT_COUNT, strerror(errno));
+	if (hf_ports("hf-id") < 0)
 		return 1;
-	}
 	printf("%u\n", (uint32_t)inl(HF_PORT_CLONE_ID));
 	return 0;
 }

@@ -2,14 +2,16 @@
  * (bare-guest runtime, Linux guest tools). Shared verbatim by both sides;
  * freestanding C, no host headers beyond <stdint.h>.
  *
- * ABI version 1.
+ * ABI version 2 (version 1 had no HF_PORT_RANDOM).
  *
  * Hypercall ports (all guests)
  * ----------------------------
  * A guest talks to the VMM with x86 port I/O on ports HF_PORT_BASE ..
  * HF_PORT_BASE + HF_PORT_COUNT - 1. Ports below 0x100 are used because some
  * hosts (software KVM) only forward ring-3 port I/O below 0x100. Linux guest
- * programs must call ioperm(HF_PORT_BASE, HF_PORT_COUNT, 1) first.
+ * programs must call ioperm(HF_PORT_BASE, HF_PORT_SPAN, 1) first: a 32-bit
+ * access to port p uses the permission bits of p .. p+3, so the span reaches
+ * three ports past the last one.
  *
  *   HF_PORT_CONSOLE  out8   write one byte to the VM's console.
  *   HF_PORT_EXIT     out32  end the VM; the VMM exits with this code.
@@ -33,6 +35,13 @@
  *                           hf_buf; the buffer may be anywhere in guest RAM and
  *                           at most HF_WRITE_MAX bytes long. An address or
  *                           length outside guest RAM is guest misbehaviour.
+ *   HF_PORT_RANDOM   in32   32 bits from the host's random number generator,
+ *                           fresh on every read (never buffered, so a clone
+ *                           never repeats what its parent or a sibling read).
+ *                           A clone starts with its parent's memory, and so
+ *                           with its parent's random state: a guest reseeds
+ *                           from here after a fork (`hf-fork` in Linux guests
+ *                           reseeds the kernel's RNG this way; see hf-reseed).
  *
  * Any other port, or a wrong access size on these, ends a bare guest with
  * HF_STATUS_CRASH. Linux guests may probe legacy ports; there unknown ports
@@ -73,10 +82,11 @@
 
 #include <stdint.h>
 
-#define HF_ABI_VERSION 1u
+#define HF_ABI_VERSION 2u
 
 #define HF_PORT_BASE 0xE0u
-#define HF_PORT_COUNT 8u
+#define HF_PORT_COUNT 9u
+#define HF_PORT_SPAN (HF_PORT_COUNT + 3u) /* ports to allow with ioperm() */
 #define HF_PORT_CONSOLE (HF_PORT_BASE + 0u)
 #define HF_PORT_EXIT (HF_PORT_BASE + 1u)
 #define HF_PORT_FORK (HF_PORT_BASE + 2u)
@@ -85,6 +95,7 @@
 #define HF_PORT_HALT (HF_PORT_BASE + 5u)
 #define HF_PORT_WRITE (HF_PORT_BASE + 6u)
 #define HF_PORT_SLEEP (HF_PORT_BASE + 7u)
+#define HF_PORT_RANDOM (HF_PORT_BASE + 8u)
 
 #define HF_SLEEP_MAX 60000000u /* one minute */
 

@@ -1,10 +1,11 @@
 /* The hypercall ports of include/hyperfork/abi.h: console, exit, fork point, clone id,
- * timestamps, vCPU halt. */
+ * timestamps, vCPU halt and sleep, console buffers, host randomness. */
 #include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "devices/devices.h"
@@ -36,10 +37,11 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		break;
 	case HF_PORT_FORK:
 	case HF_PORT_CLONE_ID:
+	case HF_PORT_RANDOM:
 		want_write = false;
 		break;
 	}
-	if (size != want || write != want_write || port > HF_PORT_SLEEP) {
+	if (size != want || write != want_write) {
 		vm_guest_error(vm, c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
 			       write ? "write" : "read", size);
 		return -1;
@@ -74,6 +76,15 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		return 0;
 	case HF_PORT_MARK:
 		marks_record(vm, load32(data));
+		return 0;
+	case HF_PORT_RANDOM:
+		/* Straight from the kernel each time: bytes kept in VMM memory would be
+		 * inherited by every clone made from this process. */
+		if (getrandom(data, 4, 0) != 4) {
+			vm_guest_error(vm, c, "host random number generator failed: %s",
+				       strerror(errno));
+			return -1;
+		}
 		return 0;
 	case HF_PORT_SLEEP: {
 		uint32_t us = load32(data);

@@ -31,6 +31,17 @@ expect_in "$RUN/out" "^smp: original ok 4 cpus result 2d2c7668c2f1bff3$" "smp: t
 check "smp: the clone finished" clone_done smp.1 "^smp: "
 expect_in "$RUN/smp.1.console" "^smp: clone 1 ok 4 cpus result 2d2c7668c2f1bff3$" "smp: the clone made mid-computation finishes right"
 
+# Randomness: state kept in guest memory is the same in every clone; HF_PORT_RANDOM is not.
+run_fork_guest rnd random 64M
+check "random: clone 1 finished" clone_done rnd.1 "^random: "
+check "random: clone 2 finished" clone_done rnd.2 "^random: "
+cat "$RUN/out" "$RUN/rnd.1.console" "$RUN/rnd.2.console" | grep '^random: ' > "$RUN/rnd"
+check "random: the original and both clones report" test "$(grep -Ec '^random: [012] stale [0-9a-f]{16} fresh [0-9a-f]{32}$' "$RUN/rnd")" = 3
+check "random: a generator seeded before the fork repeats in every clone" \
+	test "$(awk '{ print $4 }' "$RUN/rnd" | sort -u | wc -l)" = 1
+check "random: host randomness read after the fork differs in each" \
+	test "$(awk '{ print $6 }' "$RUN/rnd" | sort -u | wc -l)" = 3
+
 # A clone that crashes does not disturb its parent.
 "$HF" run --name cc --mem 64M --timeout 60 --console "$RUN/cc.out" --bare "$GUESTS/misbehave.elf" --cmdline clonecrash > /dev/null 2>&1 &
 cc=$!

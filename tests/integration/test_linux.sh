@@ -1,6 +1,7 @@
 # Linux guests with the project's guest kernel (make linux-guest): boot to /init, exit
 # through hf-done, several vCPUs, bzImage, a clone made from userspace, kvm-clock across a
-# clone. On this software-KVM host each boot takes several seconds.
+# clone, the kernel's RNG reseeded in clones. On this software-KVM host each boot takes
+# several seconds.
 . "$(dirname "$0")/lib.sh"
 
 VMLINUX="$LINUX_DIR/vmlinux"
@@ -37,11 +38,29 @@ check "the clone's clock did not go back ($before -> $after)" awk -v a="$before"
 expect_in "$RUN/clk.1.console" "^HF-CLOCKSOURCE kvm-clock[[:space:]]*$" "the clone runs on kvm-clock"
 expect_not_in "$RUN/clk.1.console" "clocksource.*unstable|Clocksource .* marked unstable" "kvm-clock is not found unstable in the clone"
 
+# Randomness across clones: a clone starts with its parent's kernel RNG. Without a reseed
+# (clone 1) it reads the same /dev/urandom bytes and gives a new process the same stack
+# address as its parent; hf-fork's reseed from the host (clone 2) ends that.
+expect_status 0 "a guest forks with and without reseeding" -- linux rnd 256M 1 "hf.script=random"
+check "clone 1 reports" wait_for 60 grep -q "^RND noreseed 1 " "$RUN/rnd.1.console"
+check "clone 2 reports" wait_for 60 grep -q "^RND reseed 2 " "$RUN/rnd.2.console"
+rnd() { tr -d '\r' < "$1" | awk -v p="$2" -v i="$3" '$1 == "RND" && $2 == p && $3 == i { print $4, $5 }'; }
+p1=$(rnd "$RUN/out" noreseed 0); c1=$(rnd "$RUN/rnd.1.console" noreseed 1)
+p2=$(rnd "$RUN/out" reseed 0); c2=$(rnd "$RUN/rnd.2.console" reseed 2)
+check "every side reports random bytes and a stack" \
+	test "$(printf '%s\n' "$p1" "$c1" "$p2" "$c2" | grep -Ec '^[0-9a-f]{32} [0-9a-f]+-[0-9a-f]+$')" = 4
+check "without a reseed the clone repeats its parent's randomness ($c1)" test "$p1" = "$c1"
+check "after hf-fork's reseed the clone's bytes differ from its parent's" \
+	test "${p2% *}" != "${c2% *}"
+check "and a new process in the clone gets its own stack address (ASLR)" \
+	test "${p2#* }" != "${c2#* }"
+
 # The x86 boot protocol with a compressed bzImage.
 if [ -f "$BZIMAGE" ]; then
 	expect_status 0 "bzImage boots to /init" -- timeout 400 "$HF" run --name bz --mem 256M --timeout 300 \
-		--kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet"
+		--kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=seeded"
 	expect_in "$RUN/out" "^HYPERFORK-INIT-OK" "bzImage: the /init marker is printed"
+	expect_in "$RUN/out" "^HF-CRNG ready" "bzImage: the VMM's seed readies the kernel's RNG before /init"
 fi
 
 # RAM above the 3-4 GiB hole.

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/mptable.h"
@@ -122,6 +123,23 @@ void linux_boot_params(struct boot_params *bp, const struct setup_header *hdr,
 	bp->ext_ramdisk_size = (uint32_t)(initrd_size >> 32);
 	bp->e820_entries = (uint8_t)e820->n;
 	memcpy(bp->e820_table, e820->e, e820->n * sizeof(e820->e[0]));
+}
+
+void linux_rng_seed(struct vm *vm, struct boot_params *bp)
+{
+	enum { SEED_BYTES = 32 };
+	struct setup_data *sd = mem_ptr(&vm->mem, LINUX_SETUP_DATA_ADDR, sizeof(*sd) + SEED_BYTES);
+
+	if (!sd || bp->hdr.version < 0x209)
+		return;
+	if (getrandom(sd->data, SEED_BYTES, GRND_NONBLOCK) != SEED_BYTES) {
+		pr_warn("no random seed for the guest kernel: %s", strerror(errno));
+		return;
+	}
+	sd->type = SETUP_RNG_SEED;
+	sd->len = SEED_BYTES;
+	sd->next = bp->hdr.setup_data;
+	bp->hdr.setup_data = LINUX_SETUP_DATA_ADDR;
 }
 
 uint64_t linux_initrd_addr(const struct guest_mem *m, uint64_t size, uint64_t floor,
@@ -334,10 +352,13 @@ int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen)
 	struct boot_params *bp = mem_ptr(&vm->mem, LINUX_ZERO_PAGE_ADDR, sizeof(*bp));
 	linux_boot_params(bp, is_elf ? NULL : &bz.hdr, LINUX_CMDLINE_ADDR, (uint32_t)clen,
 			  initrd, initrd_size, &e820);
-	if (mode == ENTRY_PVH)
+	if (mode == ENTRY_PVH) {
+		/* The PVH start info has no way to pass a seed: hf-reseed gives one later. */
 		write_pvh_info(vm, &e820, LINUX_CMDLINE_ADDR, initrd, initrd_size);
-	else
+	} else {
+		linux_rng_seed(vm, bp);
 		write_page_tables(vm);
+	}
 	uint64_t *gdt = mem_ptr(&vm->mem, LINUX_GDT_ADDR, GDT_ENTRIES * 8);
 	write_gdt(vm, gdt);
 	if (mptable_write(vm, LINUX_MPTABLE_ADDR) < 0)

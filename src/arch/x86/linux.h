@@ -15,6 +15,7 @@
 #define LINUX_GDT_ADDR 0x500ull
 #define LINUX_PVH_INFO_ADDR 0x6000ull
 #define LINUX_ZERO_PAGE_ADDR 0x7000ull
+#define LINUX_SETUP_DATA_ADDR 0x8000ull /* setup_data list (boot protocol 2.09+) */
 #define LINUX_PML4_ADDR 0x9000ull
 #define LINUX_CMDLINE_ADDR 0x20000ull
 #define LINUX_CMDLINE_MAX 4096u
@@ -52,6 +53,11 @@ void linux_boot_params(struct boot_params *bp, const struct setup_header *hdr,
 
 /* Where to put an initrd of size bytes: the highest page-aligned address in low RAM with
  * the initrd below limit (exclusive) and above floor. Returns 0 if it does not fit. */
+/* Give the kernel a seed for its random number generator (setup_data SETUP_RNG_SEED) at
+ * LINUX_SETUP_DATA_ADDR, so that it need not wait for entropy at boot. Nothing is done for a
+ * kernel older than boot protocol 2.09 or when the host has no randomness to give. */
+void linux_rng_seed(struct vm *vm, struct boot_params *bp);
+
 uint64_t linux_initrd_addr(const struct guest_mem *m, uint64_t size, uint64_t floor,
 			   uint64_t limit);
 
