@@ -165,10 +165,10 @@ char *proto_format_request(const struct hf_request *req)
 
 static json_t *status_to_json(const struct hf_vm_status *s)
 {
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
-			 jstr(s->name), "parent", jstr(s->parent), "state", jstr(s->state), "kind",
-			 jstr(s->kind), "console", jstr(s->console), "console_path",
-			 jstr(s->console_path), "pid", s->pid,
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "name", jstr(s->name), "parent", jstr(s->parent), "state", jstr(s->state),
+			 "kind", jstr(s->kind), "console", jstr(s->console), "console_path",
+			 jstr(s->console_path), "net", jstr(s->net), "pid", s->pid,
 			 "cpus", (json_int_t)s->cpus, "clone_id", (json_int_t)s->clone_id,
 			 "clones", (json_int_t)s->clones, "mem_bytes", (json_int_t)s->mem_bytes,
 			 "uptime_ms", (json_int_t)s->uptime_ms, "rss_kb", (json_int_t)s->rss_kb,
@@ -235,6 +235,7 @@ static int status_from_json(json_t *o, struct hf_vm_status *s)
 	    get_str(o, "kind", s->kind, sizeof(s->kind)) ||
 	    get_str(o, "console", s->console, sizeof(s->console)) ||
 	    get_str(o, "console_path", s->console_path, sizeof(s->console_path)) ||
+	    get_str(o, "net", s->net, sizeof(s->net)) ||
 	    get_uint(o, "pid", &pid) || get_uint(o, "cpus", &cpus) ||
 	    get_uint(o, "clone_id", &id) || get_uint(o, "clones", &clones) ||
 	    get_uint(o, "mem_bytes", &s->mem_bytes) || get_uint(o, "uptime_ms", &s->uptime_ms) ||

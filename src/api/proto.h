@@ -39,6 +39,7 @@ struct hf_vm_status {
 	char kind[8];                 /* bare, linux */
 	char console[8];              /* stdio, file, pty, none */
 	char console_path[256];
+	char net[16];                 /* host tap of its network card, "" if none */
 	int pid;
 	unsigned cpus;
 	unsigned clone_id;

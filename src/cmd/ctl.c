@@ -41,6 +41,7 @@ static void print_status(const struct hf_vm_status *s)
 	printf("uptime:   %llu.%03llu s\n", (unsigned long long)(s->uptime_ms / 1000),
 	       (unsigned long long)(s->uptime_ms % 1000));
 	printf("console:  %s%s%s\n", s->console, s->console_path[0] ? " " : "", s->console_path);
+	printf("net:      %s\n", s->net[0] ? s->net : "-");
 }
 
 /* `hyperfork wait NAME`: block until the VM ends (its control socket closes). */

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
+		"                     [--net TAP[,mac=MAC]]\n"
 		"                     [--run-dir DIR] [--debug]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
@@ -48,6 +49,10 @@ static void usage(FILE *f)
 		"                    the host in the background: none (default), populate, huge;\n"
 		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
 		"                    (each clone then holds a private copy of those pages)\n"
+		"  --net TAP[,mac=MAC]  Linux guests: a virtio-net NIC on host tap TAP (created\n"
+		"                    if missing; needs CAP_NET_ADMIN), guest MAC address MAC\n"
+		"                    (default derived from NAME). Clone N gets tap TAP.N with\n"
+		"                    the same guest MAC and IP address\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"\n"
 		"Exit status: the guest's exit code (0-%d) for bare guests and hf-done;\n"
@@ -59,7 +64,7 @@ static void usage(FILE *f)
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
-	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT,
+	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NET,
 };
 
 static const struct option options[] = {
@@ -80,10 +85,43 @@ static const struct option options[] = {
 	{"template", no_argument, NULL, OPT_TEMPLATE},
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
+	{"net", required_argument, NULL, OPT_NET},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
+
+/* "TAP[,mac=XX:XX:XX:XX:XX:XX]" -> cfg. Returns 0 or -1. */
+static int parse_net(char *arg, struct vm_config *cfg, bool *have_mac)
+{
+	char *comma = strchr(arg, ',');
+	if (comma) {
+		unsigned m[6];
+		char end;
+		*comma = 0;
+		if (sscanf(comma + 1, "mac=%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3],
+			   &m[4], &m[5], &end) != 6 || (m[0] & 1))
+			return -1; /* not a unicast MAC */
+		for (int i = 0; i < 6; i++)
+			cfg->net_mac[i] = (uint8_t)m[i];
+		*have_mac = true;
+	}
+	size_t len = strlen(arg);
+	if (len == 0 || len > 15 || strchr(arg, '/') || strchr(arg, ' '))
+		return -1;
+	cfg->net_tap = arg;
+	return 0;
+}
+
+/* A locally administered MAC address that stays the same for a VM name. */
+static void mac_from_name(const char *name, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	const uint8_t m[6] = {0x02, 0x48, 0x46, (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h};
+	memcpy(mac, m, 6);
+}
 
 static int bad(const char *fmt, const char *arg)
 {
@@ -99,7 +137,7 @@ int cmd_run(int argc, char **argv)
 				.host_flags = true, .console = CONSOLE_STDIO,
 				.clone_console = CONSOLE_FILE};
 	const char *bare = NULL, *kernel = NULL, *console = "stdio", *dir = NULL;
-	bool template = false;
+	bool template = false, have_mac = false;
 	unsigned pool = PROTO_POOL_DEFAULT;
 	uint64_t v;
 	int opt;
@@ -164,6 +202,12 @@ int cmd_run(int argc, char **argv)
 				return bad("invalid --pool '%s': 1..64 warm clones", optarg);
 			pool = (unsigned)v;
 			break;
+		case OPT_NET:
+			if (parse_net(optarg, &cfg, &have_mac) < 0)
+				return bad("invalid --net '%s': expected TAP[,mac=XX:XX:XX:XX:XX:XX] "
+					   "(a tap name of 1-15 characters, a unicast MAC)",
+					   optarg);
+			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 0;
 		default: usage(stderr); return HF_STATUS_ERROR;
@@ -175,11 +219,15 @@ int cmd_run(int argc, char **argv)
 		return bad("%sgive exactly one of --bare FILE or --kernel FILE", "");
 	if (bare && cfg.initrd)
 		return bad("%s--initrd is for Linux guests (--kernel)", "");
+	if (bare && cfg.net_tap)
+		return bad("%s--net is for Linux guests (--kernel)", "");
 	cfg.kind = bare ? VM_BARE : VM_LINUX;
 	cfg.template_pool = template ? pool : 0;
 	cfg.image = bare ? bare : kernel;
 	if (!cfg.name[0])
 		snprintf(cfg.name, sizeof(cfg.name), "vm%d", (int)getpid());
+	if (cfg.net_tap && !have_mac)
+		mac_from_name(cfg.name, cfg.net_mac);
 	console_parse(console, &cfg.console, &cfg.console_path);
 	cfg.run_dir = run_dir(dir);
 	log_set_name(cfg.name);
@@ -208,6 +256,9 @@ int cmd_run(int argc, char **argv)
 	if (console_open(&vm.console, cfg.console, cfg.console_path) < 0)
 		goto out_vm;
 	if (cfg.marks_path && marks_open(&vm, cfg.marks_path) < 0)
+		goto out_vm;
+	if (cfg.net_tap && virtio_net_add(&vm, cfg.net_tap, cfg.net_mac, LINUX_VIRTIO_MMIO_BASE,
+					  LINUX_VIRTIO_IRQ) < 0)
 		goto out_vm;
 	int r = bare ? bare_setup(&vm, image, image_len) : linux_setup(&vm, image, image_len);
 	if (r < 0)

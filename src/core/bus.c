@@ -1,4 +1,4 @@
-/* Device registry: port I/O dispatch and per-device clone hooks. */
+/* Device registry: port I/O and MMIO dispatch and per-device clone hooks. */
 #include "core/bus.h"
 
 #include <stddef.h>
@@ -23,6 +23,15 @@ int bus_add(struct bus *b, struct device *d)
 			return -1;
 		}
 	}
+	for (unsigned i = 0; i < b->ndevices && d->mmio_size; i++) {
+		struct device *o = b->devices[i];
+		if (o->mmio_size && d->mmio_base < o->mmio_base + o->mmio_size &&
+		    o->mmio_base < d->mmio_base + d->mmio_size) {
+			pr_err("device %s: MMIO window at 0x%llx overlaps device %s", d->ops->name,
+			       (unsigned long long)d->mmio_base, o->ops->name);
+			return -1;
+		}
+	}
 	b->devices[b->ndevices++] = d;
 	return 0;
 }
@@ -32,6 +41,17 @@ struct device *bus_find_port(const struct bus *b, uint16_t port)
 	for (unsigned i = 0; i < b->ndevices; i++) {
 		struct device *d = b->devices[i];
 		if (port >= d->port_base && port - d->port_base < d->port_count)
+			return d;
+	}
+	return NULL;
+}
+
+struct device *bus_find_mmio(const struct bus *b, uint64_t addr, unsigned len)
+{
+	for (unsigned i = 0; i < b->ndevices; i++) {
+		struct device *d = b->devices[i];
+		if (d->mmio_size && addr >= d->mmio_base && addr - d->mmio_base < d->mmio_size &&
+		    len <= d->mmio_size - (addr - d->mmio_base))
 			return d;
 	}
 	return NULL;

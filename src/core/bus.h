@@ -9,6 +9,7 @@
 struct vm;
 struct vcpu;
 struct device;
+struct loop;
 
 struct device_ops {
 	const char *name;
@@ -18,12 +19,22 @@ struct device_ops {
 	 * logged why). */
 	int (*pio)(struct device *d, struct vcpu *c, uint16_t port, bool write, uint8_t *data,
 		   unsigned size);
+	/* MMIO access of len bytes at guest-physical addr (inside the device's window); as
+	 * pio. */
+	int (*mmio)(struct device *d, struct vcpu *c, uint64_t addr, bool write, uint8_t *data,
+		    unsigned len);
+	/* The VM's main loop is (re)made: watch the device's fds on it. Optional. Returns 0
+	 * or -1. */
+	int (*attach)(struct device *d, struct loop *l);
 	/* Parent, vCPUs paused, before fork(): capture state held outside this process's
 	 * memory (kernel objects). Optional. Returns 0 or -1. */
 	int (*pre_fork)(struct device *d);
 	/* Child, after fork(): rebuild kernel objects (fds, threads, irq lines) for the clone.
 	 * Optional. Returns 0 or -1. */
 	int (*post_fork)(struct device *d);
+	/* Child, once it knows it is clone id and before its guest runs: take the clone's own
+	 * host resources (e.g. its network tap). Optional. Returns 0 or -1 (logged). */
+	int (*clone_start)(struct device *d, unsigned id);
 	/* Free the device. Optional. */
 	void (*destroy)(struct device *d);
 };
@@ -32,6 +43,8 @@ struct device {
 	const struct device_ops *ops;
 	struct vm *vm;
 	uint16_t port_base, port_count; /* port_count 0: no ports */
+	uint64_t mmio_base, mmio_size;  /* mmio_size 0: no MMIO window */
+	char cmdline[80];               /* announces it on a Linux kernel command line */
 	void *priv;
 	struct device *next;
 };
@@ -43,9 +56,12 @@ struct bus {
 	struct device *devices[BUS_MAX_DEVICES];
 };
 
-/* Add a device; fails if its ports overlap another device's or the bus is full. */
+/* Add a device; fails if its ports or MMIO window overlap another device's or the bus is
+ * full. */
 int bus_add(struct bus *b, struct device *d);
 /* The device owning port, or NULL. */
 struct device *bus_find_port(const struct bus *b, uint16_t port);
+/* The device whose MMIO window holds [addr, addr + len), or NULL. */
+struct device *bus_find_mmio(const struct bus *b, uint64_t addr, unsigned len);
 
 #endif

@@ -61,6 +61,7 @@ void vm_status(struct vm *vm, struct hf_vm_status *st)
 	snprintf(st->kind, sizeof(st->kind), "%s", vm->cfg.kind == VM_BARE ? "bare" : "linux");
 	snprintf(st->console, sizeof(st->console), "%s", console_kind_name(vm->console.kind));
 	snprintf(st->console_path, sizeof(st->console_path), "%s", vm->console.path);
+	snprintf(st->net, sizeof(st->net), "%s", vm->net_tap);
 	st->pid = (int)getpid();
 	st->cpus = vm->ncpus;
 	st->clone_id = vm->clone_id;
@@ -295,6 +296,11 @@ static int setup(struct runloop *rl, struct vm *vm)
 		rl->input = (struct watch){.fd = vm->console.in_fd, .fn = on_input, .arg = rl};
 		if (loop_add(&rl->loop, &rl->input, EPOLLIN) < 0)
 			rl->input.fd = -1;
+	}
+	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
+		struct device *d = vm->bus.devices[i];
+		if (d->ops->attach && d->ops->attach(d, &rl->loop) < 0)
+			return -1;
 	}
 	vm_socket_path(vm, vm->cfg.name, path, sizeof(path));
 	if (server_open(&rl->server, &rl->loop, path, control, rl) < 0)

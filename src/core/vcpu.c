@@ -110,7 +110,13 @@ static void handle_mmio(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
 	struct kvm_run *run = c->run;
+	struct device *d = bus_find_mmio(&vm->bus, run->mmio.phys_addr, run->mmio.len);
 
+	if (d && run->mmio.len <= sizeof(run->mmio.data)) {
+		d->ops->mmio(d, c, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+			     run->mmio.len);
+		return;
+	}
 	if (vm->strict_io) {
 		vm_guest_error(vm, c, "%s of %u bytes at address 0x%llx, outside guest RAM",
 			       run->mmio.is_write ? "write" : "read", run->mmio.len,

@@ -37,6 +37,8 @@ struct vm_config {
 	                                    keeping this many warm clones */
 	int cow_prefault;                /* enum prefault_mode (clone/prefault.h) */
 	bool cow_prefault_sync;          /* clones prefault before their guest runs */
+	const char *net_tap;             /* Linux guests: virtio-net on this host tap, or NULL */
+	uint8_t net_mac[6];              /* the guest's MAC address */
 };
 
 struct vcpu_snapshot; /* clone/snapshot.h */
@@ -101,6 +103,7 @@ struct vm {
 	struct pool *pool;        /* template's warm clones (clone/fork.c) */
 	int warm_fd;              /* warm clone: socket on which vCPU 0 awaits activation */
 	void *prefault;           /* clone/prefault.c state */
+	char net_tap[16];         /* host tap of the network card ("" if none) */
 	struct mark_log *marks;
 	int output_marked;        /* HF_MARK_FIRST_OUTPUT recorded */
 	void *runloop;            /* core/runloop.c state */

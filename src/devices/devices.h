@@ -12,6 +12,11 @@ int serial_add(struct vm *vm);
 /* Legacy PC ports a Linux guest touches: POST/delay port 0x80, the i8042 reset line. */
 int legacy_add(struct vm *vm);
 
+/* virtio-net (virtio-mmio at mmio_base, ISA irq) over host tap ifname, created if it does
+ * not exist; the guest's MAC address is mac. Clones get taps of their own. */
+int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint64_t mmio_base,
+		   unsigned irq);
+
 /* Feed console input to the serial port (main loop). */
 void serial_input(struct vm *vm, const uint8_t *data, size_t len);
 

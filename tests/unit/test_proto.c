@@ -439,6 +439,7 @@ static struct hf_vm_status sample_status(void)
 	strcpy(s.kind, "linux");
 	strcpy(s.console, "file");
 	strcpy(s.console_path, "/run/hf/web.3/\"con sole\"\\log \xc3\xa9");
+	strcpy(s.net, "hf0.3");
 	return s;
 }
 
@@ -460,6 +461,7 @@ static void test_status_round_trip(void **state)
 	assert_string_equal(out.vm.kind, "linux");
 	assert_string_equal(out.vm.console, "file");
 	assert_string_equal(out.vm.console_path, in.vm.console_path);
+	assert_string_equal(out.vm.net, "hf0.3");
 	assert_int_equal(out.vm.pid, 4242);
 	assert_int_equal(out.vm.cpus, 4);
 	assert_int_equal(out.vm.clone_id, 3);
@@ -676,7 +678,7 @@ static void test_status_vm_fields(void **state)
 {
 	(void)state;
 	static const char *str_keys[] = {"name", "parent", "state", "kind", "console",
-					 "console_path"};
+					 "console_path", "net"};
 	static const char *int_keys[] = {"pid", "cpus", "clone_id", "clones", "mem_bytes",
 					 "uptime_ms", "rss_kb", "pss_kb", "private_kb"};
 

@@ -247,12 +247,18 @@ static void write_pvh_info(struct vm *vm, const struct e820_map *e820, uint64_t 
 			.addr = e820->e[i].addr, .size = e820->e[i].size, .type = e820->e[i].type};
 }
 
-/* The kernel command line: the user's (or a default) plus the flags this host needs. */
+/* The kernel command line: the user's (or a default), the flags this host needs, and the
+ * words that announce devices the kernel cannot discover (virtio-mmio). */
 static int build_cmdline(struct vm *vm, char *buf, size_t size)
 {
 	const char *user = vm->cfg.cmdline ? vm->cfg.cmdline : "console=ttyS0 reboot=k panic=-1";
 	const char *extra = vm->cfg.host_flags ? host_linux_flags(vm->host) : "";
 	int n = snprintf(buf, size, "%s%s%s", user, *extra ? " " : "", extra);
+	for (unsigned i = 0; i < vm->bus.ndevices && n >= 0 && (size_t)n < size; i++) {
+		const char *words = vm->bus.devices[i]->cmdline;
+		if (*words)
+			n += snprintf(buf + n, size - (size_t)n, " %s", words);
+	}
 	if (n < 0 || (size_t)n >= size) {
 		pr_err("kernel command line is longer than %zu bytes", size - 1);
 		return -1;

@@ -22,6 +22,10 @@
 #define LINUX_MPTABLE_ADDR 0xf0000ull
 #define LINUX_EBDA_START 0x9fc00ull
 #define LINUX_BZIMAGE_LOAD 0x100000ull
+/* virtio-mmio windows: inside the 3-4 GiB hole (or above RAM), one page each, on ISA IRQs
+ * from LINUX_VIRTIO_IRQ up. */
+#define LINUX_VIRTIO_MMIO_BASE 0xd0000000ull
+#define LINUX_VIRTIO_IRQ 5u
 
 #define E820_MAX 8
 
