@@ -66,5 +66,23 @@ expect_status 0 "the clone stops" -- "$HF" stop net.1
 check "the clone's tap goes with it" wait_for 10 bash -c "! ip -n $NSB link show hfn0.1 2>/dev/null"
 expect_status 0 "the original stops" -- "$HF" stop net
 check "its tap goes with it" wait_for 10 bash -c "! ip -n $NSA link show hfn0 2>/dev/null"
+
+# A template with a network card: frozen at its fork point with the server running; a
+# clone activated from it gets tap hft0.1 and serves as 1.
+ip netns exec "$NSA" "$HF" run --name tpl --mem 256M --timeout 300 --net hft0 --template --pool 1 \
+	--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=net" \
+	--console "$RUN/tpl.out" > /dev/null 2> "$RUN/tpl.err" &
+check "template: tap hft0 is up" wait_for 30 bash -c "ip -n $NSA link show hft0 | grep -q ',UP'"
+ip -n "$NSA" addr add 10.0.2.1/24 dev hft0
+check "template: the guest reaches the host before freezing" wait_for 120 grep -q "^HF-NET-UP" "$RUN/tpl.out"
+check "template: frozen at its fork point" wait_for 30 bash -c "[ \"\$('$HF' status tpl | awk '\$1 == \"state:\" { print \$2 }')\" = template ]"
+"$HF" fork tpl > "$RUN/tf" 2>&1
+expect_in "$RUN/tf" "^tpl\.1 pid [0-9]+ " "template: a clone is activated"
+check "template: the clone's tap hft0.1 appears" wait_for 30 ip -n "$NSA" link show hft0.1
+ip -n "$NSA" link set hft0.1 netns "$NSB"
+ip -n "$NSB" addr add 10.0.2.1/24 dev hft0.1
+ip -n "$NSB" link set hft0.1 up
+check "template: the clone reaches the host on its own tap" wait_for 90 grep -q "^HF-NET 1 ok" "$RUN/tpl.1.console"
+check "template: the cloned server answers as 1" test "$(get_id "$NSB")" = 1
 check "no zombie processes" no_zombies
 finish
