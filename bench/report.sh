@@ -184,5 +184,28 @@ if [ -f $R/peers.csv ]; then
 	echo "the clone's time here; the clone itself starts in well under a millisecond, section 1.)"
 	echo
 fi
+echo "## 7. Networking across clones"
+echo
+echo "\`bench/net.sh 20\`: a 256 MB Linux guest frozen into a template at its fork point, with a"
+echo "virtio-net card (\`--net\`; an HTTP server started before the fork) and without; 20 clones"
+echo "activated from each. A clone's tap is made by its main loop while its guest already runs"
+echo "(frames sent meanwhile wait in the queue), so the card should cost the clone's start"
+echo "nothing. Activation: in the clone, from taking the activation to its guest running."
+echo "First answer: from \`hyperfork fork\` to the clone's server answering GET /id with the"
+echo "clone's number on the clone's own tap (host-side address set-up included; the guest"
+echo "kernel's emulated system calls are most of it)."
+echo
+if [ -f $R/net.csv ]; then
+	echo "| card | clones | activation p50 us | min | max | fork round trip p50 ms | first answer p50 ms | min | max |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	for m in nonet net; do
+		awk -F, -v m=$m 'NR > 1 && $1 == m { n++; a[n] = $3; f[n] = $4; h[n] = $5 }
+			function sort(x, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] + 0 < x[i] + 0) { t = x[i]; x[i] = x[j]; x[j] = t } }
+			END { if (!n) exit; sort(a, n); sort(f, n); sort(h, n); p = int((n + 1) / 2)
+				printf "| %s | %d | %.0f | %.0f | %.0f | %.1f | %s | %s | %s |\n", m == "net" ? "virtio-net" : "none", n,
+					a[p], a[1], a[n], f[p] / 1000, h[p] == "" ? "-" : h[p], h[1] == "" ? "-" : h[1], h[n] == "" ? "-" : h[n] }' $R/net.csv
+	done
+	echo
+fi
 } > "$OUTMD"
 echo "report: $OUTMD"

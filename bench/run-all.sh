@@ -20,6 +20,7 @@ run fork bench/fork.sh 100 "128 256 512 1024 2048 4096"
 run cow bench/cow.sh 3 "16 64 256"
 run function bench/function.sh 64 8
 run peers bench/peers.sh 5
+run net bench/net.sh 20
 run scale bench/scale.sh 20000 3072
 cp bench/results/*.png bench/figures/ 2>/dev/null
 bench/report.sh "$(( $(date +%s) - start ))"

@@ -137,18 +137,11 @@ static void take_identity(struct vm *vm, unsigned id)
 	vm->start_ns = now_ns();
 }
 
-/* Child, before its guest runs: the console of clone id (opened once the vCPUs run), the
- * devices' own host resources and, for a bare guest, its boot info. May run on vCPU 0's
- * thread. A device that cannot be given what it needs ends the clone (the reason is
- * logged to the parent through ready_fd). */
+/* Child, before its guest runs: the console of clone id (opened once the vCPUs run) and,
+ * for a bare guest, its boot info. May run on vCPU 0's thread. */
 static void prepare_guest(struct vm *vm, const char *parent, unsigned id,
 			  enum console_kind console, uint64_t request_tsc)
 {
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->clone_start && d->ops->clone_start(d, id) < 0)
-			_exit(HF_STATUS_ERROR);
-	}
 	char name[HF_NAME_MAX + 16], path[PATH_MAX];
 	snprintf(name, sizeof(name), "%s.%u", parent, id);
 	vm_console_path(vm, name, path, sizeof(path));

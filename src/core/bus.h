@@ -23,8 +23,9 @@ struct device_ops {
 	 * pio. */
 	int (*mmio)(struct device *d, struct vcpu *c, uint64_t addr, bool write, uint8_t *data,
 		    unsigned len);
-	/* The VM's main loop is (re)made: watch the device's fds on it. Optional. Returns 0
-	 * or -1. */
+	/* The VM's main loop is (re)made, in a clone once its guest runs: take the clone's
+	 * own host resources (e.g. its network tap) and watch the device's fds on l.
+	 * Optional. Returns 0 or -1 (logged; a clone then fails to start). */
 	int (*attach)(struct device *d, struct loop *l);
 	/* Parent, vCPUs paused, before fork(): capture state held outside this process's
 	 * memory (kernel objects). Optional. Returns 0 or -1. */
@@ -32,9 +33,6 @@ struct device_ops {
 	/* Child, after fork(): rebuild kernel objects (fds, threads, irq lines) for the clone.
 	 * Optional. Returns 0 or -1. */
 	int (*post_fork)(struct device *d);
-	/* Child, once it knows it is clone id and before its guest runs: take the clone's own
-	 * host resources (e.g. its network tap). Optional. Returns 0 or -1 (logged). */
-	int (*clone_start)(struct device *d, unsigned id);
 	/* Free the device. Optional. */
 	void (*destroy)(struct device *d);
 };
