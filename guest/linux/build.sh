@@ -196,7 +196,7 @@ find "$stage" -exec touch -h -d "@$epoch" {} +
 applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	grep sed head tail wc date poweroff reboot halt sync free top kill env
 	true false test [ printf vi less hexdump od dd stat chmod find xargs seq
-	ip ifconfig route ping nc wget httpd"
+	ip ifconfig route ping nc wget httpd mknod"
 {
 	echo "dir /dev 0755 0 0"
 	echo "nod /dev/console 0600 0 0 c 5 1"

@@ -14,6 +14,7 @@
 #include "cmd/cmd.h"
 #include "core/runloop.h"
 #include "devices/devices.h"
+#include "devices/virtio.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
-		"                     [--net TAP[,mac=MAC]]\n"
+		"                     [--net TAP[,mac=MAC]] [--disk FILE[,ro]]...\n"
 		"                     [--run-dir DIR] [--debug]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
@@ -53,11 +54,15 @@ static void usage(FILE *f)
 		"                    if missing; needs CAP_NET_ADMIN), guest MAC address MAC\n"
 		"                    (default derived from NAME). Clone N gets tap TAP.N with\n"
 		"                    the same guest MAC and IP address\n"
+		"  --disk FILE[,ro]  Linux guests: a virtio-blk disk (vda, vdb, ... in order, up\n"
+		"                    to %d) on image FILE, mapped copy-on-write: the guest's\n"
+		"                    writes stay in the VM and pass to its clones, the file is\n"
+		"                    never written; ,ro: a read-only disk\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"\n"
 		"Exit status: the guest's exit code (0-%d) for bare guests and hf-done;\n"
 		"%d VMM error, %d guest crash, %d guest reset, %d timeout, %d stopped.\n",
-		HF_STATUS_TIMEOUT, HF_DEFAULT_RUN_DIR, HF_EXIT_CODE_MAX, HF_STATUS_ERROR,
+		HF_STATUS_TIMEOUT, HF_MAX_DISKS, HF_DEFAULT_RUN_DIR, HF_EXIT_CODE_MAX, HF_STATUS_ERROR,
 		HF_STATUS_CRASH, HF_STATUS_RESET, HF_STATUS_TIMEOUT, HF_STATUS_STOPPED);
 }
 
@@ -65,6 +70,7 @@ enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NET,
+	OPT_DISK,
 };
 
 static const struct option options[] = {
@@ -86,6 +92,7 @@ static const struct option options[] = {
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
 	{"net", required_argument, NULL, OPT_NET},
+	{"disk", required_argument, NULL, OPT_DISK},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -121,6 +128,24 @@ static void mac_from_name(const char *name, uint8_t mac[6])
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	const uint8_t m[6] = {0x02, 0x48, 0x46, (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h};
 	memcpy(mac, m, 6);
+}
+
+/* The network card, then the disks in order, each in its own virtio-mmio slot. */
+static int add_virtio_devices(struct vm *vm)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	unsigned slot = 0;
+	if (cfg->net_tap && virtio_net_add(vm, cfg->net_tap, cfg->net_mac,
+					   LINUX_VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_SIZE,
+					   linux_virtio_irq(slot)) < 0)
+		return -1;
+	slot += cfg->net_tap != NULL;
+	for (unsigned i = 0; i < cfg->ndisks; i++, slot++)
+		if (virtio_blk_add(vm, cfg->disks[i].path, cfg->disks[i].ro,
+				   LINUX_VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_SIZE,
+				   linux_virtio_irq(slot)) < 0)
+			return -1;
+	return 0;
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -208,6 +233,19 @@ int cmd_run(int argc, char **argv)
 					   "(a tap name of 1-15 characters, a unicast MAC)",
 					   optarg);
 			break;
+		case OPT_DISK: {
+			if (cfg.ndisks == HF_MAX_DISKS)
+				return bad("too many --disk options (at most %s)", "4");
+			char *comma = strrchr(optarg, ',');
+			bool ro = comma && !strcmp(comma, ",ro");
+			if (ro)
+				*comma = 0;
+			if (!*optarg)
+				return bad("invalid --disk '%s': expected FILE or FILE,ro", optarg);
+			cfg.disks[cfg.ndisks].path = optarg;
+			cfg.disks[cfg.ndisks++].ro = ro;
+			break;
+		}
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 0;
 		default: usage(stderr); return HF_STATUS_ERROR;
@@ -221,6 +259,8 @@ int cmd_run(int argc, char **argv)
 		return bad("%s--initrd is for Linux guests (--kernel)", "");
 	if (bare && cfg.net_tap)
 		return bad("%s--net is for Linux guests (--kernel)", "");
+	if (bare && cfg.ndisks)
+		return bad("%s--disk is for Linux guests (--kernel)", "");
 	cfg.kind = bare ? VM_BARE : VM_LINUX;
 	cfg.template_pool = template ? pool : 0;
 	cfg.image = bare ? bare : kernel;
@@ -257,8 +297,7 @@ int cmd_run(int argc, char **argv)
 		goto out_vm;
 	if (cfg.marks_path && marks_open(&vm, cfg.marks_path) < 0)
 		goto out_vm;
-	if (cfg.net_tap && virtio_net_add(&vm, cfg.net_tap, cfg.net_mac, LINUX_VIRTIO_MMIO_BASE,
-					  LINUX_VIRTIO_IRQ) < 0)
+	if (!bare && add_virtio_devices(&vm) < 0)
 		goto out_vm;
 	int r = bare ? bare_setup(&vm, image, image_len) : linux_setup(&vm, image, image_len);
 	if (r < 0)

@@ -17,6 +17,8 @@
 
 enum vm_kind { VM_BARE, VM_LINUX };
 
+#define HF_MAX_DISKS 4
+
 struct vm_config {
 	char name[HF_NAME_MAX + 1];
 	enum vm_kind kind;
@@ -39,6 +41,11 @@ struct vm_config {
 	bool cow_prefault_sync;          /* clones prefault before their guest runs */
 	const char *net_tap;             /* Linux guests: virtio-net on this host tap, or NULL */
 	uint8_t net_mac[6];              /* the guest's MAC address */
+	unsigned ndisks;                 /* Linux guests: virtio-blk disks */
+	struct {
+		const char *path;
+		bool ro;
+	} disks[HF_MAX_DISKS];
 };
 
 struct vcpu_snapshot; /* clone/snapshot.h */

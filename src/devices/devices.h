@@ -17,6 +17,10 @@ int legacy_add(struct vm *vm);
 int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint64_t mmio_base,
 		   unsigned irq);
 
+/* virtio-blk on disk image path, mapped copy-on-write (the file is never written; a
+ * clone inherits the disk as it was at the fork); ro: a read-only disk. */
+int virtio_blk_add(struct vm *vm, const char *path, bool ro, uint64_t mmio_base, unsigned irq);
+
 /* Feed console input to the serial port (main loop). */
 void serial_input(struct vm *vm, const uint8_t *data, size_t len);
 

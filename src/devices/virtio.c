@@ -248,6 +248,24 @@ size_t virtq_copy_in(struct virtq_elem *e, size_t skip, const void *data, size_t
 	return done;
 }
 
+size_t virtq_copy_out(const struct virtq_elem *e, size_t skip, void *dst, size_t len)
+{
+	uint8_t *out = dst;
+	size_t done = 0;
+	for (unsigned i = 0; i < e->nout && done < len; i++) {
+		size_t seg = e->out[i].iov_len;
+		if (skip >= seg) {
+			skip -= seg;
+			continue;
+		}
+		size_t n = seg - skip < len - done ? seg - skip : len - done;
+		memcpy(out + done, (const uint8_t *)e->out[i].iov_base + skip, n);
+		done += n;
+		skip = 0;
+	}
+	return done;
+}
+
 /* ---- the register file ---------------------------------------------------------------- */
 
 static uint32_t read_reg(struct virtio_dev *v, uint32_t off)

@@ -100,7 +100,11 @@ void virtio_notify_used(struct virtio_dev *v, unsigned q);
 void virtio_needs_reset(struct virtio_dev *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Copy len bytes from data into the in-buffers of e; returns the bytes copied. */
+/* Copy len bytes from data into the in-buffers of e, starting skip bytes into them;
+ * returns the bytes copied (fewer if the buffers end first). */
 size_t virtq_copy_in(struct virtq_elem *e, size_t skip, const void *data, size_t len);
+/* Copy len bytes out of the out-buffers of e, starting skip bytes into them, into dst;
+ * returns the bytes copied. */
+size_t virtq_copy_out(const struct virtq_elem *e, size_t skip, void *dst, size_t len);
 
 #endif

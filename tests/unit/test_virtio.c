@@ -10,7 +10,11 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "core/vm.h"
+#include "devices/devices.h"
 #include "devices/virtio.h"
 #include "util/util.h"
 
@@ -24,7 +28,9 @@
 struct fixture {
 	struct vm vm;
 	struct virtio_dev v;
+	struct device *dev; /* the device under test, on vm's bus */
 	unsigned notified[VIRTIO_MAX_QUEUES];
+	char image[64];
 };
 
 static void t_notify(struct virtio_dev *v, unsigned q)
@@ -62,7 +68,42 @@ static int setup(void **state)
 	f->vm.has_irqchip = false;
 	if (virtio_mmio_add(&f->vm, &f->v, &t_ops, f, &t_dev_ops, BASE, 5) < 0)
 		return -1;
+	f->dev = &f->v.dev;
 	*state = f;
+	return 0;
+}
+
+/* A virtio-blk device on a 4-sector image whose sector i is filled with 'A' + i. */
+static int setup_blk(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	mem_layout(&f->vm.mem, 1 * MiB, 3 * GiB);
+	if (mem_map(&f->vm.mem, false) < 0)
+		return -1;
+	f->vm.vm_fd = -1;
+	snprintf(f->image, sizeof(f->image), "/tmp/hf-test-blk.XXXXXX");
+	int fd = mkstemp(f->image);
+	for (int i = 0; i < 4; i++) {
+		char sector[512];
+		memset(sector, 'A' + i, sizeof(sector));
+		if (write(fd, sector, sizeof(sector)) != (ssize_t)sizeof(sector))
+			return -1;
+	}
+	close(fd);
+	if (virtio_blk_add(&f->vm, f->image, false, BASE, 5) < 0)
+		return -1;
+	f->dev = f->vm.bus.devices[0];
+	*state = f;
+	return 0;
+}
+
+static int teardown_blk(void **state)
+{
+	struct fixture *f = *state;
+	f->dev->ops->destroy(f->dev);
+	unlink(f->image);
+	mem_unmap(&f->vm.mem);
+	free(f);
 	return 0;
 }
 
@@ -77,13 +118,13 @@ static int teardown(void **state)
 static uint32_t rd(struct fixture *f, uint32_t off)
 {
 	uint32_t v;
-	f->v.dev.ops->mmio(&f->v.dev, NULL, BASE + off, false, (uint8_t *)&v, 4);
+	f->dev->ops->mmio(f->dev, NULL, BASE + off, false, (uint8_t *)&v, 4);
 	return v;
 }
 
 static void wr(struct fixture *f, uint32_t off, uint32_t value)
 {
-	f->v.dev.ops->mmio(&f->v.dev, NULL, BASE + off, true, (uint8_t *)&value, 4);
+	f->dev->ops->mmio(f->dev, NULL, BASE + off, true, (uint8_t *)&value, 4);
 }
 
 static void *gp(struct fixture *f, uint64_t gpa) { return mem_ptr(&f->vm.mem, gpa, 1); }
@@ -143,10 +184,10 @@ static void test_config_space_any_width(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t b[4] = {0};
-	f->v.dev.ops->mmio(&f->v.dev, NULL, BASE + 0x101, false, b, 2);
+	f->dev->ops->mmio(f->dev, NULL, BASE + 0x101, false, b, 2);
 	assert_int_equal(b[0], 0xa2);
 	assert_int_equal(b[1], 0xa3);
-	f->v.dev.ops->mmio(&f->v.dev, NULL, BASE + 0x103, false, b, 4);
+	f->dev->ops->mmio(f->dev, NULL, BASE + 0x103, false, b, 4);
 	assert_int_equal(b[0], 0xa4);
 	assert_int_equal(b[1], 0); /* past the device's configuration: zero */
 }
@@ -155,10 +196,10 @@ static void test_bad_register_width_is_ignored(void **state)
 {
 	struct fixture *f = *state;
 	uint16_t v = 0;
-	f->v.dev.ops->mmio(&f->v.dev, NULL, BASE + 0x070, false, (uint8_t *)&v, 2);
+	f->dev->ops->mmio(f->dev, NULL, BASE + 0x070, false, (uint8_t *)&v, 2);
 	assert_int_equal(v, 0xffff);
 	v = VIRTIO_STATUS_ACKNOWLEDGE;
-	f->v.dev.ops->mmio(&f->v.dev, NULL, BASE + 0x070, true, (uint8_t *)&v, 2);
+	f->dev->ops->mmio(f->dev, NULL, BASE + 0x070, true, (uint8_t *)&v, 2);
 	assert_int_equal(rd(f, 0x070), 0);
 }
 
@@ -342,6 +383,81 @@ static void test_notify_before_driver_ok_is_ignored(void **state)
 	assert_int_equal(f->notified[1], 0);
 }
 
+/* ---- virtio-blk --------------------------------------------------------------------- */
+
+#define HDR 0x30000ull
+#define STATUS 0x31000ull
+
+/* Submit one request on queue 0: header (type, sector), one data buffer of len bytes at
+ * BUF (device-writable for reads), status byte at STATUS. Returns the status byte. */
+static uint8_t blk_request(struct fixture *f, uint32_t type, uint64_t sector, uint32_t len)
+{
+	uint8_t *h = gp(f, HDR);
+	memset(h, 0, 16);
+	memcpy(h, &type, 4);
+	memcpy(h + 8, &sector, 8);
+	*(uint8_t *)gp(f, STATUS) = 0xee;
+	set_desc(f, 0, HDR, 16, 1, 1);
+	set_desc(f, 1, BUF, len, 1 | (type == 0 ? 2 : 0), 2);
+	set_desc(f, 2, STATUS, 1, 2, 0);
+	offer(f, 0);
+	wr(f, 0x050, 0);
+	return *(uint8_t *)gp(f, STATUS);
+}
+
+static void test_blk_capacity_and_read(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(rd(f, 0x008), 2);
+	assert_int_equal(rd(f, 0x100), 4); /* capacity: 4 sectors */
+	bring_up(f, 0);
+	assert_int_equal(blk_request(f, 0, 2, 1024), 0);
+	assert_int_equal(((uint8_t *)gp(f, BUF))[0], 'C');
+	assert_int_equal(((uint8_t *)gp(f, BUF))[1023], 'D');
+	uint32_t *elem = gp(f, USED + 4);
+	assert_int_equal(elem[1], 1025); /* data and status written */
+}
+
+static void test_blk_write_is_private(void **state)
+{
+	struct fixture *f = *state;
+	bring_up(f, 0);
+	memset(gp(f, BUF), 'z', 512);
+	assert_int_equal(blk_request(f, 1, 1, 512), 0);
+	memset(gp(f, BUF), 0, 512);
+	assert_int_equal(blk_request(f, 0, 1, 512), 0);
+	assert_int_equal(((uint8_t *)gp(f, BUF))[100], 'z'); /* the VM sees its write */
+	char sector[512];
+	FILE *img = fopen(f->image, "rb");
+	assert_non_null(img);
+	assert_int_equal(fseek(img, 512, SEEK_SET), 0);
+	assert_int_equal(fread(sector, 1, sizeof(sector), img), sizeof(sector));
+	fclose(img);
+	assert_int_equal(sector[100], 'B'); /* the image file does not */
+}
+
+static void test_blk_out_of_range(void **state)
+{
+	struct fixture *f = *state;
+	bring_up(f, 0);
+	assert_int_equal(blk_request(f, 0, 3, 1024), 1); /* runs past the end: IOERR */
+	assert_int_equal(blk_request(f, 0, ~0ull, 512), 1); /* sector * 512 would overflow */
+	assert_int_equal(blk_request(f, 1, 4, 512), 1);
+	assert_int_equal(blk_request(f, 0, 4, 0), 0); /* nothing, at the end: fine */
+	assert_int_equal(blk_request(f, 99, 0, 512), 2); /* unknown type: UNSUPP */
+	assert_int_equal(rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+static void test_blk_request_without_status(void **state)
+{
+	struct fixture *f = *state;
+	bring_up(f, 0);
+	set_desc(f, 0, HDR, 16, 0, 0); /* a header and nothing else */
+	offer(f, 0);
+	wr(f, 0x050, 0);
+	assert_true(rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +478,12 @@ int main(void)
 		T(test_queue_size_not_power_of_two),
 		T(test_notify_before_driver_ok_is_ignored),
 #undef T
+#define B(fn) cmocka_unit_test_setup_teardown(fn, setup_blk, teardown_blk)
+		B(test_blk_capacity_and_read),
+		B(test_blk_write_is_private),
+		B(test_blk_out_of_range),
+		B(test_blk_request_without_status),
+#undef B
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,12 @@ void linux_boot_params(struct boot_params *bp, const struct setup_header *hdr,
 	memcpy(bp->e820_table, e820->e, e820->n * sizeof(e820->e[0]));
 }
 
+unsigned linux_virtio_irq(unsigned slot)
+{
+	static const unsigned irqs[LINUX_VIRTIO_SLOTS] = {5, 6, 7, 10, 11};
+	return irqs[slot % LINUX_VIRTIO_SLOTS];
+}
+
 void linux_rng_seed(struct vm *vm, struct boot_params *bp)
 {
 	enum { SEED_BYTES = 32 };

@@ -22,10 +22,10 @@
 #define LINUX_MPTABLE_ADDR 0xf0000ull
 #define LINUX_EBDA_START 0x9fc00ull
 #define LINUX_BZIMAGE_LOAD 0x100000ull
-/* virtio-mmio windows: inside the 3-4 GiB hole (or above RAM), one page each, on ISA IRQs
- * from LINUX_VIRTIO_IRQ up. */
+/* virtio-mmio windows: inside the 3-4 GiB hole (or above RAM), one page each, each on an
+ * ISA IRQ of its own (linux_virtio_irq). */
 #define LINUX_VIRTIO_MMIO_BASE 0xd0000000ull
-#define LINUX_VIRTIO_IRQ 5u
+#define LINUX_VIRTIO_SLOTS 5u
 
 #define E820_MAX 8
 
@@ -68,5 +68,8 @@ uint64_t linux_initrd_addr(const struct guest_mem *m, uint64_t size, uint64_t fl
 /* Load a Linux kernel (bzImage or vmlinux), initrd and command line into the VM and set
  * every vCPU up to enter it. Returns 0 or -1 (logged). */
 int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen);
+
+/* The ISA IRQ of virtio-mmio slot i (< LINUX_VIRTIO_SLOTS): lines no emulated device uses. */
+unsigned linux_virtio_irq(unsigned slot);
 
 #endif

@@ -1,0 +1,200 @@
+/* virtio-blk over a disk image mapped copy-on-write.
+ *
+ * The image is mapped MAP_PRIVATE: the guest reads the file's pages (page cache, shared by
+ * every VM and clone using the image) and its writes land in private copies in the VMM's
+ * memory. The image file is never written. A clone, made by fork(), inherits its parent's
+ * disk exactly as it was at the fork, writes included, and from then on each side sees
+ * only its own writes: a writable root disk per clone at the cost of the blocks it
+ * changes. With ",ro" the mapping is read-only and the guest is told the disk is.
+ *
+ * Requests run on the vCPU thread that notifies the queue: a request is a memcpy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/vm.h"
+#include "devices/devices.h"
+#include "devices/virtio.h"
+#include "util/log.h"
+
+#define VIRTIO_ID_BLOCK 2u
+#define VIRTIO_BLK_F_RO (1ull << 5)
+#define VIRTIO_BLK_F_FLUSH (1ull << 9)
+
+#define VIRTIO_BLK_T_IN 0u
+#define VIRTIO_BLK_T_OUT 1u
+#define VIRTIO_BLK_T_FLUSH 4u
+#define VIRTIO_BLK_T_GET_ID 8u
+#define VIRTIO_BLK_S_OK 0u
+#define VIRTIO_BLK_S_IOERR 1u
+#define VIRTIO_BLK_S_UNSUPP 2u
+#define VIRTIO_BLK_ID_BYTES 20u
+
+#define SECTOR 512u
+#define REQ_HDR 16u /* type, reserved, sector */
+
+struct vblk {
+	struct virtio_dev v;
+	uint8_t *data; /* the image, mapped */
+	uint64_t size; /* bytes, a multiple of SECTOR */
+	bool ro;
+	char id[VIRTIO_BLK_ID_BYTES];
+};
+
+/* Serve one request; returns the status and sets *written (bytes put in in-buffers,
+ * status excluded). */
+static uint8_t serve(struct vblk *b, struct virtq_elem *e, uint32_t type, uint64_t sector,
+		     size_t *written)
+{
+	size_t in_data = e->in_len - 1; /* the last in-byte is the status */
+	size_t out_data = e->out_len - REQ_HDR;
+
+	*written = 0;
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		size_t len = type == VIRTIO_BLK_T_IN ? in_data : out_data;
+		if (sector > b->size / SECTOR || len > b->size - sector * SECTOR) {
+			pr_debug("virtio-blk: %s of %zu bytes at sector %llu is past the end of "
+				 "the disk", type == VIRTIO_BLK_T_IN ? "read" : "write", len,
+				 (unsigned long long)sector);
+			return VIRTIO_BLK_S_IOERR;
+		}
+		uint8_t *at = b->data + sector * SECTOR;
+		if (type == VIRTIO_BLK_T_IN) {
+			*written = virtq_copy_in(e, 0, at, len);
+		} else {
+			if (b->ro)
+				return VIRTIO_BLK_S_IOERR;
+			virtq_copy_out(e, REQ_HDR, at, len);
+		}
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		return VIRTIO_BLK_S_OK; /* nothing is ever written back: nothing to flush */
+	case VIRTIO_BLK_T_GET_ID:
+		*written = virtq_copy_in(e, 0, b->id,
+					 in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES);
+		return VIRTIO_BLK_S_OK;
+	}
+	return VIRTIO_BLK_S_UNSUPP;
+}
+
+static void vblk_notify(struct virtio_dev *v, unsigned q)
+{
+	struct vblk *b = v->owner;
+	struct virtq_elem e;
+	bool done = false;
+
+	while (virtq_pop(v, q, &e) == 1) {
+		uint8_t hdr[REQ_HDR];
+		uint32_t type;
+		uint64_t sector;
+		if (e.out_len < REQ_HDR || e.in_len < 1 || e.in[e.nin - 1].iov_len < 1) {
+			virtio_needs_reset(v, "block request without a header or a status byte");
+			return;
+		}
+		virtq_copy_out(&e, 0, hdr, REQ_HDR);
+		memcpy(&type, hdr, 4);
+		memcpy(&sector, hdr + 8, 8);
+		size_t written;
+		uint8_t status = serve(b, &e, type, sector, &written);
+		struct iovec *last = &e.in[e.nin - 1];
+		((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
+		virtq_push(v, q, e.head, (uint32_t)(written + 1));
+		done = true;
+	}
+	if (done)
+		virtio_notify_used(v, q);
+}
+
+static void vblk_config(struct virtio_dev *v, uint32_t off, uint8_t *data, unsigned len)
+{
+	struct vblk *b = v->owner;
+	uint64_t capacity = b->size / SECTOR; /* offset 0: capacity in sectors */
+	for (unsigned i = 0; i < len && off + i < sizeof(capacity); i++)
+		data[i] = ((const uint8_t *)&capacity)[off + i];
+}
+
+static const struct virtio_ops vblk_rw_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.features = VIRTIO_BLK_F_FLUSH,
+	.nqueues = 1,
+	.notify = vblk_notify,
+	.config = vblk_config,
+};
+
+static const struct virtio_ops vblk_ro_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.features = VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO,
+	.nqueues = 1,
+	.notify = vblk_notify,
+	.config = vblk_config,
+};
+
+static int vblk_post_fork(struct device *d)
+{
+	struct virtio_dev *v = d->priv;
+	pthread_mutex_init(&v->lock, NULL); /* the mapping itself is the clone's, by fork() */
+	return 0;
+}
+
+static void vblk_destroy(struct device *d)
+{
+	struct vblk *b = ((struct virtio_dev *)d->priv)->owner;
+	munmap(b->data, b->size);
+	free(b);
+}
+
+static const struct device_ops vblk_dev_ops = {
+	.name = "virtio-blk",
+	.mmio = virtio_mmio,
+	.post_fork = vblk_post_fork,
+	.destroy = vblk_destroy,
+};
+
+int virtio_blk_add(struct vm *vm, const char *path, bool ro, uint64_t mmio_base, unsigned irq)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_err("cannot open disk image %s: %s", path, strerror(errno));
+		return -1;
+	}
+	off_t end = lseek(fd, 0, SEEK_END);
+	if (end <= 0 || end % SECTOR) {
+		pr_err("disk image %s: size %lld is not a positive multiple of %u bytes", path,
+		       (long long)end, SECTOR);
+		close(fd);
+		return -1;
+	}
+	struct vblk *b = calloc(1, sizeof(*b));
+	if (!b) {
+		close(fd);
+		return -1;
+	}
+	b->size = (uint64_t)end;
+	b->ro = ro;
+	b->data = mmap(NULL, b->size, PROT_READ | (ro ? 0 : PROT_WRITE), MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (b->data == MAP_FAILED) {
+		pr_err("cannot map disk image %s: %s", path, strerror(errno));
+		free(b);
+		return -1;
+	}
+	const char *base = strrchr(path, '/');
+	snprintf(b->id, sizeof(b->id), "%s", base ? base + 1 : path); /* NUL-padded, may fill */
+	if (virtio_mmio_add(vm, &b->v, ro ? &vblk_ro_ops : &vblk_rw_ops, b, &vblk_dev_ops,
+			    mmio_base, irq) < 0) {
+		munmap(b->data, b->size);
+		free(b);
+		return -1;
+	}
+	return 0;
+}
