@@ -230,40 +230,36 @@ void virtio_notify_used(struct virtio_dev *v, unsigned qi)
 	raise_irq(v);
 }
 
-size_t virtq_copy_in(struct virtq_elem *e, size_t skip, const void *data, size_t len)
+/* Copy len bytes between buf and the buffers iov[0..n), starting skip bytes into them;
+ * into the buffers if to_iov. Returns the bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len,
+		       bool to_iov)
 {
-	const uint8_t *src = data;
+	uint8_t *p = buf;
 	size_t done = 0;
-	for (unsigned i = 0; i < e->nin && done < len; i++) {
-		size_t seg = e->in[i].iov_len;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t seg = iov[i].iov_len;
 		if (skip >= seg) {
 			skip -= seg;
 			continue;
 		}
-		size_t n = seg - skip < len - done ? seg - skip : len - done;
-		memcpy((uint8_t *)e->in[i].iov_base + skip, src + done, n);
-		done += n;
+		size_t k = seg - skip < len - done ? seg - skip : len - done;
+		uint8_t *at = (uint8_t *)iov[i].iov_base + skip;
+		memcpy(to_iov ? at : p + done, to_iov ? p + done : at, k);
+		done += k;
 		skip = 0;
 	}
 	return done;
 }
 
+size_t virtq_copy_in(struct virtq_elem *e, size_t skip, const void *data, size_t len)
+{
+	return iov_copy(e->in, e->nin, skip, (void *)data, len, true);
+}
+
 size_t virtq_copy_out(const struct virtq_elem *e, size_t skip, void *dst, size_t len)
 {
-	uint8_t *out = dst;
-	size_t done = 0;
-	for (unsigned i = 0; i < e->nout && done < len; i++) {
-		size_t seg = e->out[i].iov_len;
-		if (skip >= seg) {
-			skip -= seg;
-			continue;
-		}
-		size_t n = seg - skip < len - done ? seg - skip : len - done;
-		memcpy(out + done, (const uint8_t *)e->out[i].iov_base + skip, n);
-		done += n;
-		skip = 0;
-	}
-	return done;
+	return iov_copy(e->out, e->nout, skip, dst, len, false);
 }
 
 /* ---- the register file ---------------------------------------------------------------- */

@@ -7,6 +7,9 @@ GUESTS="$TOP/build/guest/examples"
 TGUESTS="$TOP/build/tests/guests"
 SOCKRAW="$TOP/build/tests/tools/sockraw"
 LINUX_DIR="${HF_LINUX_DIR:-$TOP/build/linux}"
+VMLINUX="$LINUX_DIR/vmlinux"
+BZIMAGE="$LINUX_DIR/bzImage"
+INITRD="$LINUX_DIR/initramfs.cpio"
 export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-test.XXXXXX)
 RUN=$HYPERFORK_RUN_DIR
 FAILS=0
@@ -73,6 +76,14 @@ vm_up() { [ -S "$RUN/$1.sock" ] && "$HF" status "$1" >/dev/null 2>&1; }
 pid_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
 no_sockets() { [ -z "$(ls "$RUN"/*.sock 2>/dev/null)" ]; }
 status_field() { "$HF" status "$1" | awk -v k="$2:" '$1 == k { print $2 }'; }
+
+# Tests that boot Linux guests start with this: without the guest kernel they fail at once.
+need_linux_guest() {
+	if [ ! -f "$VMLINUX" ] || [ ! -f "$INITRD" ]; then
+		fail "no guest kernel in $LINUX_DIR: run 'make linux-guest'"
+		finish
+	fi
+}
 
 finish() {
 	if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi

@@ -3,12 +3,7 @@
 # clone's and the parent's later writes stay apart, and the image file is never written.
 . "$(dirname "$0")/lib.sh"
 
-VMLINUX="$LINUX_DIR/vmlinux"
-INITRD="$LINUX_DIR/initramfs.cpio"
-if [ ! -f "$VMLINUX" ] || [ ! -f "$INITRD" ]; then
-	fail "no guest kernel in $LINUX_DIR: run 'make linux-guest'"
-	finish
-fi
+need_linux_guest
 
 # Bad --disk values end cleanly, naming the cause.
 expect_status 240 "a missing disk image is refused" -- "$HF" run --name db --kernel "$VMLINUX" --disk "$RUN/none.img"

@@ -4,13 +4,7 @@
 # several seconds.
 . "$(dirname "$0")/lib.sh"
 
-VMLINUX="$LINUX_DIR/vmlinux"
-BZIMAGE="$LINUX_DIR/bzImage"
-INITRD="$LINUX_DIR/initramfs.cpio"
-if [ ! -f "$VMLINUX" ] || [ ! -f "$INITRD" ]; then
-	fail "no guest kernel in $LINUX_DIR: run 'make linux-guest'"
-	finish
-fi
+need_linux_guest
 linux() { # NAME MEM CPUS CMDLINE [more run args]
 	local name=$1 mem=$2 cpus=$3 cmd=$4; shift 4
 	timeout 400 "$HF" run --name "$name" --mem "$mem" --cpus "$cpus" --timeout 300 \

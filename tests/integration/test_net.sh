@@ -4,12 +4,7 @@
 # root (CAP_NET_ADMIN), /dev/net/tun and `ip netns`.
 . "$(dirname "$0")/lib.sh"
 
-VMLINUX="$LINUX_DIR/vmlinux"
-INITRD="$LINUX_DIR/initramfs.cpio"
-if [ ! -f "$VMLINUX" ] || [ ! -f "$INITRD" ]; then
-	fail "no guest kernel in $LINUX_DIR: run 'make linux-guest'"
-	finish
-fi
+need_linux_guest
 
 # Bad --net values are refused before anything starts (no privileges needed).
 expect_status 240 "--net is refused for a bare guest" -- "$HF" run --name nb --net hfx0 --bare "$GUESTS/hello.elf"
