@@ -114,8 +114,9 @@ static int parse_net(char *arg, struct vm_config *cfg, bool *have_mac)
 		*have_mac = true;
 	}
 	size_t len = strlen(arg);
-	if (len == 0 || len > 15 || strchr(arg, '/') || strchr(arg, ' '))
-		return -1;
+	if (len == 0 || len > 15 || !strcmp(arg, ".") || !strcmp(arg, "..") ||
+	    strpbrk(arg, "/: \t\n"))
+		return -1; /* what Linux refuses as an interface name */
 	cfg->net_tap = arg;
 	return 0;
 }

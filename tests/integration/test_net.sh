@@ -12,6 +12,8 @@ expect_in "$RUN/err" "--net is for Linux guests" "the bare-guest refusal names t
 expect_status 240 "a tap name longer than 15 characters is refused" -- \
 	"$HF" run --name nb --net abcdefghijklmnop --kernel "$VMLINUX"
 expect_in "$RUN/err" "invalid --net 'abcdefghijklmnop'" "the bad tap name is named"
+expect_status 240 "a tap name Linux would refuse is refused" -- "$HF" run --name nb --net hf:0 --kernel "$VMLINUX"
+expect_in "$RUN/err" "invalid --net 'hf:0'" "the bad tap name is named"
 expect_status 240 "a multicast MAC is refused" -- "$HF" run --name nb --net hfx0,mac=01:00:5e:00:00:01 --kernel "$VMLINUX"
 expect_in "$RUN/err" "a unicast MAC" "the MAC refusal says what is expected"
 expect_status 240 "a malformed MAC is refused" -- "$HF" run --name nb --net hfx0,mac=02:00:00 --kernel "$VMLINUX"
