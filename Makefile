@@ -74,7 +74,24 @@ unit: $(UNIT_BINS)
 integration: all
 	tests/integration/run.sh
 
-check: deps all unit linux-guest integration
+check: deps all unit linux-guest integration sanitize
+
+# The unit tests and the integration tests (all but the long Linux boot tests) built with
+# AddressSanitizer and UBSan; any report fails the run.
+SAN_TESTS ?= test_bare test_cli test_control test_fork test_template test_net test_disk
+sanitize: all linux-guest
+	$(MAKE) BUILD=build/san CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		build/san/hyperfork $(UNIT_SRCS:%.c=build/san/%)
+	rm -rf build/san/reports && mkdir -p build/san/reports
+	@set -e; for t in $(UNIT_SRCS:%.c=build/san/%); do echo "== $$t"; \
+		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan \
+		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan $$t > /dev/null; done
+	HF_BIN=$(CURDIR)/build/san/hyperfork \
+		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan:detect_leaks=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \
+		tests/integration/run.sh $(SAN_TESTS)
+	@if ls build/san/reports | grep -q .; then cat build/san/reports/*; echo "sanitize: reports above"; exit 1; fi
+	@echo "sanitize: no sanitizer reports"
 
 deps:
 	@scripts/install-deps.sh
@@ -89,7 +106,8 @@ bench: deps all linux-guest
 	bench/run-all.sh
 
 clean:
-	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB)
+	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
+		$(BUILD)/san
 
-.PHONY: all guests unit integration check deps linux-guest demo bench clean
+.PHONY: all guests unit integration check deps linux-guest demo bench clean sanitize
 -include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)

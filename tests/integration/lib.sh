@@ -2,7 +2,7 @@
 # it starts (clones included) is killed at the end, and assertions print what differed.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HF="$TOP/build/hyperfork"
+HF="${HF_BIN:-$TOP/build/hyperfork}" # HF_BIN: another build of the VMM (make sanitize)
 GUESTS="$TOP/build/guest/examples"
 TGUESTS="$TOP/build/tests/guests"
 SOCKRAW="$TOP/build/tests/tools/sockraw"
