@@ -327,6 +327,9 @@ int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint
 		pr_err("network: tap name %s is longer than %d characters", ifname, IFNAMSIZ - 1);
 		return -1;
 	}
+	if (strlen(ifname) > IFNAMSIZ - 3)
+		pr_warn("network: tap name %s leaves no room for clones' taps (%s.N, at most %d "
+			"characters): this VM cannot be cloned", ifname, ifname, IFNAMSIZ - 1);
 	struct vnet *n = calloc(1, sizeof(*n));
 	if (!n)
 		return -1;
