@@ -107,8 +107,10 @@ static int parse_net(char *arg, struct vm_config *cfg, bool *have_mac)
 		char end;
 		*comma = 0;
 		if (sscanf(comma + 1, "mac=%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3],
-			   &m[4], &m[5], &end) != 6 || (m[0] & 1))
-			return -1; /* not a unicast MAC */
+			   &m[4], &m[5], &end) != 6 || (m[0] & 1)) {
+			*comma = ','; /* the whole argument goes into the error message */
+			return -1;    /* not a unicast MAC */
+		}
 		for (int i = 0; i < 6; i++)
 			cfg->net_mac[i] = (uint8_t)m[i];
 		*have_mac = true;

@@ -15,7 +15,7 @@ expect_in "$RUN/err" "invalid --net 'abcdefghijklmnop'" "the bad tap name is nam
 expect_status 240 "a tap name Linux would refuse is refused" -- "$HF" run --name nb --net hf:0 --kernel "$VMLINUX"
 expect_in "$RUN/err" "invalid --net 'hf:0'" "the bad tap name is named"
 expect_status 240 "a multicast MAC is refused" -- "$HF" run --name nb --net hfx0,mac=01:00:5e:00:00:01 --kernel "$VMLINUX"
-expect_in "$RUN/err" "a unicast MAC" "the MAC refusal says what is expected"
+expect_in "$RUN/err" "invalid --net 'hfx0,mac=01:00:5e:00:00:01'.*a unicast MAC" "the MAC refusal names the argument and says what is expected"
 expect_status 240 "a malformed MAC is refused" -- "$HF" run --name nb --net hfx0,mac=02:00:00 --kernel "$VMLINUX"
 check "no control socket is left behind" no_sockets
 
