@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: a bare guest and a Linux guest boot and print their markers, then each is
-# cloned by fork and the clone reports in.
+# cloned by fork and the clone reports in (the Linux one with a copy-on-write disk).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 HF=build/hyperfork
@@ -26,12 +26,25 @@ if [ -f build/linux/vmlinux ]; then
 		--initrd build/linux/initramfs.cpio --cmdline "console=ttyS0 quiet" || rc=1
 	echo "(launch to exit: $(( ($(date +%s%N) - start) / 1000000 )) ms)"
 
-	step "Linux guest: hf-fork in userspace clones the VM; the clone runs hf-done"
+	step "Linux guest with a disk: hf-fork in userspace clones the VM; parent and clone write their own files"
+	img=$(mktemp -d)
+	mkdir "$img/root"
+	echo "hello from the image" > "$img/root/hello.txt"
+	mke2fs -q -t ext2 -d "$img/root" "$img/disk.img" 8M > /dev/null 2>&1 || rc=1
+	sum=$(sha256sum < "$img/disk.img")
 	$HF run --name demo-lfork --mem 256M --timeout 300 --kernel build/linux/vmlinux \
-		--initrd build/linux/initramfs.cpio --cmdline "console=ttyS0 quiet hf.script=fork" || rc=1
-	for i in $(seq 600); do grep -q "HF-CLONE" "$HYPERFORK_RUN_DIR/demo-lfork.1.console" 2>/dev/null && break; sleep 0.1; done
+		--initrd build/linux/initramfs.cpio --disk "$img/disk.img" --disk "$img/disk.img,ro" \
+		--cmdline "console=ttyS0 quiet hf.script=disk" || rc=1
+	for i in $(seq 600); do grep -q "HF-DISK 1" "$HYPERFORK_RUN_DIR/demo-lfork.1.console" 2>/dev/null && break; sleep 0.1; done
 	echo "-- the clone's console:"
 	cat "$HYPERFORK_RUN_DIR/demo-lfork.1.console" || rc=1
+	grep -q "HF-DISK 1 before hello.txt side side=side 1" "$HYPERFORK_RUN_DIR/demo-lfork.1.console" || rc=1
+	if [ "$(sha256sum < "$img/disk.img")" = "$sum" ]; then
+		echo "(the image file is unchanged: each VM's writes stayed in that VM)"
+	else
+		echo "the image file changed"; rc=1
+	fi
+	rm -rf "$img"
 else
 	echo "build/linux/vmlinux missing: run 'make linux-guest'"; rc=1
 fi

@@ -20,7 +20,7 @@ check "no control socket is left behind" no_sockets
 
 mkdir "$RUN/root"
 echo "hello from the image" > "$RUN/root/hello.txt"
-mke2fs -q -t ext2 -d "$RUN/root" "$RUN/disk.img" 8M
+mke2fs -q -t ext2 -d "$RUN/root" "$RUN/disk.img" 8M > /dev/null
 sum_before=$(sha256sum < "$RUN/disk.img")
 expect_status 0 "a guest with a disk forks" -- timeout 400 "$HF" run --name dk --mem 256M --timeout 300 \
 	--kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img" --disk "$RUN/disk.img,ro" \
