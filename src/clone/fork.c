@@ -278,6 +278,32 @@ static int pause_and_capture(struct vm *vm)
 static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 		      uint64_t request_tsc, struct clone_result *res, int *fds);
 
+const char *clone_refusal(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
+		struct device *d = vm->bus.devices[i];
+		const char *why = d->ops->cannot_clone ? d->ops->cannot_clone(d) : NULL;
+		if (why)
+			return why;
+	}
+	return NULL;
+}
+
+/* Let the vCPU stopped at a fork point go on; its fork point returns HF_FORK_FAILED if
+ * failed (otherwise the value already in its RAX). */
+static void release_requester(struct vm *vm, struct vcpu *requester, bool failed)
+{
+	if (!requester)
+		return;
+	if (failed)
+		vcpu_set_rax(requester, HF_FORK_FAILED);
+	pthread_mutex_lock(&vm->lock);
+	requester->fork_pending = false;
+	requester->self_park = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct vcpu *requester,
 	       uint64_t request_tsc, struct clone_result *res)
 {
@@ -285,13 +311,14 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 	res->requested = count;
 	res->clones = calloc(count ? count : 1, sizeof(*res->clones));
 	int *ready = calloc(count ? count : 1, sizeof(int));
-	if (!res->clones || !ready) {
-		free(ready);
+	const char *why = NULL;
+	if (!res->clones || !ready)
 		snprintf(res->error, sizeof(res->error), "out of memory");
-		return -1;
-	}
-	if (check_names(vm, count, res) < 0) {
+	else if (check_names(vm, count, res) == 0 && (why = clone_refusal(vm)))
+		snprintf(res->error, sizeof(res->error), "cannot clone: %s", why);
+	if (res->error[0]) {
 		free(ready);
+		release_requester(vm, requester, true);
 		return -1;
 	}
 	if (vm->is_template) {
@@ -355,14 +382,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 	}
 
 resume:
-	if (requester) {
-		if (res->made == 0)
-			vcpu_set_rax(requester, HF_FORK_FAILED);
-		pthread_mutex_lock(&vm->lock);
-		requester->fork_pending = false;
-		requester->self_park = false;
-		pthread_mutex_unlock(&vm->lock);
-	}
+	release_requester(vm, requester, res->made == 0);
 	if (!vm->user_paused)
 		vm_resume_all(vm);
 	else
@@ -585,6 +605,12 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 
 int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size)
 {
+	const char *why = clone_refusal(vm);
+	if (why) {
+		pr_err("cannot make a template: %s", why);
+		release_requester(vm, requester, true);
+		return -1;
+	}
 	vm->pool = calloc(1, sizeof(*vm->pool));
 	if (pause_and_capture(vm) < 0 || !vm->pool)
 		goto fail;
@@ -601,12 +627,7 @@ fail:
 	pr_err("cannot make a template: the VM state could not be captured");
 	free(vm->pool);
 	vm->pool = NULL;
-	if (requester) {
-		vcpu_set_rax(requester, HF_FORK_FAILED);
-		pthread_mutex_lock(&vm->lock);
-		requester->fork_pending = requester->self_park = false;
-		pthread_mutex_unlock(&vm->lock);
-	}
+	release_requester(vm, requester, true);
 	vm_resume_all(vm);
 	return -1;
 }

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
-		"                     [--net TAP[,mac=MAC]] [--disk FILE[,ro]]...\n"
+		"                     [--net TAP[,mac=MAC]] [--disk FILE[,ro|,persist]]...\n"
 		"                     [--run-dir DIR] [--debug]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
@@ -54,10 +54,11 @@ static void usage(FILE *f)
 		"                    if missing; needs CAP_NET_ADMIN), guest MAC address MAC\n"
 		"                    (default derived from NAME). Clone N gets tap TAP.N with\n"
 		"                    the same guest MAC and IP address\n"
-		"  --disk FILE[,ro]  Linux guests: a virtio-blk disk (vda, vdb, ... in order, up\n"
-		"                    to %d) on image FILE, mapped copy-on-write: the guest's\n"
-		"                    writes stay in the VM and pass to its clones, the file is\n"
-		"                    never written; ,ro: a read-only disk\n"
+		"  --disk FILE[,ro|,persist]  Linux guests: a virtio-blk disk (vda, vdb, ... in\n"
+		"                    order, up to %d) on image FILE, mapped copy-on-write: the\n"
+		"                    guest's writes stay in the VM and pass to its clones, the\n"
+		"                    file is never written; ,ro: a read-only disk; ,persist:\n"
+		"                    writes go to the file (the VM cannot then be cloned)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"\n"
 		"Exit status: the guest's exit code (0-%d) for bare guests and hf-done;\n"
@@ -144,7 +145,7 @@ static int add_virtio_devices(struct vm *vm)
 		return -1;
 	slot += cfg->net_tap != NULL;
 	for (unsigned i = 0; i < cfg->ndisks; i++, slot++)
-		if (virtio_blk_add(vm, cfg->disks[i].path, cfg->disks[i].ro,
+		if (virtio_blk_add(vm, cfg->disks[i].path, cfg->disks[i].mode,
 				   LINUX_VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_SIZE,
 				   linux_virtio_irq(slot)) < 0)
 			return -1;
@@ -240,13 +241,18 @@ int cmd_run(int argc, char **argv)
 			if (cfg.ndisks == HF_MAX_DISKS)
 				return bad("too many --disk options (at most %s)", "4");
 			char *comma = strrchr(optarg, ',');
-			bool ro = comma && !strcmp(comma, ",ro");
-			if (ro)
+			enum disk_mode mode = DISK_COW;
+			if (comma && !strcmp(comma, ",ro"))
+				mode = DISK_RO;
+			else if (comma && !strcmp(comma, ",persist"))
+				mode = DISK_PERSIST;
+			if (mode != DISK_COW)
 				*comma = 0;
 			if (!*optarg)
-				return bad("invalid --disk '%s': expected FILE or FILE,ro", optarg);
+				return bad("invalid --disk '%s': expected FILE, FILE,ro or FILE,persist",
+					   optarg);
 			cfg.disks[cfg.ndisks].path = optarg;
-			cfg.disks[cfg.ndisks++].ro = ro;
+			cfg.disks[cfg.ndisks++].mode = mode;
 			break;
 		}
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
@@ -264,6 +270,11 @@ int cmd_run(int argc, char **argv)
 		return bad("%s--net is for Linux guests (--kernel)", "");
 	if (bare && cfg.ndisks)
 		return bad("%s--disk is for Linux guests (--kernel)", "");
+	for (unsigned i = 0; template && i < cfg.ndisks; i++)
+		if (cfg.disks[i].mode == DISK_PERSIST)
+			return bad("--template: disk %s is persistent, and a template's clones "
+				   "cannot share its file",
+				   cfg.disks[i].path);
 	cfg.kind = bare ? VM_BARE : VM_LINUX;
 	cfg.template_pool = template ? pool : 0;
 	cfg.image = bare ? bare : kernel;

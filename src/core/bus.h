@@ -27,6 +27,9 @@ struct device_ops {
 	 * own host resources (e.g. its network tap) and watch the device's fds on l.
 	 * Optional. Returns 0 or -1 (logged; a clone then fails to start). */
 	int (*attach)(struct device *d, struct loop *l);
+	/* Why this device keeps its VM from being cloned (e.g. a disk whose writes go to a
+	 * shared file), or NULL. Optional. */
+	const char *(*cannot_clone)(struct device *d);
 	/* Parent, vCPUs paused, before fork(): capture state held outside this process's
 	 * memory (kernel objects). Optional. Returns 0 or -1. */
 	int (*pre_fork)(struct device *d);

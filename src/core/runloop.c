@@ -205,6 +205,12 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 			snprintf(resp->error, sizeof(resp->error), "a template needs a pool of 1 or more");
 			break;
 		}
+		const char *why = clone_refusal(vm);
+		if (why) {
+			resp->ok = false;
+			snprintf(resp->error, sizeof(resp->error), "cannot make a template: %s", why);
+			break;
+		}
 		switch (template_freeze(vm, NULL, req->pool)) {
 		case 1:
 			rl->became_clone = true;

@@ -18,6 +18,7 @@
 enum vm_kind { VM_BARE, VM_LINUX };
 
 #define HF_MAX_DISKS 4
+enum disk_mode { DISK_COW, DISK_RO, DISK_PERSIST };
 
 struct vm_config {
 	char name[HF_NAME_MAX + 1];
@@ -44,7 +45,7 @@ struct vm_config {
 	unsigned ndisks;                 /* Linux guests: virtio-blk disks */
 	struct {
 		const char *path;
-		bool ro;
+		enum disk_mode mode;
 	} disks[HF_MAX_DISKS];
 };
 

@@ -17,9 +17,11 @@ int legacy_add(struct vm *vm);
 int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint64_t mmio_base,
 		   unsigned irq);
 
-/* virtio-blk on disk image path, mapped copy-on-write (the file is never written; a
- * clone inherits the disk as it was at the fork); ro: a read-only disk. */
-int virtio_blk_add(struct vm *vm, const char *path, bool ro, uint64_t mmio_base, unsigned irq);
+/* virtio-blk on disk image path: DISK_COW mapped copy-on-write (the file is never
+ * written; a clone inherits the disk as it was at the fork), DISK_RO read-only, or
+ * DISK_PERSIST shared (writes reach the file; the VM cannot be cloned). */
+int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_t mmio_base,
+		   unsigned irq);
 
 /* Feed console input to the serial port (main loop). */
 void serial_input(struct vm *vm, const uint8_t *data, size_t len);

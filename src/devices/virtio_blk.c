@@ -1,11 +1,13 @@
-/* virtio-blk over a disk image mapped copy-on-write.
+/* virtio-blk over a disk image mapped copy-on-write (or shared, for a persistent disk).
  *
  * The image is mapped MAP_PRIVATE: the guest reads the file's pages (page cache, shared by
  * every VM and clone using the image) and its writes land in private copies in the VMM's
  * memory. The image file is never written. A clone, made by fork(), inherits its parent's
  * disk exactly as it was at the fork, writes included, and from then on each side sees
  * only its own writes: a writable root disk per clone at the cost of the blocks it
- * changes. With ",ro" the mapping is read-only and the guest is told the disk is.
+ * changes. With ",ro" the mapping is read-only and the guest is told the disk is. With
+ * ",persist" the mapping is shared: writes reach the file (flushed on the guest's FLUSH),
+ * and the VM cannot be cloned, since clones would write into one file.
  *
  * Requests run on the vCPU thread that notifies the queue: a request is a memcpy. */
 #include <errno.h>
@@ -42,8 +44,9 @@ struct vblk {
 	struct virtio_dev v;
 	uint8_t *data; /* the image, mapped */
 	uint64_t size; /* bytes, a multiple of SECTOR */
-	bool ro;
+	enum disk_mode mode;
 	char id[VIRTIO_BLK_ID_BYTES];
+	char why_not_clone[160]; /* persistent disks: why the VM cannot be cloned */
 };
 
 /* Serve one request; returns the status and sets *written (bytes put in in-buffers,
@@ -69,14 +72,19 @@ static uint8_t serve(struct vblk *b, struct virtq_elem *e, uint32_t type, uint64
 		if (type == VIRTIO_BLK_T_IN) {
 			*written = virtq_copy_in(e, 0, at, len);
 		} else {
-			if (b->ro)
+			if (b->mode == DISK_RO)
 				return VIRTIO_BLK_S_IOERR;
 			virtq_copy_out(e, REQ_HDR, at, len);
 		}
 		return VIRTIO_BLK_S_OK;
 	}
 	case VIRTIO_BLK_T_FLUSH:
-		return VIRTIO_BLK_S_OK; /* nothing is ever written back: nothing to flush */
+		/* Copy-on-write disks are never written back: nothing to flush. */
+		if (b->mode == DISK_PERSIST && msync(b->data, b->size, MS_SYNC) < 0) {
+			pr_warn("virtio-blk: flushing to the image failed: %s", strerror(errno));
+			return VIRTIO_BLK_S_IOERR;
+		}
+		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID:
 		*written = virtq_copy_in(e, 0, b->id,
 					 in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES);
@@ -146,6 +154,12 @@ static int vblk_post_fork(struct device *d)
 	return 0;
 }
 
+static const char *vblk_cannot_clone(struct device *d)
+{
+	struct vblk *b = ((struct virtio_dev *)d->priv)->owner;
+	return b->mode == DISK_PERSIST ? b->why_not_clone : NULL;
+}
+
 static void vblk_destroy(struct device *d)
 {
 	struct vblk *b = ((struct virtio_dev *)d->priv)->owner;
@@ -156,13 +170,15 @@ static void vblk_destroy(struct device *d)
 static const struct device_ops vblk_dev_ops = {
 	.name = "virtio-blk",
 	.mmio = virtio_mmio,
+	.cannot_clone = vblk_cannot_clone,
 	.post_fork = vblk_post_fork,
 	.destroy = vblk_destroy,
 };
 
-int virtio_blk_add(struct vm *vm, const char *path, bool ro, uint64_t mmio_base, unsigned irq)
+int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_t mmio_base,
+		   unsigned irq)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, (mode == DISK_PERSIST ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		pr_err("cannot open disk image %s: %s", path, strerror(errno));
 		return -1;
@@ -180,8 +196,12 @@ int virtio_blk_add(struct vm *vm, const char *path, bool ro, uint64_t mmio_base,
 		return -1;
 	}
 	b->size = (uint64_t)end;
-	b->ro = ro;
-	b->data = mmap(NULL, b->size, PROT_READ | (ro ? 0 : PROT_WRITE), MAP_PRIVATE, fd, 0);
+	b->mode = mode;
+	snprintf(b->why_not_clone, sizeof(b->why_not_clone),
+		 "disk %s is persistent (its writes go to the file, which clones cannot share)",
+		 path);
+	b->data = mmap(NULL, b->size, PROT_READ | (mode == DISK_RO ? 0 : PROT_WRITE),
+		       mode == DISK_PERSIST ? MAP_SHARED : MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (b->data == MAP_FAILED) {
 		pr_err("cannot map disk image %s: %s", path, strerror(errno));
@@ -190,7 +210,7 @@ int virtio_blk_add(struct vm *vm, const char *path, bool ro, uint64_t mmio_base,
 	}
 	const char *base = strrchr(path, '/');
 	snprintf(b->id, sizeof(b->id), "%s", base ? base + 1 : path); /* NUL-padded, may fill */
-	if (virtio_mmio_add(vm, &b->v, ro ? &vblk_ro_ops : &vblk_rw_ops, b, &vblk_dev_ops,
+	if (virtio_mmio_add(vm, &b->v, mode == DISK_RO ? &vblk_ro_ops : &vblk_rw_ops, b, &vblk_dev_ops,
 			    mmio_base, irq) < 0) {
 		munmap(b->data, b->size);
 		free(b);

@@ -1,6 +1,7 @@
 # Disks of Linux guests (virtio-blk) across a clone: the image is mapped copy-on-write, so
 # the guest reads it, its writes stay in the VM and pass to a clone made afterwards, the
 # clone's and the parent's later writes stay apart, and the image file is never written.
+# A persistent disk writes through to its file, and its VM cannot be cloned.
 . "$(dirname "$0")/lib.sh"
 
 need_linux_guest
@@ -33,5 +34,17 @@ check "the clone reports" wait_for 60 grep -q "^HF-DISK 1" "$RUN/dk.1.console"
 tr -d '\r' < "$RUN/dk.1.console" > "$RUN/dk1.out"
 expect_in "$RUN/dk1.out" "^HF-DISK 1 before hello.txt side side=side 1$" "the clone has the pre-fork write and only its own later one"
 check "the image file was never written" test "$(sha256sum < "$RUN/disk.img")" = "$sum_before"
+
+# A persistent disk: the guest's writes reach the file, and the VM cannot be cloned.
+expect_status 240 "--template with a persistent disk is refused" -- \
+	"$HF" run --name db --template --kernel "$VMLINUX" --disk "$RUN/disk.img,persist"
+expect_in "$RUN/err" "disk $RUN/disk.img is persistent" "the refusal names the disk"
+expect_status 0 "a guest writes to a persistent disk" -- timeout 400 "$HF" run --name dp --mem 256M \
+	--timeout 300 --kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img,persist" \
+	--cmdline "console=ttyS0 quiet hf.script=persist"
+expect_in "$RUN/out" "^HF-PERSIST fork-refused" "its fork point fails instead of cloning"
+expect_in "$RUN/err" "cannot clone: disk $RUN/disk.img is persistent" "the VMM says why"
+check "the write reached the image file" test "$(debugfs -R 'cat /note' "$RUN/disk.img" 2>/dev/null)" = persisted
+check "no clone was made" test ! -e "$RUN/dp.1.console"
 check "no zombie processes" no_zombies
 finish

@@ -31,6 +31,14 @@ expect_in "$RUN/out" "^smp: original ok 4 cpus result 2d2c7668c2f1bff3$" "smp: t
 check "smp: the clone finished" clone_done smp.1 "^smp: "
 expect_in "$RUN/smp.1.console" "^smp: clone 1 ok 4 cpus result 2d2c7668c2f1bff3$" "smp: the clone made mid-computation finishes right"
 
+# A fork point whose clone cannot be named (the name would pass 64 characters) fails in the
+# guest, which goes on (it used to stay parked until its timeout).
+long=$(printf 'x%.0s' $(seq 63))
+expect_status 3 "a fork point that cannot clone returns HF_FORK_FAILED to the guest" -- \
+	timeout 60 "$HF" run --name "$long" --mem 64M --timeout 30 --bare "$TGUESTS/forkmem.elf" --cmdline 1
+expect_in "$RUN/out" "^forkmem: fork failed$" "the guest sees the failure"
+expect_in "$RUN/err" "would exceed 64 characters" "the VMM says why"
+
 # Randomness: state kept in guest memory is the same in every clone; HF_PORT_RANDOM is not.
 run_fork_guest rnd random 64M
 check "random: clone 1 finished" clone_done rnd.1 "^random: "

@@ -90,7 +90,7 @@ static int setup_blk(void **state)
 			return -1;
 	}
 	close(fd);
-	if (virtio_blk_add(&f->vm, f->image, false, BASE, 5) < 0)
+	if (virtio_blk_add(&f->vm, f->image, DISK_COW, BASE, 5) < 0)
 		return -1;
 	f->dev = f->vm.bus.devices[0];
 	*state = f;
