@@ -1,4 +1,5 @@
 /* hyperfork: a KVM virtual machine monitor that clones running VMs by fork(). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,9 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	trace_init();
+	/* A peer that has gone (a control client, a VM that answered and closed) is an error
+	 * to report, never a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls"))

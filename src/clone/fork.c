@@ -603,11 +603,12 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 	return 0;
 }
 
-int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size)
+int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size, char *err,
+		    size_t errlen)
 {
 	const char *why = clone_refusal(vm);
 	if (why) {
-		pr_err("cannot make a template: %s", why);
+		snprintf(err, errlen, "%s", why);
 		release_requester(vm, requester, true);
 		return -1;
 	}
@@ -624,7 +625,7 @@ int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size)
 	pr_info("frozen as a template; keeping %u warm clone(s) ready", vm->pool->target);
 	return template_refill(vm);
 fail:
-	pr_err("cannot make a template: the VM state could not be captured");
+	snprintf(err, errlen, "the VM state could not be captured");
 	free(vm->pool);
 	vm->pool = NULL;
 	release_requester(vm, requester, true);

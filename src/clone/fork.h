@@ -35,9 +35,10 @@ const char *clone_refusal(struct vm *vm);
 
 /* Freeze the running VM into a template: capture it, end its vCPUs and KVM VM, and start
  * filling a pool of pool_size warm children. requester as for clone_fork. Returns 0, -1
- * (logged; the VM runs on), or 1 in a warm child that has just been activated (as
+ * (why in err; the VM runs on), or 1 in a warm child that has just been activated (as
  * clone_fork). */
-int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size);
+int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size, char *err,
+		    size_t errlen);
 /* Template: start warm children until the pool is full. Returns 0, or 1 in an activated
  * child (as clone_fork). */
 int template_refill(struct vm *vm);

@@ -74,17 +74,7 @@ int ctl_exchange(int fd, const char *name, const struct hf_request *req, struct 
 	}
 	/* A VM that cannot serve the request (e.g. no descriptor left) answers and closes
 	 * without reading it: a failed send is then followed by reading that answer. */
-	int send_err = 0;
-	for (size_t off = 0, n = strlen(line); off < n;) {
-		ssize_t w = send(fd, line + off, n - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			send_err = w < 0 ? errno : EPIPE;
-			break;
-		}
-		off += (size_t)w;
-	}
+	int send_err = write_all(fd, line, strlen(line)) < 0 ? errno : 0;
 	free(line);
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);

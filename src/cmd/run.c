@@ -9,6 +9,7 @@
 #include "arch/x86/bare.h"
 #include "api/proto.h"
 #include "arch/x86/linux.h"
+#include "clone/fork.h"
 #include "clone/prefault.h"
 #include "clone/snapshot.h"
 #include "cmd/cmd.h"
@@ -135,6 +136,8 @@ static void mac_from_name(const char *name, uint8_t mac[6])
 }
 
 /* The network card, then the disks in order, each in its own virtio-mmio slot. */
+_Static_assert(HF_MAX_DISKS + 1 <= LINUX_VIRTIO_SLOTS,
+	       "a virtio-mmio slot for the card and for each disk");
 static int add_virtio_devices(struct vm *vm)
 {
 	const struct vm_config *cfg = &vm->cfg;
@@ -270,11 +273,6 @@ int cmd_run(int argc, char **argv)
 		return bad("%s--net is for Linux guests (--kernel)", "");
 	if (bare && cfg.ndisks)
 		return bad("%s--disk is for Linux guests (--kernel)", "");
-	for (unsigned i = 0; template && i < cfg.ndisks; i++)
-		if (cfg.disks[i].mode == DISK_PERSIST)
-			return bad("--template: disk %s is persistent, and a template's clones "
-				   "cannot share its file",
-				   cfg.disks[i].path);
 	cfg.kind = bare ? VM_BARE : VM_LINUX;
 	cfg.template_pool = template ? pool : 0;
 	cfg.image = bare ? bare : kernel;
@@ -313,6 +311,11 @@ int cmd_run(int argc, char **argv)
 		goto out_vm;
 	if (!bare && add_virtio_devices(&vm) < 0)
 		goto out_vm;
+	const char *why = template ? clone_refusal(&vm) : NULL;
+	if (why) {
+		pr_err("--template: this VM could not be cloned: %s", why);
+		goto out_vm;
+	}
 	int r = bare ? bare_setup(&vm, image, image_len) : linux_setup(&vm, image, image_len);
 	if (r < 0)
 		goto out_vm;

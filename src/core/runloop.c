@@ -137,8 +137,13 @@ static int serve_fork_points(struct runloop *rl)
 		if (!pending)
 			continue;
 		uint64_t tsc = __rdtsc(), t_request = now_ns();
-		if (vm->cfg.template_pool)
-			return template_freeze(vm, c, vm->cfg.template_pool) == 1;
+		if (vm->cfg.template_pool) {
+			char err[256];
+			int r = template_freeze(vm, c, vm->cfg.template_pool, err, sizeof(err));
+			if (r < 0)
+				pr_err("fork point on vCPU %u: cannot make a template: %s", i, err);
+			return r == 1;
+		}
 		struct clone_result res;
 		int r = clone_fork(vm, 1, vm->cfg.clone_console, c, tsc, &res);
 		if (r == 1)
@@ -205,19 +210,14 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 			snprintf(resp->error, sizeof(resp->error), "a template needs a pool of 1 or more");
 			break;
 		}
-		const char *why = clone_refusal(vm);
-		if (why) {
-			resp->ok = false;
-			snprintf(resp->error, sizeof(resp->error), "cannot make a template: %s", why);
-			break;
-		}
-		switch (template_freeze(vm, NULL, req->pool)) {
+		char err[200];
+		switch (template_freeze(vm, NULL, req->pool, err, sizeof(err))) {
 		case 1:
 			rl->became_clone = true;
 			return 1;
 		case -1:
 			resp->ok = false;
-			snprintf(resp->error, sizeof(resp->error), "the VM state could not be captured");
+			snprintf(resp->error, sizeof(resp->error), "cannot make a template: %s", err);
 		}
 		break;
 	case CMD_FORK: {
@@ -334,7 +334,6 @@ int vm_run(struct vm *vm)
 	struct runloop rl;
 
 	vcpu_install_kick_handler();
-	signal(SIGPIPE, SIG_IGN);
 	if (setup(&rl, vm) < 0) {
 		teardown(&rl, false);
 		return HF_STATUS_ERROR;

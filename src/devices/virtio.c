@@ -267,7 +267,7 @@ size_t virtq_copy_out(const struct virtq_elem *e, size_t skip, void *dst, size_t
 static uint32_t read_reg(struct virtio_dev *v, uint32_t off)
 {
 	struct virtq *q = v->queue_sel < v->ops->nqueues ? &v->vq[v->queue_sel] : NULL;
-	uint64_t features = v->ops->features | VIRTIO_F_VERSION_1;
+	uint64_t features = v->features | VIRTIO_F_VERSION_1;
 
 	switch (off) {
 	case REG_MAGIC: return VIRTIO_MMIO_MAGIC;
@@ -316,7 +316,7 @@ static void write_reg(struct virtio_dev *v, uint32_t off, uint32_t value)
 			return;
 		}
 		if ((value & VIRTIO_STATUS_FEATURES_OK) && !(v->status & VIRTIO_STATUS_FEATURES_OK)) {
-			uint64_t offered = v->ops->features | VIRTIO_F_VERSION_1;
+			uint64_t offered = v->features | VIRTIO_F_VERSION_1;
 			/* Only what was offered, and the modern interface: otherwise refuse. */
 			if ((v->driver_features & ~offered) || !(v->driver_features & VIRTIO_F_VERSION_1))
 				value &= ~VIRTIO_STATUS_FEATURES_OK;
@@ -350,7 +350,8 @@ static void write_reg(struct virtio_dev *v, uint32_t off, uint32_t value)
 	}
 }
 
-static void access(struct virtio_dev *v, uint64_t off, bool write, uint8_t *data, unsigned len)
+static void mmio_access(struct virtio_dev *v, uint64_t off, bool write, uint8_t *data,
+			unsigned len)
 {
 	pthread_mutex_lock(&v->lock);
 	if (off >= VIRTIO_MMIO_CONFIG) {
@@ -382,7 +383,7 @@ int virtio_mmio(struct device *d, struct vcpu *c, uint64_t addr, bool write, uin
 {
 	(void)c;
 	struct virtio_dev *v = d->priv;
-	access(v, addr - v->mmio_base, write, data, len);
+	mmio_access(v, addr - v->mmio_base, write, data, len);
 	return 0;
 }
 
@@ -391,6 +392,7 @@ int virtio_mmio_add(struct vm *vm, struct virtio_dev *v, const struct virtio_ops
 		    unsigned irq)
 {
 	v->ops = ops;
+	v->features = ops->features;
 	v->owner = owner;
 	v->mmio_base = mmio_base;
 	v->irq = irq;

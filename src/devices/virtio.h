@@ -52,7 +52,7 @@ struct virtio_dev;
 struct virtio_ops {
 	const char *name;
 	uint32_t device_id; /* 1: network */
-	uint64_t features;  /* offered to the driver (VIRTIO_F_VERSION_1 is added) */
+	uint64_t features;  /* offered to every such device (VIRTIO_F_VERSION_1 is added) */
 	unsigned nqueues;
 	/* The driver notified queue q (vCPU thread, lock held). */
 	void (*notify)(struct virtio_dev *v, unsigned q);
@@ -69,6 +69,8 @@ struct virtio_dev {
 	pthread_mutex_t lock;
 	uint64_t mmio_base;
 	unsigned irq;
+	uint64_t features; /* offered: ops->features, plus what the device added after
+	                      virtio_mmio_add (before the guest runs) */
 	uint32_t status, isr;
 	uint32_t dev_features_sel, drv_features_sel, queue_sel;
 	uint64_t driver_features;

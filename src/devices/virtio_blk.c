@@ -129,19 +129,10 @@ static void vblk_config(struct virtio_dev *v, uint32_t off, uint8_t *data, unsig
 		data[i] = ((const uint8_t *)&capacity)[off + i];
 }
 
-static const struct virtio_ops vblk_rw_ops = {
+static const struct virtio_ops vblk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
 	.features = VIRTIO_BLK_F_FLUSH,
-	.nqueues = 1,
-	.notify = vblk_notify,
-	.config = vblk_config,
-};
-
-static const struct virtio_ops vblk_ro_ops = {
-	.name = "virtio-blk",
-	.device_id = VIRTIO_ID_BLOCK,
-	.features = VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO,
 	.nqueues = 1,
 	.notify = vblk_notify,
 	.config = vblk_config,
@@ -210,11 +201,12 @@ int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_
 	}
 	const char *base = strrchr(path, '/');
 	snprintf(b->id, sizeof(b->id), "%s", base ? base + 1 : path); /* NUL-padded, may fill */
-	if (virtio_mmio_add(vm, &b->v, mode == DISK_RO ? &vblk_ro_ops : &vblk_rw_ops, b, &vblk_dev_ops,
-			    mmio_base, irq) < 0) {
+	if (virtio_mmio_add(vm, &b->v, &vblk_ops, b, &vblk_dev_ops, mmio_base, irq) < 0) {
 		munmap(b->data, b->size);
 		free(b);
 		return -1;
 	}
+	if (mode == DISK_RO)
+		b->v.features |= VIRTIO_BLK_F_RO;
 	return 0;
 }

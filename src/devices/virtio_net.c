@@ -147,7 +147,7 @@ static void transmit(struct vnet *n)
 		}
 		if (e.out_len < NET_HDR_LEN)
 			pr_debug("network: transmit buffer shorter than its header");
-		else if (n->tap >= 0 && k && writev(n->tap, iov, (int)k) < 0)
+		else if (k && writev(n->tap, iov, (int)k) < 0)
 			pr_debug("network: tap %s: frame dropped: %s", n->ifname, strerror(errno));
 		virtq_push(&n->v, TXQ, e.head, 0);
 		done = true;

@@ -1,9 +1,7 @@
 # hf.script=persist: a persistent disk (--disk FILE,persist). Writes /note on ext2 vda and
 # unmounts (the writes reach the image), then asks for a clone, which the VMM must refuse:
 # prints HF-PERSIST fork-refused (or HF-PERSIST forked).
-mount -t sysfs sysfs /sys
-read -r majmin </sys/block/vda/dev || exec hf-done 1
-mknod /dev/vda b "${majmin%:*}" "${majmin#*:}"
+blockdev vda || exec hf-done 1
 mkdir -p /mnt
 mount -t ext2 /dev/vda /mnt || exec hf-done 1
 echo persisted >/mnt/note
