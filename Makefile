@@ -71,17 +71,32 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: all
-	tests/integration/run.sh
+# Whatever boots guests needs KVM: it runs here when this machine's /dev/kvm works, and
+# otherwise inside an emulated KVM host (scripts/kvm-host.sh; HYPERFORK_EMULATE=0|1 forces
+# either way). Everything is built here first: compiling inside that host is ~10x slower.
+KVM_RUN := scripts/kvm-host.sh --auto -t $(or $(KVM_HOST_TIMEOUT),4800) --
 
-check: deps all unit linux-guest integration sanitize
+integration: all linux-guest stock-kernel
+	$(KVM_RUN) tests/integration/run.sh
+
+# One emulated machine for the integration tests and the sanitized ones.
+check: deps all unit linux-guest stock-kernel sanitize-build
+	$(KVM_RUN) $(MAKE) --no-print-directory integration-run sanitize-run
+
+integration-run:
+	tests/integration/run.sh
 
 # The unit tests and the integration tests (all but the long Linux boot tests) built with
 # AddressSanitizer and UBSan; any report fails the run.
 SAN_TESTS ?= test_bare test_cli test_control test_fork test_template test_net test_disk
-sanitize: all linux-guest
+sanitize: sanitize-build
+	$(KVM_RUN) $(MAKE) --no-print-directory sanitize-run
+
+sanitize-build: all linux-guest stock-kernel
 	$(MAKE) BUILD=build/san CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 		build/san/hyperfork $(UNIT_SRCS:%.c=build/san/%)
+
+sanitize-run:
 	rm -rf build/san/reports && mkdir -p build/san/reports
 	@set -e; for t in $(UNIT_SRCS:%.c=build/san/%); do echo "== $$t"; \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan \
@@ -99,15 +114,21 @@ deps:
 linux-guest:
 	guest/linux/build.sh
 
-demo: deps all linux-guest
-	scripts/demo.sh
+# Debian's stock kernel, unpacked (not installed): the emulated KVM host's kernel, and a
+# distribution kernel booted as a guest by the tests.
+stock-kernel:
+	@scripts/debian-kernel.sh
 
-bench: deps all linux-guest
-	bench/run-all.sh
+demo: deps all linux-guest stock-kernel
+	$(KVM_RUN) scripts/demo.sh
+
+bench: deps all linux-guest stock-kernel
+	$(KVM_RUN) bench/run-all.sh
 
 clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
 		$(BUILD)/san
 
-.PHONY: all guests unit integration check deps linux-guest demo bench clean sanitize
+.PHONY: all guests unit integration integration-run check deps linux-guest stock-kernel demo bench \
+	clean sanitize sanitize-build sanitize-run
 -include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)

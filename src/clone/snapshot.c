@@ -66,6 +66,37 @@ static struct kvm_msrs *msrs_alloc(unsigned n)
 	return calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
 }
 
+#define TSS64_AVAILABLE 9
+#define TSS64_BUSY 11
+
+/* Does KVM read back a TR loaded as an available TSS as busy? Probed on vCPU 0 before the
+ * guest runs, its registers put back afterwards. */
+static int probe_tr_busy_forced(struct vcpu *c, bool *forced)
+{
+	struct kvm_sregs orig, probe;
+	if (ioctl(c->fd, KVM_GET_SREGS, &orig) < 0) {
+		pr_err("KVM_GET_SREGS on vCPU %u: %s", c->index, strerror(errno));
+		return -1;
+	}
+	probe = orig;
+	probe.tr.type = TSS64_AVAILABLE;
+	*forced = false;
+	if (ioctl(c->fd, KVM_SET_SREGS, &probe) == 0 && ioctl(c->fd, KVM_GET_SREGS, &probe) == 0)
+		*forced = probe.tr.type == TSS64_BUSY;
+	if (ioctl(c->fd, KVM_SET_SREGS, &orig) < 0) {
+		pr_err("KVM_SET_SREGS on vCPU %u: %s", c->index, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct kvm_segment snapshot_tr_to_restore(struct kvm_segment tr, bool tr_busy_forced)
+{
+	if (tr_busy_forced && tr.type == TSS64_BUSY)
+		tr.type = TSS64_AVAILABLE;
+	return tr;
+}
+
 int snapshot_prepare(struct vm *vm)
 {
 	struct vm_snapshot *s = vm->snap;
@@ -77,6 +108,9 @@ int snapshot_prepare(struct vm *vm)
 	struct kvm_device_attr attr = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET};
 	s->tsc_offset_attr =
 		vm->host->vcpu_attrs && ioctl(c0->fd, KVM_HAS_DEVICE_ATTR, &attr) == 0;
+
+	if (probe_tr_busy_forced(c0, &s->tr_busy_forced) < 0)
+		return -1;
 
 	/* Keep the MSRs vCPU 0 can read; KVM_GET_MSRS stops at the first one it cannot. */
 	struct kvm_msrs *probe = msrs_alloc(all->nmsrs);
@@ -125,8 +159,9 @@ int snapshot_prepare(struct vm *vm)
 			return -1;
 		}
 	}
-	pr_debug("snapshot: %u MSRs saved per vCPU, TSC restored by %s", s->nmsrs,
-		 s->tsc_offset_attr ? "offset" : "value");
+	pr_debug("snapshot: %u MSRs saved per vCPU, TSC restored by %s, TR busy %s", s->nmsrs,
+		 s->tsc_offset_attr ? "offset" : "value",
+		 s->tr_busy_forced ? "always reported" : "as held");
 	s->prepared = true;
 	return 0;
 }
@@ -268,7 +303,9 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 		VCPU_IOCTL(c, KVM_SET_FPU, &s->fpu, "KVM_SET_FPU");
 	if (h->xcrs)
 		VCPU_IOCTL(c, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
-	VCPU_IOCTL(c, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
+	struct kvm_sregs sregs = s->sregs;
+	sregs.tr = snapshot_tr_to_restore(sregs.tr, vm->snap->tr_busy_forced);
+	VCPU_IOCTL(c, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 	struct kvm_msr_entry *e = malloc((nmsrs ? nmsrs : 1) * sizeof(*e));
 	if (!e) {
 		pr_err("out of memory");
@@ -312,8 +349,13 @@ int snapshot_restore_clock(struct vm *vm)
 	trace_point("restore-clock");
 	struct kvm_clock_data cd = vm->snap->clock;
 	/* With KVM_CLOCK_REALTIME, KVM advances kvm-clock by the real time elapsed since the
-	 * capture: the clone's clock continues from the parent's and never goes back. */
+	 * capture: the clone's clock continues from the parent's and never goes back. Hosts
+	 * whose clock is not the TSC do not offer it (KVM_GET_CLOCK flags 0): advance it here by
+	 * the host time since the capture, so it stays in step with the guest TSC, which kept
+	 * counting meanwhile. */
 	cd.flags &= KVM_CLOCK_REALTIME;
+	if (!cd.flags)
+		cd.clock += now_ns() - vm->snap->captured_ns;
 	VM_IOCTL(vm, KVM_SET_CLOCK, &cd, "KVM_SET_CLOCK");
 	return 0;
 }

@@ -32,6 +32,9 @@ struct vm_snapshot {
 	uint32_t *msr_index; /* MSRs this VM saves, probed by snapshot_prepare */
 	unsigned nmsrs;
 	bool tsc_offset_attr; /* KVM_VCPU_TSC_OFFSET works: TSC restored by offset */
+	/* KVM reports the task register busy whatever the CPU holds (KVM on AMD ORs the busy
+	 * bit in on every read): restore it as the guest's LTR left it, available. */
+	bool tr_busy_forced;
 	bool prepared;
 	uint64_t captured_ns;   /* CLOCK_MONOTONIC at capture */
 	uint64_t captured_tsc;  /* host TSC at capture (fallback TSC restore) */
@@ -55,6 +58,12 @@ int snapshot_capture(struct vm *vm);
 int snapshot_restore_vm(struct vm *vm);
 int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c);
 int snapshot_restore_clock(struct vm *vm);
+/* The task register to load into a clone, given the captured one: on a host that reports
+ * TR busy whatever the CPU held (tr_busy_forced), a busy 64-bit TSS (type 11) goes back as
+ * available (type 9), which is what the guest's own LTR left in the CPU there; software
+ * CPUs check the I/O permission bitmap only for that type. Otherwise unchanged. */
+struct kvm_segment snapshot_tr_to_restore(struct kvm_segment tr, bool tr_busy_forced);
+
 /* The captured VM's guest TSC (vCPU 0) corresponding to host TSC value host_tsc. */
 uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc);
 

@@ -93,8 +93,10 @@ int host_open(struct host *h)
 	if (h->kvm_fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
-			pr_err("cannot open %s: no such device (KVM is not available on this host; "
-			       "load kvm_intel/kvm_amd or enable virtualization)",
+			pr_err("cannot open %s: no such device (KVM is not available on this host: "
+			       "load kvm_intel/kvm_amd or enable virtualization; or run inside an "
+			       "emulated KVM host: scripts/kvm-host.sh -- COMMAND, as make check, "
+			       "make demo and make bench do by themselves)",
 			       dev);
 		else if (e == EACCES || e == EPERM)
 			pr_err("cannot open %s: permission denied (run as root or join the kvm "

@@ -31,6 +31,34 @@ after=$(awk '/^HF-UPTIME/ { print $2 }' "$RUN/clk.1.console" | tail -1)
 check "the clone's clock did not go back ($before -> $after)" awk -v a="$before" -v b="$after" 'BEGIN { exit !(b >= a && a > 0) }'
 expect_in "$RUN/clk.1.console" "^HF-CLOCKSOURCE kvm-clock[[:space:]]*$" "the clone runs on kvm-clock"
 expect_not_in "$RUN/clk.1.console" "clocksource.*unstable|Clocksource .* marked unstable" "kvm-clock is not found unstable in the clone"
+# How far kvm-clock fell behind (or ran ahead of) the TSC across the clone, in ms: the TSC
+# rate comes from the clone's own samples a second apart, the start from before the fork.
+# A clone whose kvm-clock missed the time the clone took to make lags by that time.
+clock_skew_ms() { # ORIGINAL_CONSOLE CLONE_CONSOLE
+	awk 'FNR == NR { if ($1 == "HF-TSCNS" && $2 == "before" && !t0) { t0 = $3; n0 = $4 }; next }
+		$1 == "HF-TSCNS" && $2 == "after" { t1 = $3; n1 = $4 }
+		$1 == "HF-TSCNS" && $2 == "later" { t2 = $3; n2 = $4 }
+		END { if (!t0 || !t1 || !t2 || n2 <= n1) { print "none"; exit }
+		      rate = (t2 - t1) / (n2 - n1); printf "%.2f\n", ((t1 - t0) / rate - (n1 - n0)) / 1e6 }' \
+		<(tr -d '\r' < "$1") <(tr -d '\r' < "$2")
+}
+within_ms() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "none" && v <= m && v >= -m) }'; }
+skew=$(clock_skew_ms "$RUN/out" "$RUN/clk.1.console")
+check "kvm-clock stays in step with the TSC across a fork ($skew ms)" within_ms "$skew" 10
+skew=$(clock_skew_ms "$RUN/out" "$RUN/out")
+check "and in the original ($skew ms)" within_ms "$skew" 10
+
+# The same across a template: frozen at hf-fork, a warm clone made at once, activated later.
+timeout 400 "$HF" run --name clkt --mem 256M --timeout 300 --template --pool 1 --console "$RUN/clkt.out" \
+	--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=clock clocksource=kvm-clock" \
+	> "$RUN/clkt.log" 2>&1 &
+check "a kvm-clock guest freezes into a template" wait_for 120 grep -q "frozen as a template" "$RUN/clkt.log"
+sleep 2
+"$HF" fork clkt > "$RUN/clkt.f" 2>&1
+check "its clone reports its clocks" wait_for 60 grep -q "^HF-FORK-RETURNED 1" "$RUN/clkt.1.console"
+skew=$(clock_skew_ms "$RUN/clkt.out" "$RUN/clkt.1.console")
+check "kvm-clock stays in step with the TSC in a template clone activated 2 s later ($skew ms)" within_ms "$skew" 10
+"$HF" stop clkt > /dev/null 2>&1
 
 # Randomness across clones: a clone starts with its parent's kernel RNG. Without a reseed
 # (clone 1) it reads the same /dev/urandom bytes and gives a new process the same stack
