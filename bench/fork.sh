@@ -5,10 +5,12 @@
 # of a running VM and clones of a template, beside the cold start of the same guest, all
 # in one run. Then memory of 100 idle clones. Writes bench/results/fork.csv,
 # fork-summary.csv, clone-memory.csv and fork.png.
-#   bench/fork.sh [CLONES_PER_POINT] [SIZES]     e.g. bench/fork.sh 100 "128 512 4096"
+#   bench/fork.sh [CLONES_PER_POINT] [SIZES] [SIZES_4K]   e.g. bench/fork.sh 100 "128 512 4096"
+# SIZES_4K: the sizes also measured with 4 KiB guest pages (default: all of SIZES).
 set -u
 N=${1:-100}
 SIZES=${2:-"128 256 512 1024 2048 4096"}
+SIZES_4K=${3-$SIZES}
 . "$(dirname "$0")/lib.sh"
 GUEST=$PWD/build/bench/guests/forklat.elf
 CSV=$OUT/fork.csv
@@ -20,7 +22,9 @@ collect() { # MODE MEM PAGES NAME: clones' console lines -> CSV
 }
 
 for mem in $SIZES; do
-	for pages in huge 4k; do
+	pagelist=huge
+	case " $SIZES_4K " in *" $mem "*) pagelist="huge 4k" ;; esac
+	for pages in $pagelist; do
 		# fork(): the guest touches all its RAM, then reaches its fork point N times.
 		name=f$mem$pages
 		echo "fork     ${mem} MB $pages pages: $N clones" >&2
@@ -95,7 +99,7 @@ if command -v gnuplot > /dev/null; then
 	gnuplot <<GP
 set terminal pngcairo size 900,560 noenhanced
 set output "$OUT/fork.png"
-set title "Clone latency vs guest memory (request -> first guest instruction), $(nproc)-core PVM host"
+set title "Clone latency vs guest memory (request -> first guest instruction), $(nproc)-core $(build/hyperfork host | awk '$1 == "backend:" { print $2 }') host$([ "${HYPERFORK_EMULATED:-0}" = 1 ] && echo ", emulated")"
 set xlabel "guest memory (MB)"; set ylabel "latency (ms), median; bars to p99"
 set logscale x 2; set logscale y 10; set grid; set key top left; set xrange [100:5200]
 set xtics ("128" 128, "256" 256, "512" 512, "1G" 1024, "2G" 2048, "4G" 4096)

@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.." || exit 1
 R=bench/results
 OUTMD=bench/REPORT.md
 TOTAL=${1:-}
+# The commands run-all.sh ran (defaults: a native make bench).
+EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
+COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
+NET_CMD='bench/net.sh 20' SCALE_CMD='bench/scale.sh 20000 3072'
+# shellcheck disable=SC1091
+[ -f $R/args.sh ] && . $R/args.sh
 
 # csv_table FILE [awk filter]: a CSV file as a Markdown table
 csv_table() {
@@ -20,7 +26,18 @@ get() { # FILE MODE PAGES MEM COLUMN(p50_us=5): from fork-summary.csv
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
 
 {
-echo "# HyperFork benchmark report"
+if [ "$EMULATED" = 1 ]; then
+	echo "# HyperFork benchmark report: EMULATED KVM host"
+	echo
+	echo "Measured inside an emulated KVM host (\`scripts/kvm-host.sh\`: QEMU TCG emulating an AMD"
+	echo "CPU with SVM and nested paging, \`kvm_amd\` in Debian's kernel) because this machine has no"
+	echo "usable /dev/kvm. Every guest instruction that exits, every nested page fault and the host"
+	echo "kernel itself are emulated: absolute times here are not this machine's, let alone real"
+	echo "hardware's. Only ratios between figures of this one run compare; sizes and counts are cut"
+	echo "to fit (the commands are quoted per section)."
+else
+	echo "# HyperFork benchmark report"
+fi
 echo
 echo "Regenerate everything on this machine with \`make bench\` (bench/run-all.sh; each"
 echo "script in bench/ can also be run alone with the arguments shown). Figures are"
@@ -30,6 +47,7 @@ echo "## Machine"
 echo
 echo '```'
 echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
+[ "$EMULATED" = 1 ] && echo "emulated: yes, on ${HYPERFORK_EMULATED_ON:-an unnamed machine} (QEMU TCG; the lines below describe the emulated machine)"
 echo "commit:   $(cat $R/commit.txt 2>/dev/null || git rev-parse --short HEAD) (the code measured)"
 echo "cpu:      $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores"
 echo "memory:   $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
@@ -42,9 +60,29 @@ echo '```'
 echo
 [ -f $R/durations.csv ] && { echo "Time per benchmark (s): $(tr '\n' ' ' < $R/durations.csv)"; echo; }
 
+# The headline: ratios between figures of this one run (what an emulated run can tell).
+p50() { awk -F, -v m="$2" -v p="$3" -v s="$4" '$1 == m && $2 == p && $3 == s { print $5 }' "$1" 2>/dev/null; }
+col_med() { # FILE FIELD1 VALUE1 FIELD2 VALUE2 COLUMN: median of COLUMN over matching rows
+	awk -F, -v a="$2" -v av="$3" -v b="$4" -v bv="$5" -v c="$6" '$a == av && $b == bv { print $c }' "$1" 2>/dev/null | med
+}
+t512=$(p50 $R/fork-summary.csv template huge 512); f512=$(p50 $R/fork-summary.csv fork huge 512)
+c512=$(p50 $R/fork-summary.csv cold huge 512)
+lboot=$(col_med $R/boot.csv 1 hyperfork 2 linux 5); qboot=$(col_med $R/boot.csv 1 qemu-microvm 2 linux 5)
+hclone=$(col_med $R/peers.csv 1 hyperfork 3 256 5); qrest=$(col_med $R/peers.csv 1 qemu-microvm 3 256 5)
+echo "## Headline: ratios measured in this run"
+echo
+echo "| comparison (same run, same host) | ratio | figures |"
+echo "| --- | --- | --- |"
+echo "| 512 MB bare guest: fork() clone / template clone (request -> first instruction, p50) | $(ratio "$f512" "$t512")x | ${f512:-?} us / ${t512:-?} us |"
+echo "| 512 MB bare guest: cold start / template clone | $(ratio "$c512" "$t512")x | ${c512:-?} us / ${t512:-?} us |"
+echo "| 256 MB Linux guest: boot to /init / template clone to first output | $(ratio "$(awk -v b="${lboot:-0}" 'BEGIN { print b }')" "$hclone")x | ${lboot:-?} ms / ${hclone:-?} ms |"
+echo "| QEMU migrate-to-file restore / HyperFork template clone, to first output | $(ratio "$qrest" "$hclone")x | ${qrest:-?} ms / ${hclone:-?} ms |"
+echo "| QEMU microvm boot / HyperFork boot, same kernel, to /init | $(ratio "$qboot" "$lboot")x | ${qboot:-?} ms / ${lboot:-?} ms |"
+echo
+
 echo "## 1. Clone latency vs memory size, against cold start (paper Figure 2)"
 echo
-echo "\`bench/fork.sh 100 \"128 256 512 1024 2048 4096\"\`: a bare guest touches all of its"
+echo "\`$FORK_CMD\`: a bare guest touches all of its"
 echo "RAM, then is cloned 100 times per point; latency is measured inside the guest, from the"
 echo "request (its fork point for fork(), \`hyperfork fork\` reaching the template for"
 echo "templates) to the clone's first instruction. \`fork\`: the paper's mechanism, the parent"
@@ -78,7 +116,7 @@ fi
 
 echo "## 2. Copy-on-write cost, and what cuts it (paper Figure 3)"
 echo
-echo "\`bench/cow.sh 3 \"16 64 256\"\`: 128 bytes of random data written into every 4 KiB page,"
+echo "\`$COW_CMD\`: 128 bytes of random data written into every 4 KiB page,"
 echo "passes timed and verified; \`first\`/\`rewrite\` before the fork point, \`after_fork_faulting\`"
 echo "(every page copy-on-write) and \`after_fork_again\` after it. \`nofork\` rows run the same"
 echo "passes without a fork. Prefault modes (\`--cow-prefault\`) break copy-on-write from the"
@@ -100,7 +138,7 @@ fi
 
 echo "## 3. A function with an expensive initialization (paper Figures 4 and 5)"
 echo
-echo "\`bench/function.sh 64 8\`: the function builds 32 MB of tables with libm (the"
+echo "\`$FUNCTION_CMD\`: the function builds 32 MB of tables with libm (the"
 echo "initialization), then runs forward and inverse FFTs of 2^18 points and checks them."
 echo "\`boot\`: a new VM per invocation; \`afterboot\`: clones of a template frozen right after"
 echo "boot; \`afterinit\`: clones of a template frozen after the initialization. Total CPU time"
@@ -120,7 +158,7 @@ fi
 
 echo "## 4. Density"
 echo
-echo "\`bench/scale.sh 20000 3072\`: clones of one 512 MB template (idle guest) added 250 at a"
+echo "\`$SCALE_CMD\`: clones of one 512 MB template (idle guest) added 250 at a"
 echo "time until MemAvailable falls below 3 GB, a clone cannot be made, or 20000."
 echo
 if [ -f $R/density-summary.csv ]; then
@@ -146,7 +184,7 @@ fi
 
 echo "## 6. Peers measured in the same run"
 echo
-echo "\`bench/boot.sh 20 3\`: launch -> first output -> /init marker -> exit, medians (ms)."
+echo "\`$BOOT_CMD\`: launch -> first output -> /init marker -> exit, medians (ms)."
 echo
 if [ -f $R/boot.csv ]; then
 	echo "| system | guest | runs | first output | marker | exit |"
@@ -166,7 +204,7 @@ if [ -f $R/boot.csv ]; then
 	echo "Linux boot to /init: QEMU microvm / HyperFork = $(ratio "$ql" "$hl")x (same kernel, initramfs, command line)."
 	echo
 fi
-echo "\`bench/peers.sh 5\`: a running 256 MB Linux guest restored from a QEMU migrate-to-file"
+echo "\`$PEERS_CMD\`: a running 256 MB Linux guest restored from a QEMU migrate-to-file"
 echo "snapshot, against a clone of the same guest from a HyperFork template; both to the"
 echo "guest's first console output."
 echo
@@ -186,7 +224,7 @@ if [ -f $R/peers.csv ]; then
 fi
 echo "## 7. Networking across clones"
 echo
-echo "\`bench/net.sh 20\`: a 256 MB Linux guest frozen into a template at its fork point, with a"
+echo "\`$NET_CMD\`: a 256 MB Linux guest frozen into a template at its fork point, with a"
 echo "virtio-net card (\`--net\`; an HTTP server started before the fork) and without; 20 clones"
 echo "activated from each. A clone's tap is made by its main loop while its guest already runs"
 echo "(frames sent meanwhile wait in the queue), so the card should cost the clone's start"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "hf-tool.h"
@@ -26,6 +27,11 @@ int main(int argc, char **argv)
 	if (hf_ports("hf-done") < 0)
 		return 1;
 	fflush(NULL);
+	/* What the guest printed last may still sit in the tty and the UART (another vCPU
+	 * may be sending it): let it reach the VMM before the VM ends. */
+	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
+		if (isatty(fd))
+			tcdrain(fd);
 	outl((uint32_t)code, HF_PORT_EXIT);
 	for (;;) /* the VMM normally stops the VM at the outl */
 		pause();

@@ -35,9 +35,11 @@ int main(int argc, char **argv)
 	}
 	char buf[65536];
 	ssize_t n;
+	/* A server may answer and close before taking everything (a request too long): the
+	 * send then fails, and its answer is still to be read. */
 	while ((n = read(0, buf, sizeof(buf))) > 0)
-		if (write(fd, buf, (size_t)n) != n)
-			return 1;
+		if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+			break;
 	if (wait_ms < 0)
 		shutdown(fd, SHUT_WR);
 	struct pollfd p = {.fd = fd, .events = POLLIN};
