@@ -243,6 +243,9 @@ int snapshot_capture(struct vm *vm)
 		VM_IOCTL(vm, KVM_GET_PIT2, &s->pit, "KVM_GET_PIT2");
 	VM_IOCTL(vm, KVM_GET_CLOCK, &s->clock, "KVM_GET_CLOCK");
 	s->captured_ns = now_ns();
+	pr_debug("kvm-clock captured at %llu ns, flags 0x%x%s", (unsigned long long)s->clock.clock,
+		 s->clock.flags,
+		 s->clock.flags & KVM_CLOCK_REALTIME ? "" : " (no KVM_CLOCK_REALTIME: the clone advances it)");
 	s->captured_tsc = __rdtsc();
 	return 0;
 }
@@ -344,18 +347,25 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 	return 0;
 }
 
-int snapshot_restore_clock(struct vm *vm)
+struct kvm_clock_data snapshot_clock_to_restore(struct kvm_clock_data captured, uint64_t captured_ns,
+					       uint64_t now)
 {
-	trace_point("restore-clock");
-	struct kvm_clock_data cd = vm->snap->clock;
 	/* With KVM_CLOCK_REALTIME, KVM advances kvm-clock by the real time elapsed since the
 	 * capture: the clone's clock continues from the parent's and never goes back. Hosts
 	 * whose clock is not the TSC do not offer it (KVM_GET_CLOCK flags 0): advance it here by
 	 * the host time since the capture, so it stays in step with the guest TSC, which kept
-	 * counting meanwhile. */
-	cd.flags &= KVM_CLOCK_REALTIME;
-	if (!cd.flags)
-		cd.clock += now_ns() - vm->snap->captured_ns;
+	 * counting meanwhile. Other flags are KVM's report, not requests. */
+	captured.flags &= KVM_CLOCK_REALTIME;
+	if (!captured.flags && now > captured_ns)
+		captured.clock += now - captured_ns;
+	return captured;
+}
+
+int snapshot_restore_clock(struct vm *vm)
+{
+	trace_point("restore-clock");
+	struct kvm_clock_data cd =
+		snapshot_clock_to_restore(vm->snap->clock, vm->snap->captured_ns, now_ns());
 	VM_IOCTL(vm, KVM_SET_CLOCK, &cd, "KVM_SET_CLOCK");
 	return 0;
 }

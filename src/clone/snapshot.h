@@ -64,6 +64,12 @@ int snapshot_restore_clock(struct vm *vm);
  * CPUs check the I/O permission bitmap only for that type. Otherwise unchanged. */
 struct kvm_segment snapshot_tr_to_restore(struct kvm_segment tr, bool tr_busy_forced);
 
+/* The kvm-clock to load into a clone, given the one captured at host CLOCK_MONOTONIC time
+ * captured_ns and the time now: KVM advances it itself where KVM_CLOCK_REALTIME was offered
+ * (the flag is kept); otherwise it is advanced here by the time elapsed. */
+struct kvm_clock_data snapshot_clock_to_restore(struct kvm_clock_data captured, uint64_t captured_ns,
+					       uint64_t now);
+
 /* The captured VM's guest TSC (vCPU 0) corresponding to host TSC value host_tsc. */
 uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc);
 

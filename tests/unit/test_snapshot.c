@@ -1,4 +1,5 @@
-/* Unit tests for the pure parts of src/clone/snapshot.c: the task register a clone gets. */
+/* Unit tests for the pure parts of src/clone/snapshot.c: the task register and the kvm-clock
+ * a clone gets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,12 +48,49 @@ static void test_only_busy_tss64_changes(void **state)
 		assert_int_equal(snapshot_tr_to_restore(tr(keep[i]), true).type, keep[i]);
 }
 
+/* A host without KVM_CLOCK_REALTIME (flags 0): the clone's kvm-clock continues from the
+ * captured value by the host time the clone took to make, so it stays in step with its TSC. */
+static void test_clock_advanced_without_realtime(void **state)
+{
+	(void)state;
+	struct kvm_clock_data c = {.clock = 5000000000ull, .flags = 0};
+	struct kvm_clock_data r = snapshot_clock_to_restore(c, 1000000000ull, 1067000000ull);
+	assert_int_equal(r.flags, 0);
+	assert_int_equal(r.clock, 5067000000ull);
+}
+
+/* With KVM_CLOCK_REALTIME, KVM advances it: the captured value and flag go back as they are,
+ * the other flags (KVM's report: TSC_STABLE, HOST_TSC) are dropped. */
+static void test_clock_left_to_kvm_with_realtime(void **state)
+{
+	(void)state;
+	struct kvm_clock_data c = {.clock = 5000000000ull,
+				   .flags = KVM_CLOCK_REALTIME | KVM_CLOCK_TSC_STABLE | KVM_CLOCK_HOST_TSC,
+				   .realtime = 1700000000000000000ull};
+	struct kvm_clock_data r = snapshot_clock_to_restore(c, 1000000000ull, 1067000000ull);
+	assert_int_equal(r.flags, KVM_CLOCK_REALTIME);
+	assert_int_equal(r.clock, 5000000000ull);
+	assert_int_equal(r.realtime, c.realtime);
+}
+
+/* A host clock read before the capture (it cannot be, but a bad value must not move the
+ * guest's clock back or wrap it). */
+static void test_clock_never_goes_back(void **state)
+{
+	(void)state;
+	struct kvm_clock_data c = {.clock = 5000000000ull};
+	assert_int_equal(snapshot_clock_to_restore(c, 2000, 1000).clock, 5000000000ull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_busy_forced_restores_available),
 		cmocka_unit_test(test_reported_as_held_is_exact),
 		cmocka_unit_test(test_only_busy_tss64_changes),
+		cmocka_unit_test(test_clock_advanced_without_realtime),
+		cmocka_unit_test(test_clock_left_to_kvm_with_realtime),
+		cmocka_unit_test(test_clock_never_goes_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
