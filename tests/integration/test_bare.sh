@@ -12,7 +12,7 @@ done
 # misbehaviour: mode, expected words in the error
 while IFS='|' read -r mode words; do
 	expect_status 241 "guest '$mode' ends with the crash status" -- \
-		timeout 20 "$HF" run --name bad --mem 65M --timeout 10 --bare "$GUESTS/misbehave.elf" --cmdline "$mode"
+		timeout 20 "$HF" run --name bad --mem 65M --timeout $(scaled 10) --bare "$GUESTS/misbehave.elf" --cmdline "$mode"
 	expect_in "$RUN/err" "$words" "guest '$mode' is reported: $words"
 done <<'MODES'
 triple|triple fault
@@ -30,6 +30,19 @@ MODES
 expect_status 243 "a spinning guest is stopped by --timeout" -- \
 	timeout 20 "$HF" run --name spin --mem 16M --timeout 0.5 --bare "$GUESTS/misbehave.elf" --cmdline spin
 expect_in "$RUN/err" "timed out after 0.5 s" "the timeout is reported"
+
+# A guest that never leaves its vCPU does not keep its VMM from ending: SIGTERM stops it
+# (status 244), SIGKILL kills it.
+for sig in TERM KILL; do
+	"$HF" run --name spin$sig --mem 16M --bare "$GUESTS/misbehave.elf" --cmdline spin > /dev/null 2>&1 &
+	t=$!
+	wait_for 10 vm_up spin$sig
+	kill -$sig $t
+	check "SIG$sig ends a VMM whose guest spins" wait_for 10 pid_gone $t
+	wait $t
+	want=244; [ $sig = KILL ] && want=137
+	check "with status $want" test $? = $want
+done
 
 check "no control socket is left behind" no_sockets
 # No zombie and no leftover process: every VMM started above has exited.

@@ -17,7 +17,7 @@ done
 # (a clone rewrites with its own seed; the original checks against its own).
 expect_status 0 "function guest, full" -- timeout 60 "$HF" run --name fn --mem 256M --bare "$BG/function.elf" --cmdline full
 expect_in "$RUN/out" "^function: done 0 init_ms [0-9]+ compute_ms [0-9]+ since_request_ms 0 error small$" "the FFT round trip is exact"
-"$HF" run --name ft --mem 256M --timeout 60 --console none --template --pool 1 --bare "$BG/function.elf" --cmdline afterinit > /dev/null 2>&1 &
+"$HF" run --name ft --mem 256M --timeout $(scaled 60) --console none --template --pool 1 --bare "$BG/function.elf" --cmdline afterinit > /dev/null 2>&1 &
 check "function template up" wait_for 30 bash -c "[ \"\$('$HF' status ft 2>/dev/null | awk '\$1 == \"state:\" { print \$2 }')\" = template ]"
 "$HF" fork ft > /dev/null && "$HF" wait ft.1
 expect_in "$RUN/ft.1.console" "^function: done 1 init_ms 0 compute_ms [0-9]+ since_request_ms [0-9]+ error small$" "a clone after init only computes, and right"

@@ -50,7 +50,7 @@ check "no control socket is left behind" no_sockets
 check "no VMM process is left" no_vmm_left
 
 # A VM name in use is refused while the first VM runs; the first is not disturbed.
-"$HF" run --name dup --mem 16M --timeout 20 --bare "$TGUESTS/ticker.elf" > "$RUN/dup.out" 2>&1 &
+"$HF" run --name dup --mem 16M --timeout $(scaled 20) --bare "$TGUESTS/ticker.elf" > "$RUN/dup.out" 2>&1 &
 first=$!
 wait_for 10 vm_up dup
 expect_status 240 "a duplicate name is refused" -- timeout 20 "$HF" run --name dup --mem 16M --bare "$HELLO"
@@ -68,7 +68,7 @@ expect_in "$RUN/err" "removing stale control socket" "the stale socket is report
 check "the stale socket is gone afterwards" test ! -e "$RUN/stale.sock"
 
 # A killed VM leaves its socket; ls notices and removes it.
-"$HF" run --name killed --mem 16M --timeout 20 --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
+"$HF" run --name killed --mem 16M --timeout $(scaled 20) --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
 k=$!
 wait_for 10 vm_up killed
 kill -9 $k; wait $k 2>/dev/null

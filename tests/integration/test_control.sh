@@ -2,7 +2,7 @@
 # messages are answered with an error and do not disturb the VM.
 . "$(dirname "$0")/lib.sh"
 
-"$HF" run --name live --mem 64M --cpus 2 --timeout 60 --console "$RUN/live.console" \
+"$HF" run --name live --mem 64M --cpus 2 --timeout $(scaled 60) --console "$RUN/live.console" \
 	--bare "$TGUESTS/ticker.elf" --cmdline 20 > "$RUN/live.out" 2>&1 &
 vm=$!
 check "the VM's socket comes up" wait_for 10 vm_up live
@@ -72,7 +72,7 @@ expect_in "$RUN/live.out" "stopped through the control socket" "the stop is repo
 check "its socket is removed" test ! -e "$RUN/live.sock"
 
 # SIGTERM stops a VM the same way.
-"$HF" run --name term --mem 16M --timeout 60 --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
+"$HF" run --name term --mem 16M --timeout $(scaled 60) --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
 t=$!
 wait_for 10 vm_up term
 kill -TERM $t

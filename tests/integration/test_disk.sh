@@ -23,7 +23,7 @@ mkdir "$RUN/root"
 echo "hello from the image" > "$RUN/root/hello.txt"
 mke2fs -q -t ext2 -d "$RUN/root" "$RUN/disk.img" 8M > /dev/null
 sum_before=$(sha256sum < "$RUN/disk.img")
-expect_status 0 "a guest with a disk forks" -- timeout 400 "$HF" run --name dk --mem 256M --timeout 300 \
+expect_status 0 "a guest with a disk forks" -- timeout 400 "$HF" run --name dk --mem 256M --timeout $(scaled 300) \
 	--kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img" --disk "$RUN/disk.img,ro" \
 	--cmdline "console=ttyS0 quiet hf.script=disk"
 tr -d '\r' < "$RUN/out" > "$RUN/dk.out"
@@ -40,7 +40,7 @@ expect_status 240 "--template with a persistent disk is refused" -- \
 	"$HF" run --name db --template --kernel "$VMLINUX" --disk "$RUN/disk.img,persist"
 expect_in "$RUN/err" "disk $RUN/disk.img is persistent" "the refusal names the disk"
 expect_status 0 "a guest writes to a persistent disk" -- timeout 400 "$HF" run --name dp --mem 256M \
-	--timeout 300 --kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img,persist" \
+	--timeout $(scaled 300) --kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img,persist" \
 	--cmdline "console=ttyS0 quiet hf.script=persist"
 expect_in "$RUN/out" "^HF-PERSIST fork-refused" "its fork point fails instead of cloning"
 expect_in "$RUN/err" "cannot clone: disk $RUN/disk.img is persistent" "the VMM says why"

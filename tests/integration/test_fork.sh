@@ -5,7 +5,7 @@
 run_fork_guest() { # NAME GUEST MEM [ARGS...]: run a guest that forks itself once
 	local name=$1 guest=$2 mem=$3; shift 3
 	expect_status 0 "$name: the original finishes" -- \
-		timeout 60 "$HF" run --name "$name" --mem "$mem" --timeout 30 --bare "$TGUESTS/$guest.elf" "$@"
+		timeout 60 "$HF" run --name "$name" --mem "$mem" --timeout $(scaled 30) --bare "$TGUESTS/$guest.elf" "$@"
 }
 clone_done() { # wait for a clone's console to hold a line matching PATTERN
 	wait_for 20 grep -Eq "$2" "$RUN/$1.console"
@@ -35,7 +35,7 @@ expect_in "$RUN/smp.1.console" "^smp: clone 1 ok 4 cpus result 2d2c7668c2f1bff3$
 # guest, which goes on (it used to stay parked until its timeout).
 long=$(printf 'x%.0s' $(seq 63))
 expect_status 3 "a fork point that cannot clone returns HF_FORK_FAILED to the guest" -- \
-	timeout 60 "$HF" run --name "$long" --mem 64M --timeout 30 --bare "$TGUESTS/forkmem.elf" --cmdline 1
+	timeout 60 "$HF" run --name "$long" --mem 64M --timeout $(scaled 30) --bare "$TGUESTS/forkmem.elf" --cmdline 1
 expect_in "$RUN/out" "^forkmem: fork failed$" "the guest sees the failure"
 expect_in "$RUN/err" "would exceed 64 characters" "the VMM says why"
 
@@ -51,7 +51,7 @@ check "random: host randomness read after the fork differs in each" \
 	test "$(awk '{ print $6 }' "$RUN/rnd" | sort -u | wc -l)" = 3
 
 # A clone that crashes does not disturb its parent.
-"$HF" run --name cc --mem 64M --timeout 60 --console "$RUN/cc.out" --bare "$GUESTS/misbehave.elf" --cmdline clonecrash > /dev/null 2>&1 &
+"$HF" run --name cc --mem 64M --timeout $(scaled 60) --console "$RUN/cc.out" --bare "$GUESTS/misbehave.elf" --cmdline clonecrash > /dev/null 2>&1 &
 cc=$!
 check "clonecrash: parent up" wait_for 10 vm_up cc
 check "clonecrash: the clone's crash is in its console" wait_for 10 grep -q "triple fault" "$RUN/cc.1.console"
@@ -61,7 +61,7 @@ check "clonecrash: the crashed clone is gone" test ! -e "$RUN/cc.1.sock"
 "$HF" stop cc > /dev/null; wait $cc
 
 # Forks through the control socket: 100 clones of a 512 MB VM, all alive and answering.
-"$HF" run --name big --mem 512M --timeout 120 --console "$RUN/big.out" --bare "$TGUESTS/ticker.elf" --cmdline 200 > /dev/null 2>&1 &
+"$HF" run --name big --mem 512M --timeout $(scaled 120) --console "$RUN/big.out" --bare "$TGUESTS/ticker.elf" --cmdline 200 > /dev/null 2>&1 &
 big=$!
 check "big: up" wait_for 10 vm_up big
 "$HF" fork big --count 100 --console file > "$RUN/fork.out" 2> "$RUN/fork.err"
@@ -98,7 +98,7 @@ check "no zombie processes" no_zombies
 hf_kill_all
 
 # Clone consoles: a pty and none.
-"$HF" run --name con --mem 64M --timeout 60 --console none --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
+"$HF" run --name con --mem 64M --timeout $(scaled 60) --console none --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
 check "con: up" wait_for 10 vm_up con
 "$HF" fork con --console pty > "$RUN/f3"
 expect_in "$RUN/f3" "^con\.1 pid [0-9]+ console pty$" "a clone with a pty console"

@@ -30,7 +30,7 @@ ip netns add "$NSA"
 ip netns add "$NSB"
 trap 'ip netns del "$NSA" 2>/dev/null; ip netns del "$NSB" 2>/dev/null; cleanup' EXIT
 
-ip netns exec "$NSA" "$HF" run --name net --mem 256M --timeout 300 --net hfn0,mac=02:00:00:00:00:02 \
+ip netns exec "$NSA" "$HF" run --name net --mem 256M --timeout $(scaled 300) --net hfn0,mac=02:00:00:00:00:02 \
 	--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=net" \
 	--console "$RUN/net.out" > /dev/null 2> "$RUN/net.err" &
 check "the VMM makes tap hfn0 and brings it up" wait_for 30 bash -c "ip -n $NSA link show hfn0 | grep -q ',UP'"
@@ -66,7 +66,7 @@ check "its tap goes with it" wait_for 10 bash -c "! ip -n $NSA link show hfn0 2>
 
 # A template with a network card: frozen at its fork point with the server running; a
 # clone activated from it gets tap hft0.1 and serves as 1.
-ip netns exec "$NSA" "$HF" run --name tpl --mem 256M --timeout 300 --net hft0 --template --pool 1 \
+ip netns exec "$NSA" "$HF" run --name tpl --mem 256M --timeout $(scaled 300) --net hft0 --template --pool 1 \
 	--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=net" \
 	--console "$RUN/tpl.out" > /dev/null 2> "$RUN/tpl.err" &
 check "template: tap hft0 is up" wait_for 30 bash -c "ip -n $NSA link show hft0 | grep -q ',UP'"

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 # Frozen at the guest's own fork point.
-"$HF" run --name tp --mem 256M --timeout 60 --console "$RUN/tp.out" --template --pool 3 \
+"$HF" run --name tp --mem 256M --timeout $(scaled 60) --console "$RUN/tp.out" --template --pool 3 \
 	--bare "$TGUESTS/clock.elf" > "$RUN/tp.log" 2>&1 &
 tp=$!
 check "the VM becomes a template at its fork point" wait_for 10 bash -c "[ \"\$('$HF' status tp 2>/dev/null | awk '\$1 == \"state:\" { print \$2 }')\" = template ]"
@@ -33,7 +33,7 @@ all_gone() { local k; for k in "$@"; do kill -0 "$k" 2>/dev/null && ! grep -q '^
 check "its warm clones end with it" wait_for 10 all_gone $warmkids
 
 # A running VM frozen on request; its clones go on from where it was.
-"$HF" run --name tk --mem 64M --timeout 60 --console "$RUN/tk.out" --bare "$TGUESTS/ticker.elf" --cmdline 50 > /dev/null 2>&1 &
+"$HF" run --name tk --mem 64M --timeout $(scaled 60) --console "$RUN/tk.out" --bare "$TGUESTS/ticker.elf" --cmdline 50 > /dev/null 2>&1 &
 check "ticker up" wait_for 10 vm_up tk
 check "it ticks" wait_for 10 grep -q "^tick 3 " "$RUN/tk.out"
 expect_status 0 "freeze it into a template" -- "$HF" template tk --pool 1
