@@ -28,14 +28,10 @@ timeout() {
 
 # Kill every VMM process started for this test: they all carry our run directory in their
 # environment (clones inherit it), whatever their names.
-our_pids() {
-	local pid
-	for pid in $(pgrep -x hyperfork 2>/dev/null); do
-		grep -q '^State:.*Z' /proc/$pid/status 2>/dev/null && continue
-		if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "HYPERFORK_RUN_DIR=$RUN"; then
-			echo "$pid"
-		fi
-	done
+our_pids() { # (a zombie's environment reads empty: it is not listed)
+	local files
+	files=$(pgrep -x hyperfork | sed 's|.*|/proc/&/environ|')
+	[ -n "$files" ] && grep -lzxF "HYPERFORK_RUN_DIR=$RUN" $files 2>/dev/null | cut -d/ -f3
 }
 hf_kill_all() { local p; for p in $(our_pids); do kill -9 "$p" 2>/dev/null; done; }
 no_vmm_left() { [ -z "$(our_pids)" ]; }
