@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Write bench/REPORT.md from the figures the benchmarks recorded in bench/results/.
 #   bench/report.sh [TOTAL_SECONDS]
+#   bench/report.sh --machine      (the machine section alone)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 R=bench/results
@@ -13,6 +14,21 @@ NET_CMD='bench/net.sh 20' SCALE_CMD='bench/scale.sh 20000 3072'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
+# The machine measured: run-all.sh records it (bench/results/machine.txt) where the benchmarks
+# run, so that the report can be rewritten elsewhere.
+machine() {
+	echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
+	[ "$EMULATED" = 1 ] && echo "emulated: yes, on ${HYPERFORK_EMULATED_ON:-an unnamed machine} (QEMU TCG; the lines below describe the emulated machine)"
+	echo "commit:   $(cat $R/commit.txt 2>/dev/null || git rev-parse --short HEAD) (the code measured)"
+	echo "cpu:      $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores"
+	echo "memory:   $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	echo "kernel:   $(uname -r)"
+	echo "os:       Debian $(cat /etc/debian_version 2>/dev/null)"
+	echo "qemu:     $(qemu-system-x86_64 --version 2>/dev/null | head -1)"
+	build/hyperfork host 2>/dev/null | sed 's/^/kvm:      /'
+}
+if [ "${1:-}" = --machine ]; then machine; exit 0; fi
+
 # csv_table FILE [awk filter]: a CSV file as a Markdown table
 csv_table() {
 	awk -F, -v f="${2:-1}" 'NR == 1 { h = $0; n = NF; gsub(/,/, " | ", h); print "| " h " |"
@@ -23,6 +39,8 @@ med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", (NR % 2) ? v[
 get() { # FILE MODE PAGES MEM COLUMN(p50_us=5): from fork-summary.csv
 	awk -F, -v m="$2" -v p="$3" -v s="$4" -v c="$5" '$1 == m && $2 == p && $3 == s { print $c }' "$1"
 }
+# arg CMD N: the Nth argument of a quoted benchmark command (its words as the shell splits them)
+arg() { local n=$2; eval "set -- $1"; shift "$n"; echo "${1:-}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
 
 {
@@ -46,15 +64,7 @@ echo
 echo "## Machine"
 echo
 echo '```'
-echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
-[ "$EMULATED" = 1 ] && echo "emulated: yes, on ${HYPERFORK_EMULATED_ON:-an unnamed machine} (QEMU TCG; the lines below describe the emulated machine)"
-echo "commit:   $(cat $R/commit.txt 2>/dev/null || git rev-parse --short HEAD) (the code measured)"
-echo "cpu:      $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores"
-echo "memory:   $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-echo "kernel:   $(uname -r)"
-echo "os:       Debian $(cat /etc/debian_version 2>/dev/null)"
-echo "qemu:     $(qemu-system-x86_64 --version 2>/dev/null | head -1)"
-build/hyperfork host 2>/dev/null | sed 's/^/kvm:      /'
+cat $R/machine.txt 2>/dev/null || machine
 [ -n "$TOTAL" ] && echo "duration: $TOTAL s for the whole run"
 echo '```'
 echo
@@ -83,7 +93,7 @@ echo
 echo "## 1. Clone latency vs memory size, against cold start (paper Figure 2)"
 echo
 echo "\`$FORK_CMD\`: a bare guest touches all of its"
-echo "RAM, then is cloned 100 times per point; latency is measured inside the guest, from the"
+echo "RAM, then is cloned $(arg "$FORK_CMD" 1) times per point; latency is measured inside the guest, from the"
 echo "request (its fork point for fork(), \`hyperfork fork\` reaching the template for"
 echo "templates) to the clone's first instruction. \`fork\`: the paper's mechanism, the parent"
 echo "runs on. \`template\`: the VM is frozen and its warm clones are activated. \`cold\`:"
@@ -95,18 +105,19 @@ if [ -f $R/fork-summary.csv ]; then
 	echo "![clone latency](figures/fork.png)"
 	echo
 	f512=$(get $R/fork-summary.csv fork huge 512 5); t512=$(get $R/fork-summary.csv template huge 512 5)
-	t128=$(get $R/fork-summary.csv template huge 128 5); t4g=$(get $R/fork-summary.csv template huge 4096 5)
-	f128=$(get $R/fork-summary.csv fork huge 128 5); f4g=$(get $R/fork-summary.csv fork huge 4096 5)
+	sizes=$(arg "$FORK_CMD" 2); smin=${sizes%% *}; smax=${sizes##* }
+	t128=$(get $R/fork-summary.csv template huge $smin 5); t4g=$(get $R/fork-summary.csv template huge $smax 5)
+	f128=$(get $R/fork-summary.csv fork huge $smin 5); f4g=$(get $R/fork-summary.csv fork huge $smax 5)
 	lboot=$(awk -F, '$1 == "hyperfork" && $2 == "linux" { print $5 }' $R/boot.csv 2>/dev/null | med)
 	echo "At 512 MB with huge pages: fork() clone p50 ${f512} us, template clone p50 ${t512} us"
 	echo "(paper: 7430 us; a bare fork()+KVM prototype here: 1900 us; best published cloner:"
-	echo "~800 us p50). Growth from 128 MB to 4 GB: fork() $(ratio "$f4g" "$f128")x, template"
+	echo "~800 us p50). Growth from $smin MB to $smax MB: fork() $(ratio "$f4g" "$f128")x, template"
 	echo "$(ratio "$t4g" "$t128")x. Against booting the Linux guest here (${lboot} ms to /init):"
 	echo "a template clone is $(ratio "$(awk -v b="$lboot" 'BEGIN { print b * 1000 }')" "$t512")x faster."
 	echo
 fi
 if [ -f $R/clone-memory.csv ]; then
-	echo "Memory of 100 idle clones of a 512 MB VM (same script):"
+	echo "Memory of $(tail -1 $R/clone-memory.csv | cut -d, -f1) idle clones of a 512 MB VM (same script):"
 	echo
 	csv_table $R/clone-memory.csv
 	echo
@@ -129,8 +140,9 @@ if [ -f $R/cow-summary.csv ]; then
 	echo
 	echo "![copy-on-write](figures/cow.png)"
 	echo
-	awk -F, '$2 == "clone" && $3 == 64 { c[$1] = $7; s[$1] = $9 } $1 == "none" && $2 == "nofork" && $3 == 64 { w = $6 }
-		END { printf "64 MB: rewriting after a fork takes %.0f ms against %.2f ms without one (%.0fx: ~%.0f us per page, a guest copy-on-write fault on this host). ", c["none"], w, c["none"] / w, c["none"] * 1000 / 16384
+	mb=$(arg "$COW_CMD" 2); mb=${mb##* }
+	awk -F, -v mb="$mb" '$2 == "clone" && $3 == mb { c[$1] = $7; s[$1] = $9 } $1 == "none" && $2 == "nofork" && $3 == mb { w = $6 }
+		END { printf "%d MB: rewriting after a fork takes %.0f ms against %.2f ms without one (%sx: ~%.0f us per page, a guest copy-on-write fault on this host). ", mb, c["none"], w, (w > 0 ? sprintf("%.0f", c["none"] / w) : "n/a"), c["none"] * 1000 / (mb * 256)
 		for (m in c) if (m != "none") printf "%s: %.1f ms (clone start %.1f ms). ", m, c[m], s[m] / 1000
 		print "" }' $R/cow-summary.csv
 	echo
@@ -143,8 +155,8 @@ echo "initialization), then runs forward and inverse FFTs of 2^18 points and che
 echo "\`boot\`: a new VM per invocation; \`afterboot\`: clones of a template frozen right after"
 echo "boot; \`afterinit\`: clones of a template frozen after the initialization. Total CPU time"
 echo "counts every process (VMMs, clones, requests); completion is request -> result (host"
-echo "marks for clones, launch -> result for boots). Bare guest: 64 invocations; Linux guest:"
-echo "8 (each Linux boot takes seconds here, and page faults in the emulated guest kernel make"
+echo "marks for clones, launch -> result for boots). Bare guest: $(arg "$FUNCTION_CMD" 1) invocations; Linux guest:"
+echo "$(arg "$FUNCTION_CMD" 2) (each Linux boot takes seconds here, and page faults in the emulated guest kernel make"
 echo "the initialization itself ~10x slower than in the bare guest)."
 echo
 if [ -f $R/function-summary.csv ]; then
@@ -159,7 +171,7 @@ fi
 echo "## 4. Density"
 echo
 echo "\`$SCALE_CMD\`: clones of one 512 MB template (idle guest) added 250 at a"
-echo "time until MemAvailable falls below 3 GB, a clone cannot be made, or 20000."
+echo "time until MemAvailable falls below $(arg "$SCALE_CMD" 2) MB, a clone cannot be made, or $(arg "$SCALE_CMD" 1) are alive."
 echo
 if [ -f $R/density-summary.csv ]; then
 	awk -F, '{ gsub(/"/, "", $0); printf "%d clones alive; MemAvailable %d MB before, %d MB after (%.0f KB per clone, kernel included); PSS per clone %s KB; stopped because: %s.\n", $2, $3, $4, ($3 - $4) * 1024 / $2, $6, $7 }' $R/density-summary.csv
@@ -177,7 +189,7 @@ echo
 if [ -f $R/scale.csv ]; then
 	csv_table $R/scale.csv
 	echo
-	echo "References: Firecracker creates ~5 microVMs per core per second (10/s on these 2 cores);"
+	echo "References: Firecracker creates ~5 microVMs per core per second ($((5 * ${CORES:-$(nproc)}))/s on ${CORES:-$(nproc)} cores);"
 	echo "the fastest published cloner makes 1000 in 815 ms."
 	echo
 fi
@@ -219,13 +231,13 @@ if [ -f $R/peers.csv ]; then
 	echo
 	echo "QEMU restore / HyperFork clone = $(ratio "$q" "$h")x. (The guest's own work between the"
 	echo "fork point and its first output, an exit and a shell loop in an emulated kernel, is most of"
-	echo "the clone's time here; the clone itself starts in well under a millisecond, section 1.)"
+	echo "the clone's time here; the clone itself starts in ${t512:-?} us at 512 MB, section 1.)"
 	echo
 fi
 echo "## 7. Networking across clones"
 echo
 echo "\`$NET_CMD\`: a 256 MB Linux guest frozen into a template at its fork point, with a"
-echo "virtio-net card (\`--net\`; an HTTP server started before the fork) and without; 20 clones"
+echo "virtio-net card (\`--net\`; an HTTP server started before the fork) and without; $(arg "$NET_CMD" 1) clones"
 echo "activated from each. A clone's tap is made by its main loop while its guest already runs"
 echo "(frames sent meanwhile wait in the queue), so the card should cost the clone's start"
 echo "nothing. Activation: in the clone, from taking the activation to its guest running."

@@ -30,6 +30,7 @@ quoted() { local w out=$1; shift; for w in "$@"; do case $w in *" "*|"") out+=" 
 	echo "PEERS_CMD='$(quoted bench/peers.sh "${PEERS_ARGS[@]}")'"
 	echo "NET_CMD='$(quoted bench/net.sh "${NET_ARGS[@]}")'"
 	echo "SCALE_CMD='$(quoted bench/scale.sh "${SCALE_ARGS[@]}")'"
+	echo "CORES=$(nproc)"
 } > bench/results/args.sh
 run() { # NAME COMMAND...
 	local name=$1; shift
@@ -40,6 +41,7 @@ run() { # NAME COMMAND...
 }
 : > bench/results/durations.csv
 echo "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src include guest bench 2>/dev/null || echo ' with uncommitted changes')" > bench/results/commit.txt
+bench/report.sh --machine > bench/results/machine.txt
 run boot bench/boot.sh "${BOOT_ARGS[@]}"
 run fork bench/fork.sh "${FORK_ARGS[@]}"
 run cow bench/cow.sh "${COW_ARGS[@]}"
