@@ -113,12 +113,7 @@ static int rebuild_kvm(struct vm *vm)
 	}
 	if (snapshot_restore_clock(vm) < 0)
 		return -1;
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->post_fork && d->ops->post_fork(d) < 0)
-			return -1;
-	}
-	return 0;
+	return bus_post_fork(&vm->bus);
 }
 
 /* Child: take the name, number and process group of clone id of the VM whose name it
@@ -265,11 +260,8 @@ static int pause_and_capture(struct vm *vm)
 	vm_pause_all(vm);
 	trace_point("fork-paused");
 	console_flush(&vm->console);
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->pre_fork && d->ops->pre_fork(d) < 0)
-			return -1;
-	}
+	if (bus_pre_fork(&vm->bus) < 0)
+		return -1;
 	int r = snapshot_capture(vm);
 	trace_point("fork-captured");
 	return r;
@@ -277,17 +269,6 @@ static int pause_and_capture(struct vm *vm)
 
 static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 		      uint64_t request_tsc, struct clone_result *res, int *fds);
-
-const char *clone_refusal(struct vm *vm)
-{
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		const char *why = d->ops->cannot_clone ? d->ops->cannot_clone(d) : NULL;
-		if (why)
-			return why;
-	}
-	return NULL;
-}
 
 /* Let the vCPU stopped at a fork point go on; its fork point returns HF_FORK_FAILED if
  * failed (otherwise the value already in its RAX). */
@@ -314,7 +295,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 	const char *why = NULL;
 	if (!res->clones || !ready)
 		snprintf(res->error, sizeof(res->error), "out of memory");
-	else if (check_names(vm, count, res) == 0 && (why = clone_refusal(vm)))
+	else if (check_names(vm, count, res) == 0 && (why = bus_refusal(&vm->bus)))
 		snprintf(res->error, sizeof(res->error), "cannot clone: %s", why);
 	if (res->error[0]) {
 		free(ready);
@@ -606,7 +587,7 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size, char *err,
 		    size_t errlen)
 {
-	const char *why = clone_refusal(vm);
+	const char *why = bus_refusal(&vm->bus);
 	if (why) {
 		snprintf(err, errlen, "%s", why);
 		release_requester(vm, requester, true);

@@ -30,8 +30,6 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 	       uint64_t request_tsc, struct clone_result *res);
 void clone_result_free(struct clone_result *res);
 
-/* Why vm cannot be cloned (or frozen into a template), or NULL if it can. */
-const char *clone_refusal(struct vm *vm);
 
 /* Freeze the running VM into a template: capture it, end its vCPUs and KVM VM, and start
  * filling a pool of pool_size warm children. requester as for clone_fork. Returns 0, -1

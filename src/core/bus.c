@@ -56,3 +56,73 @@ struct device *bus_find_mmio(const struct bus *b, uint64_t addr, unsigned len)
 	}
 	return NULL;
 }
+
+void bus_board(struct bus *b, const unsigned *irqs, unsigned nirqs, uint64_t mmio_base,
+	       uint64_t mmio_end)
+{
+	b->nirqs = nirqs < BUS_MAX_IRQS ? nirqs : BUS_MAX_IRQS;
+	for (unsigned i = 0; i < b->nirqs; i++)
+		b->irqs[i] = irqs[i];
+	b->irqs_used = 0;
+	b->mmio_next = mmio_base;
+	b->mmio_end = mmio_end;
+}
+
+int bus_alloc(struct bus *b, const char *name, uint64_t mmio_size, unsigned *irq,
+	      uint64_t *mmio_base)
+{
+	if (b->irqs_used == b->nirqs) {
+		pr_err("%s: no interrupt line left: the board has %u for devices, all taken", name,
+		       b->nirqs);
+		return -1;
+	}
+	uint64_t base = mmio_size ? (b->mmio_next + mmio_size - 1) & ~(mmio_size - 1) : 0;
+	if (mmio_size && (base < b->mmio_next || base > b->mmio_end ||
+			  b->mmio_end - base < mmio_size)) {
+		pr_err("%s: no room left for an MMIO window of %llu bytes", name,
+		       (unsigned long long)mmio_size);
+		return -1;
+	}
+	*irq = b->irqs[b->irqs_used++];
+	if (mmio_size) {
+		*mmio_base = base;
+		b->mmio_next = base + mmio_size;
+	}
+	return 0;
+}
+
+const char *bus_refusal(const struct bus *b)
+{
+	for (unsigned i = 0; i < b->ndevices; i++) {
+		struct device *d = b->devices[i];
+		const char *why = d->ops->cannot_clone ? d->ops->cannot_clone(d) : NULL;
+		if (why)
+			return why;
+	}
+	return NULL;
+}
+
+/* Call hook (an int-returning member of device_ops) on every device that has it. */
+#define BUS_WALK(b, hook, ...)                                                        \
+	do {                                                                          \
+		for (unsigned i_ = 0; i_ < (b)->ndevices; i_++) {                     \
+			struct device *d_ = (b)->devices[i_];                         \
+			if (d_->ops->hook && d_->ops->hook(d_, ##__VA_ARGS__) < 0)     \
+				return -1;                                            \
+		}                                                                     \
+		return 0;                                                             \
+	} while (0)
+
+int bus_pre_fork(const struct bus *b) { BUS_WALK(b, pre_fork); }
+int bus_post_fork(const struct bus *b) { BUS_WALK(b, post_fork); }
+int bus_attach(const struct bus *b, struct loop *l) { BUS_WALK(b, attach, l); }
+
+void bus_destroy(struct bus *b)
+{
+	for (unsigned i = 0; i < b->ndevices; i++) {
+		struct device *d = b->devices[i];
+		if (d->ops->destroy)
+			d->ops->destroy(d);
+	}
+	b->ndevices = 0;
+}

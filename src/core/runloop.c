@@ -303,11 +303,8 @@ static int setup(struct runloop *rl, struct vm *vm)
 		if (loop_add(&rl->loop, &rl->input, EPOLLIN) < 0)
 			rl->input.fd = -1;
 	}
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->attach && d->ops->attach(d, &rl->loop) < 0)
-			return -1;
-	}
+	if (bus_attach(&vm->bus, &rl->loop) < 0)
+		return -1;
 	vm_socket_path(vm, vm->cfg.name, path, sizeof(path));
 	if (server_open(&rl->server, &rl->loop, path, control, rl) < 0)
 		return -1;

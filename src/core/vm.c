@@ -222,12 +222,7 @@ void vm_destroy(struct vm *vm)
 		snapshot_vcpu_free(vm->vcpus[i].snap);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
-	for (unsigned i = 0; i < vm->bus.ndevices; i++) {
-		struct device *d = vm->bus.devices[i];
-		if (d->ops->destroy)
-			d->ops->destroy(d);
-	}
-	vm->bus.ndevices = 0;
+	bus_destroy(&vm->bus);
 	snapshot_vm_free(vm->snap);
 	vm->snap = NULL;
 	if (vm->notify_fd >= 0)

@@ -17,8 +17,8 @@
 
 enum vm_kind { VM_BARE, VM_LINUX };
 
-#define HF_MAX_DISKS 4
-enum disk_mode { DISK_COW, DISK_RO, DISK_PERSIST };
+struct device_option;
+#define VM_MAX_DEVICE_ARGS 32
 
 struct vm_config {
 	char name[HF_NAME_MAX + 1];
@@ -40,13 +40,11 @@ struct vm_config {
 	                                    keeping this many warm clones */
 	int cow_prefault;                /* enum prefault_mode (clone/prefault.h) */
 	bool cow_prefault_sync;          /* clones prefault before their guest runs */
-	const char *net_tap;             /* Linux guests: virtio-net on this host tap, or NULL */
-	uint8_t net_mac[6];              /* the guest's MAC address */
-	unsigned ndisks;                 /* Linux guests: virtio-blk disks */
+	unsigned ndevices;               /* devices given on the command line, in order */
 	struct {
-		const char *path;
-		enum disk_mode mode;
-	} disks[HF_MAX_DISKS];
+		const struct device_option *opt; /* devices/devices.h */
+		void *arg;                       /* what opt->parse made of the argument */
+	} devices[VM_MAX_DEVICE_ARGS];
 };
 
 struct vcpu_snapshot; /* clone/snapshot.h */

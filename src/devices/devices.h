@@ -12,16 +12,32 @@ int serial_add(struct vm *vm);
 /* Legacy PC ports a Linux guest touches: POST/delay port 0x80, the i8042 reset line. */
 int legacy_add(struct vm *vm);
 
-/* virtio-net (virtio-mmio at mmio_base, ISA irq) over host tap ifname, created if it does
- * not exist; the guest's MAC address is mac. Clones get taps of their own. */
-int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint64_t mmio_base,
-		   unsigned irq);
+/* A device the command line adds: `--NAME ARG`, given once per device. Each device's file
+ * defines its own and parses its own argument; device_options lists them all. */
+struct device_option {
+	const char *name;    /* the option, without the dashes */
+	const char *metavar; /* what ARG looks like, for usage lines */
+	const char *help;    /* --help lines, each indented by 2 spaces, ending in '\n' */
+	unsigned max;        /* how many the VM may have (0: as many as the board has lines) */
+	bool linux_only;     /* only Linux guests have drivers for it */
+	/* Check arg; returns what add needs (freed with free()), or NULL with the reason in
+	 * err (the caller names the option and the argument). Pure: touches nothing. */
+	void *(*parse)(const char *arg, char *err, size_t errlen);
+	/* Put the device on vm's board (its interrupt line and MMIO window from the bus).
+	 * Returns 0 or -1 (logged). */
+	int (*add)(struct vm *vm, const void *parsed);
+};
 
-/* virtio-blk on disk image path: DISK_COW mapped copy-on-write (the file is never
- * written; a clone inherits the disk as it was at the fork), DISK_RO read-only, or
- * DISK_PERSIST shared (writes reach the file; the VM cannot be cloned). */
-int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_t mmio_base,
-		   unsigned irq);
+/* Every device option, NULL-terminated, in the order --help shows them. */
+extern const struct device_option *const device_options[];
+
+/* virtio-net over a host tap, created if it does not exist (--net). Clones get taps of
+ * their own. */
+extern const struct device_option virtio_net_option;
+/* virtio-blk on a disk image (--disk): mapped copy-on-write (the file is never written; a
+ * clone inherits the disk as it was at the fork), read-only, or persistent (writes reach
+ * the file; the VM cannot be cloned). */
+extern const struct device_option virtio_blk_option;
 
 /* Feed console input to the serial port (main loop). */
 void serial_input(struct vm *vm, const uint8_t *data, size_t len);

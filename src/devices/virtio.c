@@ -378,8 +378,10 @@ static void mmio_access(struct virtio_dev *v, uint64_t off, bool write, uint8_t 
 	pthread_mutex_unlock(&v->lock);
 }
 
-int virtio_mmio(struct device *d, struct vcpu *c, uint64_t addr, bool write, uint8_t *data,
-		unsigned len)
+/* The bus device of every virtio device: the MMIO register file, then the device's own
+ * hooks. */
+static int vdev_mmio(struct device *d, struct vcpu *c, uint64_t addr, bool write, uint8_t *data,
+		     unsigned len)
 {
 	(void)c;
 	struct virtio_dev *v = d->priv;
@@ -387,17 +389,64 @@ int virtio_mmio(struct device *d, struct vcpu *c, uint64_t addr, bool write, uin
 	return 0;
 }
 
-int virtio_mmio_add(struct vm *vm, struct virtio_dev *v, const struct virtio_ops *ops,
-		    void *owner, const struct device_ops *dev_ops, uint64_t mmio_base,
-		    unsigned irq)
+static const char *vdev_cannot_clone(struct device *d)
 {
+	struct virtio_dev *v = d->priv;
+	return v->ops->cannot_clone ? v->ops->cannot_clone(v) : NULL;
+}
+
+static int vdev_pre_fork(struct device *d)
+{
+	struct virtio_dev *v = d->priv;
+	return v->ops->pre_fork ? v->ops->pre_fork(v) : 0;
+}
+
+static int vdev_post_fork(struct device *d)
+{
+	struct virtio_dev *v = d->priv;
+	/* fork() copied the lock as the parent's vCPU threads left it (the parent was
+	 * paused outside any device, but the lock's owner field is not this process's). */
+	pthread_mutex_init(&v->lock, NULL);
+	return v->ops->post_fork ? v->ops->post_fork(v) : 0;
+}
+
+static int vdev_attach(struct device *d, struct loop *l)
+{
+	struct virtio_dev *v = d->priv;
+	return v->ops->attach ? v->ops->attach(v, l) : 0;
+}
+
+static void vdev_destroy(struct device *d)
+{
+	struct virtio_dev *v = d->priv;
+	if (v->ops->destroy)
+		v->ops->destroy(v);
+}
+
+static const struct device_ops vdev_ops = {
+	.name = "virtio-mmio",
+	.mmio = vdev_mmio,
+	.cannot_clone = vdev_cannot_clone,
+	.pre_fork = vdev_pre_fork,
+	.post_fork = vdev_post_fork,
+	.attach = vdev_attach,
+	.destroy = vdev_destroy,
+};
+
+int virtio_mmio_add(struct vm *vm, struct virtio_dev *v, const struct virtio_ops *ops,
+		    void *owner)
+{
+	uint64_t mmio_base;
+	unsigned irq;
+	if (bus_alloc(&vm->bus, ops->name, VIRTIO_MMIO_SIZE, &irq, &mmio_base) < 0)
+		return -1;
 	v->ops = ops;
 	v->features = ops->features;
 	v->owner = owner;
 	v->mmio_base = mmio_base;
 	v->irq = irq;
 	pthread_mutex_init(&v->lock, NULL);
-	v->dev = (struct device){.ops = dev_ops, .vm = vm, .priv = v, .mmio_base = mmio_base,
+	v->dev = (struct device){.ops = &vdev_ops, .vm = vm, .priv = v, .mmio_base = mmio_base,
 				 .mmio_size = VIRTIO_MMIO_SIZE};
 	snprintf(v->dev.cmdline, sizeof(v->dev.cmdline), "virtio_mmio.device=%uK@0x%llx:%u",
 		 VIRTIO_MMIO_SIZE / 1024, (unsigned long long)mmio_base, irq);

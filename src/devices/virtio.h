@@ -14,6 +14,8 @@
 #include "core/bus.h"
 #include "core/mem.h"
 
+struct loop;
+
 #define VIRTIO_MMIO_SIZE 0x1000u  /* one page per device */
 #define VIRTIO_MMIO_CONFIG 0x100u /* device-specific configuration space */
 #define VIRTIO_MAX_QUEUES 2u
@@ -60,6 +62,15 @@ struct virtio_ops {
 	void (*config)(struct virtio_dev *v, uint32_t off, uint8_t *data, unsigned len);
 	/* The driver reset the device (lock held): drop device-side state. Optional. */
 	void (*reset)(struct virtio_dev *v);
+	/* The device's own part of the clone hooks and of freeing it, as in struct
+	 * device_ops (core/bus.h), all optional: the transport owns the bus device and does
+	 * its own part first (after a fork: a fresh lock). destroy frees the device's state
+	 * (owner). */
+	const char *(*cannot_clone)(struct virtio_dev *v);
+	int (*pre_fork)(struct virtio_dev *v);
+	int (*post_fork)(struct virtio_dev *v);
+	int (*attach)(struct virtio_dev *v, struct loop *l);
+	void (*destroy)(struct virtio_dev *v);
 };
 
 struct virtio_dev {
@@ -78,15 +89,12 @@ struct virtio_dev {
 	bool needs_reset_logged;
 };
 
-/* Set up v (at mmio_base, raising irq) and put it on vm's bus; it announces itself to a
- * Linux guest on the kernel command line (virtio_mmio.device=...). Returns 0 or -1. */
+/* Set up v on the next interrupt line and MMIO window of vm's board (bus_alloc) and put it
+ * on vm's bus; it announces itself to a Linux guest on the kernel command line
+ * (virtio_mmio.device=...). Returns 0 or -1 (logged); on failure ops->destroy is not
+ * called (the caller still owns owner). */
 int virtio_mmio_add(struct vm *vm, struct virtio_dev *v, const struct virtio_ops *ops,
-		    void *owner, const struct device_ops *dev_ops, uint64_t mmio_base,
-		    unsigned irq);
-
-/* The MMIO register file: the mmio handler of every virtio device's device_ops. */
-int virtio_mmio(struct device *d, struct vcpu *c, uint64_t addr, bool write, uint8_t *data,
-		unsigned len);
+		    void *owner);
 
 /* Whether queue q has a chain available (lock held). */
 bool virtq_has_avail(struct virtio_dev *v, unsigned q);

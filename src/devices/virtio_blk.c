@@ -37,6 +37,12 @@
 #define VIRTIO_BLK_S_UNSUPP 2u
 #define VIRTIO_BLK_ID_BYTES 20u
 
+enum disk_mode {
+	DISK_COW,     /* mapped copy-on-write: writes stay in the VM (and its clones) */
+	DISK_RO,      /* read-only to the guest */
+	DISK_PERSIST, /* writes reach the file; the VM cannot be cloned */
+};
+
 #define SECTOR 512u
 #define REQ_HDR 16u /* type, reserved, sector */
 
@@ -129,6 +135,19 @@ static void vblk_config(struct virtio_dev *v, uint32_t off, uint8_t *data, unsig
 		data[i] = ((const uint8_t *)&capacity)[off + i];
 }
 
+static const char *vblk_cannot_clone(struct virtio_dev *v)
+{
+	struct vblk *b = v->owner;
+	return b->mode == DISK_PERSIST ? b->why_not_clone : NULL;
+}
+
+static void vblk_destroy(struct virtio_dev *v)
+{
+	struct vblk *b = v->owner;
+	munmap(b->data, b->size);
+	free(b);
+}
+
 static const struct virtio_ops vblk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -136,39 +155,45 @@ static const struct virtio_ops vblk_ops = {
 	.nqueues = 1,
 	.notify = vblk_notify,
 	.config = vblk_config,
-};
-
-static int vblk_post_fork(struct device *d)
-{
-	struct virtio_dev *v = d->priv;
-	pthread_mutex_init(&v->lock, NULL); /* the mapping itself is the clone's, by fork() */
-	return 0;
-}
-
-static const char *vblk_cannot_clone(struct device *d)
-{
-	struct vblk *b = ((struct virtio_dev *)d->priv)->owner;
-	return b->mode == DISK_PERSIST ? b->why_not_clone : NULL;
-}
-
-static void vblk_destroy(struct device *d)
-{
-	struct vblk *b = ((struct virtio_dev *)d->priv)->owner;
-	munmap(b->data, b->size);
-	free(b);
-}
-
-static const struct device_ops vblk_dev_ops = {
-	.name = "virtio-blk",
-	.mmio = virtio_mmio,
-	.cannot_clone = vblk_cannot_clone,
-	.post_fork = vblk_post_fork,
+	.cannot_clone = vblk_cannot_clone, /* the mapping is the clone's, by fork() */
 	.destroy = vblk_destroy,
 };
 
-int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_t mmio_base,
-		   unsigned irq)
+/* --disk FILE[,ro|,persist] */
+struct disk_arg {
+	enum disk_mode mode;
+	char path[]; /* NUL-terminated */
+};
+
+static void *disk_parse(const char *arg, char *err, size_t errlen)
 {
+	size_t len = strlen(arg);
+	enum disk_mode mode = DISK_COW;
+	if (len > 3 && !strcmp(arg + len - 3, ",ro"))
+		mode = DISK_RO, len -= 3;
+	else if (len > 8 && !strcmp(arg + len - 8, ",persist"))
+		mode = DISK_PERSIST, len -= 8;
+	if (!len || !strcmp(arg, ",ro") || !strcmp(arg, ",persist")) {
+		snprintf(err, errlen, "expected FILE, FILE,ro or FILE,persist");
+		return NULL;
+	}
+	struct disk_arg *d = malloc(sizeof(*d) + len + 1);
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->mode = mode;
+	memcpy(d->path, arg, len);
+	d->path[len] = 0;
+	return d;
+}
+
+static int virtio_blk_add(struct vm *vm, const void *parsed)
+{
+	const struct disk_arg *arg = parsed;
+	const char *path = arg->path;
+	enum disk_mode mode = arg->mode;
+
 	int fd = open(path, (mode == DISK_PERSIST ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		pr_err("cannot open disk image %s: %s", path, strerror(errno));
@@ -201,7 +226,7 @@ int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_
 	}
 	const char *base = strrchr(path, '/');
 	snprintf(b->id, sizeof(b->id), "%s", base ? base + 1 : path); /* NUL-padded, may fill */
-	if (virtio_mmio_add(vm, &b->v, &vblk_ops, b, &vblk_dev_ops, mmio_base, irq) < 0) {
+	if (virtio_mmio_add(vm, &b->v, &vblk_ops, b) < 0) {
 		munmap(b->data, b->size);
 		free(b);
 		return -1;
@@ -210,3 +235,16 @@ int virtio_blk_add(struct vm *vm, const char *path, enum disk_mode mode, uint64_
 		b->v.features |= VIRTIO_BLK_F_RO;
 	return 0;
 }
+
+const struct device_option virtio_blk_option = {
+	.name = "disk",
+	.metavar = "FILE[,ro|,persist]",
+	.help = "  --disk FILE[,ro|,persist]  Linux guests: a virtio-blk disk (vda, vdb, ... in\n"
+		"                    order) on image FILE, mapped copy-on-write: the guest's\n"
+		"                    writes stay in the VM and pass to its clones, the file is\n"
+		"                    never written; ,ro: a read-only disk; ,persist: writes go\n"
+		"                    to the file (the VM cannot then be cloned)\n",
+	.linux_only = true,
+	.parse = disk_parse,
+	.add = virtio_blk_add,
+};

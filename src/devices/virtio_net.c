@@ -224,16 +224,6 @@ static void vnet_reset(struct virtio_dev *v)
 	watch_tap(v->owner, false);
 }
 
-static const struct virtio_ops vnet_virtio_ops = {
-	.name = "virtio-net",
-	.device_id = VIRTIO_ID_NET,
-	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS,
-	.nqueues = 2,
-	.notify = vnet_notify,
-	.config = vnet_config,
-	.reset = vnet_reset,
-};
-
 /* ---- bus device: main loop and clone hooks ------------------------------------------------ */
 
 /* A clone's own tap: the parent's name with ".id", the parent tap's MAC. Returns the fd
@@ -254,17 +244,17 @@ static int clone_tap(struct vnet *n, unsigned id, char *name, size_t size)
 	return tap;
 }
 
-static int vnet_attach(struct device *d, struct loop *l)
+static int vnet_attach(struct virtio_dev *v, struct loop *l)
 {
-	struct vnet *n = ((struct virtio_dev *)d->priv)->owner;
+	struct vnet *n = v->owner;
 	char name[64];
 	int tap = -1;
 
 	if (n->tap < 0) { /* a clone, its guest already running */
-		tap = clone_tap(n, d->vm->clone_id, name, sizeof(name));
+		tap = clone_tap(n, v->dev.vm->clone_id, name, sizeof(name));
 		if (tap < 0)
 			return -1;
-		snprintf(d->vm->net_tap, sizeof(d->vm->net_tap), "%s", name);
+		snprintf(v->dev.vm->net_tap, sizeof(v->dev.vm->net_tap), "%s", name);
 	}
 	pthread_mutex_lock(&n->v.lock);
 	if (tap >= 0) {
@@ -279,9 +269,9 @@ static int vnet_attach(struct device *d, struct loop *l)
 	return 0;
 }
 
-static int vnet_pre_fork(struct device *d)
+static int vnet_pre_fork(struct virtio_dev *v)
 {
-	struct vnet *n = ((struct virtio_dev *)d->priv)->owner;
+	struct vnet *n = v->owner;
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	n->have_host_mac = n->tap >= 0 && ioctl(n->tap, SIOCGIFHWADDR, &ifr) == 0;
@@ -290,11 +280,10 @@ static int vnet_pre_fork(struct device *d)
 	return 0;
 }
 
-static int vnet_post_fork(struct device *d)
+static int vnet_post_fork(struct virtio_dev *v)
 {
-	struct vnet *n = ((struct virtio_dev *)d->priv)->owner;
-	/* The tap and the loop are the parent's; the clone gets its own in clone_start. */
-	pthread_mutex_init(&n->v.lock, NULL);
+	struct vnet *n = v->owner;
+	/* The tap and the loop are the parent's; the clone gets its own in vnet_attach. */
 	if (n->tap >= 0)
 		close(n->tap);
 	n->tap = -1;
@@ -303,30 +292,81 @@ static int vnet_post_fork(struct device *d)
 	return 0;
 }
 
-static void vnet_destroy(struct device *d)
+static void vnet_destroy(struct virtio_dev *v)
 {
-	struct vnet *n = ((struct virtio_dev *)d->priv)->owner;
+	struct vnet *n = v->owner;
 	if (n->tap >= 0)
 		close(n->tap);
 	free(n);
 }
 
-static const struct device_ops vnet_dev_ops = {
+static const struct virtio_ops vnet_virtio_ops = {
 	.name = "virtio-net",
-	.mmio = virtio_mmio,
+	.device_id = VIRTIO_ID_NET,
+	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS,
+	.nqueues = 2,
+	.notify = vnet_notify,
+	.config = vnet_config,
+	.reset = vnet_reset,
 	.attach = vnet_attach,
 	.pre_fork = vnet_pre_fork,
 	.post_fork = vnet_post_fork,
 	.destroy = vnet_destroy,
 };
 
-int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint64_t mmio_base,
-		   unsigned irq)
+/* --net TAP[,mac=MAC] */
+struct net_arg {
+	char tap[IFNAMSIZ];
+	bool have_mac;
+	uint8_t mac[6];
+};
+
+static void *net_parse(const char *arg, char *err, size_t errlen)
 {
-	if (strlen(ifname) >= IFNAMSIZ) {
-		pr_err("network: tap name %s is longer than %d characters", ifname, IFNAMSIZ - 1);
-		return -1;
+	struct net_arg a = {0};
+	const char *comma = strchr(arg, ',');
+	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+	if (comma) {
+		unsigned m[6];
+		char end;
+		if (sscanf(comma + 1, "mac=%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3],
+			   &m[4], &m[5], &end) != 6 || (m[0] & 1))
+			goto bad; /* not a unicast MAC */
+		for (int i = 0; i < 6; i++)
+			a.mac[i] = (uint8_t)m[i];
+		a.have_mac = true;
 	}
+	if (len == 0 || len >= IFNAMSIZ)
+		goto bad;
+	memcpy(a.tap, arg, len);
+	if (!strcmp(a.tap, ".") || !strcmp(a.tap, "..") || strpbrk(a.tap, "/: \t\n"))
+		goto bad; /* what Linux refuses as an interface name */
+	struct net_arg *p = malloc(sizeof(*p));
+	if (p)
+		*p = a;
+	else
+		snprintf(err, errlen, "out of memory");
+	return p;
+bad:
+	snprintf(err, errlen, "expected TAP[,mac=XX:XX:XX:XX:XX:XX] (a tap name of 1-%d "
+		 "characters, a unicast MAC)", IFNAMSIZ - 1);
+	return NULL;
+}
+
+/* A locally administered MAC address that stays the same for a VM name. */
+static void mac_from_name(const char *name, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	const uint8_t m[6] = {0x02, 0x48, 0x46, (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h};
+	memcpy(mac, m, 6);
+}
+
+static int virtio_net_add(struct vm *vm, const void *parsed)
+{
+	const struct net_arg *a = parsed;
+	const char *ifname = a->tap;
 	if (strlen(ifname) > IFNAMSIZ - 3)
 		pr_warn("network: tap name %s leaves no room for clones' taps (%s.N, at most %d "
 			"characters): this VM cannot be cloned", ifname, ifname, IFNAMSIZ - 1);
@@ -335,10 +375,13 @@ int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint
 		return -1;
 	snprintf(n->ifname, sizeof(n->ifname), "%s", ifname);
 	snprintf(vm->net_tap, sizeof(vm->net_tap), "%s", ifname);
-	memcpy(n->mac, mac, 6);
+	if (a->have_mac)
+		memcpy(n->mac, a->mac, 6);
+	else
+		mac_from_name(vm->cfg.name, n->mac);
 	n->tap = tap_open(ifname);
 	if (n->tap < 0 || tap_configure(n->tap, ifname, NULL) < 0 ||
-	    virtio_mmio_add(vm, &n->v, &vnet_virtio_ops, n, &vnet_dev_ops, mmio_base, irq) < 0) {
+	    virtio_mmio_add(vm, &n->v, &vnet_virtio_ops, n) < 0) {
 		if (n->tap >= 0)
 			close(n->tap);
 		free(n);
@@ -346,3 +389,16 @@ int virtio_net_add(struct vm *vm, const char *ifname, const uint8_t mac[6], uint
 	}
 	return 0;
 }
+
+const struct device_option virtio_net_option = {
+	.name = "net",
+	.metavar = "TAP[,mac=MAC]",
+	.help = "  --net TAP[,mac=MAC]  Linux guests: a virtio-net NIC on host tap TAP (created\n"
+		"                    if missing; needs CAP_NET_ADMIN), guest MAC address MAC\n"
+		"                    (default derived from NAME). Clone N gets tap TAP.N with\n"
+		"                    the same guest MAC and IP address\n",
+	.max = 1,
+	.linux_only = true,
+	.parse = net_parse,
+	.add = virtio_net_add,
+};

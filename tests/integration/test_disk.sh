@@ -14,10 +14,28 @@ expect_status 240 "an image that is not whole sectors is refused" -- "$HF" run -
 expect_in "$RUN/err" "size 1000 is not a positive multiple of 512" "the bad size is named"
 expect_status 240 "--disk is refused for a bare guest" -- "$HF" run --name db --disk "$RUN/odd.img" --bare "$GUESTS/hello.elf"
 expect_in "$RUN/err" "--disk is for Linux guests" "the bare-guest refusal names the cause"
-expect_status 240 "a fifth disk is refused" -- "$HF" run --name db --kernel "$VMLINUX" \
-	--disk a --disk b --disk c --disk d --disk e
-expect_in "$RUN/err" "too many --disk" "the disk limit is named"
 check "no control socket is left behind" no_sockets
+
+# As many disks as the board has interrupt lines (`run --help` says how many): each is read
+# through its own device in the guest and again in a clone; one more is refused.
+nlines=$("$HF" run --help | sed -n "s/.*the board's \([0-9]*\) interrupt lines.*/\1/p")
+check "run --help names the board's interrupt lines" test "${nlines:-0}" -ge 5
+disks=() want= letters=(a b c d e f g h i j k l m n o p q r s t u v w x y z)
+for i in $(seq "$nlines"); do
+	echo "disk-$i" > "$RUN/d$i.img" && truncate -s 4096 "$RUN/d$i.img"
+	disks+=(--disk "$RUN/d$i.img")
+	want="$want vd${letters[i - 1]}=disk-$i"
+done
+expect_status 240 "one disk more than the board has lines for is refused" -- "$HF" run --name db \
+	--kernel "$VMLINUX" "${disks[@]}" --disk "$RUN/d1.img"
+expect_in "$RUN/err" "virtio-blk: no interrupt line left: the board has $nlines for devices" \
+	"the refusal names the board's lines"
+expect_status 0 "a guest with $nlines disks forks" -- timeout 400 "$HF" run --name dm --mem 256M \
+	--timeout $(scaled 300) --kernel "$VMLINUX" --initrd "$INITRD" "${disks[@]}" \
+	--cmdline "console=ttyS0 quiet hf.script=disks"
+expect_in "$RUN/out" "^HF-DISKS 0 $nlines$want" "the guest reads each of its $nlines disks"
+check "the clone reports" wait_for 60 grep -q "^HF-DISKS 1" "$RUN/dm.1.console"
+expect_in "$RUN/dm.1.console" "^HF-DISKS 1 $nlines$want" "the clone reads each of them too"
 
 mkdir "$RUN/root"
 echo "hello from the image" > "$RUN/root/hello.txt"

@@ -14,6 +14,8 @@ expect_status 240 "a tap name longer than 15 characters is refused" -- \
 expect_in "$RUN/err" "invalid --net 'abcdefghijklmnop'" "the bad tap name is named"
 expect_status 240 "a tap name Linux would refuse is refused" -- "$HF" run --name nb --net hf:0 --kernel "$VMLINUX"
 expect_in "$RUN/err" "invalid --net 'hf:0'" "the bad tap name is named"
+expect_status 240 "a second --net is refused" -- "$HF" run --name nb --net hfx0 --net hfx1 --kernel "$VMLINUX"
+expect_in "$RUN/err" "--net hfx1: a VM has at most 1 --net" "the refusal names the option"
 expect_status 240 "a multicast MAC is refused" -- "$HF" run --name nb --net hfx0,mac=01:00:5e:00:00:01 --kernel "$VMLINUX"
 expect_in "$RUN/err" "invalid --net 'hfx0,mac=01:00:5e:00:00:01'.*a unicast MAC" "the MAC refusal names the argument and says what is expected"
 expect_status 240 "a malformed MAC is refused" -- "$HF" run --name nb --net hfx0,mac=02:00:00 --kernel "$VMLINUX"

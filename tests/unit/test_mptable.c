@@ -43,7 +43,7 @@ struct parsed {
 	uint8_t ioapic_id;
 	uint32_t ioapic_addr;
 	uint8_t isa_bus;
-	int irq_pin[16]; /* IOAPIC pin of ISA IRQ n, -1 if none */
+	int irq_pin[MPTABLE_IRQS]; /* IOAPIC pin of (ISA bus) IRQ n, -1 if none */
 };
 
 /* Walk the entries of the configuration table at t (length from its header), checking each
@@ -90,7 +90,7 @@ static void walk(const uint8_t *t, struct parsed *out)
 			break;
 		case 3: /* I/O interrupt assignment, 8 bytes */
 			assert_true(p + 8 <= end);
-			if (p[1] == 0 /* INT */ && p[4] == out->isa_bus && p[5] < 16) {
+			if (p[1] == 0 /* INT */ && p[4] == out->isa_bus && p[5] < MPTABLE_IRQS) {
 				assert_int_equal(p[6], out->ioapic_id);
 				out->irq_pin[p[5]] = p[7];
 			}
@@ -150,8 +150,8 @@ static void check_table(unsigned ncpus, uint32_t base)
 	/* The IOAPIC's id collides with no CPU's. */
 	for (unsigned i = 0; i < ncpus; i++)
 		assert_int_not_equal(p.ioapic_id, p.apic_ids[i]);
-	/* ISA IRQ n on IOAPIC pin n, for all 16. */
-	for (int irq = 0; irq < 16; irq++)
+	/* IRQ n on IOAPIC pin n, for all 24 pins. */
+	for (int irq = 0; irq < (int)MPTABLE_IRQS; irq++)
 		assert_int_equal(p.irq_pin[irq], irq);
 	assert_int_equal(p.nlint, 2);
 

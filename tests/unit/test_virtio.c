@@ -56,7 +56,6 @@ static const struct virtio_ops t_ops = {
 	.config = t_config,
 };
 
-static const struct device_ops t_dev_ops = {.name = "test", .mmio = virtio_mmio};
 
 static int setup(void **state)
 {
@@ -66,7 +65,8 @@ static int setup(void **state)
 		return -1;
 	f->vm.vm_fd = -1;
 	f->vm.has_irqchip = false;
-	if (virtio_mmio_add(&f->vm, &f->v, &t_ops, f, &t_dev_ops, BASE, 5) < 0)
+	bus_board(&f->vm.bus, (unsigned[]){5}, 1, BASE, BASE + VIRTIO_MMIO_SIZE);
+	if (virtio_mmio_add(&f->vm, &f->v, &t_ops, f) < 0)
 		return -1;
 	f->dev = &f->v.dev;
 	*state = f;
@@ -90,7 +90,12 @@ static int setup_blk(void **state)
 			return -1;
 	}
 	close(fd);
-	if (virtio_blk_add(&f->vm, f->image, DISK_COW, BASE, 5) < 0)
+	char err[128];
+	void *arg = virtio_blk_option.parse(f->image, err, sizeof(err)); /* --disk FILE */
+	bus_board(&f->vm.bus, (unsigned[]){5}, 1, BASE, BASE + VIRTIO_MMIO_SIZE);
+	int r = arg ? virtio_blk_option.add(&f->vm, arg) : -1;
+	free(arg);
+	if (r < 0)
 		return -1;
 	f->dev = f->vm.bus.devices[0];
 	*state = f;

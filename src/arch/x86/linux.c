@@ -125,12 +125,6 @@ void linux_boot_params(struct boot_params *bp, const struct setup_header *hdr,
 	memcpy(bp->e820_table, e820->e, e820->n * sizeof(e820->e[0]));
 }
 
-unsigned linux_virtio_irq(unsigned slot)
-{
-	static const unsigned irqs[LINUX_VIRTIO_SLOTS] = {5, 6, 7, 10, 11};
-	return irqs[slot % LINUX_VIRTIO_SLOTS];
-}
-
 void linux_rng_seed(struct vm *vm, struct boot_params *bp)
 {
 	enum { SEED_BYTES = 32 };
@@ -382,7 +376,5 @@ int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (setup_vcpu(vm, &vm->vcpus[i], gdt, mode, entry) < 0)
 			return -1;
-	if (serial_add(vm) < 0 || hfport_add(vm) < 0 || legacy_add(vm) < 0)
-		return -1;
 	return 0;
 }

@@ -22,10 +22,9 @@
 #define LINUX_MPTABLE_ADDR 0xf0000ull
 #define LINUX_EBDA_START 0x9fc00ull
 #define LINUX_BZIMAGE_LOAD 0x100000ull
-/* virtio-mmio windows: inside the 3-4 GiB hole (or above RAM), one page each, each on an
- * ISA IRQ of its own (linux_virtio_irq). */
-#define LINUX_VIRTIO_MMIO_BASE 0xd0000000ull
-#define LINUX_VIRTIO_SLOTS 5u
+/* MMIO windows of devices (virtio-mmio), in the 3-4 GiB hole below the IOAPIC. */
+#define LINUX_DEVICE_MMIO_BASE 0xd0000000ull
+#define LINUX_DEVICE_MMIO_END 0xfec00000ull
 
 #define E820_MAX 8
 
@@ -66,10 +65,8 @@ uint64_t linux_initrd_addr(const struct guest_mem *m, uint64_t size, uint64_t fl
 			   uint64_t limit);
 
 /* Load a Linux kernel (bzImage or vmlinux), initrd and command line into the VM and set
- * every vCPU up to enter it. Returns 0 or -1 (logged). */
+ * every vCPU up to enter it. The command line ends with the words of the devices already
+ * on the bus (virtio-mmio), so they must all be there. Returns 0 or -1 (logged). */
 int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen);
-
-/* The ISA IRQ of virtio-mmio slot i (< LINUX_VIRTIO_SLOTS): lines no emulated device uses. */
-unsigned linux_virtio_irq(unsigned slot);
 
 #endif

@@ -78,7 +78,7 @@ int mptable_build(uint8_t *buf, size_t len, uint32_t base_addr, unsigned ncpus)
 {
 	size_t need = sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
 		      ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
-		      sizeof(struct mpc_ioapic) + 18 * sizeof(struct mpc_intsrc);
+		      sizeof(struct mpc_ioapic) + (MPTABLE_IRQS + 2) * sizeof(struct mpc_intsrc);
 	if (need > len || ncpus == 0 || ncpus > 254)
 		return -1;
 	memset(buf, 0, need);
@@ -107,8 +107,9 @@ int mptable_build(uint8_t *buf, size_t len, uint32_t base_addr, unsigned ncpus)
 				.flags = 1, .apicaddr = MPTABLE_IOAPIC_ADDR};
 	memcpy(p, &io, sizeof(io));
 	p += sizeof(io);
-	/* ISA IRQ n -> IOAPIC pin n, as KVM's default routing wires them. */
-	for (uint8_t irq = 0; irq < 16; irq++) {
+	/* IRQ n -> IOAPIC pin n, as KVM's default routing wires them; 16-23 are listed on the
+	 * ISA bus too, so that devices announced on the command line can use them. */
+	for (uint8_t irq = 0; irq < MPTABLE_IRQS; irq++) {
 		struct mpc_intsrc s = {.type = MP_INTSRC, .irqtype = MP_INT, .srcbus = 0,
 				       .srcbusirq = irq, .dstapic = ioapic_id, .dstirq = irq};
 		memcpy(p, &s, sizeof(s));
@@ -128,7 +129,7 @@ int mptable_build(uint8_t *buf, size_t len, uint32_t base_addr, unsigned ncpus)
 	mpc->spec = 4;
 	memcpy(mpc->oem, "HYPERFRK", 8);
 	memcpy(mpc->productid, "VM          ", 12);
-	mpc->oemcount = (uint16_t)(ncpus + 1 + 1 + 18);
+	mpc->oemcount = (uint16_t)(ncpus + 1 + 1 + MPTABLE_IRQS + 2);
 	mpc->lapic = MPTABLE_LAPIC_ADDR;
 	mpc->checksum = checksum((uint8_t *)mpc, mpc->length);
 

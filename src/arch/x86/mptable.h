@@ -10,6 +10,7 @@
 
 #define MPTABLE_IOAPIC_ADDR 0xfec00000u
 #define MPTABLE_LAPIC_ADDR 0xfee00000u
+#define MPTABLE_IRQS 24u /* IOAPIC pins, each wired to the IRQ of its number */
 
 /* Build the floating pointer and configuration table for ncpus CPUs into buf (len bytes).
  * Returns the bytes used, or -1 if buf is too small. Pure. */
