@@ -17,6 +17,8 @@
 struct server_client {
 	struct watch w;
 	struct server *s;
+	bool waiting;         /* a request of it waits for server_answer (not watched) */
+	enum hf_cmd waiting_cmd;
 	size_t len;
 	char buf[PROTO_MAX_REQUEST];
 	struct server_client *next;
@@ -59,7 +61,7 @@ static void client_drop(struct server_client *c, bool del)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = c->next;
-	if (del)
+	if (del && !c->waiting)
 		loop_del(s->loop, &c->w);
 	close(c->w.fd);
 	free(c);
@@ -79,7 +81,15 @@ static void send_line(int fd, const char *line)
 	}
 }
 
-/* Returns 1 if this process became a clone while handling (stop everything). */
+static void send_response(struct server_client *c, enum hf_cmd cmd, struct hf_response *resp)
+{
+	char *out = proto_format_response(cmd, resp);
+	send_line(c->w.fd, out ? out : "{\"ok\":false,\"error\":\"out of memory\"}\n");
+	free(out);
+	proto_response_free(resp);
+}
+
+/* Returns SERVER_LATER if the request waits for server_answer. */
 static int handle_line(struct server_client *c, const char *line, size_t len)
 {
 	struct server *s = c->s;
@@ -93,14 +103,35 @@ static int handle_line(struct server_client *c, const char *line, size_t len)
 		snprintf(resp.error, sizeof(resp.error), "bad request: %s", err);
 		pr_debug("control: %s", resp.error);
 		req.cmd = CMD_STATUS;
-	} else if (s->handler(s->arg, &req, &resp) == 1) {
-		return 1;
+	} else if (s->handler(s->arg, c, &req, &resp) == SERVER_LATER) {
+		c->waiting = true;
+		c->waiting_cmd = req.cmd;
+		return SERVER_LATER;
 	}
-	char *out = proto_format_response(req.cmd, &resp);
-	send_line(c->w.fd, out ? out : "{\"ok\":false,\"error\":\"out of memory\"}\n");
-	free(out);
-	proto_response_free(&resp);
-	return 0;
+	send_response(c, req.cmd, &resp);
+	return SERVER_ANSWER;
+}
+
+/* Handle the complete lines c has sent, until one waits. */
+static void handle_lines(struct server_client *c)
+{
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (!nl)
+			break;
+		size_t linelen = (size_t)(nl - c->buf);
+		int r = handle_line(c, c->buf, linelen);
+		c->len -= linelen + 1;
+		memmove(c->buf, nl + 1, c->len);
+		if (r == SERVER_LATER) {
+			loop_del(c->s->loop, &c->w);
+			return;
+		}
+	}
+	if (c->len == sizeof(c->buf)) {
+		send_line(c->w.fd, "{\"ok\":false,\"error\":\"request too long\"}\n");
+		client_drop(c, true);
+	}
 }
 
 static void client_event(struct watch *w, uint32_t events)
@@ -115,20 +146,19 @@ static void client_event(struct watch *w, uint32_t events)
 		return;
 	}
 	c->len += (size_t)n;
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len);
-		if (!nl)
-			break;
-		size_t linelen = (size_t)(nl - c->buf);
-		if (handle_line(c, c->buf, linelen) == 1)
-			return; /* now a clone: this connection is not ours */
-		c->len -= linelen + 1;
-		memmove(c->buf, nl + 1, c->len);
+	handle_lines(c);
+}
+
+void server_answer(struct server *s, struct server_client *c, struct hf_response *resp)
+{
+	(void)s;
+	send_response(c, c->waiting_cmd, resp);
+	c->waiting = false;
+	if (loop_add(c->s->loop, &c->w, EPOLLIN) < 0) {
+		client_drop(c, false);
+		return;
 	}
-	if (c->len == sizeof(c->buf)) {
-		send_line(w->fd, "{\"ok\":false,\"error\":\"request too long\"}\n");
-		client_drop(c, true);
-	}
+	handle_lines(c);
 }
 
 /* With no file descriptor left, accept() fails and the pending connection would stay in

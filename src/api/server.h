@@ -12,9 +12,12 @@
 
 struct server_client;
 
-/* Answer req into resp. Returns 0 normally, or 1 if this process has just become a clone
- * (then nothing is answered: the connection belongs to the parent). */
-typedef int (*server_handler)(void *arg, const struct hf_request *req, struct hf_response *resp);
+/* What a handler returns. SERVER_ANSWER: resp is sent now. SERVER_LATER: the request waits
+ * (e.g. a fork, done by the run loop outside any callback); client c is read no further
+ * until server_answer. */
+enum { SERVER_ANSWER = 0, SERVER_LATER = 1 };
+typedef int (*server_handler)(void *arg, struct server_client *c, const struct hf_request *req,
+			      struct hf_response *resp);
 
 struct server {
 	struct loop *loop;
@@ -30,6 +33,9 @@ struct server {
  * (nothing accepts on it) is replaced; a live one is an error ("already running").
  * Returns 0 or -1 (logged). */
 int server_open(struct server *s, struct loop *l, const char *path, server_handler fn, void *arg);
+/* Answer the request client c was left waiting on (SERVER_LATER) with resp (freed here),
+ * then go on with what it sent since. */
+void server_answer(struct server *s, struct server_client *c, struct hf_response *resp);
 /* Stop serving and remove the socket file. */
 void server_close(struct server *s);
 /* Fork child: drop the inherited fds without touching the parent's socket file. */

@@ -27,7 +27,16 @@ struct runloop {
 	struct loop loop;
 	struct watch sig, notify, timer, input;
 	struct server server;
-	bool became_clone; /* this process has just been forked off as a clone */
+	/* Work done at the top of the loop, outside any callback, because it forks: a fork or
+	 * template asked through the control socket (its client waits for the answer), and
+	 * the fork points and pool refills the notify eventfd announced. */
+	struct {
+		bool asked;
+		struct hf_request req;
+		struct server_client *client;
+		uint64_t tsc, t_request; /* when it was asked */
+	} ctl;
+	bool notified;
 };
 
 static void read_smaps_rollup(struct hf_vm_status *st)
@@ -164,13 +173,73 @@ static void on_notify(struct watch *w, uint32_t events)
 	(void)events;
 	if (read(w->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	if (rl->vm->exiting)
-		return;
-	if (serve_fork_points(rl) == 1 || template_refill(rl->vm) == 1)
-		rl->became_clone = true;
+	rl->notified = true;
 }
 
-static int control(void *arg, const struct hf_request *req, struct hf_response *resp)
+/* A fork or template asked through the control socket (rl->ctl), at the top of the loop.
+ * Returns 1 in a new clone (which does not answer: the client is the parent's). */
+static int serve_control_fork(struct runloop *rl)
+{
+	struct vm *vm = rl->vm;
+	const struct hf_request *req = &rl->ctl.req;
+	struct hf_response resp = {.ok = true};
+	rl->ctl.asked = false;
+	if (req->cmd == CMD_TEMPLATE) {
+		char err[200];
+		switch (template_freeze(vm, NULL, req->pool, err, sizeof(err))) {
+		case 1:
+			return 1;
+		case -1:
+			resp.ok = false;
+			snprintf(resp.error, sizeof(resp.error), "cannot make a template: %s", err);
+		}
+		server_answer(&rl->server, rl->ctl.client, &resp);
+		return 0;
+	}
+	enum console_kind kind = vm->cfg.clone_console;
+	const char *unused;
+	if (req->console[0])
+		console_parse(req->console, &kind, &unused);
+	struct clone_result res;
+	int r = clone_fork(vm, req->count, kind, NULL, rl->ctl.tsc, &res);
+	if (r == 1)
+		return 1;
+	if (r < 0) {
+		resp.ok = false;
+		snprintf(resp.error, sizeof(resp.error), "no clone made: %s", res.error);
+		clone_result_free(&res);
+	} else {
+		if (res.made < res.requested) {
+			/* Report the clones made: they exist and the caller must know them. */
+			pr_warn("made %u of %u clones: %s", res.made, res.requested, res.error);
+			snprintf(resp.error, sizeof(resp.error), "made %u of %u clones: %s",
+				 res.made, res.requested, res.error);
+		}
+		resp.nclones = res.made;
+		resp.clones = res.clones; /* freed with the response */
+		for (unsigned i = 0; i < res.made; i++)
+			marks_record_at(vm, HF_MARK_FORK_REQUEST, rl->ctl.t_request,
+					res.clones[i].name);
+	}
+	server_answer(&rl->server, rl->ctl.client, &resp);
+	if (vm->is_template)
+		vm_notify(vm); /* refill the pool, now that the answer is out */
+	return 0;
+}
+
+/* What the loop does at its top. Returns 1 if this process is now a clone. */
+static int serve_forks(struct runloop *rl)
+{
+	if (rl->ctl.asked && serve_control_fork(rl) == 1)
+		return 1;
+	if (!rl->notified || rl->vm->exiting)
+		return 0;
+	rl->notified = false;
+	return serve_fork_points(rl) == 1 || template_refill(rl->vm) == 1;
+}
+
+static int control(void *arg, struct server_client *client, const struct hf_request *req,
+		   struct hf_response *resp)
 {
 	struct runloop *rl = arg;
 	struct vm *vm = rl->vm;
@@ -210,50 +279,16 @@ static int control(void *arg, const struct hf_request *req, struct hf_response *
 			snprintf(resp->error, sizeof(resp->error), "a template needs a pool of 1 or more");
 			break;
 		}
-		char err[200];
-		switch (template_freeze(vm, NULL, req->pool, err, sizeof(err))) {
-		case 1:
-			rl->became_clone = true;
-			return 1;
-		case -1:
-			resp->ok = false;
-			snprintf(resp->error, sizeof(resp->error), "cannot make a template: %s", err);
-		}
-		break;
-	case CMD_FORK: {
-		uint64_t tsc = __rdtsc(), t_request = now_ns();
-		enum console_kind kind = vm->cfg.clone_console;
-		const char *unused;
-		if (req->console[0])
-			console_parse(req->console, &kind, &unused);
-		struct clone_result res;
-		int r = clone_fork(vm, req->count, kind, NULL, tsc, &res);
-		if (r == 1) {
-			rl->became_clone = true;
-			return 1;
-		}
-		if (r < 0) {
-			resp->ok = false;
-			snprintf(resp->error, sizeof(resp->error), "no clone made: %s", res.error);
-			clone_result_free(&res);
-			break;
-		}
-		if (res.made < res.requested) {
-			/* Report the clones made: they exist and the caller must know them. */
-			pr_warn("made %u of %u clones: %s", res.made, res.requested, res.error);
-			snprintf(resp->error, sizeof(resp->error), "made %u of %u clones: %s",
-				 res.made, res.requested, res.error);
-		}
-		resp->nclones = res.made;
-		resp->clones = res.clones; /* freed with the response */
-		for (unsigned i = 0; i < res.made; i++)
-			marks_record_at(vm, HF_MARK_FORK_REQUEST, t_request, res.clones[i].name);
-		if (vm->is_template)
-			vm_notify(vm); /* refill the pool once the answer is out */
-		break;
+		__attribute__((fallthrough)); /* frozen at the top of the loop */
+	case CMD_FORK:
+		rl->ctl.asked = true;
+		rl->ctl.req = *req;
+		rl->ctl.client = client;
+		rl->ctl.tsc = __rdtsc();
+		rl->ctl.t_request = now_ns();
+		return SERVER_LATER;
 	}
-	}
-	return 0;
+	return SERVER_ANSWER;
 }
 
 static int setup(struct runloop *rl, struct vm *vm)
@@ -340,13 +375,12 @@ int vm_run(struct vm *vm)
 		return HF_STATUS_ERROR;
 	}
 	for (;;) {
-		if (rl.became_clone) {
+		if (serve_forks(&rl) == 1) {
 			/* This process is now a clone: its KVM state is restored; give it its own
 			 * loop, socket and timer, and let its vCPUs run (a warm clone's already
 			 * do). */
 			trace_point("clone-loop");
 			teardown(&rl, true);
-			rl.became_clone = false;
 			bool ok = vm_start_vcpus(vm) == 0;
 			trace_point("clone-vcpus-started");
 			if (!ok || setup(&rl, vm) < 0 || clone_child_started(vm) < 0) {

@@ -57,6 +57,13 @@ head -c 5000 /dev/zero | tr '\0' 'x' | "$SOCKRAW" "$RUN/live.sock" > "$RUN/raw" 
 expect_in "$RUN/raw" '"error":"request too long"' "an over-long request is refused"
 printf '{"cmd":"status"}\n{"cmd":"status"}\n' | "$SOCKRAW" "$RUN/live.sock" > "$RUN/raw" 2>&1
 check "two requests on one connection get two answers" test "$(grep -c '"ok":true' "$RUN/raw")" = 2
+# A fork waits for the top of the VMM's loop; what the client sent after it is answered
+# after it, in order.
+printf '{"cmd":"fork","console":"none"}\n{"cmd":"status"}\n' | "$SOCKRAW" "$RUN/live.sock" > "$RUN/raw" 2>&1
+check "a fork and a status on one connection get two answers" test "$(grep -c '"ok":true' "$RUN/raw")" = 2
+check "the fork is answered first, with its clone" bash -c "head -1 '$RUN/raw' | grep -q '\"clones\":\[{\"name\":\"live.1\"'"
+check "then the status, counting the clone" bash -c "sed -n 2p '$RUN/raw' | grep -q '\"clones\":1'"
+expect_status 0 "the clone is stopped" -- "$HF" stop live.1
 check "the VM survived the bad messages" vm_up live
 
 "$HF" wait live > "$RUN/wait.out" 2>&1 &
