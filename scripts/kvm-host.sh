@@ -214,8 +214,8 @@ if [ ! -c /mnt/dev/kvm ]; then
 	grep -qw svm /proc/cpuinfo || fail "the emulated CPU has no svm flag (QEMU's -cpu model lacks SVM)"
 	fail "no /dev/kvm: modprobe kvm_amd failed: ${out:-no message} ($(dmesg | grep -i kvm | tail -2 | tr '\n' ' '))"
 fi
-# What the tests need: taps, veth pairs, bridges, network namespaces.
-chroot /mnt /sbin/modprobe -a tun veth bridge 2>&1 | sed 's/^/kvm-host: /'
+# What the tests need: taps, veth pairs, bridges, network namespaces, vsock loopback (CID 1).
+chroot /mnt /sbin/modprobe -a tun veth bridge vsock_loopback 2>&1 | sed 's/^/kvm-host: /'
 ip=/mnt/sbin/ip; [ -x $ip ] && chroot /mnt /sbin/ip link set lo up 2>/dev/null
 echo "kvm-host: /dev/kvm ready (backend svm, kvm_amd), $(grep -c ^processor /proc/cpuinfo) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB; everything here is emulated"
 # Every 10 s, what runs (and where the blocked ones wait in the kernel), for the runner to
