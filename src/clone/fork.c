@@ -49,15 +49,6 @@ struct activation {
 
 static int ready_fd = -1; /* clone: to the parent until clone_child_started */
 
-void vm_socket_path(const struct vm *vm, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s.sock", vm->cfg.run_dir, name);
-}
-
-void vm_console_path(const struct vm *vm, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s.console", vm->cfg.run_dir, name);
-}
 
 /* In the clone, stderr is the console (or nothing), never the parent's terminal or pipe:
  * a clone must not keep its parent's output streams open. */
@@ -139,7 +130,7 @@ static void prepare_guest(struct vm *vm, const char *parent, unsigned id,
 {
 	char name[HF_NAME_MAX + 16], path[PATH_MAX];
 	snprintf(name, sizeof(name), "%s.%u", parent, id);
-	vm_console_path(vm, name, path, sizeof(path));
+	run_file(path, sizeof(path), vm->cfg.run_dir, name, RUN_FILE_CONSOLE);
 	console_close(&vm->console);
 	console_defer(&vm->console, console, path);
 	vm->output_marked = 0;
@@ -213,9 +204,10 @@ static void describe(struct vm *vm, struct hf_clone_info *ci, unsigned id, pid_t
 {
 	snprintf(ci->name, sizeof(ci->name), "%s.%u", vm->cfg.name, id);
 	ci->pid = pid;
-	vm_socket_path(vm, ci->name, ci->socket, sizeof(ci->socket));
+	run_file(ci->socket, sizeof(ci->socket), vm->cfg.run_dir, ci->name, RUN_FILE_SOCKET);
 	if (console == CONSOLE_FILE)
-		vm_console_path(vm, ci->name, ci->console, sizeof(ci->console));
+		run_file(ci->console, sizeof(ci->console), vm->cfg.run_dir, ci->name,
+			 RUN_FILE_CONSOLE);
 	else
 		snprintf(ci->console, sizeof(ci->console), "%s", console_kind_name(console));
 }

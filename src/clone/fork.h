@@ -48,10 +48,6 @@ void template_release(struct vm *vm);
  * has gone (the VM then ends). */
 bool clone_warm_activate(struct vcpu *c);
 
-/* Path of a VM's control socket / default clone console, in buf. */
-void vm_socket_path(const struct vm *vm, const char *name, char *buf, size_t len);
-void vm_console_path(const struct vm *vm, const char *name, char *buf, size_t len);
-
 /* Clone: the vCPU threads and event loop run; open the console and tell the parent the
  * clone is ready. Returns 0, or -1 if the clone cannot go on (the parent is told why). */
 int clone_child_started(struct vm *vm);

@@ -39,7 +39,7 @@ int ctl_connect(const char *dir, const char *name, bool quiet)
 		errno = EINVAL;
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/%s.sock", dir, name);
+	run_file(path, sizeof(path), dir, name, RUN_FILE_SOCKET);
 	int fd = control_connect(path);
 	if (fd < 0 && !quiet) {
 		int e = errno;

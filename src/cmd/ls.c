@@ -57,7 +57,8 @@ int cmd_ls(int argc, char **argv)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
-		if (len <= 5 || strcmp(e->d_name + len - 5, ".sock"))
+		size_t ext = strlen(RUN_FILE_SOCKET);
+		if (len <= ext || strcmp(e->d_name + len - ext, RUN_FILE_SOCKET))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -66,7 +67,7 @@ int cmd_ls(int argc, char **argv)
 				break;
 			names = nn;
 		}
-		names[n] = strndup(e->d_name, len - 5);
+		names[n] = strndup(e->d_name, len - ext);
 		if (names[n])
 			n++;
 	}
@@ -81,7 +82,7 @@ int cmd_ls(int argc, char **argv)
 		if (fd < 0) {
 			if (errno == ECONNREFUSED) {
 				char path[4096];
-				snprintf(path, sizeof(path), "%s/%s.sock", dir, names[i]);
+				run_file(path, sizeof(path), dir, names[i], RUN_FILE_SOCKET);
 				unlink(path); /* its VM is gone */
 				pr_info("removed stale control socket %s", path);
 			}

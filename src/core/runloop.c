@@ -340,7 +340,7 @@ static int setup(struct runloop *rl, struct vm *vm)
 	}
 	if (bus_attach(&vm->bus, &rl->loop) < 0)
 		return -1;
-	vm_socket_path(vm, vm->cfg.name, path, sizeof(path));
+	run_file(path, sizeof(path), vm->cfg.run_dir, vm->cfg.name, RUN_FILE_SOCKET);
 	if (server_open(&rl->server, &rl->loop, path, control, rl) < 0)
 		return -1;
 	return 0;

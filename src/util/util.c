@@ -186,3 +186,8 @@ bool valid_vm_name(const char *name)
 	}
 	return true;
 }
+
+void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext)
+{
+	snprintf(buf, len, "%s/%s%s", dir, name, ext);
+}

@@ -42,4 +42,10 @@ int write_all(int fd, const void *buf, size_t len);
 #define HF_NAME_MAX 64
 bool valid_vm_name(const char *name);
 
+/* The files of VM name in run directory dir: its control socket (RUN_FILE_SOCKET) and a
+ * clone's console file (RUN_FILE_CONSOLE). Written into buf (len bytes). */
+#define RUN_FILE_SOCKET ".sock"
+#define RUN_FILE_CONSOLE ".console"
+void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext);
+
 #endif
