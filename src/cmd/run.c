@@ -67,8 +67,7 @@ enum {
 	OPT_DEVICE, /* + index in device_options */
 };
 
-#define NOPTIONS 19
-static const struct option base_options[NOPTIONS] = {
+static const struct option base_options[] = {
 	{"name", required_argument, NULL, OPT_NAME},
 	{"mem", required_argument, NULL, OPT_MEM},
 	{"cpus", required_argument, NULL, OPT_CPUS},
@@ -90,6 +89,7 @@ static const struct option base_options[NOPTIONS] = {
 	{"help", no_argument, NULL, OPT_HELP},
 };
 
+#define NOPTIONS (sizeof(base_options) / sizeof(base_options[0]))
 #define MAX_DEVICE_OPTIONS 16
 
 /* The options of `run` (room for NOPTIONS + MAX_DEVICE_OPTIONS + 1): its own, then one per

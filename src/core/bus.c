@@ -102,20 +102,30 @@ const char *bus_refusal(const struct bus *b)
 	return NULL;
 }
 
-/* Call hook (an int-returning member of device_ops) on every device that has it. */
-#define BUS_WALK(b, hook, ...)                                                        \
-	do {                                                                          \
-		for (unsigned i_ = 0; i_ < (b)->ndevices; i_++) {                     \
-			struct device *d_ = (b)->devices[i_];                         \
-			if (d_->ops->hook && d_->ops->hook(d_, ##__VA_ARGS__) < 0)     \
-				return -1;                                            \
-		}                                                                     \
-		return 0;                                                             \
-	} while (0)
+enum hook { HOOK_PRE_FORK, HOOK_POST_FORK, HOOK_ATTACH };
 
-int bus_pre_fork(const struct bus *b) { BUS_WALK(b, pre_fork); }
-int bus_post_fork(const struct bus *b) { BUS_WALK(b, post_fork); }
-int bus_attach(const struct bus *b, struct loop *l) { BUS_WALK(b, attach, l); }
+/* Call one hook on every device that has it, stopping at the first failure. */
+static int walk(const struct bus *b, enum hook h, struct loop *l)
+{
+	for (unsigned i = 0; i < b->ndevices; i++) {
+		struct device *d = b->devices[i];
+		const struct device_ops *o = d->ops;
+		int r = 0;
+		if (h == HOOK_PRE_FORK && o->pre_fork)
+			r = o->pre_fork(d);
+		else if (h == HOOK_POST_FORK && o->post_fork)
+			r = o->post_fork(d);
+		else if (h == HOOK_ATTACH && o->attach)
+			r = o->attach(d, l);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int bus_pre_fork(const struct bus *b) { return walk(b, HOOK_PRE_FORK, NULL); }
+int bus_post_fork(const struct bus *b) { return walk(b, HOOK_POST_FORK, NULL); }
+int bus_attach(const struct bus *b, struct loop *l) { return walk(b, HOOK_ATTACH, l); }
 
 void bus_destroy(struct bus *b)
 {

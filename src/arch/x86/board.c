@@ -30,10 +30,17 @@ static int linux_board(struct vm *vm, const uint8_t *image, size_t len)
 	return linux_setup(vm, image, len);
 }
 
+static int bare_board(struct vm *vm, const uint8_t *image, size_t len)
+{
+	if (bare_setup(vm, image, len) < 0)
+		return -1;
+	return hfport_add(vm);
+}
+
 int board_build(struct vm *vm, const uint8_t *image, size_t len)
 {
 	int r = vm->cfg.kind == VM_LINUX ? linux_board(vm, image, len)
-					 : bare_setup(vm, image, len) < 0 ? -1 : hfport_add(vm);
+					 : bare_board(vm, image, len);
 	if (r < 0)
 		return -1;
 	const char *why = vm->cfg.template_pool ? bus_refusal(&vm->bus) : NULL;
