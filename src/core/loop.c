@@ -34,6 +34,16 @@ void loop_del(struct loop *l, struct watch *w)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
+int loop_mod(struct loop *l, struct watch *w, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = w};
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0) {
+		pr_err("epoll_ctl(MOD, fd %d): %s", w->fd, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int loop_once(struct loop *l, int timeout_ms)
 {
 	struct epoll_event ev;

@@ -38,6 +38,9 @@ extern const struct device_option virtio_net_option;
  * clone inherits the disk as it was at the fork), read-only, or persistent (writes reach
  * the file; the VM cannot be cloned). */
 extern const struct device_option virtio_blk_option;
+/* virtio-vsock on a host Unix socket, Firecracker's hybrid model (--vsock). Clones get
+ * sockets of their own. */
+extern const struct device_option virtio_vsock_option;
 
 /* Feed console input to the serial port (main loop). */
 void serial_input(struct vm *vm, const uint8_t *data, size_t len);

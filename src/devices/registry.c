@@ -6,5 +6,6 @@
 const struct device_option *const device_options[] = {
 	&virtio_net_option,
 	&virtio_blk_option,
+	&virtio_vsock_option,
 	NULL,
 };

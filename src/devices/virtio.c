@@ -199,6 +199,11 @@ int virtq_pop(struct virtio_dev *v, unsigned qi, struct virtq_elem *e)
 	return 1;
 }
 
+void virtq_unpop(struct virtio_dev *v, unsigned qi)
+{
+	v->vq[qi].last_avail--;
+}
+
 void virtq_push(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t len)
 {
 	struct virtq *q = &v->vq[qi];

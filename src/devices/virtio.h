@@ -18,7 +18,7 @@ struct loop;
 
 #define VIRTIO_MMIO_SIZE 0x1000u  /* one page per device */
 #define VIRTIO_MMIO_CONFIG 0x100u /* device-specific configuration space */
-#define VIRTIO_MAX_QUEUES 2u
+#define VIRTIO_MAX_QUEUES 3u
 #define VIRTQ_MAX_SIZE 256u       /* largest queue the driver may choose */
 #define VIRTQ_MAX_SEGS 64u        /* longest descriptor chain taken */
 
@@ -101,6 +101,9 @@ bool virtq_has_avail(struct virtio_dev *v, unsigned q);
 /* Take the next chain of queue q into e. Returns 1, 0 if there is none, or -1 if the
  * driver broke the rules (the device is then marked DEVICE_NEEDS_RESET). Lock held. */
 int virtq_pop(struct virtio_dev *v, unsigned q, struct virtq_elem *e);
+/* Give back the chain the last virtq_pop of queue q took, untouched (nothing pushed since):
+ * the device found it had nothing to put in it after all. Lock held. */
+void virtq_unpop(struct virtio_dev *v, unsigned q);
 /* Return chain head to the driver, len bytes written into its in-buffers. Lock held. */
 void virtq_push(struct virtio_dev *v, unsigned q, uint16_t head, uint32_t len);
 /* Tell the driver its queues have used buffers (unless it asked for no interrupt). Lock
