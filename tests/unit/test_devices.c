@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,12 +76,36 @@ static void test_disk(void **state)
 	}
 }
 
+static void test_vsock(void **state)
+{
+	(void)state;
+	char err[256] = "", longpath[160];
+	const char *good[] = {"3", "4294967294", "3,uds=/tmp/v.sock", "3,cid-per-clone",
+			      "3,uds=/tmp/v,cid-per-clone", "3,cid-per-clone,uds=/tmp/v"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(accepts("vsock", good[i], err, sizeof(err)));
+	const char *bad[] = {"", "0", "1", "2" /* the host */, "4294967295" /* VMADDR_CID_ANY */,
+			     "99999999999999999999", "-3", "x", "3x", "3,", "3,,uds=/a", "3,uds=",
+			     "3,foo", "3,uds=/a,uds=/b", ",uds=/a"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_false(accepts("vsock", bad[i], err, sizeof(err)));
+		assert_non_null(strstr(err, "expected CID"));
+	}
+	snprintf(longpath, sizeof(longpath), "3,uds=/%0150d", 0);
+	assert_false(accepts("vsock", longpath, err, sizeof(err)));
+	assert_non_null(strstr(err, "socket path is longer than"));
+	assert_true(find("vsock")->linux_only);
+	assert_int_equal(find("vsock")->max, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_net),
 		cmocka_unit_test(test_disk),
+		cmocka_unit_test(test_vsock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
