@@ -10,7 +10,7 @@ TOTAL=${1:-}
 # The commands run-all.sh ran (defaults: a native make bench).
 EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
 COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
-NET_CMD='bench/net.sh 20' SCALE_CMD='bench/scale.sh 20000 3072'
+NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5' SCALE_CMD='bench/scale.sh 20000 3072'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
@@ -256,6 +256,24 @@ if [ -f $R/net.csv ]; then
 					a[p], a[1], a[n], f[p] / 1000, h[p] == "" ? "-" : h[p], h[1] == "" ? "-" : h[1], h[n] == "" ? "-" : h[n] }' $R/net.csv
 	done
 	echo
+fi
+echo "## 8. Host-guest streams: vsock against virtio-net"
+echo
+echo "\`$VSOCK_CMD\`: one 256 MB Linux guest with both a vsock device (\`--vsock\`, reached"
+echo "through the VM's Unix socket: \`CONNECT PORT\`) and a virtio-net card (TCP to the guest's"
+echo "address over its tap, from the tap's network namespace), the same servers on each"
+echo "(hf.script=vsock-bench). Round trip: one-byte round trips on one connection from the host"
+echo "to the guest's echo (10 more first, unmeasured). Throughput: MiB from the host to a guest"
+echo "reader that answers once it has them all, connection included; the median of the runs,"
+echo "the transports taking turns. Counts and sizes as in the table."
+echo
+if [ -f $R/vsock.csv ]; then
+	echo "| transport | round trips | p50 us | p99 us | MiB | runs | MiB/s (median) | min | max |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' $R/vsock.csv
+	echo
+	awk -F, 'NR > 1 { r[$1] = $3; t[$1] = $7 } END { if (r["vsock"] > 0 && r["virtio-net"] > 0 && t["virtio-net"] > 0)
+		printf "vsock / virtio-net: round trip %.2fx, throughput %.2fx (same guest, same run).\n\n", r["vsock"] / r["virtio-net"], t["vsock"] / t["virtio-net"] }' $R/vsock.csv
 fi
 } > "$OUTMD"
 echo "report: $OUTMD"

@@ -13,10 +13,10 @@ mkdir -p bench/results bench/figures
 start=$(date +%s)
 if [ "${HYPERFORK_EMULATED:-0}" = 1 ]; then
 	BOOT_ARGS=(10 2); FORK_ARGS=(20 "128 512 2048" 128); COW_ARGS=(1 "4 16")
-	FUNCTION_ARGS=(8 2); PEERS_ARGS=(3); NET_ARGS=(5); SCALE_ARGS=(1500 3072)
+	FUNCTION_ARGS=(8 2); PEERS_ARGS=(3); NET_ARGS=(5); VSOCK_ARGS=(200 64 3); SCALE_ARGS=(1500 3072)
 else
 	BOOT_ARGS=(20 3); FORK_ARGS=(100 "128 256 512 1024 2048 4096")
-	COW_ARGS=(3 "16 64 256"); FUNCTION_ARGS=(64 8); PEERS_ARGS=(5); NET_ARGS=(20)
+	COW_ARGS=(3 "16 64 256"); FUNCTION_ARGS=(64 8); PEERS_ARGS=(5); NET_ARGS=(20); VSOCK_ARGS=(1000 256 5)
 	SCALE_ARGS=(20000 3072)
 fi
 # The command of each benchmark, as report.sh quotes it.
@@ -29,6 +29,7 @@ quoted() { local w out=$1; shift; for w in "$@"; do case $w in *" "*|"") out+=" 
 	echo "FUNCTION_CMD='$(quoted bench/function.sh "${FUNCTION_ARGS[@]}")'"
 	echo "PEERS_CMD='$(quoted bench/peers.sh "${PEERS_ARGS[@]}")'"
 	echo "NET_CMD='$(quoted bench/net.sh "${NET_ARGS[@]}")'"
+	echo "VSOCK_CMD='$(quoted bench/vsock.sh "${VSOCK_ARGS[@]}")'"
 	echo "SCALE_CMD='$(quoted bench/scale.sh "${SCALE_ARGS[@]}")'"
 	echo "CORES=$(nproc)"
 } > bench/results/args.sh
@@ -48,6 +49,7 @@ run cow bench/cow.sh "${COW_ARGS[@]}"
 run function bench/function.sh "${FUNCTION_ARGS[@]}"
 run peers bench/peers.sh "${PEERS_ARGS[@]}"
 run net bench/net.sh "${NET_ARGS[@]}"
+run vsock bench/vsock.sh "${VSOCK_ARGS[@]}"
 run scale bench/scale.sh "${SCALE_ARGS[@]}"
 cp bench/results/*.png bench/figures/ 2>/dev/null
 bench/report.sh "$(( $(date +%s) - start ))"

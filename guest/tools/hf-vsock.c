@@ -7,13 +7,17 @@
  *                                    connection (default: an echo), so the listener keeps
  *                                    serving, in the VM and in its clones. Prints
  *                                    "HF-VSOCK-LISTENING PORT" on stderr once it listens.
+ *   hf-vsock cid                     prints this VM's CID (needs /dev/vsock; with no devtmpfs
+ *                                    make it from /sys/class/misc/vsock/dev)
  * Exit status 0, or 1 with the failure named on stderr. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +26,7 @@
 #define AF_VSOCK 40
 #endif
 #define VMADDR_CID_ANY 0xffffffffu
+#define IOCTL_VM_SOCKETS_GET_LOCAL_CID _IO(7, 0xb9)
 struct sockaddr_vm {
 	sa_family_t svm_family;
 	unsigned short svm_reserved1;
@@ -166,6 +171,18 @@ static int do_listen(unsigned port, char **cmd)
 	}
 }
 
+static int do_cid(void)
+{
+	unsigned cid;
+	int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open /dev/vsock");
+	if (ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0)
+		return fail("IOCTL_VM_SOCKETS_GET_LOCAL_CID");
+	printf("%u\n", cid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned cid, port;
@@ -174,6 +191,9 @@ int main(int argc, char **argv)
 		return do_connect(cid, port);
 	if (argc >= 3 && !strcmp(argv[1], "listen") && !parse_u32(argv[2], &port))
 		return do_listen(port, argv + 3);
-	fprintf(stderr, "usage: hf-vsock connect CID PORT | hf-vsock listen PORT [CMD ARG...]\n");
+	if (argc == 2 && !strcmp(argv[1], "cid"))
+		return do_cid();
+	fprintf(stderr, "usage: hf-vsock connect CID PORT | hf-vsock listen PORT [CMD ARG...] | "
+			"hf-vsock cid\n");
 	return 1;
 }
