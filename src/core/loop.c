@@ -19,14 +19,20 @@ int loop_init(struct loop *l)
 	return 0;
 }
 
-int loop_add(struct loop *l, struct watch *w, uint32_t events)
+static int ctl(struct loop *l, int op, struct watch *w, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = w};
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0) {
-		pr_err("epoll_ctl(ADD, fd %d): %s", w->fd, strerror(errno));
+	if (epoll_ctl(l->epfd, op, w->fd, &ev) < 0) {
+		pr_err("epoll_ctl(%s, fd %d): %s", op == EPOLL_CTL_ADD ? "ADD" : "MOD", w->fd,
+		       strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int loop_add(struct loop *l, struct watch *w, uint32_t events)
+{
+	return ctl(l, EPOLL_CTL_ADD, w, events);
 }
 
 void loop_del(struct loop *l, struct watch *w)
@@ -36,12 +42,7 @@ void loop_del(struct loop *l, struct watch *w)
 
 int loop_mod(struct loop *l, struct watch *w, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = w};
-	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0) {
-		pr_err("epoll_ctl(MOD, fd %d): %s", w->fd, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return ctl(l, EPOLL_CTL_MOD, w, events);
 }
 
 int loop_once(struct loop *l, int timeout_ms)

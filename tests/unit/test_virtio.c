@@ -16,9 +16,9 @@
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
+#include "virtio_driver.h"
 #include "util/util.h"
 
-#define BASE 0xd0000000ull
 #define QSIZE 8u
 #define DESC 0x10000ull
 #define AVAIL 0x11000ull
@@ -120,18 +120,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint32_t rd(struct fixture *f, uint32_t off)
-{
-	uint32_t v;
-	f->dev->ops->mmio(f->dev, NULL, BASE + off, false, (uint8_t *)&v, 4);
-	return v;
-}
-
-static void wr(struct fixture *f, uint32_t off, uint32_t value)
-{
-	f->dev->ops->mmio(f->dev, NULL, BASE + off, true, (uint8_t *)&value, 4);
-}
-
+static uint32_t rd(struct fixture *f, uint32_t off) { return drv_rd(f->dev, off); }
+static void wr(struct fixture *f, uint32_t off, uint32_t value) { drv_wr(f->dev, off, value); }
 static void *gp(struct fixture *f, uint64_t gpa) { return mem_ptr(&f->vm.mem, gpa, 1); }
 
 /* Negotiate VERSION_1 and set queue q up at the fixed rings, as Linux's driver does. */
@@ -154,20 +144,11 @@ static void bring_up(struct fixture *f, unsigned q)
 static void set_desc(struct fixture *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
 		     uint16_t next)
 {
-	uint8_t *d = gp(f, DESC + 16 * i);
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	drv_desc(&f->vm.mem, DESC, i, addr, len, flags, next);
 }
 
 /* Offer chain head as the next available entry. */
-static void offer(struct fixture *f, uint16_t head)
-{
-	uint16_t *avail = gp(f, AVAIL);
-	avail[2 + avail[1] % QSIZE] = head;
-	avail[1]++;
-}
+static void offer(struct fixture *f, uint16_t head) { drv_offer(&f->vm.mem, AVAIL, QSIZE, head); }
 
 static void test_identity_registers(void **state)
 {

@@ -23,8 +23,8 @@
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
+#include "virtio_driver.h"
 
-#define BASE 0xd0000000ull
 #define QSIZE 8u
 #define RING(q) (0x10000ull + (q) * 0x4000ull) /* desc; avail at +0x1000, used at +0x2000 */
 #define RXBUF 0x40000ull                         /* QSIZE buffers of RXLEN */
@@ -54,35 +54,19 @@ struct fixture {
 	uint16_t rx_given; /* receive buffers given */
 };
 
-static uint32_t rd(struct fixture *f, uint32_t off)
-{
-	uint32_t v;
-	f->dev->ops->mmio(f->dev, NULL, BASE + off, false, (uint8_t *)&v, 4);
-	return v;
-}
-
-static void wr(struct fixture *f, uint32_t off, uint32_t value)
-{
-	f->dev->ops->mmio(f->dev, NULL, BASE + off, true, (uint8_t *)&value, 4);
-}
-
+static uint32_t rd(struct fixture *f, uint32_t off) { return drv_rd(f->dev, off); }
+static void wr(struct fixture *f, uint32_t off, uint32_t value) { drv_wr(f->dev, off, value); }
 static void *gp(struct fixture *f, uint64_t gpa) { return mem_ptr(&f->vm.mem, gpa, 1); }
 
 static void set_desc(struct fixture *f, unsigned q, unsigned i, uint64_t addr, uint32_t len,
 		     uint16_t flags, uint16_t next)
 {
-	uint8_t *d = gp(f, RING(q) + 16 * i);
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	drv_desc(&f->vm.mem, RING(q), i, addr, len, flags, next);
 }
 
 static void offer(struct fixture *f, unsigned q, uint16_t head)
 {
-	uint16_t *avail = gp(f, RING(q) + 0x1000);
-	avail[2 + avail[1] % QSIZE] = head;
-	avail[1]++;
+	drv_offer(&f->vm.mem, RING(q) + 0x1000, QSIZE, head);
 }
 
 static uint16_t used_idx(struct fixture *f, unsigned q)
