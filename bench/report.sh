@@ -10,7 +10,7 @@ TOTAL=${1:-}
 # The commands run-all.sh ran (defaults: a native make bench).
 EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
 COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
-NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5' SCALE_CMD='bench/scale.sh 20000 3072'
+NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5 100' SCALE_CMD='bench/scale.sh 20000 3072'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
@@ -274,6 +274,17 @@ if [ -f $R/vsock.csv ]; then
 	echo
 	awk -F, 'NR > 1 { r[$1] = $3; t[$1] = $7 } END { if (r["vsock"] > 0 && r["virtio-net"] > 0 && t["virtio-net"] > 0)
 		printf "vsock / virtio-net: round trip %.2fx, throughput %.2fx (same guest, same run).\n\n", r["vsock"] / r["virtio-net"], t["vsock"] / t["virtio-net"] }' $R/vsock.csv
+fi
+if [ -f $R/vsock-activation.csv ]; then
+	echo "What vsock adds to a template clone's activation (the clone makes its own socket,"
+	echo "PATH.N, once its guest runs): two 256 MB Linux templates frozen at hf-fork, one with"
+	echo "\`--vsock\` and one without, fork requests to each in turn, timed from the request on the"
+	echo "control socket to its reply (the clone running, its devices attached)."
+	echo
+	echo "| template | activations | p50 us | p99 us |"
+	echo "| --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s |\n", ($1 == "vsock" ? "with --vsock" : "without"), $2, $3, $4 }' $R/vsock-activation.csv
+	echo
 fi
 } > "$OUTMD"
 echo "report: $OUTMD"

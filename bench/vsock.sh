@@ -11,11 +11,17 @@
 #                           read them all); the median of REPS runs, the transports taking
 #                           turns (min and max recorded too)
 # The virtio-net side needs root: a tap and a network namespace (without them, vsock alone).
-#   bench/vsock.sh [ROUNDS] [MIB] [REPS]
+# Then what vsock adds to a template clone's activation (its clone makes its socket, PATH.N):
+# two 256 MB Linux templates frozen at hf-fork (hf.script=fork: each clone ends at once), one
+# with --vsock and one without, ACTIVATIONS fork requests to each, taking turns, timed from
+# the request on the control socket to its reply (the clone running, its devices attached).
+# In bench/results/vsock-activation.csv: template,activations,p50_us,p99_us.
+#   bench/vsock.sh [ROUNDS] [MIB] [REPS] [ACTIVATIONS]
 . "$(dirname "$0")/lib.sh"
 ROUNDS=${1:-200}
 MIB=${2:-64}
 REPS=${3:-3}
+ACTS=${4:-20}
 CSV=$OUT/vsock.csv
 VH=$PWD/tests/integration/vsock_host.py
 VMLINUX=$PWD/build/linux/vmlinux
@@ -75,3 +81,51 @@ done
 awk -F, 'NR > 1 { r[$1] = $3; t[$1] = $7 } END { if (r["vsock"] && r["virtio-net"])
 	printf "vsock: vsock / virtio-net: round trip %.2fx, throughput %.2fx\n", r["vsock"] / r["virtio-net"], (t["virtio-net"] > 0 ? t["vsock"] / t["virtio-net"] : 0) }' "$CSV"
 $HF stop vsb > /dev/null 2>&1
+
+# ---- template activation with and without vsock
+ACSV=$OUT/vsock-activation.csv
+echo "template,activations,p50_us,p99_us" > "$ACSV"
+for t in tvs:--vsock=3 tnv:; do
+	name=${t%%:*} opt=${t#*:}
+	$HF run --name $name --mem 256M --timeout 3600 ${opt/=/ } --template --pool 2 --console none \
+		--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=fork $LINUX_FLAGS" \
+		--no-host-flags > /dev/null 2> "$RUN/$name.err" &
+done
+for i in $(seq 1800); do [ "$(state_of tvs)" = template ] && [ "$(state_of tnv)" = template ] && break; sleep 0.1; done
+if [ "$(state_of tvs)/$(state_of tnv)" != template/template ]; then
+	echo "vsock: the templates did not freeze: $(tail -2 "$RUN/tvs.err" "$RUN/tnv.err" | tr '\n' ' ')"
+else
+	sleep 2 # the pools filled
+	python3 - "$RUN/tvs.sock" "$RUN/tnv.sock" "$ACTS" > "$RUN/act.txt" <<'PYEOF'
+import socket, sys, time
+socks, n = sys.argv[1:3], int(sys.argv[3])
+for i in range(n):
+    for which, path in enumerate(socks):  # the templates take turns
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        t = time.monotonic_ns()
+        s.sendall(b'{"cmd":"fork","console":"none"}\n')
+        buf = b''
+        while not buf.endswith(b'\n'):
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        t = time.monotonic_ns() - t
+        s.close()
+        print(which, t // 1000 if b'"ok":true' in buf else 'error ' + buf.decode().strip())
+        time.sleep(0.5)  # the pool refills
+PYEOF
+	for w in 0:vsock 1:none; do
+		vals=$(awk -v w="${w%%:*}" '$1 == w && $2 ~ /^[0-9]+$/ { print $2 }' "$RUN/act.txt" | sort -n)
+		n=$(echo "$vals" | grep -c .)
+		p50=$(echo "$vals" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+		p99=$(echo "$vals" | awk '{ v[NR] = $1 } END { if (NR) print v[int(NR * 0.99 + 0.999)] }')
+		echo "${w#*:},$n,$p50,$p99" >> "$ACSV"
+	done
+	grep -q error "$RUN/act.txt" && echo "vsock: activations failed: $(grep -m1 error "$RUN/act.txt")"
+	awk -F, 'NR > 1 { p[$1] = $3; n[$1] = $2 } END { printf "vsock: template activation, request to reply: with --vsock p50 %s us, without %s us (n=%s each, taking turns): %+d us\n", p["vsock"], p["none"], n["vsock"], p["vsock"] - p["none"] }' "$ACSV"
+fi
+$HF stop tvs > /dev/null 2>&1
+$HF stop tnv > /dev/null 2>&1
+wait

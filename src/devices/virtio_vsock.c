@@ -48,13 +48,13 @@
 #define EVQ 2u
 
 #define HOST_CID 2u
-#define HDR_LEN 44u            /* struct virtio_vsock_hdr */
-#define PKT_MAX 65536u         /* largest payload of one packet */
+#define HDR_LEN 44u	       /* struct virtio_vsock_hdr */
+#define PKT_MAX 65536u	       /* largest payload of one packet */
 #define HOST_BUF (256u * 1024) /* our buf_alloc: guest bytes a connection may have waiting */
 #define MAX_CONNS 256u
-#define RX_BATCH 64u           /* packets per connection per wakeup */
+#define RX_BATCH 64u /* packets per connection per wakeup */
 #define MAX_ORPHAN_RSTS 64u
-#define LINE_MAX_LEN 32u       /* "CONNECT 4294967295\n" and some room */
+#define LINE_MAX_LEN 32u	   /* "CONNECT 4294967295\n" and some room */
 #define FIRST_HOST_PORT (1u << 30) /* ports of host-initiated connections */
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
@@ -82,10 +82,10 @@ _Static_assert(sizeof(struct vsock_hdr) == HDR_LEN, "virtio_vsock_hdr is 44 byte
 
 enum conn_state {
 	C_FREE,
-	C_LINE,        /* host connected, its CONNECT line not read yet */
-	C_CONNECTING,  /* host-initiated: REQUEST owed or sent to the guest */
+	C_LINE,	      /* host connected, its CONNECT line not read yet */
+	C_CONNECTING, /* host-initiated: REQUEST owed or sent to the guest */
 	C_ESTABLISHED,
-	C_RESET,       /* host side closed; the RST owed to the guest frees the slot */
+	C_RESET, /* host side closed; the RST owed to the guest frees the slot */
 };
 
 /* Control packets owed to the guest, sent as receive buffers allow. */
@@ -99,45 +99,47 @@ struct conn {
 	enum conn_state state;
 	int fd;
 	struct watch w;
-	uint32_t watched;     /* epoll events fd is registered for (0: not registered) */
+	uint32_t watched; /* epoll events fd is registered for (0: not registered) */
 	struct vsock *vs;
-	uint32_t local_port;  /* the host side's */
-	uint32_t peer_port;   /* the guest's */
+	uint32_t local_port; /* the host side's */
+	uint32_t peer_port;  /* the guest's */
 	uint32_t pend;
 	/* guest -> host: our receive side */
-	uint32_t rx_cnt;      /* stream bytes taken from the guest */
-	uint32_t fwd_cnt;     /* of those, handed to the host socket */
-	uint32_t fwd_told;    /* fwd_cnt as last told to the guest */
-	uint8_t *buf;         /* HOST_BUF bytes, once the host socket is slower than the guest */
+	uint32_t rx_cnt;   /* stream bytes taken from the guest */
+	uint32_t fwd_cnt;  /* of those, handed to the host socket */
+	uint32_t fwd_told; /* fwd_cnt as last told to the guest */
+	uint8_t *buf;	   /* HOST_BUF bytes, once the host socket is slower than the guest */
 	uint32_t buf_head, buf_len;
 	bool guest_shut_send, guest_shut_rcv;
 	/* host -> guest */
-	uint32_t tx_cnt;      /* stream bytes sent to the guest */
+	uint32_t tx_cnt; /* stream bytes sent to the guest */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
-	bool host_eof;        /* the host socket ended: SHUTDOWN sent */
+	bool host_eof; /* the host socket ended: SHUTDOWN sent */
 	char line[LINE_MAX_LEN];
 	unsigned line_len;
 };
 
 struct vsock {
 	struct virtio_dev v;
-	uint64_t cid;          /* the guest's */
+	uint64_t cid; /* the guest's */
 	bool cid_per_clone;
 	char path[SUN_PATH_SIZE];
-	int listener;          /* -1: none (a clone before it knows its number) */
+	int listener; /* -1: none (a clone before it knows its number) */
 	struct watch lw;
-	bool own_path;         /* we bound path: unlink it when done */
-	bool renamed;          /* post_fork ran: attach takes the clone's path */
+	bool own_path; /* we bound path: unlink it when done */
+	bool renamed;  /* post_fork ran: attach takes the clone's path */
 	struct loop *loop;
-	bool attached;         /* host side ready: transmitted packets are handled */
-	bool rx_stalled;       /* the guest had no receive buffer for what we had */
-	bool event_owed;       /* TRANSPORT_RESET waits for an event buffer */
-	unsigned rx_pushed;    /* receive buffers used since the last interrupt */
+	bool attached;	    /* host side ready: transmitted packets are handled */
+	bool rx_stalled;    /* the guest had no receive buffer for what we had */
+	bool event_owed;    /* TRANSPORT_RESET waits for an event buffer */
+	unsigned rx_pushed; /* receive buffers used since the last interrupt */
 	uint32_t next_port;
-	unsigned nconns;       /* slots in use are below this */
+	unsigned nconns; /* slots in use are below this */
 	struct conn *conns;
-	unsigned norphans;     /* RSTs owed for packets of no connection */
-	struct { uint32_t src_port, dst_port; } orphans[MAX_ORPHAN_RSTS];
+	unsigned norphans; /* RSTs owed for packets of no connection */
+	struct {
+		uint32_t src_port, dst_port;
+	} orphans[MAX_ORPHAN_RSTS];
 };
 
 static void conn_event(struct watch *w, uint32_t events);
@@ -273,8 +275,10 @@ static bool rx_take(struct vsock *vs, struct virtq_elem *e)
 	if (r != 1)
 		return false;
 	if (e->in_len <= HDR_LEN) {
-		virtio_needs_reset(&vs->v, "a receive buffer of %zu bytes cannot hold a %u-byte "
-				   "header and data", e->in_len, HDR_LEN);
+		virtio_needs_reset(&vs->v,
+				   "a receive buffer of %zu bytes cannot hold a %u-byte "
+				   "header and data",
+				   e->in_len, HDR_LEN);
 		return false;
 	}
 	return true;
@@ -283,8 +287,12 @@ static bool rx_take(struct vsock *vs, struct virtq_elem *e)
 static void rx_put(struct vsock *vs, struct virtq_elem *e, struct conn *c, uint16_t op,
 		   uint32_t flags, uint32_t len)
 {
-	struct vsock_hdr h = {.src_cid = HOST_CID, .dst_cid = vs->cid, .len = len,
-			      .type = TYPE_STREAM, .op = op, .flags = flags};
+	struct vsock_hdr h = {.src_cid = HOST_CID,
+			      .dst_cid = vs->cid,
+			      .len = len,
+			      .type = TYPE_STREAM,
+			      .op = op,
+			      .flags = flags};
 	if (c) {
 		h.src_port = c->local_port;
 		h.dst_port = c->peer_port;
@@ -461,8 +469,8 @@ static void guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t l
 {
 	if (c->rx_cnt - c->fwd_cnt + len > HOST_BUF) {
 		pr_warn("vsock: the guest sent %u bytes on port %u -> %u past its credit (%u of "
-			"%u waiting): connection reset", len, c->peer_port, c->local_port,
-			c->rx_cnt - c->fwd_cnt, HOST_BUF);
+			"%u waiting): connection reset",
+			len, c->peer_port, c->local_port, c->rx_cnt - c->fwd_cnt, HOST_BUF);
 		conn_reset(c);
 		return;
 	}
@@ -531,14 +539,18 @@ static void handle_packet(struct vsock *vs, const struct virtq_elem *e)
 {
 	struct vsock_hdr h;
 	if (e->out_len < HDR_LEN) {
-		virtio_needs_reset(&vs->v, "a transmitted packet of %zu bytes is shorter than its "
-				   "%u-byte header", e->out_len, HDR_LEN);
+		virtio_needs_reset(&vs->v,
+				   "a transmitted packet of %zu bytes is shorter than its "
+				   "%u-byte header",
+				   e->out_len, HDR_LEN);
 		return;
 	}
 	virtq_copy_out(e, 0, &h, sizeof(h)); /* read once: the guest may change it */
 	if (h.len > e->out_len - HDR_LEN || h.len > PKT_MAX) {
-		virtio_needs_reset(&vs->v, "a packet says it carries %u bytes, its buffers hold %zu "
-				   "(at most %u)", h.len, e->out_len - HDR_LEN, PKT_MAX);
+		virtio_needs_reset(&vs->v,
+				   "a packet says it carries %u bytes, its buffers hold %zu "
+				   "(at most %u)",
+				   h.len, e->out_len - HDR_LEN, PKT_MAX);
 		return;
 	}
 	if (h.src_cid != vs->cid) {
@@ -675,8 +687,8 @@ static void read_line(struct conn *c, uint32_t events)
 	const char *num = c->line + 8;
 	errno = 0;
 	unsigned long port = strncmp(c->line, "CONNECT ", 8) || *num < '0' || *num > '9'
-				     ? ~0ul
-				     : strtoul(num, &end, 10);
+				 ? ~0ul
+				 : strtoul(num, &end, 10);
 	if (port > UINT32_MAX || errno || !end || *end) {
 		pr_debug("vsock: host connection closed: bad line '%s' (expected CONNECT <port>)",
 			 c->line);
@@ -733,7 +745,8 @@ static void listener_event(struct watch *w, uint32_t events)
 		struct conn *c = frozen ? NULL : conn_new(vs, fd, C_LINE);
 		if (!c) {
 			pr_debug("vsock: host connection refused: %s",
-				 frozen ? "a template's guest does not run" : "too many connections");
+				 frozen ? "a template's guest does not run"
+					: "too many connections");
 			close(fd);
 			continue;
 		}
@@ -759,7 +772,7 @@ static int uds_listen(struct vsock *vs)
 			close(probe);
 		errno = EADDRINUSE;
 		if (live)
-			goto fail; /* another VM's */
+			goto fail;  /* another VM's */
 		unlink(a.sun_path); /* stale: its VM is gone */
 		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	}
@@ -889,7 +902,7 @@ static int vsock_attach(struct virtio_dev *v, struct loop *l)
 	vs->attached = true;
 	if (new_cid)
 		transport_reset(vs); /* the guest rereads its CID */
-	transmit(vs); /* what the guest sent while the host side was being made */
+	transmit(vs);		     /* what the guest sent while the host side was being made */
 	pthread_mutex_unlock(&v->lock);
 	return 0;
 }
@@ -907,17 +920,17 @@ static void vsock_destroy(struct virtio_dev *v)
 }
 
 static const struct virtio_ops vsock_virtio_ops = {
-	.name = "virtio-vsock",
-	.device_id = VIRTIO_ID_VSOCK,
-	.nqueues = 3,
-	.notify = vsock_notify,
-	.config = vsock_config,
-	.reset = vsock_reset,
-	.cannot_clone = vsock_cannot_clone,
-	.pre_fork = vsock_pre_fork,
-	.post_fork = vsock_post_fork,
-	.attach = vsock_attach,
-	.destroy = vsock_destroy,
+    .name = "virtio-vsock",
+    .device_id = VIRTIO_ID_VSOCK,
+    .nqueues = 3,
+    .notify = vsock_notify,
+    .config = vsock_config,
+    .reset = vsock_reset,
+    .cannot_clone = vsock_cannot_clone,
+    .pre_fork = vsock_pre_fork,
+    .post_fork = vsock_post_fork,
+    .attach = vsock_attach,
+    .destroy = vsock_destroy,
 };
 
 /* --vsock CID[,uds=PATH][,cid-per-clone] */
@@ -943,7 +956,8 @@ static void *vsock_parse(const char *arg, char *err, size_t errlen)
 			a.cid_per_clone = true;
 		} else if (len > 4 && !strncmp(p, "uds=", 4) && !a.path[0]) {
 			if (len - 4 >= sizeof(a.path) - 1) {
-				snprintf(err, errlen, "the socket path is longer than %zu characters",
+				snprintf(err, errlen,
+					 "the socket path is longer than %zu characters",
 					 sizeof(a.path) - 2);
 				return NULL;
 			}
@@ -960,7 +974,8 @@ static void *vsock_parse(const char *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 	return r;
 bad:
-	snprintf(err, errlen, "expected CID[,uds=PATH][,cid-per-clone] (a guest CID from 3 to "
+	snprintf(err, errlen,
+		 "expected CID[,uds=PATH][,cid-per-clone] (a guest CID from 3 to "
 		 "4294967294)");
 	return NULL;
 }
@@ -987,7 +1002,8 @@ static int virtio_vsock_add(struct vm *vm, const void *parsed)
 	}
 	if (!room_for_clones(vs->path))
 		pr_warn("vsock: socket path %s leaves no room for clones' (PATH.N_P, at most %zu "
-			"characters): this VM cannot be cloned", vs->path, SUN_PATH_SIZE - 1);
+			"characters): this VM cannot be cloned",
+			vs->path, SUN_PATH_SIZE - 1);
 	if (virtio_mmio_add(vm, &vs->v, &vsock_virtio_ops, vs) < 0)
 		goto fail;
 	return 0;
@@ -998,18 +1014,19 @@ fail:
 }
 
 const struct device_option virtio_vsock_option = {
-	.name = "vsock",
-	.metavar = "CID[,uds=PATH][,cid-per-clone]",
-	.help = "  --vsock CID[,uds=PATH][,cid-per-clone]\n"
-		"                    Linux guests: virtio-vsock with guest CID CID (3 to\n"
-		"                    4294967294). Host programs reach guest port P through Unix\n"
-		"                    socket PATH (default RUN_DIR/NAME.vsock): write \"CONNECT P\\n\",\n"
-		"                    read \"OK <port>\\n\"; the guest reaches host port P at the\n"
-		"                    listener on PATH_P. Clone N gets PATH.N and PATH.N_P, and\n"
-		"                    the same CID (CID+N with cid-per-clone); connections open\n"
-		"                    at a fork are reset in both VMs\n",
-	.max = 1,
-	.linux_only = true,
-	.parse = vsock_parse,
-	.add = virtio_vsock_add,
+    .name = "vsock",
+    .metavar = "CID[,uds=PATH][,cid-per-clone]",
+    .help =
+	"  --vsock CID[,uds=PATH][,cid-per-clone]\n"
+	"                    Linux guests: virtio-vsock with guest CID CID (3 to\n"
+	"                    4294967294). Host programs reach guest port P through Unix\n"
+	"                    socket PATH (default RUN_DIR/NAME.vsock): write \"CONNECT P\\n\",\n"
+	"                    read \"OK <port>\\n\"; the guest reaches host port P at the\n"
+	"                    listener on PATH_P. Clone N gets PATH.N and PATH.N_P, and\n"
+	"                    the same CID (CID+N with cid-per-clone); connections open\n"
+	"                    at a fork are reset in both VMs\n",
+    .max = 1,
+    .linux_only = true,
+    .parse = vsock_parse,
+    .add = virtio_vsock_add,
 };

@@ -26,11 +26,11 @@
 #include "virtio_driver.h"
 
 #define QSIZE 8u
-#define RING(q) (0x10000ull + (q) * 0x4000ull) /* desc; avail at +0x1000, used at +0x2000 */
-#define RXBUF 0x40000ull                         /* QSIZE buffers of RXLEN */
+#define RING(q) (0x10000ull + (q)*0x4000ull) /* desc; avail at +0x1000, used at +0x2000 */
+#define RXBUF 0x40000ull		     /* QSIZE buffers of RXLEN */
 #define RXLEN (44u + 4096u)
 #define EVBUF 0x60000ull
-#define TXBUF 0x70000ull                         /* header + up to 64 KiB */
+#define TXBUF 0x70000ull /* header + up to 64 KiB */
 #define RXQ 0u
 #define TXQ 1u
 #define EVQ 2u
@@ -54,9 +54,18 @@ struct fixture {
 	uint16_t rx_given; /* receive buffers given */
 };
 
-static uint32_t rd(struct fixture *f, uint32_t off) { return drv_rd(f->dev, off); }
-static void wr(struct fixture *f, uint32_t off, uint32_t value) { drv_wr(f->dev, off, value); }
-static void *gp(struct fixture *f, uint64_t gpa) { return mem_ptr(&f->vm.mem, gpa, 1); }
+static uint32_t rd(struct fixture *f, uint32_t off)
+{
+	return drv_rd(f->dev, off);
+}
+static void wr(struct fixture *f, uint32_t off, uint32_t value)
+{
+	drv_wr(f->dev, off, value);
+}
+static void *gp(struct fixture *f, uint64_t gpa)
+{
+	return mem_ptr(&f->vm.mem, gpa, 1);
+}
 
 static void set_desc(struct fixture *f, unsigned q, unsigned i, uint64_t addr, uint32_t len,
 		     uint16_t flags, uint16_t next)
@@ -74,7 +83,10 @@ static uint16_t used_idx(struct fixture *f, unsigned q)
 	return ((uint16_t *)gp(f, RING(q) + 0x2000))[1];
 }
 
-static bool broken(struct fixture *f) { return rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET; }
+static bool broken(struct fixture *f)
+{
+	return rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET;
+}
 
 /* Give the device receive buffer i (of QSIZE) again. */
 static void give_rx(struct fixture *f, unsigned i, uint32_t len)
@@ -121,8 +133,9 @@ static int setup_args(void **state, const char *extra)
 		wr(f, 0x0a0, (uint32_t)(RING(q) + 0x2000));
 		wr(f, 0x044, 1);
 	}
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	wr(f, 0x070,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+	       VIRTIO_STATUS_DRIVER_OK);
 	for (unsigned i = 0; i < QSIZE; i++)
 		give_rx(f, i, rx_len);
 	set_desc(f, EVQ, 0, EVBUF, 4, 2, 0);
@@ -131,8 +144,14 @@ static int setup_args(void **state, const char *extra)
 	return 0;
 }
 
-static int setup(void **state) { return setup_args(state, ""); }
-static int setup_cid_per_clone(void **state) { return setup_args(state, ",cid-per-clone"); }
+static int setup(void **state)
+{
+	return setup_args(state, "");
+}
+static int setup_cid_per_clone(void **state)
+{
+	return setup_args(state, ",cid-per-clone");
+}
 static int setup_small_rx(void **state)
 {
 	rx_len = 44; /* a header and no room for data */
@@ -171,8 +190,13 @@ static void send_buf(struct fixture *f, struct hdr h, const void *pay, uint32_t 
 
 static struct hdr pkt(uint16_t op, uint32_t src_port, uint32_t dst_port)
 {
-	return (struct hdr){.src_cid = CID, .dst_cid = 2, .src_port = src_port,
-			    .dst_port = dst_port, .type = 1, .op = op, .buf_alloc = 256 * 1024};
+	return (struct hdr){.src_cid = CID,
+			    .dst_cid = 2,
+			    .src_port = src_port,
+			    .dst_port = dst_port,
+			    .type = 1,
+			    .op = op,
+			    .buf_alloc = 256 * 1024};
 }
 
 static void send_pkt(struct fixture *f, struct hdr h, const void *pay, uint32_t paylen)
@@ -312,8 +336,14 @@ static void test_guest_stream_both_ways(void **state)
 	assert_true(recv_pkt(f, &h, NULL));
 	assert_int_equal(h.op, SHUTDOWN);
 	assert_int_equal(h.flags, 2 /* SEND */);
-	send_pkt(f, (struct hdr){.src_cid = CID, .dst_cid = 2, .src_port = 1234, .dst_port = 5000,
-				 .type = 1, .op = SHUTDOWN, .flags = 3},
+	send_pkt(f,
+		 (struct hdr){.src_cid = CID,
+			      .dst_cid = 2,
+			      .src_port = 1234,
+			      .dst_port = 5000,
+			      .type = 1,
+			      .op = SHUTDOWN,
+			      .flags = 3},
 		 NULL, 0);
 	assert_true(recv_pkt(f, &h, NULL));
 	assert_int_equal(h.op, RST); /* over both ways: the device resets it */
@@ -402,8 +432,12 @@ static void test_bad_connect_lines(void **state)
 	struct fixture *f = *state;
 	struct hdr h;
 	char buf[16];
-	const char *bad[] = {"HELLO\n", "CONNECT\n", "CONNECT x\n", "CONNECT 4294967296\n",
-			     "CONNECT 12 \n", "CONNECT -1\n",
+	const char *bad[] = {"HELLO\n",
+			     "CONNECT\n",
+			     "CONNECT x\n",
+			     "CONNECT 4294967296\n",
+			     "CONNECT 12 \n",
+			     "CONNECT -1\n",
 			     "CONNECT 1111111111111111111111111111111111111111"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int fd = unix_connect(f->path);
@@ -616,26 +650,26 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_config_is_the_guest_cid),
-		T(test_guest_connect_nobody_listening),
-		T(test_guest_stream_both_ways),
-		T(test_guest_credit_is_respected),
-		T(test_host_connects_to_the_guest),
-		T(test_host_connect_refused_by_the_guest),
-		T(test_bad_connect_lines),
-		T(test_header_shorter_than_44_bytes),
-		T(test_length_past_the_buffer),
-		T(test_length_past_64k),
-		T(test_packets_of_no_connection_are_reset),
-		T(test_wrong_addresses),
-		T(test_flood_past_credit_resets_the_connection),
-		T(test_second_request_resets),
-		T(test_fork_resets_connections_and_clone_gets_its_socket),
-		T(test_stale_socket_is_replaced_live_one_is_not),
-		cmocka_unit_test_setup_teardown(test_clone_with_its_own_cid, setup_cid_per_clone,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_receive_buffer_too_small, setup_small_rx,
-						teardown),
+	    T(test_config_is_the_guest_cid),
+	    T(test_guest_connect_nobody_listening),
+	    T(test_guest_stream_both_ways),
+	    T(test_guest_credit_is_respected),
+	    T(test_host_connects_to_the_guest),
+	    T(test_host_connect_refused_by_the_guest),
+	    T(test_bad_connect_lines),
+	    T(test_header_shorter_than_44_bytes),
+	    T(test_length_past_the_buffer),
+	    T(test_length_past_64k),
+	    T(test_packets_of_no_connection_are_reset),
+	    T(test_wrong_addresses),
+	    T(test_flood_past_credit_resets_the_connection),
+	    T(test_second_request_resets),
+	    T(test_fork_resets_connections_and_clone_gets_its_socket),
+	    T(test_stale_socket_is_replaced_live_one_is_not),
+	    cmocka_unit_test_setup_teardown(test_clone_with_its_own_cid, setup_cid_per_clone,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_receive_buffer_too_small, setup_small_rx,
+					    teardown),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
