@@ -22,7 +22,10 @@ static void usage(FILE *f)
 		   "                   clone a running VM (copy-on-write), or start clones of a template\n"
 		   "  template NAME [--pool N]\n"
 		   "                   freeze a VM into a template that keeps N warm clones ready\n"
-		   "  host             show what this host's KVM offers\n");
+		   "  host             show what this host's KVM offers\n"
+		   "  serve --config FILE [--listen ADDR:PORT]\n"
+		   "                   serve functions behind the AWS Lambda Invoke API, each\n"
+		   "                   invocation in a fresh clone (hyperfork serve --help)\n");
 }
 
 int main(int argc, char **argv)
@@ -46,6 +49,8 @@ int main(int argc, char **argv)
 		return cmd_ctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "host"))
 		return cmd_host(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;

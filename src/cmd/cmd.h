@@ -12,6 +12,7 @@ int cmd_run(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_ctl(int argc, char **argv); /* status, pause, resume, stop, fork */
 int cmd_host(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* The run directory: --run-dir, else $HYPERFORK_RUN_DIR, else HF_DEFAULT_RUN_DIR. */
 const char *run_dir(const char *opt);

@@ -48,4 +48,9 @@ bool valid_vm_name(const char *name);
 #define RUN_FILE_CONSOLE ".console"
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext);
 
+/* Base64 (RFC 4648, with padding) of len bytes of in into out, which has room for
+ * BASE64_LEN(len) bytes (its NUL included). Returns the length written. */
+#define BASE64_LEN(len) (4 * (((size_t)(len) + 2) / 3) + 1)
+size_t base64_encode(const void *in, size_t len, char *out);
+
 #endif

@@ -1,0 +1,52 @@
+/* `hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "hyperfork/abi.h"
+#include "serve/serve.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]\n"
+		   "\n"
+		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
+		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
+		   "--endpoint-url` and boto3 call it): each function is booted once, initialised\n"
+		   "and frozen as a template; every invocation runs in a fresh clone of it.\n"
+		   "GET /metrics (Prometheus) and GET /health. SIGINT or SIGTERM ends it.\n"
+		   "\n"
+		   "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9000)\n"
+		   "  --config FILE       the functions (JSON; see README, Serving functions)\n"
+		   "  --run-dir DIR       where the functions' VMs keep their sockets\n");
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"config", required_argument, NULL, 'c'},
+		{"run-dir", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *listen = "127.0.0.1:9000", *config = NULL, *dir = NULL;
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'l': listen = optarg; break;
+		case 'c': config = optarg; break;
+		case 'r': dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return HF_STATUS_ERROR;
+		}
+	}
+	if (!config || optind != argc) {
+		fprintf(stderr, "hyperfork: error: serve needs --config FILE%s\n",
+			optind != argc ? " and no other arguments" : "");
+		usage(stderr);
+		return HF_STATUS_ERROR;
+	}
+	return serve_run(listen, config, dir);
+}

@@ -1,0 +1,236 @@
+/* `hyperfork serve`'s configuration file (see config.h). */
+#include "serve/config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool valid_fn_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > FN_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+/* path, made absolute against dir if relative; malloc'd. */
+static char *resolve(const char *dir, const char *path)
+{
+	char *r;
+	if (path[0] == '/' || !dir)
+		return strdup(path);
+	return asprintf(&r, "%s/%s", dir, path) < 0 ? NULL : r;
+}
+
+/* Unsigned field key of f, lo..hi, default def when absent. */
+static int get_uint(json_t *f, const char *fn, const char *key, unsigned lo, unsigned hi,
+		    unsigned def, unsigned *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(f, key);
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (i < lo || i > hi)
+		return fail(err, errlen, "function %s: \"%s\" must be a whole number from %u to %u",
+			    fn, key, lo, hi);
+	*out = (unsigned)i;
+	return 0;
+}
+
+/* String field key of f (required unless optional). */
+static int get_path(json_t *f, const char *fn, const char *key, bool optional, const char *dir,
+		    char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(f, key);
+	*out = NULL;
+	if (!v && optional)
+		return 0;
+	const char *s = json_string_value(v);
+	if (!s || !*s || strlen(s) > 4000)
+		return fail(err, errlen, "function %s: \"%s\" must be a non-empty string%s", fn,
+			    key, optional ? "" : " (required)");
+	*out = dir ? resolve(dir, s) : strdup(s);
+	return *out ? 0 : fail(err, errlen, "out of memory");
+}
+
+static int parse_env(json_t *f, const char *fn, struct fn_config *c, char *err, size_t errlen)
+{
+	json_t *env = json_object_get(f, "environment");
+	size_t len = 0;
+	c->env = calloc(1, FN_ENV_MAX + 1);
+	if (!c->env)
+		return fail(err, errlen, "out of memory");
+	if (!env)
+		return 0;
+	if (!json_is_object(env))
+		return fail(err, errlen, "function %s: \"environment\" must be an object of strings",
+			    fn);
+	const char *key;
+	json_t *v;
+	json_object_foreach(env, key, v) {
+		const char *s = json_string_value(v);
+		bool ok = s && *key && !strpbrk(s, "\n") && !((*key >= '0' && *key <= '9'));
+		for (const char *k = key; ok && *k; k++)
+			ok = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') ||
+			     (*k >= '0' && *k <= '9') || *k == '_';
+		if (!ok)
+			return fail(err, errlen, "function %s: environment variable \"%.64s\" must "
+				    "be a name of [A-Za-z0-9_] with a string value of one line", fn,
+				    key);
+		int n = snprintf(c->env + len, FN_ENV_MAX + 1 - len, "%s=%s\n", key, s);
+		if (n < 0 || (size_t)n > FN_ENV_MAX - len)
+			return fail(err, errlen, "function %s: the environment is larger than %u "
+				    "bytes", fn, FN_ENV_MAX);
+		len += (size_t)n;
+	}
+	return 0;
+}
+
+static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_config *sc,
+		    char *err, size_t errlen)
+{
+	struct fn_config *c = &sc->fns[index];
+	static const char *const known[] = {"name", "kernel", "initrd", "disks", "cmdline",
+					     "memory", "vcpus", "timeout", "concurrency", "pool",
+					     "handler", "environment", NULL};
+	if (!json_is_object(f))
+		return fail(err, errlen, "function %u: not an object", index + 1);
+	const char *name = json_string_value(json_object_get(f, "name"));
+	if (!name || !valid_fn_name(name))
+		return fail(err, errlen, "function %u: \"name\" must be 1-%d characters of "
+			    "[A-Za-z0-9_-]", index + 1, FN_NAME_MAX);
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	for (unsigned i = 0; i < index; i++)
+		if (!strcmp(sc->fns[i].name, name))
+			return fail(err, errlen, "function %s is declared twice", name);
+	const char *key;
+	json_t *v;
+	json_object_foreach(f, key, v) {
+		unsigned k = 0;
+		while (known[k] && strcmp(known[k], key))
+			k++;
+		if (!known[k])
+			return fail(err, errlen, "function %s: unknown field \"%.64s\"", name, key);
+	}
+	if (get_path(f, name, "kernel", false, dir, &c->kernel, err, errlen) < 0 ||
+	    get_path(f, name, "initrd", false, dir, &c->initrd, err, errlen) < 0 ||
+	    get_path(f, name, "cmdline", true, NULL, &c->cmdline, err, errlen) < 0 ||
+	    get_path(f, name, "handler", true, NULL, &c->handler, err, errlen) < 0 ||
+	    get_uint(f, name, "memory", 128, 10240, 256, &c->memory_mb, err, errlen) < 0 ||
+	    get_uint(f, name, "vcpus", 1, 8, 1, &c->vcpus, err, errlen) < 0 ||
+	    get_uint(f, name, "timeout", 1, 900, 3, &c->timeout_s, err, errlen) < 0 ||
+	    get_uint(f, name, "concurrency", 1, 1000, 10, &c->concurrency, err, errlen) < 0 ||
+	    get_uint(f, name, "pool", 1, 64, 4, &c->pool, err, errlen) < 0 ||
+	    parse_env(f, name, c, err, errlen) < 0)
+		return -1;
+	if (c->handler && strpbrk(c->handler, " \t\n"))
+		return fail(err, errlen, "function %s: \"handler\" must not contain spaces", name);
+	if (c->cmdline && strchr(c->cmdline, '\n'))
+		return fail(err, errlen, "function %s: \"cmdline\" must be one line", name);
+	json_t *disks = json_object_get(f, "disks");
+	if (disks && (!json_is_array(disks) || json_array_size(disks) > FN_MAX_DISKS))
+		return fail(err, errlen, "function %s: \"disks\" must be a list of at most %d "
+			    "paths", name, FN_MAX_DISKS);
+	size_t i;
+	json_array_foreach(disks, i, v) {
+		const char *s = json_string_value(v);
+		if (!s || !*s || strchr(s, ','))
+			return fail(err, errlen, "function %s: disk %zu must be a path without ','",
+				    name, i + 1);
+		if (!(c->disks[c->ndisks++] = resolve(dir, s)))
+			return fail(err, errlen, "out of memory");
+	}
+	return 0;
+}
+
+int serve_config_parse(const char *text, size_t len, const char *dir, struct serve_config *c,
+		       char *err, size_t errlen)
+{
+	json_error_t je;
+	memset(c, 0, sizeof(*c));
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return fail(err, errlen, "not valid JSON: %s (line %d)", je.text, je.line);
+	int r = -1;
+	json_t *fns = json_object_get(root, "functions");
+	if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(fns) ||
+	    !json_array_size(fns)) {
+		fail(err, errlen, "expected {\"functions\": [...]} with at least one function");
+		goto out;
+	}
+	if (json_array_size(fns) > FN_MAX_FUNCTIONS) {
+		fail(err, errlen, "more than %d functions", FN_MAX_FUNCTIONS);
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(fns); i++) {
+		c->nfns = (unsigned)i + 1;
+		if (parse_fn(json_array_get(fns, i), (unsigned)i, dir, c, err, errlen) < 0)
+			goto out;
+	}
+	r = 0;
+out:
+	json_decref(root);
+	if (r < 0)
+		serve_config_free(c);
+	return r;
+}
+
+int serve_config_load(const char *path, struct serve_config *c, char *err, size_t errlen)
+{
+	uint8_t *data;
+	size_t len;
+	if (read_file(path, &data, &len) < 0)
+		return fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+	char *copy = strdup(path);
+	int r = copy ? serve_config_parse((char *)data, len, dirname(copy), c, err, errlen)
+		     : fail(err, errlen, "out of memory");
+	free(copy);
+	free(data);
+	return r;
+}
+
+void serve_config_free(struct serve_config *c)
+{
+	for (unsigned i = 0; i < c->nfns; i++) {
+		struct fn_config *f = &c->fns[i];
+		free(f->kernel);
+		free(f->initrd);
+		free(f->cmdline);
+		free(f->handler);
+		free(f->env);
+		for (unsigned d = 0; d < f->ndisks; d++)
+			free(f->disks[d]);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+const struct fn_config *serve_config_find(const struct serve_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->nfns; i++)
+		if (!strcmp(c->fns[i].name, name))
+			return &c->fns[i];
+	return NULL;
+}

@@ -1,0 +1,52 @@
+/* `hyperfork serve`'s configuration file: the functions it serves. Pure (no VMs, no
+ * sockets), so every refusal is unit-tested.
+ *
+ *   {"functions": [{
+ *       "name": "hello",                        1-64 of [A-Za-z0-9_-] (Lambda's function names)
+ *       "kernel": "bzImage", "initrd": "initramfs.cpio",   a Linux guest (paths relative to
+ *       "disks": ["code.img"],                  the file's directory): the function's code,
+ *                                               read-only, the first disk holding bootstrap
+ *       "cmdline": "...",                       optional extra kernel command-line words
+ *       "memory": 256,                          MiB (128 to 10240, Lambda's range)
+ *       "vcpus": 1,                             1 to 8
+ *       "timeout": 3,                           seconds per invocation (1 to 900)
+ *       "concurrency": 10,                      invocations at once (1 to 1000)
+ *       "pool": 4,                              warm clones kept ready (1 to 64)
+ *       "handler": "function.handler",          optional, $_HANDLER in the guest
+ *       "environment": {"KEY": "value"}         optional, the function's environment
+ *   }]}
+ */
+#ifndef HF_SERVE_CONFIG_H
+#define HF_SERVE_CONFIG_H
+
+#include <stddef.h>
+
+#define FN_NAME_MAX 64
+#define FN_MAX_DISKS 4
+#define FN_MAX_FUNCTIONS 64
+#define FN_ENV_MAX 4096 /* bytes of KEY=VALUE lines */
+
+struct fn_config {
+	char name[FN_NAME_MAX + 1];
+	char *kernel, *initrd, *cmdline, *handler; /* malloc'd; cmdline, handler may be NULL */
+	char *disks[FN_MAX_DISKS];
+	unsigned ndisks;
+	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;
+	char *env; /* "KEY=VALUE\n" lines, malloc'd, "" if none */
+};
+
+struct serve_config {
+	struct fn_config fns[FN_MAX_FUNCTIONS];
+	unsigned nfns;
+};
+
+/* Parse the configuration in text (len bytes); relative paths are taken from dir. Returns
+ * 0, or -1 with the reason (naming the function and the field) in err. */
+int serve_config_parse(const char *text, size_t len, const char *dir, struct serve_config *c,
+		       char *err, size_t errlen);
+/* Read and parse file path. */
+int serve_config_load(const char *path, struct serve_config *c, char *err, size_t errlen);
+void serve_config_free(struct serve_config *c);
+const struct fn_config *serve_config_find(const struct serve_config *c, const char *name);
+
+#endif

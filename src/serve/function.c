@@ -1,0 +1,444 @@
+/* One function of `hyperfork serve`: its template and its invocations (see function.h).
+ * The host side of include/hyperfork/lambda.h. */
+#include "serve/function.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "hyperfork/lambda.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define TAIL_BYTES 4096
+#define VSOCK_EXT ".vsock" /* the device's default socket: RUN_DIR/NAME.vsock */
+
+void request_id_new(char *id)
+{
+	uint8_t b[16];
+	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+		uint64_t t = now_ns();
+		memcpy(b, &t, 8);
+		memcpy(b + 8, &t, 8);
+	}
+	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	snprintf(id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+/* ---- the template ------------------------------------------------------------------------ */
+
+static void set_failed(struct function *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_failed(struct function *f, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&f->lock);
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
+	f->state = FN_FAILED;
+	pthread_mutex_unlock(&f->lock);
+}
+
+int function_start(struct function *f, const struct fn_config *cfg, const char *run_dir)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+	f->cfg = cfg;
+	f->run_dir = run_dir;
+	f->state = FN_STARTING;
+
+	char mem[16], cpus[8], pool[8], console[4096], log[4096], cmdline[8192];
+	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
+	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
+	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
+	snprintf(pool, sizeof(pool), "%u", cfg->pool);
+	run_file(console, sizeof(console), run_dir, cfg->name, RUN_FILE_CONSOLE);
+	run_file(log, sizeof(log), run_dir, cfg->name, ".log");
+	base64_encode(cfg->env, strlen(cfg->env), env);
+	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s",
+		 cfg->name, cfg->handler ? " hf.handler=" : "", cfg->handler ? cfg->handler : "",
+		 env[0] ? " hf.env=" : "", env, cfg->cmdline ? " " : "",
+		 cfg->cmdline ? cfg->cmdline : "");
+	const char *argv[64] = {"hyperfork", "run", "--name", cfg->name, "--run-dir", run_dir,
+				"--mem", mem, "--cpus", cpus, "--vsock", "3", "--template",
+				"--pool", pool, "--kernel", cfg->kernel, "--initrd", cfg->initrd,
+				"--cmdline", cmdline, "--console", console};
+	unsigned argc = 23;
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		snprintf(disks[i], sizeof(disks[i]), "%s,ro", cfg->disks[i]);
+		argv[argc++] = "--disk";
+		argv[argc++] = disks[i];
+	}
+	argv[argc] = NULL;
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		set_failed(f, "cannot start the template: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
+		execv("/proc/self/exe", (char **)argv);
+		_exit(127);
+	}
+	f->template_pid = pid;
+	return 0;
+}
+
+/* The line of file path that starts with prefix (the last one), or "" */
+static void find_line(const char *path, const char *prefix, char *out, size_t len)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+	out[0] = 0;
+	while (fp && fgets(line, sizeof(line), fp)) {
+		char *p = strstr(line, prefix);
+		if (p) {
+			p[strcspn(p, "\r\n")] = 0;
+			snprintf(out, len, "%s", p);
+		}
+	}
+	if (fp)
+		fclose(fp);
+}
+
+int function_wait_ready(struct function *f, unsigned timeout_ms)
+{
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
+	while (now_ns() < end) {
+		int status;
+		if (waitpid(f->template_pid, &status, WNOHANG) == f->template_pid) {
+			char path[4096], init_err[600], vmm[600];
+			run_file(path, sizeof(path), f->run_dir, f->cfg->name, RUN_FILE_CONSOLE);
+			find_line(path, "HF-LAMBDA-INIT-ERROR", init_err, sizeof(init_err));
+			run_file(path, sizeof(path), f->run_dir, f->cfg->name, ".log");
+			find_line(path, "error: ", vmm, sizeof(vmm));
+			f->template_pid = 0;
+			set_failed(f, "the function's VM ended during its initialisation (status %d)%s%s",
+				   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+				   init_err[0] || vmm[0] ? ": " : "", init_err[0] ? init_err : vmm);
+			return -1;
+		}
+		struct hf_request req = {.cmd = CMD_STATUS};
+		struct hf_response resp = {0};
+		int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+		if (fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
+		    !strcmp(resp.vm.state, "template")) {
+			pthread_mutex_lock(&f->lock);
+			f->state = FN_READY;
+			pthread_mutex_unlock(&f->lock);
+			return 0;
+		}
+		usleep(50 * 1000);
+	}
+	set_failed(f, "the function did not finish its initialisation in %u s (its first "
+		   "call for an invocation never came)", timeout_ms / 1000);
+	return -1;
+}
+
+void function_stop(struct function *f)
+{
+	if (f->template_pid > 0) {
+		kill(-f->template_pid, SIGTERM); /* its process group: the template and its pool */
+		waitpid(f->template_pid, NULL, 0);
+		f->template_pid = 0;
+	}
+}
+
+bool function_enter(struct function *f)
+{
+	pthread_mutex_lock(&f->lock);
+	bool ok = f->active < f->cfg->concurrency;
+	if (ok)
+		f->active++;
+	else
+		f->throttled++;
+	pthread_mutex_unlock(&f->lock);
+	return ok;
+}
+
+void function_leave(struct function *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->active--;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- an invocation ----------------------------------------------------------------------- */
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_ns();
+	return now >= deadline ? 0 : (int)((deadline - now) / 1000000 + 1);
+}
+
+/* Move len bytes between buf and fd before deadline. Returns 0, or -1 (errno ETIMEDOUT at
+ * the deadline, EPIPE if the peer closed). */
+static int io_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	while (len) {
+		struct pollfd pf = {.fd = fd, .events = out ? POLLOUT : POLLIN};
+		int r = poll(&pf, 1, remaining_ms(deadline));
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		ssize_t n = out ? send(fd, p, len, MSG_NOSIGNAL) : read(fd, p, len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One line (without its '\n') into line, read a byte at a time, before deadline. */
+static int read_line(int fd, char *line, size_t size, uint64_t deadline)
+{
+	for (size_t n = 0; n + 1 < size; n++) {
+		if (io_all(fd, line + n, 1, false, deadline) < 0)
+			return -1;
+		if (line[n] == '\n') {
+			line[n] = 0;
+			return 0;
+		}
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+/* Connect to the agent in the clone whose vsock socket is path. Returns the fd or -1. */
+static int agent_connect(const char *path, uint64_t deadline)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char line[64];
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int n = snprintf(line, sizeof(line), "CONNECT %u\n", HF_LAMBDA_PORT);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    io_all(fd, line, (size_t)n, true, deadline) < 0 ||
+	    read_line(fd, line, sizeof(line), deadline) < 0 || strncmp(line, "OK ", 3)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void set_body(struct inv_result *r, enum inv_outcome outcome, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_body(struct inv_result *r, enum inv_outcome outcome, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(r->body);
+	r->body = NULL;
+	int n = vasprintf(&r->body, fmt, ap);
+	va_end(ap);
+	r->body_len = n > 0 ? (size_t)n : 0;
+	r->outcome = outcome;
+}
+
+/* "2026-11-30T12:00:00.123Z" */
+static void iso_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static void failed(struct function *f, const struct invocation *inv, struct inv_result *r,
+		   bool timed_out);
+
+/* The exchange with the agent (lambda.h): INVOKE out, one answer back. */
+static void exchange(struct function *f, int s, const struct invocation *inv, uint64_t deadline,
+		     struct inv_result *r)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t deadline_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000 +
+			       (uint64_t)remaining_ms(deadline);
+	char line[HF_LAMBDA_LINE_MAX];
+	size_t ctx_len = inv->client_context ? strlen(inv->client_context) : 0;
+	int n = snprintf(line, sizeof(line),
+			 "INVOKE %s %llu arn:aws:lambda:us-east-1:000000000000:function:%s - %zu "
+			 "%zu\n",
+			 inv->request_id, (unsigned long long)deadline_ms, f->cfg->name, ctx_len,
+			 inv->payload_len);
+	if (io_all(s, line, (size_t)n, true, deadline) < 0 ||
+	    (ctx_len && io_all(s, (void *)inv->client_context, ctx_len, true, deadline) < 0) ||
+	    (inv->payload_len && io_all(s, (void *)inv->payload, inv->payload_len, true, deadline) < 0) ||
+	    read_line(s, line, sizeof(line), deadline) < 0)
+		goto failed;
+	char kind[16], type[128] = "-";
+	unsigned long long len;
+	char end;
+	int k = sscanf(line, "%15s %llu %127s%c", kind, &len, type, &end);
+	bool ok = !strcmp(kind, "RESPONSE") ? k == 2
+		  : !strcmp(kind, "ERROR") || !strcmp(kind, "INIT_ERROR") ? k == 3
+									 : false;
+	if (!ok || len > HF_LAMBDA_MAX_PAYLOAD) {
+		errno = EPROTO;
+		goto failed;
+	}
+	r->body = malloc(len + 1);
+	if (!r->body || io_all(s, r->body, len, false, deadline) < 0)
+		goto failed;
+	r->body[len] = 0;
+	r->body_len = len;
+	r->outcome = kind[0] == 'R' ? INV_OK : kind[0] == 'E' ? INV_HANDLED : INV_UNHANDLED;
+	return;
+failed:
+	failed(f, inv, r, errno == ETIMEDOUT);
+}
+
+/* The answer Lambda gives for an invocation that timed out, or whose runtime ended (or
+ * broke the protocol) without an answer. */
+static void failed(struct function *f, const struct invocation *inv, struct inv_result *r,
+		   bool timed_out)
+{
+	if (timed_out) {
+		char t[40];
+		iso_now(t, sizeof(t));
+		set_body(r, INV_UNHANDLED,
+			 "{\"errorMessage\":\"%s %s Task timed out after %u.00 seconds\"}", t,
+			 inv->request_id, f->cfg->timeout_s);
+		pthread_mutex_lock(&f->lock);
+		f->timeouts++;
+		pthread_mutex_unlock(&f->lock);
+	} else {
+		set_body(r, INV_UNHANDLED,
+			 "{\"errorType\":\"Runtime.ExitError\",\"errorMessage\":\"RequestId: %s "
+			 "Error: Runtime exited without providing a reason\"}",
+			 inv->request_id);
+	}
+}
+
+/* The last TAIL_BYTES of the clone's console, base64. */
+static char *console_tail(const char *path)
+{
+	char buf[TAIL_BYTES];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+	if (fd >= 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+		off_t from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
+		n = pread(fd, buf, sizeof(buf), from);
+		close(fd);
+	}
+	char *out = malloc(BASE64_LEN(sizeof(buf)));
+	if (out)
+		base64_encode(buf, n > 0 ? (size_t)n : 0, out);
+	return out;
+}
+
+/* End the clone: asked through its control socket (it removes its sockets), killed if it
+ * does not answer. */
+static void clone_end(struct function *f, const struct hf_clone_info *c)
+{
+	struct hf_request req = {.cmd = CMD_STOP};
+	struct hf_response resp = {0};
+	int fd = ctl_connect(f->run_dir, c->name, true);
+	if (fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok)
+		kill(c->pid, SIGKILL);
+}
+
+void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	uint64_t deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
+	struct hf_request req = {.cmd = CMD_FORK, .count = 1, .console = "file"};
+	struct hf_response resp = {0};
+	pthread_mutex_lock(&f->lock);
+	f->invocations++;
+	enum fn_state state = f->state;
+	pthread_mutex_unlock(&f->lock);
+
+	int fd = state == FN_READY ? ctl_connect(f->run_dir, f->cfg->name, true) : -1;
+	if (fd < 0 || ctl_exchange(fd, f->cfg->name, &req, &resp) < 0 || !resp.ok ||
+	    resp.nclones != 1) {
+		r->outcome = INV_SERVICE;
+		snprintf(r->error, sizeof(r->error), "no clone of function %s could be made: %s",
+			 f->cfg->name,
+			 state != FN_READY ? "it is not ready" : resp.error[0] ? resp.error
+									   : "its template does not answer");
+		pthread_mutex_lock(&f->lock);
+		f->service_errors++;
+		pthread_mutex_unlock(&f->lock);
+		proto_response_free(&resp);
+		return;
+	}
+	const struct hf_clone_info *c = &resp.clones[0];
+	char path[4096];
+	const char *dot = strrchr(c->name, '.');
+	run_file(path, sizeof(path), f->run_dir, f->cfg->name, VSOCK_EXT);
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s", dot ? dot + 1 : "0");
+	int s = agent_connect(path, deadline);
+	if (s < 0) {
+		failed(f, inv, r, errno == ETIMEDOUT);
+	} else {
+		exchange(f, s, inv, deadline, r);
+		close(s);
+	}
+	clone_end(f, c);
+	if (inv->tail)
+		r->log_tail_b64 = console_tail(c->console);
+	unlink(c->console);
+	pthread_mutex_lock(&f->lock);
+	if (r->outcome == INV_OK)
+		f->ok++;
+	else if (r->outcome == INV_HANDLED)
+		f->handled++;
+	else
+		f->unhandled++;
+	pthread_mutex_unlock(&f->lock);
+	proto_response_free(&resp);
+}
+
+void inv_result_free(struct inv_result *r)
+{
+	free(r->body);
+	free(r->log_tail_b64);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,73 @@
+/* One function of `hyperfork serve`: its template VM (booted, initialised and frozen at the
+ * first call of its Runtime API agent for an invocation) and the invocations it runs, each
+ * in a fresh clone activated from the template's warm pool, destroyed after its answer. */
+#ifndef HF_SERVE_FUNCTION_H
+#define HF_SERVE_FUNCTION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "serve/config.h"
+
+enum fn_state { FN_STARTING, FN_READY, FN_FAILED };
+
+struct function {
+	const struct fn_config *cfg;
+	const char *run_dir; /* serve's own: the templates' and clones' sockets and consoles */
+	pthread_mutex_t lock;
+	enum fn_state state;
+	char why[512];       /* FN_FAILED: what went wrong (the guest's init error, if any) */
+	pid_t template_pid;  /* 0: none */
+	unsigned active;     /* invocations in flight */
+	/* counters, for /metrics */
+	uint64_t invocations, ok, handled, unhandled, timeouts, throttled, service_errors;
+};
+
+/* Boot the function's template (a `hyperfork run --template` process). Returns 0 or -1
+ * (f->why set). Does not wait: function_wait_ready does. */
+int function_start(struct function *f, const struct fn_config *cfg, const char *run_dir);
+/* Wait until the template is frozen (FN_READY), failed (its process ended: the guest's
+ * init error in f->why) or timeout_ms passed. Returns 0 if ready. */
+int function_wait_ready(struct function *f, unsigned timeout_ms);
+/* End the template and its warm clones. */
+void function_stop(struct function *f);
+
+/* Take a slot of the function's concurrency; false if all are taken (throttled counted). */
+bool function_enter(struct function *f);
+void function_leave(struct function *f);
+
+struct invocation {
+	char request_id[40];
+	const void *payload;
+	size_t payload_len;
+	const char *client_context; /* X-Amz-Client-Context, or NULL */
+	bool tail;                  /* the last 4 KB of the clone's console wanted */
+};
+
+enum inv_outcome {
+	INV_OK,        /* the function's result */
+	INV_HANDLED,   /* the runtime reported an error (body: its error document) */
+	INV_UNHANDLED, /* crashed, timed out, or answered nothing (body: an error document) */
+	INV_SERVICE,   /* no clone could run it (error: why) */
+};
+
+struct inv_result {
+	enum inv_outcome outcome;
+	char *body; /* malloc'd */
+	size_t body_len;
+	char *log_tail_b64; /* malloc'd, if tail was asked */
+	char error[512];
+};
+
+/* Run inv in a fresh clone of f's template and wait for its answer, at most the function's
+ * timeout. Always fills r (free with inv_result_free). */
+void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r);
+void inv_result_free(struct inv_result *r);
+
+/* A new random request id (UUID version 4) into id (at least 37 bytes). */
+void request_id_new(char *id);
+
+#endif

@@ -1,0 +1,356 @@
+/* `hyperfork serve`'s HTTP side (libmicrohttpd, a thread per connection so that a slow
+ * client or a long invocation holds up nobody else): the Lambda Invoke API as the Lambda
+ * Runtime Interface Emulator serves it, with the real API's headers and errors, plus
+ * /metrics (Prometheus) and /health. Everything a client sends is checked here. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperfork/lambda.h"
+#include "serve/serve.h"
+#include "util/log.h"
+
+#define INVOKE_PREFIX "/2015-03-31/functions/"
+#define INVOKE_SUFFIX "/invocations"
+#define ARN_PREFIX "arn:aws:lambda:us-east-1:000000000000:function:"
+#define CLIENT_CONTEXT_MAX 3583 /* Lambda's limit, base64 */
+
+struct req {
+	char *body;
+	size_t len, cap;
+	bool too_large;
+};
+
+/* Queue a response of status with body (copied) and the headers given as name, value
+ * pairs ending with NULL. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
+			     size_t len, ...)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	va_list ap;
+	va_start(ap, len);
+	for (const char *name; (name = va_arg(ap, const char *));)
+		MHD_add_response_header(r, name, va_arg(ap, const char *));
+	va_end(ap);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* An error the way Lambda's API gives it: x-amzn-ErrorType and a JSON body with the
+ * message ("Type" User for the caller's mistakes, Service for ours). */
+static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status, const char *type,
+				 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status, const char *type,
+				 const char *fmt, ...)
+{
+	char msg[600], body[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *p = msg; *p; p++) /* the message goes into a JSON string */
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '\'';
+	int n = snprintf(body, sizeof(body), "{\"Type\":\"%s\",\"message\":\"%s\"%s}",
+			 status >= 500 ? "Service" : "User", msg,
+			 status == 429 ? ",\"Reason\":\"ReservedFunctionConcurrentInvocationLimitExceeded\""
+				       : "");
+	return reply(c, status, body, (size_t)n, "x-amzn-ErrorType", type, "Content-Type",
+		     "application/json", NULL);
+}
+
+/* The function a URL names: "/2015-03-31/functions/NAME/invocations", NAME a name or its
+ * ARN. */
+static struct function *find_function(struct serve *s, const char *url, char *name, size_t len)
+{
+	const char *p = url + strlen(INVOKE_PREFIX);
+	const char *end = strstr(p, INVOKE_SUFFIX);
+	if (!end || strcmp(end, INVOKE_SUFFIX) || (size_t)(end - p) >= len)
+		return NULL;
+	memcpy(name, p, (size_t)(end - p));
+	name[end - p] = 0;
+	const char *bare = !strncmp(name, ARN_PREFIX, strlen(ARN_PREFIX)) ? name + strlen(ARN_PREFIX)
+									: name;
+	for (unsigned i = 0; i < s->config.nfns; i++)
+		if (!strcmp(s->fns[i].cfg->name, bare))
+			return &s->fns[i];
+	return NULL;
+}
+
+static bool valid_base64(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '+' || *s == '/' || *s == '='))
+			return false;
+	return true;
+}
+
+struct event {
+	struct function *f;
+	struct invocation inv;
+	char *payload;
+	char *client_context;
+};
+
+/* An Event invocation, after its 202: run to its end in the background. */
+static void *event_thread(void *arg)
+{
+	struct event *e = arg;
+	struct inv_result r;
+	function_invoke(e->f, &e->inv, &r);
+	if (r.outcome != INV_OK)
+		pr_warn("serve: event invocation %s of %s: %s", e->inv.request_id, e->f->cfg->name,
+			r.outcome == INV_SERVICE ? r.error : r.body ? r.body : "failed");
+	inv_result_free(&r);
+	function_leave(e->f);
+	free(e->payload);
+	free(e->client_context);
+	free(e);
+	return NULL;
+}
+
+static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const char *url,
+			      struct req *rq)
+{
+	char name[256];
+	struct function *f = find_function(s, url, name, sizeof(name));
+	if (!f)
+		return api_error(c, 404, "ResourceNotFoundException", "Function not found: %s%.200s",
+				 strncmp(name, "arn:", 4) ? ARN_PREFIX : "", name);
+	if (rq->too_large)
+		return api_error(c, 413, "RequestTooLargeException",
+				 "Request must be smaller than %u bytes for the InvokeFunction "
+				 "operation", HF_LAMBDA_MAX_PAYLOAD);
+	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Invocation-Type");
+	const char *log = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Log-Type");
+	const char *ctx = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Client-Context");
+	if (!type)
+		type = "RequestResponse";
+	if (strcmp(type, "RequestResponse") && strcmp(type, "Event") && strcmp(type, "DryRun"))
+		return api_error(c, 400, "InvalidParameterValueException",
+				 "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, "
+				 "not %.64s", type);
+	if (log && strcmp(log, "None") && strcmp(log, "Tail"))
+		return api_error(c, 400, "InvalidParameterValueException",
+				 "X-Amz-Log-Type must be None or Tail, not %.64s", log);
+	if (ctx && (strlen(ctx) > CLIENT_CONTEXT_MAX || !valid_base64(ctx)))
+		return api_error(c, 400, "InvalidParameterValueException",
+				 "X-Amz-Client-Context must be base64 of at most %d characters",
+				 CLIENT_CONTEXT_MAX);
+	if (!strcmp(type, "DryRun"))
+		return reply(c, 204, "", 0, NULL);
+	pthread_mutex_lock(&f->lock);
+	enum fn_state state = f->state;
+	char why[sizeof(f->why)];
+	snprintf(why, sizeof(why), "%s", f->why);
+	pthread_mutex_unlock(&f->lock);
+	if (state != FN_READY)
+		return api_error(c, 409, "ResourceConflictException",
+				 "The operation cannot be performed at this time. The function is "
+				 "currently in the following state: %s%s%s",
+				 state == FN_STARTING ? "Pending" : "Failed", why[0] ? ": " : "", why);
+	if (!function_enter(f))
+		return api_error(c, 429, "TooManyRequestsException", "Rate Exceeded.");
+
+	struct invocation inv = {.payload = rq->body, .payload_len = rq->len,
+				 .client_context = ctx, .tail = log && !strcmp(log, "Tail")};
+	request_id_new(inv.request_id);
+	if (!strcmp(type, "Event")) {
+		struct event *e = calloc(1, sizeof(*e));
+		pthread_t t;
+		if (e) {
+			e->f = f;
+			e->inv = inv;
+			e->inv.tail = false;
+			e->payload = rq->body; /* the event thread owns it now */
+			e->client_context = ctx ? strdup(ctx) : NULL;
+			e->inv.client_context = e->client_context;
+			rq->body = NULL;
+		}
+		if (!e || (ctx && !e->client_context) ||
+		    pthread_create(&t, NULL, event_thread, e) != 0) {
+			if (e) {
+				rq->body = e->payload;
+				free(e->client_context);
+				free(e);
+			}
+			function_leave(f);
+			return api_error(c, 500, "ServiceException", "cannot start the invocation");
+		}
+		pthread_detach(t);
+		return reply(c, 202, "", 0, "x-amzn-RequestId", inv.request_id, NULL);
+	}
+	struct inv_result r;
+	function_invoke(f, &inv, &r);
+	function_leave(f);
+	enum MHD_Result ret;
+	if (r.outcome == INV_SERVICE) {
+		ret = api_error(c, 500, "ServiceException", "%s", r.error);
+	} else {
+		const char *ferr = r.outcome == INV_OK ? NULL
+				   : r.outcome == INV_HANDLED ? "Handled" : "Unhandled";
+		/* Headers past the first NULL are left out: the optional ones go last. */
+		const char *h[12] = {"x-amzn-RequestId", inv.request_id, "X-Amz-Executed-Version",
+				     "$LATEST", "Content-Type", "application/json"};
+		unsigned k = 6;
+		if (ferr) {
+			h[k++] = "X-Amz-Function-Error";
+			h[k++] = ferr;
+		}
+		if (r.log_tail_b64) {
+			h[k++] = "X-Amz-Log-Result";
+			h[k++] = r.log_tail_b64;
+		}
+		ret = reply(c, 200, r.body ? r.body : "", r.body_len, h[0], h[1], h[2], h[3], h[4],
+			    h[5], h[6], h[7], h[8], h[9], h[10], h[11]);
+	}
+	inv_result_free(&r);
+	return ret;
+}
+
+static enum MHD_Result metrics(struct serve *s, struct MHD_Connection *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return MHD_NO;
+	static const char *const names[] = {"ok", "handled", "unhandled", "timeout", "throttled",
+					     "service"};
+	fprintf(m, "# HELP hyperfork_invocations_total Invocations by function and outcome.\n"
+		   "# TYPE hyperfork_invocations_total counter\n");
+	for (unsigned i = 0; i < s->config.nfns; i++) {
+		struct function *f = &s->fns[i];
+		pthread_mutex_lock(&f->lock);
+		uint64_t v[] = {f->ok, f->handled, f->unhandled - f->timeouts, f->timeouts,
+				f->throttled, f->service_errors};
+		pthread_mutex_unlock(&f->lock);
+		for (unsigned k = 0; k < 6; k++)
+			fprintf(m, "hyperfork_invocations_total{function=\"%s\",outcome=\"%s\"} %llu\n",
+				f->cfg->name, names[k], (unsigned long long)v[k]);
+	}
+	fprintf(m, "# HELP hyperfork_invocations_active Invocations in flight.\n"
+		   "# TYPE hyperfork_invocations_active gauge\n");
+	for (unsigned i = 0; i < s->config.nfns; i++) {
+		struct function *f = &s->fns[i];
+		pthread_mutex_lock(&f->lock);
+		unsigned active = f->active;
+		pthread_mutex_unlock(&f->lock);
+		fprintf(m, "hyperfork_invocations_active{function=\"%s\"} %u\n", f->cfg->name, active);
+	}
+	fclose(m);
+	enum MHD_Result r = reply(c, 200, buf, len, "Content-Type",
+				  "text/plain; version=0.0.4; charset=utf-8", NULL);
+	free(buf);
+	return r;
+}
+
+static enum MHD_Result health(struct serve *s, struct MHD_Connection *c)
+{
+	char body[8192];
+	size_t n = (size_t)snprintf(body, sizeof(body), "{\"functions\":{");
+	bool all = true;
+	for (unsigned i = 0; i < s->config.nfns && n < sizeof(body) - 128; i++) {
+		struct function *f = &s->fns[i];
+		pthread_mutex_lock(&f->lock);
+		enum fn_state st = f->state;
+		pthread_mutex_unlock(&f->lock);
+		all &= st == FN_READY;
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"%s\":\"%s\"", i ? "," : "",
+				      f->cfg->name,
+				      st == FN_READY ? "ready" : st == FN_STARTING ? "starting" : "failed");
+	}
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "}}\n");
+	return reply(c, all ? 200 : 503, body, n, "Content-Type", "application/json", NULL);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
+{
+	struct serve *s = cls;
+	struct req *rq = *con_cls;
+	(void)version;
+	if (!rq) { /* the headers are in: the body follows */
+		rq = calloc(1, sizeof(*rq));
+		*con_cls = rq;
+		return rq ? MHD_YES : MHD_NO;
+	}
+	if (*upload_size) {
+		if (rq->len + *upload_size > HF_LAMBDA_MAX_PAYLOAD) {
+			rq->too_large = true; /* read on to the end, keep nothing */
+		} else if (!rq->too_large) {
+			if (rq->len + *upload_size > rq->cap) {
+				size_t cap = rq->cap ? rq->cap : 4096;
+				while (cap < rq->len + *upload_size)
+					cap *= 2;
+				char *b = realloc(rq->body, cap);
+				if (!b)
+					return MHD_NO;
+				rq->body = b;
+				rq->cap = cap;
+			}
+			memcpy(rq->body + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!strncmp(url, INVOKE_PREFIX, strlen(INVOKE_PREFIX))) {
+		if (strcmp(method, "POST"))
+			return api_error(c, 405, "InvalidRequestContentException",
+					 "%s is not allowed here: invoke with POST", method);
+		return invoke(s, c, url, rq);
+	}
+	if (!strcmp(url, "/metrics") && !strcmp(method, "GET"))
+		return metrics(s, c);
+	if (!strcmp(url, "/health") && !strcmp(method, "GET"))
+		return health(s, c);
+	return api_error(c, 404, "UnknownOperationException", "no such operation: %.8s %.200s",
+			 method, url);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+	(void)cls, (void)c, (void)toe;
+	if (rq) {
+		free(rq->body);
+		free(rq);
+	}
+	*con_cls = NULL;
+}
+
+int serve_http_start(struct serve *s)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL,
+		0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->listen,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+	if (!d) {
+		pr_err("serve: cannot listen on %s:%u: %s", inet_ntoa(s->listen.sin_addr),
+		       ntohs(s->listen.sin_port), strerror(errno));
+		return -1;
+	}
+	s->http = d;
+	return 0;
+}
+
+void serve_http_stop(struct serve *s)
+{
+	if (s->http)
+		MHD_stop_daemon(s->http);
+	s->http = NULL;
+}

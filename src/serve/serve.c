@@ -1,0 +1,105 @@
+/* `hyperfork serve`: its life (see serve.h). */
+#include "serve/serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "hyperfork/abi.h"
+#include "util/log.h"
+
+#define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
+
+int serve_parse_listen(const char *s, struct sockaddr_in *a)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	char *end;
+	if (!colon || (size_t)(colon - s) >= sizeof(host) || colon == s)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = 0;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	if (errno || *end || !colon[1] || port == 0 || port > 65535 ||
+	    inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -1;
+	return 0;
+}
+
+/* Remove the run directory and what the VMs left in it. */
+static void remove_run_dir(const char *dir)
+{
+	char cmd[4200];
+	if (!strstr(dir, "/serve."))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		pr_warn("serve: cannot remove %s", dir);
+}
+
+int serve_run(const char *listen, const char *config_path, const char *run_dir_opt)
+{
+	static struct serve s; /* large: the functions' state */
+	char err[512];
+	if (serve_parse_listen(listen, &s.listen) < 0) {
+		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", listen);
+		return HF_STATUS_ERROR;
+	}
+	if (serve_config_load(config_path, &s.config, err, sizeof(err)) < 0) {
+		pr_err("serve: %s: %s", config_path, err);
+		return HF_STATUS_ERROR;
+	}
+	const char *base = run_dir(run_dir_opt);
+	snprintf(s.run_dir, sizeof(s.run_dir), "%s/serve.XXXXXX", base);
+	if (run_dir_prepare(base) < 0 || !mkdtemp(s.run_dir)) {
+		pr_err("serve: cannot make a run directory in %s: %s", base, strerror(errno));
+		serve_config_free(&s.config);
+		return HF_STATUS_ERROR;
+	}
+	/* SIGINT and SIGTERM end serve, waited for here; every thread inherits the mask. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	int status = 0;
+	if (serve_http_start(&s) < 0) {
+		status = HF_STATUS_ERROR;
+		goto out;
+	}
+	printf("serve: listening on http://%s:%u (functions' VMs in %s)\n", inet_ntoa(s.listen.sin_addr),
+	       ntohs(s.listen.sin_port), s.run_dir);
+	fflush(stdout);
+	for (unsigned i = 0; i < s.config.nfns; i++)
+		function_start(&s.fns[i], &s.config.fns[i], s.run_dir);
+	for (unsigned i = 0; i < s.config.nfns; i++) {
+		struct function *f = &s.fns[i];
+		uint64_t t0 = now_ns();
+		if (f->state == FN_STARTING && function_wait_ready(f, INIT_TIMEOUT_MS) == 0)
+			printf("serve: function %s ready (booted, initialised and frozen in %llu ms)\n",
+			       f->cfg->name, (unsigned long long)((now_ns() - t0) / 1000000));
+		else
+			printf("serve: function %s failed: %s\n", f->cfg->name, f->why);
+		fflush(stdout);
+	}
+	int sig;
+	sigwait(&stop, &sig);
+	printf("serve: %s: stopping\n", strsignal(sig));
+out:
+	serve_http_stop(&s);
+	for (unsigned i = 0; i < s.config.nfns; i++)
+		function_stop(&s.fns[i]);
+	remove_run_dir(s.run_dir);
+	serve_config_free(&s.config);
+	return status;
+}

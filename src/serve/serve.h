@@ -1,0 +1,30 @@
+/* `hyperfork serve`: the functions of a configuration file behind the AWS Lambda Invoke
+ * API, every invocation in a fresh clone of its function's template. */
+#ifndef HF_SERVE_H
+#define HF_SERVE_H
+
+#include <netinet/in.h>
+
+#include "serve/config.h"
+#include "serve/function.h"
+
+struct serve {
+	struct serve_config config;
+	struct function fns[FN_MAX_FUNCTIONS];
+	char run_dir[4096];
+	struct sockaddr_in listen;
+	void *http; /* the HTTP daemon */
+};
+
+/* The HTTP side (http.c): start answering on s->listen; stop. Return 0 or -1 (logged). */
+int serve_http_start(struct serve *s);
+void serve_http_stop(struct serve *s);
+
+/* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.
+ * Returns an exit status (0, or HF_STATUS_ERROR with the reason logged). */
+int serve_run(const char *listen, const char *config_path, const char *run_dir);
+
+/* Parse "ADDR:PORT" (IPv4) into a. Returns 0 or -1. */
+int serve_parse_listen(const char *s, struct sockaddr_in *a);
+
+#endif

@@ -1,0 +1,177 @@
+/* Unit tests for `hyperfork serve`'s configuration file (src/serve/config.c) and the
+ * pieces of the Invoke API that need no VM: every refusal names the function and field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "serve/config.h"
+#include "serve/function.h"
+#include "serve/serve.h"
+#include "util/util.h"
+
+static int parse(const char *text, struct serve_config *c, char *err)
+{
+	return serve_config_parse(text, strlen(text), "/srv/fn", c, err, 512);
+}
+
+static void test_full_function(void **state)
+{
+	(void)state;
+	struct serve_config c;
+	char err[512] = "";
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"hello\",\"kernel\":\"bz\","
+			       "\"initrd\":\"/abs/init.cpio\",\"disks\":[\"code.img\"],"
+			       "\"memory\":512,\"vcpus\":2,\"timeout\":30,\"concurrency\":64,"
+			       "\"pool\":8,\"handler\":\"fn.handler\",\"cmdline\":\"loglevel=1\","
+			       "\"environment\":{\"A\":\"1\",\"B_2\":\"x y\"}},"
+			       "{\"name\":\"second-fn_2\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
+			       &c, err),
+			 0);
+	assert_int_equal(c.nfns, 2);
+	const struct fn_config *f = serve_config_find(&c, "hello");
+	assert_non_null(f);
+	assert_string_equal(f->kernel, "/srv/fn/bz"); /* relative to the file's directory */
+	assert_string_equal(f->initrd, "/abs/init.cpio");
+	assert_int_equal(f->ndisks, 1);
+	assert_string_equal(f->disks[0], "/srv/fn/code.img");
+	assert_int_equal(f->memory_mb, 512);
+	assert_int_equal(f->vcpus, 2);
+	assert_int_equal(f->timeout_s, 30);
+	assert_int_equal(f->concurrency, 64);
+	assert_int_equal(f->pool, 8);
+	assert_string_equal(f->handler, "fn.handler");
+	assert_string_equal(f->cmdline, "loglevel=1");
+	assert_string_equal(f->env, "A=1\nB_2=x y\n");
+	f = serve_config_find(&c, "second-fn_2");
+	assert_non_null(f); /* defaults: Lambda's */
+	assert_int_equal(f->memory_mb, 256);
+	assert_int_equal(f->timeout_s, 3);
+	assert_int_equal(f->vcpus, 1);
+	assert_int_equal(f->pool, 4);
+	assert_string_equal(f->env, "");
+	assert_null(serve_config_find(&c, "nope"));
+	serve_config_free(&c);
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{"", "not valid JSON"},
+		{"[]", "expected {\"functions\""},
+		{"{\"functions\":[]}", "at least one function"},
+		{"{\"functions\":[{}],\"x\":1}", "expected {\"functions\""},
+		{"{\"functions\":[1]}", "function 1: not an object"},
+		{"{\"functions\":[{\"name\":\"a b\",\"kernel\":\"k\",\"initrd\":\"i\"}]}", "\"name\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"initrd\":\"i\"}]}", "function a: \"kernel\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\"}]}", "function a: \"initrd\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"memory\":64}]}",
+		 "function a: \"memory\" must be a whole number from 128 to 10240"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"timeout\":901}]}",
+		 "\"timeout\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"timeout\":\"3\"}]}",
+		 "\"timeout\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"pool\":0}]}",
+		 "\"pool\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"vcpus\":4294967297}]}",
+		 "\"vcpus\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"colour\":1}]}",
+		 "function a: unknown field \"colour\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\"},"
+		 "{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
+		 "function a is declared twice"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"disks\":[\"x,ro\"]}]}",
+		 "disk 1 must be a path without ','"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"disks\":[\"1\",\"2\",\"3\",\"4\",\"5\"]}]}",
+		 "at most 4"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"environment\":{\"1A\":\"x\"}}]}",
+		 "environment variable \"1A\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"environment\":{\"A\":\"x\\ny\"}}]}",
+		 "environment variable \"A\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"environment\":{\"A\":1}}]}",
+		 "environment variable \"A\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"handler\":\"x y\"}]}",
+		 "\"handler\" must not contain spaces"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"x\":1,\"x\":2}]}",
+		 "not valid JSON"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct serve_config c;
+		char err[512] = "";
+		assert_int_equal(parse(bad[i].text, &c, err), -1);
+		if (!strstr(err, bad[i].why))
+			fail_msg("config %zu: '%s' does not say '%s'", i, err, bad[i].why);
+		assert_int_equal(c.nfns, 0); /* freed */
+	}
+}
+
+static void test_large_environment_refused(void **state)
+{
+	(void)state;
+	char *text = malloc(FN_ENV_MAX + 200);
+	char big[FN_ENV_MAX];
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	sprintf(text, "{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\","
+		      "\"environment\":{\"A\":\"%s\"}}]}", big);
+	struct serve_config c;
+	char err[512] = "";
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "larger than 4096 bytes"));
+	free(text);
+}
+
+static void test_listen_address(void **state)
+{
+	(void)state;
+	struct sockaddr_in a;
+	assert_int_equal(serve_parse_listen("127.0.0.1:9000", &a), 0);
+	assert_int_equal(ntohs(a.sin_port), 9000);
+	assert_int_equal(serve_parse_listen("0.0.0.0:1", &a), 0);
+	const char *bad[] = {"", "9000", ":9000", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+			     "127.0.0.1:9x", "localhost:9000", "1.2.3:80"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(serve_parse_listen(bad[i], &a), -1);
+}
+
+static void test_base64_and_request_ids(void **state)
+{
+	(void)state;
+	char out[BASE64_LEN(6)];
+	assert_int_equal(base64_encode("", 0, out), 0);
+	assert_string_equal(out, "");
+	base64_encode("f", 1, out);
+	assert_string_equal(out, "Zg==");
+	base64_encode("fo", 2, out);
+	assert_string_equal(out, "Zm8=");
+	base64_encode("foobar", 6, out);
+	assert_string_equal(out, "Zm9vYmFy");
+	base64_encode("\xff\xfe\x00", 3, out);
+	assert_string_equal(out, "//4A");
+	char a[40], b[40];
+	request_id_new(a);
+	request_id_new(b);
+	assert_int_equal(strlen(a), 36);
+	assert_true(a[14] == '4' && strchr("89ab", a[19])); /* version 4, RFC 4122 variant */
+	assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_function),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_large_environment_refused),
+		cmocka_unit_test(test_listen_address),
+		cmocka_unit_test(test_base64_and_request_ids),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
