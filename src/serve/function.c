@@ -54,14 +54,11 @@ static void set_failed(struct function *f, const char *fmt, ...)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int function_start(struct function *f, const struct fn_config *cfg, const char *run_dir)
+/* Start the template's process. */
+static void boot(struct function *f)
 {
-	memset(f, 0, sizeof(*f));
-	pthread_mutex_init(&f->lock, NULL);
-	f->cfg = cfg;
-	f->run_dir = run_dir;
-	f->state = FN_STARTING;
-
+	const struct fn_config *cfg = f->cfg;
+	const char *run_dir = f->run_dir;
 	char mem[16], cpus[8], pool[8], console[4096], log[4096], cmdline[8192];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
@@ -89,7 +86,7 @@ int function_start(struct function *f, const struct fn_config *cfg, const char *
 	pid_t pid = fork();
 	if (pid < 0) {
 		set_failed(f, "cannot start the template: fork: %s", strerror(errno));
-		return -1;
+		return;
 	}
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -101,8 +98,21 @@ int function_start(struct function *f, const struct fn_config *cfg, const char *
 		execv("/proc/self/exe", (char **)argv);
 		_exit(127);
 	}
+	pthread_mutex_lock(&f->lock);
 	f->template_pid = pid;
-	return 0;
+	f->state = FN_STARTING;
+	f->boot_ns = now_ns();
+	f->boots++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+	f->cfg = cfg;
+	f->run_dir = run_dir;
+	boot(f);
 }
 
 /* The line of file path that starts with prefix (the last one), or "" */
@@ -122,38 +132,61 @@ static void find_line(const char *path, const char *prefix, char *out, size_t le
 		fclose(fp);
 }
 
-int function_wait_ready(struct function *f, unsigned timeout_ms)
+/* Why the template's process ended, from its console and its VMM's log. */
+static void ended(struct function *f, int status, const char *when)
 {
-	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
-	while (now_ns() < end) {
-		int status;
-		if (waitpid(f->template_pid, &status, WNOHANG) == f->template_pid) {
-			char path[4096], init_err[600], vmm[600];
-			run_file(path, sizeof(path), f->run_dir, f->cfg->name, RUN_FILE_CONSOLE);
-			find_line(path, "HF-LAMBDA-INIT-ERROR", init_err, sizeof(init_err));
-			run_file(path, sizeof(path), f->run_dir, f->cfg->name, ".log");
-			find_line(path, "error: ", vmm, sizeof(vmm));
-			f->template_pid = 0;
-			set_failed(f, "the function's VM ended during its initialisation (status %d)%s%s",
-				   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-				   init_err[0] || vmm[0] ? ": " : "", init_err[0] ? init_err : vmm);
-			return -1;
+	char path[4096], init_err[600], vmm[600];
+	run_file(path, sizeof(path), f->run_dir, f->cfg->name, RUN_FILE_CONSOLE);
+	find_line(path, "HF-LAMBDA-INIT-ERROR", init_err, sizeof(init_err));
+	run_file(path, sizeof(path), f->run_dir, f->cfg->name, ".log");
+	find_line(path, "error: ", vmm, sizeof(vmm));
+	set_failed(f, "the function's VM ended %s (status %d)%s%s", when,
+		   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+		   init_err[0] || vmm[0] ? ": " : "", init_err[0] ? init_err : vmm);
+}
+
+bool function_poll(struct function *f, unsigned init_timeout_ms)
+{
+	int status;
+	pthread_mutex_lock(&f->lock);
+	enum fn_state state = f->state;
+	pid_t pid = f->template_pid;
+	pthread_mutex_unlock(&f->lock);
+	if (state == FN_FAILED || pid <= 0)
+		return false;
+	if (waitpid(pid, &status, WNOHANG) == pid) {
+		f->template_pid = 0;
+		if (state == FN_STARTING) {
+			ended(f, status, "during its initialisation");
+			return true;
 		}
-		struct hf_request req = {.cmd = CMD_STATUS};
-		struct hf_response resp = {0};
-		int fd = ctl_connect(f->run_dir, f->cfg->name, true);
-		if (fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
-		    !strcmp(resp.vm.state, "template")) {
-			pthread_mutex_lock(&f->lock);
-			f->state = FN_READY;
-			pthread_mutex_unlock(&f->lock);
-			return 0;
-		}
-		usleep(50 * 1000);
+		ended(f, status, "after its initialisation");
+		pr_warn("serve: function %s: %s: initialising it again", f->cfg->name, f->why);
+		boot(f);
+		return true;
 	}
-	set_failed(f, "the function did not finish its initialisation in %u s (its first "
-		   "call for an invocation never came)", timeout_ms / 1000);
-	return -1;
+	if (state == FN_READY)
+		return false;
+	struct hf_request req = {.cmd = CMD_STATUS};
+	struct hf_response resp = {0};
+	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+	if (fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
+	    !strcmp(resp.vm.state, "template")) {
+		pthread_mutex_lock(&f->lock);
+		f->state = FN_READY;
+		f->why[0] = 0;
+		pthread_mutex_unlock(&f->lock);
+		return true;
+	}
+	if (now_ns() - f->boot_ns > (uint64_t)init_timeout_ms * 1000000) {
+		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		f->template_pid = 0;
+		set_failed(f, "the function did not finish its initialisation in %u s (its first "
+			   "call for an invocation never came)", init_timeout_ms / 1000);
+		return true;
+	}
+	return false;
 }
 
 void function_stop(struct function *f)

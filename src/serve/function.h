@@ -21,17 +21,22 @@ struct function {
 	enum fn_state state;
 	char why[512];       /* FN_FAILED: what went wrong (the guest's init error, if any) */
 	pid_t template_pid;  /* 0: none */
+	uint64_t boot_ns;    /* when the template was started */
+	unsigned boots;      /* how many times (more than 1: it died and was re-initialised) */
 	unsigned active;     /* invocations in flight */
 	/* counters, for /metrics */
 	uint64_t invocations, ok, handled, unhandled, timeouts, throttled, service_errors;
 };
 
-/* Boot the function's template (a `hyperfork run --template` process). Returns 0 or -1
- * (f->why set). Does not wait: function_wait_ready does. */
-int function_start(struct function *f, const struct fn_config *cfg, const char *run_dir);
-/* Wait until the template is frozen (FN_READY), failed (its process ended: the guest's
- * init error in f->why) or timeout_ms passed. Returns 0 if ready. */
-int function_wait_ready(struct function *f, unsigned timeout_ms);
+/* Set f up and boot its template (a `hyperfork run --template` process). Does not wait:
+ * function_poll follows it. */
+void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir);
+/* Follow the template (serve's main thread, every few hundred ms): FN_STARTING becomes
+ * FN_READY once it is frozen, or FN_FAILED if its process ends first (the guest's init
+ * error in f->why) or it takes longer than init_timeout_ms; a READY template whose process
+ * ended is booted again (FN_STARTING: invocations get "Pending" meanwhile). Returns true
+ * when the state changed (f->why says why when it failed). */
+bool function_poll(struct function *f, unsigned init_timeout_ms);
 /* End the template and its warm clones. */
 void function_stop(struct function *f);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -82,18 +83,25 @@ int serve_run(const char *listen, const char *config_path, const char *run_dir_o
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++)
 		function_start(&s.fns[i], &s.config.fns[i], s.run_dir);
-	for (unsigned i = 0; i < s.config.nfns; i++) {
-		struct function *f = &s.fns[i];
-		uint64_t t0 = now_ns();
-		if (f->state == FN_STARTING && function_wait_ready(f, INIT_TIMEOUT_MS) == 0)
-			printf("serve: function %s ready (booted, initialised and frozen in %llu ms)\n",
-			       f->cfg->name, (unsigned long long)((now_ns() - t0) / 1000000));
-		else
-			printf("serve: function %s failed: %s\n", f->cfg->name, f->why);
-		fflush(stdout);
-	}
+	struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
 	int sig;
-	sigwait(&stop, &sig);
+	while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) {
+		for (unsigned i = 0; i < s.config.nfns; i++) {
+			struct function *f = &s.fns[i];
+			if (!function_poll(f, INIT_TIMEOUT_MS))
+				continue;
+			if (f->state == FN_READY)
+				printf("serve: function %s ready (booted, initialised and frozen in "
+				       "%llu ms)\n", f->cfg->name,
+				       (unsigned long long)((now_ns() - f->boot_ns) / 1000000));
+			else if (f->state == FN_FAILED)
+				printf("serve: function %s failed: %s\n", f->cfg->name, f->why);
+			else
+				printf("serve: function %s: %s; initialising it again\n", f->cfg->name,
+				       f->why);
+			fflush(stdout);
+		}
+	}
 	printf("serve: %s: stopping\n", strsignal(sig));
 out:
 	serve_http_stop(&s);
