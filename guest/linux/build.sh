@@ -174,6 +174,7 @@ for t in $tools; do
 	c=$repo_root/guest/tools/$t.c
 	if [ ! -f "$out/tools/$t" ] || [ "$c" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ] ||
+		[ "$repo_root/include/hyperfork/lambda.h" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/guest/tools/hf-tool.h" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/bench/function/function.h" -nt "$out/tools/$t" ]; then
 		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" \
@@ -192,11 +193,32 @@ cp "$busybox" "$stage/busybox"
 cp "$script_dir/init" "$stage/init"
 cp "$out"/tools/hf-* "$stage/"
 cp "$script_dir"/scripts/*.sh "$stage/scripts/"
+# curl, for AWS Lambda `provided` runtimes (their bootstrap scripts use it; busybox has
+# none): Debian's /usr/bin/curl if this machine has it, with the shared libraries ldd finds
+# for it (under their own names, in their own directories) and the dynamic loader.
+curl_list=()
+if [ -x /usr/bin/curl ]; then
+	mkdir -p "$stage/curl"
+	interp=$(readelf -l /usr/bin/curl | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+	[ -n "$interp" ] || die "/usr/bin/curl: no program interpreter"
+	deps=$(ldd /usr/bin/curl) || die "ldd /usr/bin/curl failed"
+	! grep -q 'not found' <<<"$deps" || die "/usr/bin/curl: libraries missing: $(grep 'not found' <<<"$deps" | tr -s '\t\n' '  ')"
+	libs=$(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' <<<"$deps")
+	n=0
+	for f in /usr/bin/curl "$interp" $libs; do
+		n=$((n + 1))
+		cp -L "$f" "$stage/curl/$n"
+		curl_list+=("$f $stage/curl/$n")
+	done
+fi
 find "$stage" -exec touch -h -d "@$epoch" {} +
 applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	grep sed head tail wc date poweroff reboot halt sync free top kill env
 	true false test [ printf vi less hexdump od dd stat chmod find xargs seq
-	ip ifconfig route ping nc wget httpd mknod"
+	ip ifconfig route ping nc wget httpd mknod
+	mktemp tr cut base64 awk sort uniq tee basename dirname touch expr cmp
+	sha256sum md5sum which id hostname realpath readlink mkfifo timeout gzip
+	gunzip zcat tar"
 {
 	echo "dir /dev 0755 0 0"
 	echo "nod /dev/console 0600 0 0 c 5 1"
@@ -217,6 +239,20 @@ applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	echo "dir /etc 0755 0 0"
 	echo "dir /etc/hf 0755 0 0"
 	for s in "$stage"/scripts/*.sh; do echo "file /etc/hf/$(basename "$s") $s 0755 0 0"; done
+	# AWS Lambda's directories (scripts/lambda.sh)
+	for d in /var /var/task /var/runtime /opt; do echo "dir $d 0755 0 0"; done
+	# curl and its libraries, at their paths on this machine
+	declare -A dirs=()
+	for e in ${curl_list[@]+"${curl_list[@]}"}; do
+		path=${e%% *}
+		d=$(dirname "$path")
+		p=
+		for c in ${d//\// }; do
+			p=$p/$c
+			[ -n "${dirs[$p]+x}" ] || { echo "dir $p 0755 0 0"; dirs[$p]=1; }
+		done
+		echo "file $path ${e#* } 0755 0 0"
+	done
 	echo "file /init $stage/init 0755 0 0"
 } >"$out/initramfs.list"
 "$src/usr/gen_init_cpio" -t "$epoch" "$out/initramfs.list" >"$out/initramfs.cpio.tmp"

@@ -1,0 +1,91 @@
+# hf.script=lambda: an AWS Lambda function with the `provided` runtime, the guest side of
+# `hyperfork serve` (include/hyperfork/lambda.h). Mounts the function's code (ext2 vda,
+# read-only) on /var/task, sets the Lambda environment and runs the function's unmodified
+# /var/task/bootstrap under hf-lambda, the Runtime API agent, with its output on the
+# console. hf-lambda forks the VM at the bootstrap's first GET .../invocation/next (the
+# template under serve), or with hf.lambda=warm serves invocation after invocation.
+# Command line:
+#   hf.fn=NAME        AWS_LAMBDA_FUNCTION_NAME (default "function")
+#   hf.handler=H      _HANDLER (unset if not given)
+#   hf.mem=MB         AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default: the VM's RAM, from the e820
+#                     map the kernel logged)
+#   hf.env=BASE64     the function's environment: KEY=VALUE lines, base64-encoded (the
+#                     variables Lambda reserves, set below, override it)
+#   hf.lambda=warm    no fork (read by hf-lambda)
+# A setup failure prints "HF-LAMBDA-INIT-ERROR HyperFork.Setup {...}" and ends the VM
+# (hf-done 1), as an init error of the function does.
+setup_error() {
+	echo "HF-LAMBDA-INIT-ERROR HyperFork.Setup {\"errorMessage\":\"$*\",\"errorType\":\"HyperFork.Setup\"}"
+	exec hf-done 1
+}
+
+# The kernel keeps 2047 bytes of its command line (x86's COMMAND_LINE_SIZE): a longer one,
+# cut, would lose or garble what comes last.
+[ ${#cmdline} -lt 2047 ] || setup_error "the kernel command line is over 2047 bytes: cut by the kernel"
+fn=function handler= mem= env64=
+for arg in $cmdline; do
+	case $arg in
+	hf.fn=*) fn=${arg#hf.fn=} ;;
+	hf.handler=*) handler=${arg#hf.handler=} ;;
+	hf.mem=*) mem=${arg#hf.mem=} ;;
+	hf.env=*) env64=${arg#hf.env=} ;;
+	esac
+done
+
+# The Runtime API is on 127.0.0.1.
+ip link set lo up || setup_error "cannot bring up lo"
+
+# The function's code.
+[ -d /sys/block ] || mount -t sysfs sysfs /sys
+if [ -e /sys/block/vda ]; then
+	blockdev vda || setup_error "cannot make /dev/vda"
+	mount -t ext2 -o ro /dev/vda /var/task || setup_error "cannot mount /dev/vda (ext2) on /var/task"
+fi
+
+# The VM's RAM: the sum of the usable e820 ranges, rounded up to MiB (what the VMM leaves
+# out, the EBDA to 1 MiB, is less than 1 MiB); MemTotal if the kernel's log lost them.
+if [ -z "$mem" ]; then
+	ram=0
+	for r in $(dmesg | sed -n 's/.*BIOS-e820: \[mem 0x\([0-9a-f]*\)-0x\([0-9a-f]*\)\] usable.*/\1-\2/p'); do
+		ram=$((ram + 0x${r#*-} - 0x${r%-*} + 1))
+	done
+	if [ "$ram" -gt 0 ]; then
+		mem=$(((ram + 1048575) / 1048576))
+	else
+		while read -r k v _; do [ "$k" = MemTotal: ] && mem=$((v / 1024)); done </proc/meminfo
+	fi
+fi
+case $mem in '' | *[!0-9]*) setup_error "hf.mem is not a number of MB" ;; esac
+
+# The function's own environment first, so that Lambda's reserved variables override it.
+if [ -n "$env64" ]; then
+	envs=$(printf '%s' "$env64" | base64 -d) || setup_error "hf.env is not base64"
+	while IFS= read -r line; do
+		case $line in
+		'') ;;
+		[A-Za-z_]*=*)
+			key=${line%%=*}
+			case $key in *[!A-Za-z0-9_]*) setup_error "hf.env: bad variable name" ;; esac
+			export "$line"
+			;;
+		*) setup_error "hf.env: a line is not KEY=VALUE" ;;
+		esac
+	done <<EOF
+$envs
+EOF
+	unset envs line key
+fi
+
+export AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 LAMBDA_TASK_ROOT=/var/task \
+	LAMBDA_RUNTIME_DIR=/var/runtime AWS_LAMBDA_FUNCTION_NAME="$fn" \
+	AWS_LAMBDA_FUNCTION_MEMORY_SIZE="$mem" AWS_LAMBDA_FUNCTION_VERSION='$LATEST' \
+	AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+	AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/$fn" AWS_LAMBDA_LOG_STREAM_NAME=hyperfork \
+	TZ=:UTC PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin \
+	LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
+if [ -n "$handler" ]; then export _HANDLER="$handler"; else unset _HANDLER; fi
+unset fn handler mem env64 ram r k v arg
+
+cd /var/task || setup_error "no /var/task"
+hf-lambda /var/task/bootstrap </dev/null >/dev/console 2>&1
+exec hf-done 1 # hf-lambda ends the VM itself; here only if it could not start
