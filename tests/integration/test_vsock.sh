@@ -4,8 +4,10 @@
 # HOSTPORT", then a stream to the guest's listener on PORT. Guest -> host: the guest's
 # connections to CID 2 port P reach a Unix listener at PATH_P. Clone N has its own socket
 # PATH.N and reaches PATH.N_P; connections open at a fork are reset on both sides, while the
-# guest's listeners go on serving in every clone. The host's side is vsock_host.py (python3),
-# the guest's hf-vsock in guest/linux/scripts/vsock.sh (hf.script=vsock) and vsock-ctl.sh.
+# guest's listeners go on serving in every clone. A guest sending more than a host program
+# takes is held back by virtio-vsock's credit, not buffered in the VMM. The host's side is
+# vsock_host.py (python3), the guest's hf-vsock in guest/linux/scripts/vsock.sh
+# (hf.script=vsock) and vsock-ctl.sh.
 # Last, hf-vsock itself over the host's own vsock loopback (CID 1; the emulated KVM host
 # loads vsock_loopback).
 . "$(dirname "$0")/lib.sh"
@@ -154,6 +156,45 @@ check_or_show "64 concurrent host->guest connections each get their 64 KiB echoe
 	grep -q "^64 of 64 connections" "$RUN/many"
 check "the guest's echo listener still serves after them" \
 	test "$(echo after-many | timeout 60 "$VH" connect "$RUN/vs.vsock" 5000)" = after-many
+
+# ---------------------------------------------------------------- credit
+# The guest sends 64 MiB to a host program that never reads (port 6003): virtio-vsock's
+# credit holds the sender back. The VMM keeps at most 256 KiB of a connection's stream, so
+# its memory does not grow with what the guest tries to send, and it serves on meanwhile.
+"$VH" hold "$RUN/vs.vsock_6003" 2> "$RUN/flood.log" &
+flood_host=$!
+bg+=($flood_host)
+check "a host listener that never reads is up" wait_for 30 grep -q '^LISTENING' "$RUN/flood.log"
+vmm=$(status_field vs pid)
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$vmm/status"; }
+rss_before=$(rss)
+ctl "$RUN/vs.vsock" flood > "$RUN/flood" 2>&1
+check_or_show "the guest starts sending 64 MiB to it" "$RUN/flood" grep -q "^FLOOD started" "$RUN/flood"
+check_or_show "the host's listener accepts the guest's connection" "$RUN/flood.log" \
+	wait_for 60 grep -qF "$RUN/vs.vsock_6003: connection 1" "$RUN/flood.log"
+sleep "$(scaled 1)" # time enough to send the 64 MiB many times over, were it not held back
+rss_after=$(rss)
+kill -USR1 "$flood_host" # it says how many bytes wait unread on its connection
+wait_for 30 grep -Eq ": connection 1: [0-9]+ bytes unread" "$RUN/flood.log"
+unread=$(sed -nE 's/.*: connection 1: ([0-9]+) bytes unread$/\1/p' "$RUN/flood.log" | tail -1)
+echo "  (VMM pid $vmm, VmRSS: $rss_before KiB before the flood, $rss_after KiB after;" \
+	"${unread:-?} bytes wait unread at the host's listener)"
+check_or_show "the guest did send: ${unread:-no} bytes wait unread at the host's listener" \
+	"$RUN/flood.log" test "${unread:-0}" -gt 0
+check "the VMM's memory has not grown with the 64 MiB (RSS up by less than 8 MiB)" \
+	test "$((rss_after - rss_before))" -lt 8192
+check_or_show "the guest's sender is held back: it has not ended" "$RUN/vs.out" \
+	bash -c "! grep -q HF-VSOCK-FLOOD-END '$RUN/vs.out'"
+check "meanwhile the guest's echo listener answers" \
+	test "$(echo during-flood | timeout 60 "$VH" connect "$RUN/vs.vsock" 5000)" = during-flood
+check "and hyperfork status vs answers: running" test "$(status_field vs state)" = running
+kill "$flood_host"
+wait "$flood_host" 2>/dev/null
+check_or_show "the host's listener gone, the guest's sender ends with an error (its connection reset)" "$RUN/vs.out" \
+	wait_for 60 grep -Eq "^HF-VSOCK-FLOOD-END 0 status 1 hf-vsock: send: (Broken pipe|Connection reset by peer)" "$RUN/vs.out"
+tr -d '\r' < "$RUN/vs.out" | grep 'FLOOD-END' | sed 's/^/  (VM: /; s/$/)/'
+check "the VMM still runs: hyperfork status vs answers: running" test "$(status_field vs state)" = running
+check "its VmRSS is still within 8 MiB of before the flood" test "$(($(rss) - rss_before))" -lt 8192
 
 # ---------------------------------------------------------------- a fork (hf-fork)
 # Open across the fork: a host->guest connection (to port 5002, which echoes its first line

@@ -14,6 +14,11 @@ connections to CID 2 port P reach a Unix listener the host made at UDS_P.
       each connection runs CMD with the stream as its stdin and stdout (default: an echo).
       Prints "LISTENING PATH" on stderr once they listen, then "PATH: connection N" as the
       Nth connection to PATH is accepted.
+  vsock_host.py hold PATH...
+      The same listeners, but each connection is accepted and held open without ever being
+      read (a host program that takes nothing: the guest's credit runs out), until this
+      process ends; its connections then close, with what was not read. On SIGUSR1 it
+      prints "PATH: connection N: B bytes unread" for each connection it holds.
   vsock_host.py many UDS PORT N SIZE
       N connections to the guest's echo listener on PORT, all open at once, then SIZE random
       bytes sent on each at once; each must get its own bytes back. Exit 0 if all did.
@@ -26,6 +31,7 @@ connections to CID 2 port P reach a Unix listener the host made at UDS_P.
       "done"; prints "tput_mib_s RATE mib MIB seconds SECONDS" (from the connection made to
       the answer).
 """
+import fcntl
 import os
 import random
 import re
@@ -33,7 +39,9 @@ import select
 import signal
 import socket
 import subprocess
+import struct
 import sys
+import termios
 import threading
 import time
 
@@ -142,10 +150,11 @@ def echo(c):
     c.close()
 
 
-def cmd_listen(args):
+def cmd_listen(args, hold=False):
     paths, cmd = (args[:args.index("--")], args[args.index("--") + 1:]) if "--" in args else (args, [])
     if not paths:
         die("listen: no PATH")
+    held = []
     servers = {}
     for path in paths:
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -157,6 +166,12 @@ def cmd_listen(args):
         srv.listen(128)
         servers[srv] = [path, 0]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # commands are reaped by the kernel
+    if hold:
+        def report(*_):
+            for c, path, n in held:
+                unread = struct.unpack("i", fcntl.ioctl(c, termios.FIONREAD, b"\0" * 4))[0]
+                print(f"{path}: connection {n}: {unread} bytes unread", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGUSR1, report)
     for path in paths:
         print(f"LISTENING {path}", file=sys.stderr, flush=True)
     while True:
@@ -165,7 +180,9 @@ def cmd_listen(args):
             c, _ = srv.accept()
             servers[srv][1] += 1
             print(f"{servers[srv][0]}: connection {servers[srv][1]}", file=sys.stderr, flush=True)
-            if cmd:
+            if hold:
+                held.append((c, servers[srv][0], servers[srv][1]))  # never read
+            elif cmd:
                 subprocess.Popen(cmd, stdin=c, stdout=c, close_fds=True,
                                  preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_DFL))
                 c.close()
@@ -279,6 +296,8 @@ def main(argv):
             "tput": (cmd_tput, 3)}
     if len(argv) >= 2 and argv[0] == "listen":
         return cmd_listen(argv[1:])
+    if len(argv) >= 2 and argv[0] == "hold" and "--" not in argv:
+        return cmd_listen(argv[1:], hold=True)
     if argv and argv[0] in cmds and len(argv) == cmds[argv[0]][1] + 1:
         try:
             return cmds[argv[0]][0](*argv[1:])

@@ -7,6 +7,9 @@
 #   refused   connects to host port 6999, where nothing listens: "REFUSED STATUS ERROR"
 #   hold-out  connects to host port 6002 and holds the connection until it ends, then says
 #             so on the console: "HF-VSOCK-OUT-HOLD-END CLONE status STATUS ERROR"
+#   flood     sends 64 MiB of zeros to host port 6003 in the background (the host's listener
+#             there never reads: the sender waits for credit), then says on the console how
+#             it ended: "HF-VSOCK-FLOOD-END CLONE status STATUS ERROR"
 #   fork      hf-fork; "HF-VSOCK-FORKED N" on the console of the VM (0) and of clone N
 #   id        this VM's clone number
 #   cid       this VM's CID, as its kernel has it
@@ -40,6 +43,14 @@ hold-out)
 		echo "HF-VSOCK-OUT-HOLD-END $(hf-id) status $st $(cat /tmp/hold.err)" >/dev/console
 	) </dev/null >/dev/null 2>&1 &
 	echo "HOLD-OUT started"
+	;;
+flood)
+	(
+		head -c 67108864 /dev/zero | hf-vsock connect 2 6003 >/dev/null 2>/tmp/flood.err
+		st=$?
+		echo "HF-VSOCK-FLOOD-END $(hf-id) status $st $(cat /tmp/flood.err)" >/dev/console
+	) </dev/null >/dev/null 2>&1 &
+	echo "FLOOD started"
 	;;
 fork)
 	n=$(hf-fork 2>&1)
