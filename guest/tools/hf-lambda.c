@@ -471,7 +471,7 @@ static void init_error(const char *type, char *body, size_t blen)
 	char shown[SHOW_MAX + 4];
 	size_t n = blen < SHOW_MAX ? blen : SHOW_MAX;
 	for (size_t i = 0; i < n; i++)
-		shown[i] = body[i] >= 0x20 && body[i] != 0x7f ? body[i] : ' ';
+		shown[i] = (unsigned char)body[i] >= 0x20 && body[i] != 0x7f ? body[i] : ' ';
 	strcpy(shown + n, blen > SHOW_MAX ? "..." : "");
 	say("HF-LAMBDA-INIT-ERROR %s %s", type, shown);
 	if (vc.fd >= 0 && !vc.gone)
@@ -654,9 +654,17 @@ static void try_deliver(void)
 	if (vc.st != V_READY)
 		return;
 	struct hconn *c = NULL;
-	for (int i = 0; i < MAX_CONNS; i++)
-		if (conns[i] && conns[i]->st == H_PARKED && (!c || conns[i]->seq < c->seq))
-			c = conns[i];
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct hconn *k = conns[i];
+		if (!k || k->dead || k->st != H_PARKED || (c && k->seq > c->seq))
+			continue;
+		/* not to a /next whose client has gone since the last poll */
+		struct pollfd p = {.fd = k->fd, .events = POLLRDHUP};
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			k->dead = 1;
+		else
+			c = k;
+	}
 	if (!c)
 		return;
 	char *ctx = NULL;
