@@ -45,6 +45,29 @@ if [ -f build/linux/vmlinux ]; then
 		echo "the image file changed"; rc=1
 	fi
 	rm -rf "$img"
+
+	step "hyperfork serve: a Lambda function (AWS's example shell bootstrap) behind the Invoke API; each invocation in a fresh clone"
+	fn=$(mktemp -d)
+	mke2fs -q -t ext2 -d tests/integration/lambda "$fn/code.img" 4M > /dev/null 2>&1 || rc=1
+	cat > "$fn/fn.json" <<-EOF
+	{"functions": [{"name": "hello", "kernel": "$PWD/build/linux/bzImage", "initrd": "$PWD/build/linux/initramfs.cpio",
+	  "disks": ["$fn/code.img"], "timeout": 60, "handler": "serve.handler"}]}
+	EOF
+	$HF serve --listen 127.0.0.1:9321 --config "$fn/fn.json" > "$fn/serve.out" 2>&1 &
+	serve=$!
+	for i in $(seq 1200); do grep -q "function hello ready\|function hello failed" "$fn/serve.out" && break; sleep 0.5; done
+	cat "$fn/serve.out"
+	for i in 1 2; do
+		AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" \
+			AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+			/usr/bin/aws lambda invoke --endpoint-url http://127.0.0.1:9321 --function-name hello \
+			--cli-binary-format raw-in-base64-out --payload '{"op":"mark"}' "$fn/out.json" || rc=1
+		echo "-- the function answered: $(cat "$fn/out.json" 2>/dev/null)"
+		grep -q '"mark":"fresh"' "$fn/out.json" 2>/dev/null || rc=1
+	done
+	echo "(each answer says \"fresh\": every invocation ran in its own clone, none saw the other's file)"
+	kill $serve; wait $serve
+	rm -rf "$fn"
 else
 	echo "build/linux/vmlinux missing: run 'make linux-guest'"; rc=1
 fi

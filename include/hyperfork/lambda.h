@@ -23,6 +23,9 @@
  *                    "ERROR <len> <error-type>\n" and the error body (POST .../error; the
  *                    error type from Lambda-Runtime-Function-Error-Type, "-" if none), or
  *                    "INIT_ERROR <len> <error-type>\n" and the body (POST .../init/error).
+ *                    An ERROR of type Runtime.* (Runtime.ExitError: the runtime ended
+ *                    during the invocation) or Function.ResponseSizeTooLarge is the
+ *                    agent's own: serve reports those as unhandled, the others as handled.
  *
  * A header line is at most HF_LAMBDA_LINE_MAX bytes with its '\n'; lengths are decimal, a
  * payload or an answer at most HF_LAMBDA_MAX_PAYLOAD bytes. Either side that reads anything

@@ -13,7 +13,8 @@
  *       "concurrency": 10,                      invocations at once (1 to 1000)
  *       "pool": 4,                              warm clones kept ready (1 to 64)
  *       "handler": "function.handler",          optional, $_HANDLER in the guest
- *       "environment": {"KEY": "value"}         optional, the function's environment
+ *       "environment": {"KEY": "value"}         optional, the function's environment (at
+ *                                               most 1024 bytes as KEY=VALUE lines)
  *   }]}
  */
 #ifndef HF_SERVE_CONFIG_H
@@ -24,7 +25,7 @@
 #define FN_NAME_MAX 64
 #define FN_MAX_DISKS 4
 #define FN_MAX_FUNCTIONS 64
-#define FN_ENV_MAX 4096 /* bytes of KEY=VALUE lines */
+#define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
 
 struct fn_config {
 	char name[FN_NAME_MAX + 1];

@@ -23,6 +23,7 @@
 #include "util/util.h"
 
 #define TAIL_BYTES 4096
+#define LINUX_CMDLINE_ROOM 1700 /* of the 2047 bytes x86 Linux keeps, what serve's words may use */
 #define VSOCK_EXT ".vsock" /* the device's default socket: RUN_DIR/NAME.vsock */
 
 void request_id_new(char *id)
@@ -71,6 +72,12 @@ static void boot(struct function *f)
 		 cfg->name, cfg->handler ? " hf.handler=" : "", cfg->handler ? cfg->handler : "",
 		 env[0] ? " hf.env=" : "", env, cfg->cmdline ? " " : "",
 		 cfg->cmdline ? cfg->cmdline : "");
+	if (strlen(cmdline) > LINUX_CMDLINE_ROOM) {
+		set_failed(f, "its kernel command line would be %zu bytes, over the %u Linux keeps "
+			   "with room for the VMM's words: shorten \"cmdline\" or \"environment\"",
+			   strlen(cmdline), LINUX_CMDLINE_ROOM);
+		return;
+	}
 	const char *argv[64] = {"hyperfork", "run", "--name", cfg->name, "--run-dir", run_dir,
 				"--mem", mem, "--cpus", cpus, "--vsock", "3", "--template",
 				"--pool", pool, "--kernel", cfg->kernel, "--initrd", cfg->initrd,
@@ -360,7 +367,13 @@ static void exchange(struct function *f, int s, const struct invocation *inv, ui
 		goto failed;
 	r->body[len] = 0;
 	r->body_len = len;
-	r->outcome = kind[0] == 'R' ? INV_OK : kind[0] == 'E' ? INV_HANDLED : INV_UNHANDLED;
+	/* An error the runtime reported is handled; its runtime ending (or answering more than
+	 * Lambda takes) is not. */
+	r->outcome = kind[0] == 'R'                               ? INV_OK
+		     : kind[0] == 'E' && strncmp(type, "Runtime.", 8) &&
+				     strcmp(type, "Function.ResponseSizeTooLarge")
+			     ? INV_HANDLED
+			     : INV_UNHANDLED;
 	return;
 failed:
 	failed(f, inv, r, errno == ETIMEDOUT);

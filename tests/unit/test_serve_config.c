@@ -125,7 +125,7 @@ static void test_large_environment_refused(void **state)
 	struct serve_config c;
 	char err[512] = "";
 	assert_int_equal(parse(text, &c, err), -1);
-	assert_non_null(strstr(err, "larger than 4096 bytes"));
+	assert_non_null(strstr(err, "larger than 1024 bytes"));
 	free(text);
 }
 
