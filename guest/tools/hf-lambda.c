@@ -59,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hf-tool.h"
+
 #include "hyperfork/lambda.h"
 
 /* From <linux/vm_sockets.h>, which musl does not ship. */
@@ -97,20 +99,6 @@ static long long now_ms(void)
 	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* One line on the console (stdout), in one write. */
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
@@ -124,7 +112,7 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 	if ((size_t)n > sizeof(b) - 2)
 		n = sizeof(b) - 2;
 	b[n++] = '\n';
-	write_all(1, b, (size_t)n);
+	hf_write_all(1, b, (size_t)n);
 }
 
 static void *xmalloc(size_t n)

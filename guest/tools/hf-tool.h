@@ -1,6 +1,6 @@
 /* Shared by the Linux guest tools (static programs in the guest's initramfs): access to
  * the hypercall ports of include/hyperfork/abi.h, and reseeding the kernel's random
- * number generator from the host. */
+ * number generator from the host; writing a whole buffer. */
 #ifndef HF_TOOL_H
 #define HF_TOOL_H
 
@@ -24,6 +24,22 @@
 #endif
 
 #define HF_RESEED_BYTES 64
+
+/* Write all n bytes of p to fd, retrying short writes and EINTR. Returns 0 or -1. */
+static inline int hf_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
 
 /* Allow this process the hypercall ports. Returns 0, or -1 with a message naming prog. */
 static inline int hf_ports(const char *prog)

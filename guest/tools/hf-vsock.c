@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hf-tool.h"
+
 /* From <linux/vm_sockets.h>, which musl does not ship. */
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
@@ -50,20 +52,6 @@ static int parse_u32(const char *s, unsigned *out)
 	if (!*s || *end || errno || v > 0xffffffffu)
 		return -1;
 	*out = (unsigned)v;
-	return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
 	return 0;
 }
 
@@ -112,7 +100,7 @@ static int pump(int s)
 				return fail("receive");
 			if (n == 0)
 				return 0;
-			if (n > 0 && write_all(1, buf, (size_t)n) < 0)
+			if (n > 0 && hf_write_all(1, buf, (size_t)n) < 0)
 				return fail("write stdout");
 		}
 	}
@@ -158,7 +146,7 @@ static int do_listen(unsigned port, char **cmd)
 			if (!cmd[0]) { /* echo */
 				ssize_t n;
 				while ((n = read(0, buf, sizeof(buf))) > 0)
-					if (write_all(1, buf, (size_t)n) < 0)
+					if (hf_write_all(1, buf, (size_t)n) < 0)
 						_exit(1);
 				_exit(n < 0);
 			}
