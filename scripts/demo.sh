@@ -50,7 +50,7 @@ if [ -f build/linux/vmlinux ]; then
 	fn=$(mktemp -d)
 	mke2fs -q -t ext2 -d tests/integration/lambda "$fn/code.img" 4M > /dev/null 2>&1 || rc=1
 	cat > "$fn/fn.json" <<-EOF
-	{"functions": [{"name": "hello", "kernel": "$PWD/build/linux/bzImage", "initrd": "$PWD/build/linux/initramfs.cpio",
+	{"functions": [{"name": "hello", "kernel": "$PWD/build/linux/bzImage", "initrd": "$PWD/build/linux/initramfs-lambda.cpio",
 	  "disks": ["$fn/code.img"], "timeout": 60, "handler": "serve.handler"}]}
 	EOF
 	$HF serve --listen 127.0.0.1:9321 --config "$fn/fn.json" > "$fn/serve.out" 2>&1 &

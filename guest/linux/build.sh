@@ -6,7 +6,7 @@
 # Usage: guest/linux/build.sh [OUTDIR]      (or HF_LINUX_OUT=OUTDIR)
 # Default OUTDIR is build/linux under the repository root. Idempotent and
 # incremental: run it again after editing any input and only what changed is
-# rebuilt. Outputs: OUTDIR/{vmlinux,bzImage,initramfs.cpio,tools/hf-*}.
+# rebuilt. Outputs: OUTDIR/{vmlinux,bzImage,initramfs.cpio,initramfs-lambda.cpio,tools/hf-*}.
 #
 # Environment: JOBS (default: nproc), LINUX_TARBALL (default
 # /usr/src/linux-source-6.1.tar.xz), SOURCE_DATE_EPOCH (timestamps baked
@@ -241,21 +241,32 @@ applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	for s in "$stage"/scripts/*.sh; do echo "file /etc/hf/$(basename "$s") $s 0755 0 0"; done
 	# AWS Lambda's directories (scripts/lambda.sh)
 	for d in /var /var/task /var/runtime /opt; do echo "dir $d 0755 0 0"; done
-	# curl and its libraries, at their paths on this machine
-	declare -A dirs=()
-	for e in ${curl_list[@]+"${curl_list[@]}"}; do
-		path=${e%% *}
-		d=$(dirname "$path")
-		p=
-		for c in ${d//\// }; do
-			p=$p/$c
-			[ -n "${dirs[$p]+x}" ] || { echo "dir $p 0755 0 0"; dirs[$p]=1; }
-		done
-		echo "file $path ${e#* } 0755 0 0"
-	done
 	echo "file /init $stage/init 0755 0 0"
 } >"$out/initramfs.list"
 "$src/usr/gen_init_cpio" -t "$epoch" "$out/initramfs.list" >"$out/initramfs.cpio.tmp"
 mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
 
-step "done: $out/vmlinux ($(stat -c %s "$out/vmlinux") bytes), $out/bzImage ($(stat -c %s "$out/bzImage") bytes), $out/initramfs.cpio ($(stat -c %s "$out/initramfs.cpio") bytes)"
+# initramfs-lambda.cpio: the same with curl (19 MB with its libraries) for Lambda
+# functions, kept out of every other guest's initramfs. The kernel unpacks concatenated
+# archives one after the other.
+if [ ${#curl_list[@]} -gt 0 ]; then
+	{
+		# curl and its libraries, at their paths on this machine
+		declare -A dirs=()
+		for e in ${curl_list[@]+"${curl_list[@]}"}; do
+			path=${e%% *}
+			d=$(dirname "$path")
+			p=
+			for c in ${d//\// }; do
+				p=$p/$c
+				[ -n "${dirs[$p]+x}" ] || { echo "dir $p 0755 0 0"; dirs[$p]=1; }
+			done
+			echo "file $path ${e#* } 0755 0 0"
+		done
+	} >"$out/initramfs-curl.list"
+	"$src/usr/gen_init_cpio" -t "$epoch" "$out/initramfs-curl.list" >"$out/initramfs-curl.cpio"
+	cat "$out/initramfs.cpio" "$out/initramfs-curl.cpio" >"$out/initramfs-lambda.cpio"
+	rm -f "$out/initramfs-curl.cpio"
+fi
+
+step "done: $out/vmlinux ($(stat -c %s "$out/vmlinux") bytes), $out/bzImage ($(stat -c %s "$out/bzImage") bytes), $out/initramfs.cpio ($(stat -c %s "$out/initramfs.cpio") bytes)${curl_list[0]:+, $out/initramfs-lambda.cpio ($(stat -c %s "$out/initramfs-lambda.cpio") bytes)}"

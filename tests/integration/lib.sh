@@ -10,6 +10,7 @@ LINUX_DIR="${HF_LINUX_DIR:-$TOP/build/linux}"
 VMLINUX="$LINUX_DIR/vmlinux"
 BZIMAGE="$LINUX_DIR/bzImage"
 INITRD="$LINUX_DIR/initramfs.cpio"
+LAMBDA_INITRD="$LINUX_DIR/initramfs-lambda.cpio" # the same with curl, for Lambda functions
 export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-test.XXXXXX)
 RUN=$HYPERFORK_RUN_DIR
 FAILS=0

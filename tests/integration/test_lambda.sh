@@ -18,8 +18,8 @@ LH=$TOP/tests/integration/lambda_host.py
 need_linux_guest
 [ -x /usr/bin/python3 ] || { fail "no /usr/bin/python3 for lambda_host.py: run scripts/install-deps.sh"; finish; }
 command -v mke2fs > /dev/null || { fail "no mke2fs: run scripts/install-deps.sh"; finish; }
-if ! cpio -t --quiet < "$INITRD" 2> /dev/null | grep -qx usr/bin/curl; then
-	fail "the initramfs has no curl (guest/linux/build.sh adds Debian's /usr/bin/curl): apt-get install curl, then make linux-guest"
+if ! cpio -t --quiet < "$LAMBDA_INITRD" 2> /dev/null | grep -qx usr/bin/curl; then
+	fail "the initramfs has no curl (guest/linux/build.sh makes initramfs-lambda.cpio with Debian's /usr/bin/curl): apt-get install curl, then make linux-guest"
 	finish
 fi
 
@@ -125,7 +125,7 @@ ENV64=$(printf 'MY_GREETING=hello world\nMY_EMPTY=\n' | base64 -w0)
 
 # ---------------------------------------------------------------- warm: one VM
 "$HF" run --name w --mem 256M --timeout "$(scaled 900)" --vsock 3 --disk "$RUN/fn.img,ro" \
-	--kernel "$VMLINUX" --initrd "$INITRD" --console "$RUN/w.out" \
+	--kernel "$VMLINUX" --initrd "$LAMBDA_INITRD" --console "$RUN/w.out" \
 	--cmdline "$(cmdline hf.lambda=warm hf.fn=greeter hf.handler=function.handler hf.env=$ENV64)" \
 	> /dev/null 2> "$RUN/w.err" &
 w_pid=$!
@@ -230,7 +230,7 @@ check_or_show "warm: with status 1 (got $wst) and HF-LAMBDA-RUNTIME-EXIT on its 
 
 # ---------------------------------------------------------------- fork: a template's clones
 "$HF" run --name t --mem 256M --timeout "$(scaled 900)" --vsock 3 --template --pool 1 \
-	--disk "$RUN/fn.img,ro" --kernel "$VMLINUX" --initrd "$INITRD" --console "$RUN/t.out" \
+	--disk "$RUN/fn.img,ro" --kernel "$VMLINUX" --initrd "$LAMBDA_INITRD" --console "$RUN/t.out" \
 	--cmdline "$(cmdline hf.fn=greeter hf.handler=function.handler)" > /dev/null 2> "$RUN/t.err" &
 template() { [ "$(status_field t state 2>/dev/null)" = template ]; }
 check_or_show "fork: the VM freezes into a template at the bootstrap's first /next" "$RUN/t.out" \
@@ -265,14 +265,14 @@ for v in t.3 t.2 t.1 t; do "$HF" stop $v > /dev/null 2>&1; done
 
 # ---------------------------------------------------------------- init errors
 timeout 600 "$HF" run --name ie --mem 256M --timeout "$(scaled 600)" --vsock 3 --template --pool 1 \
-	--disk "$RUN/ifn.img,ro" --kernel "$VMLINUX" --initrd "$INITRD" --console "$RUN/ie.out" \
+	--disk "$RUN/ifn.img,ro" --kernel "$VMLINUX" --initrd "$LAMBDA_INITRD" --console "$RUN/ie.out" \
 	--cmdline "$(cmdline hf.fn=broken)" > /dev/null 2> "$RUN/ie.err"
 st=$?
 check_or_show "init error: a bootstrap posting /init/error ends the VM with status 1 (got $st)" "$RUN/ie.err" test $st = 1
 check_or_show "init error: HF-LAMBDA-INIT-ERROR with its type and body on the console" "$RUN/ie.out" \
 	console_has "$RUN/ie.out" 'HF-LAMBDA-INIT-ERROR Runtime.NoSuchHandler {"errorMessage":"no handler named nothing.here","errorType":"Runtime.NoSuchHandler"}'
 timeout 600 "$HF" run --name nb --mem 256M --timeout "$(scaled 600)" --vsock 3 --template --pool 1 \
-	--kernel "$VMLINUX" --initrd "$INITRD" --console "$RUN/nb.out" \
+	--kernel "$VMLINUX" --initrd "$LAMBDA_INITRD" --console "$RUN/nb.out" \
 	--cmdline "$(cmdline hf.fn=nothing)" > /dev/null 2> "$RUN/nb.err"
 st=$?
 check_or_show "init error: no code disk, no bootstrap: status 1 (got $st) and Runtime.InvalidEntrypoint" "$RUN/nb.out" \

@@ -14,8 +14,8 @@ for t in $AWS $PY /sbin/mke2fs /usr/bin/curl; do
 	[ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }
 done
 $PY -c 'import boto3' 2> /dev/null || { fail "no python3-boto3: run scripts/install-deps.sh"; finish; }
-if ! cpio -t --quiet < "$INITRD" 2> /dev/null | grep -qx usr/bin/curl; then
-	fail "the initramfs has no curl (guest/linux/build.sh adds Debian's /usr/bin/curl): make linux-guest"
+if ! cpio -t --quiet < "$LAMBDA_INITRD" 2> /dev/null | grep -qx usr/bin/curl; then
+	fail "the initramfs has no curl (guest/linux/build.sh makes initramfs-lambda.cpio with Debian's /usr/bin/curl): make linux-guest"
 	finish
 fi
 export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
@@ -35,10 +35,10 @@ PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
 cat > "$RUN/fn.json" << EOF
 {"functions": [
-  {"name": "echo", "kernel": "$BZIMAGE", "initrd": "$INITRD", "disks": ["$RUN/code.img"],
+  {"name": "echo", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
    "memory": 256, "timeout": $(scaled 3), "concurrency": 8, "pool": 2,
    "handler": "serve.handler", "environment": {"GREETING": "hello from the config"}},
-  {"name": "one", "kernel": "$BZIMAGE", "initrd": "$INITRD", "disks": ["$RUN/code.img"],
+  {"name": "one", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
    "memory": 256, "timeout": $(scaled 3), "concurrency": 1, "pool": 1, "handler": "serve.handler"}
 ]}
 EOF
