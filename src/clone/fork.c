@@ -49,7 +49,6 @@ struct activation {
 
 static int ready_fd = -1; /* clone: to the parent until clone_child_started */
 
-
 /* In the clone, stderr is the console (or nothing), never the parent's terminal or pipe:
  * a clone must not keep its parent's output streams open. */
 static void child_redirect_stdio(struct vm *vm)

@@ -235,28 +235,40 @@ void virtio_notify_used(struct virtio_dev *v, unsigned qi)
 	raise_irq(v);
 }
 
+unsigned virtq_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
+		     struct iovec *out)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		size_t seg = iov[i].iov_len - skip < len ? iov[i].iov_len - skip : len;
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		out[k++].iov_len = seg;
+		len -= seg;
+		skip = 0;
+	}
+	return k;
+}
+
 /* Copy len bytes between buf and the buffers iov[0..n), starting skip bytes into them;
  * into the buffers if to_iov. Returns the bytes copied. */
 static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len,
 		       bool to_iov)
 {
+	struct iovec part[VIRTQ_MAX_SEGS];
+	unsigned k = virtq_slice(iov, n, skip, len, part);
 	uint8_t *p = buf;
 	size_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t seg = iov[i].iov_len;
-		if (skip >= seg) {
-			skip -= seg;
-			continue;
-		}
-		size_t k = seg - skip < len - done ? seg - skip : len - done;
-		uint8_t *at = (uint8_t *)iov[i].iov_base + skip;
-		memcpy(to_iov ? at : p + done, to_iov ? p + done : at, k);
-		done += k;
-		skip = 0;
+	for (unsigned i = 0; i < k; i++) {
+		memcpy(to_iov ? part[i].iov_base : p + done, to_iov ? p + done : part[i].iov_base,
+		       part[i].iov_len);
+		done += part[i].iov_len;
 	}
 	return done;
 }
-
 size_t virtq_copy_in(struct virtq_elem *e, size_t skip, const void *data, size_t len)
 {
 	return iov_copy(e->in, e->nin, skip, (void *)data, len, true);

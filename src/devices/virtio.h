@@ -113,6 +113,11 @@ void virtio_notify_used(struct virtio_dev *v, unsigned q);
 void virtio_needs_reset(struct virtio_dev *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The part of buffers iov[0..n) from skip bytes on, at most len bytes (SIZE_MAX: to the
+ * end), as segments in out (room for n). Returns the number of segments. For reading or
+ * writing a device's payload in place, past its header. */
+unsigned virtq_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
+		     struct iovec *out);
 /* Copy len bytes from data into the in-buffers of e, starting skip bytes into them;
  * returns the bytes copied (fewer if the buffers end first). */
 size_t virtq_copy_in(struct virtq_elem *e, size_t skip, const void *data, size_t len);

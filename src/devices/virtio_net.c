@@ -134,17 +134,7 @@ static void transmit(struct vnet *n)
 	while (virtq_pop(&n->v, TXQ, &e) == 1) {
 		/* Skip the virtio-net header, wherever the descriptors split it. */
 		struct iovec iov[VIRTQ_MAX_SEGS];
-		unsigned k = 0;
-		size_t skip = NET_HDR_LEN;
-		for (unsigned i = 0; i < e.nout; i++) {
-			if (skip >= e.out[i].iov_len) {
-				skip -= e.out[i].iov_len;
-				continue;
-			}
-			iov[k].iov_base = (uint8_t *)e.out[i].iov_base + skip;
-			iov[k++].iov_len = e.out[i].iov_len - skip;
-			skip = 0;
-		}
+		unsigned k = virtq_slice(e.out, e.nout, NET_HDR_LEN, SIZE_MAX, iov);
 		if (e.out_len < NET_HDR_LEN)
 			pr_debug("network: transmit buffer shorter than its header");
 		else if (k && writev(n->tap, iov, (int)k) < 0)

@@ -358,26 +358,6 @@ static void host_ended(struct conn *c, struct virtq_elem *e, bool broken)
 	rx_put(vs, e, c, OP_SHUTDOWN, SHUTDOWN_SEND, 0);
 }
 
-/* The part of buffers iov[0..n) from skip bytes on, at most len bytes, into out. Returns
- * the number of segments. */
-static unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
-			  struct iovec *out)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < n && len; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		size_t seg = iov[i].iov_len - skip < len ? iov[i].iov_len - skip : len;
-		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
-		out[k++].iov_len = seg;
-		len -= seg;
-		skip = 0;
-	}
-	return k;
-}
-
 /* Main loop: move what the host program wrote to the guest, within the guest's credit
  * and receive buffers. */
 static void host_to_guest(struct conn *c)
@@ -395,7 +375,7 @@ static void host_to_guest(struct conn *c)
 			want = PKT_MAX;
 		/* The payload goes straight into the guest's buffers, after the header. */
 		struct iovec iov[VIRTQ_MAX_SEGS];
-		ssize_t r = readv(c->fd, iov, (int)iov_slice(e.in, e.nin, HDR_LEN, want, iov));
+		ssize_t r = readv(c->fd, iov, (int)virtq_slice(e.in, e.nin, HDR_LEN, want, iov));
 		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
 			virtq_unpop(&vs->v, RXQ);
 			break;
@@ -478,7 +458,7 @@ static void guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t l
 	size_t sent = 0;
 	if (!c->buf_len) {
 		struct iovec iov[VIRTQ_MAX_SEGS];
-		ssize_t r = send_iov(c->fd, iov, iov_slice(e->out, e->nout, HDR_LEN, len, iov));
+		ssize_t r = send_iov(c->fd, iov, virtq_slice(e->out, e->nout, HDR_LEN, len, iov));
 		if (r < 0) {
 			conn_reset(c); /* the host program is gone */
 			return;

@@ -60,8 +60,9 @@ static int get_uint(json_t *f, const char *fn, const char *key, unsigned lo, uns
 	return 0;
 }
 
-/* String field key of f (required unless optional). */
-static int get_path(json_t *f, const char *fn, const char *key, bool optional, const char *dir,
+/* String field key of f (required unless optional), a path made absolute against dir if
+ * dir is given. */
+static int get_string(json_t *f, const char *fn, const char *key, bool optional, const char *dir,
 		    char **out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(f, key);
@@ -135,10 +136,10 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 		if (!known[k])
 			return fail(err, errlen, "function %s: unknown field \"%.64s\"", name, key);
 	}
-	if (get_path(f, name, "kernel", false, dir, &c->kernel, err, errlen) < 0 ||
-	    get_path(f, name, "initrd", false, dir, &c->initrd, err, errlen) < 0 ||
-	    get_path(f, name, "cmdline", true, NULL, &c->cmdline, err, errlen) < 0 ||
-	    get_path(f, name, "handler", true, NULL, &c->handler, err, errlen) < 0 ||
+	if (get_string(f, name, "kernel", false, dir, &c->kernel, err, errlen) < 0 ||
+	    get_string(f, name, "initrd", false, dir, &c->initrd, err, errlen) < 0 ||
+	    get_string(f, name, "cmdline", true, NULL, &c->cmdline, err, errlen) < 0 ||
+	    get_string(f, name, "handler", true, NULL, &c->handler, err, errlen) < 0 ||
 	    get_uint(f, name, "memory", 128, 10240, 256, &c->memory_mb, err, errlen) < 0 ||
 	    get_uint(f, name, "vcpus", 1, 8, 1, &c->vcpus, err, errlen) < 0 ||
 	    get_uint(f, name, "timeout", 1, 900, 3, &c->timeout_s, err, errlen) < 0 ||

@@ -434,7 +434,9 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 {
 	memset(r, 0, sizeof(*r));
 	uint64_t deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
-	struct hf_request req = {.cmd = CMD_FORK, .count = 1, .console = "file"};
+	/* The clone's console is kept only when its end is asked for (Tail). */
+	struct hf_request req = {.cmd = CMD_FORK, .count = 1};
+	snprintf(req.console, sizeof(req.console), "%s", inv->tail ? "file" : "none");
 	struct hf_response resp = {0};
 	pthread_mutex_lock(&f->lock);
 	f->invocations++;
@@ -468,9 +470,10 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 		close(s);
 	}
 	clone_end(f, c);
-	if (inv->tail)
+	if (inv->tail) {
 		r->log_tail_b64 = console_tail(c->console);
-	unlink(c->console);
+		unlink(c->console);
+	}
 	pthread_mutex_lock(&f->lock);
 	if (r->outcome == INV_OK)
 		f->ok++;

@@ -26,23 +26,35 @@ struct req {
 	bool too_large;
 };
 
-/* Queue a response of status with body (copied) and the headers given as name, value
- * pairs ending with NULL. */
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
-			     size_t len, ...)
+/* A response carrying body (copied), or NULL. */
+static struct MHD_Response *response(const void *body, size_t len)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	return MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+}
+
+/* Queue r with status and let go of it. */
+static enum MHD_Result send_response(struct MHD_Connection *c, unsigned status,
+				     struct MHD_Response *r)
+{
 	if (!r)
 		return MHD_NO;
-	va_list ap;
-	va_start(ap, len);
-	for (const char *name; (name = va_arg(ap, const char *));)
-		MHD_add_response_header(r, name, va_arg(ap, const char *));
-	va_end(ap);
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* Queue a response of status with body and the headers given as name, value pairs ending
+ * with NULL. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
+			     size_t len, ...)
+{
+	struct MHD_Response *r = response(body, len);
+	va_list ap;
+	va_start(ap, len);
+	for (const char *name; r && (name = va_arg(ap, const char *));)
+		MHD_add_response_header(r, name, va_arg(ap, const char *));
+	va_end(ap);
+	return send_response(c, status, r);
 }
 
 /* An error the way Lambda's API gives it: x-amzn-ErrorType and a JSON body with the
@@ -165,25 +177,25 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 	struct invocation inv = {.payload = rq->body, .payload_len = rq->len,
 				 .client_context = ctx, .tail = log && !strcmp(log, "Tail")};
 	request_id_new(inv.request_id);
-	if (!strcmp(type, "Event")) {
+	if (!strcmp(type, "Event")) { /* the event thread owns what it is given */
 		struct event *e = calloc(1, sizeof(*e));
 		pthread_t t;
 		if (e) {
 			e->f = f;
 			e->inv = inv;
 			e->inv.tail = false;
-			e->payload = rq->body; /* the event thread owns it now */
+			e->payload = rq->body;
+			rq->body = NULL;
 			e->client_context = ctx ? strdup(ctx) : NULL;
 			e->inv.client_context = e->client_context;
-			rq->body = NULL;
 		}
 		if (!e || (ctx && !e->client_context) ||
 		    pthread_create(&t, NULL, event_thread, e) != 0) {
 			if (e) {
-				rq->body = e->payload;
+				free(e->payload);
 				free(e->client_context);
-				free(e);
 			}
+			free(e);
 			function_leave(f);
 			return api_error(c, 500, "ServiceException", "cannot start the invocation");
 		}
@@ -197,22 +209,18 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 	if (r.outcome == INV_SERVICE) {
 		ret = api_error(c, 500, "ServiceException", "%s", r.error);
 	} else {
-		const char *ferr = r.outcome == INV_OK ? NULL
-				   : r.outcome == INV_HANDLED ? "Handled" : "Unhandled";
-		/* Headers past the first NULL are left out: the optional ones go last. */
-		const char *h[12] = {"x-amzn-RequestId", inv.request_id, "X-Amz-Executed-Version",
-				     "$LATEST", "Content-Type", "application/json"};
-		unsigned k = 6;
-		if (ferr) {
-			h[k++] = "X-Amz-Function-Error";
-			h[k++] = ferr;
+		struct MHD_Response *resp = response(r.body ? r.body : "", r.body_len);
+		if (resp) {
+			MHD_add_response_header(resp, "x-amzn-RequestId", inv.request_id);
+			MHD_add_response_header(resp, "X-Amz-Executed-Version", "$LATEST");
+			MHD_add_response_header(resp, "Content-Type", "application/json");
+			if (r.outcome != INV_OK)
+				MHD_add_response_header(resp, "X-Amz-Function-Error",
+							r.outcome == INV_HANDLED ? "Handled" : "Unhandled");
+			if (r.log_tail_b64)
+				MHD_add_response_header(resp, "X-Amz-Log-Result", r.log_tail_b64);
 		}
-		if (r.log_tail_b64) {
-			h[k++] = "X-Amz-Log-Result";
-			h[k++] = r.log_tail_b64;
-		}
-		ret = reply(c, 200, r.body ? r.body : "", r.body_len, h[0], h[1], h[2], h[3], h[4],
-			    h[5], h[6], h[7], h[8], h[9], h[10], h[11]);
+		ret = send_response(c, 200, resp);
 	}
 	inv_result_free(&r);
 	return ret;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,15 +38,18 @@ int serve_parse_listen(const char *s, struct sockaddr_in *a)
 	return 0;
 }
 
-/* Remove the run directory and what the VMs left in it. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	if (remove(path) < 0)
+		pr_warn("serve: cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Remove the run directory and what the VMs left in it (depth first). */
 static void remove_run_dir(const char *dir)
 {
-	char cmd[4200];
-	if (!strstr(dir, "/serve."))
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		pr_warn("serve: cannot remove %s", dir);
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int serve_run(const char *listen, const char *config_path, const char *run_dir_opt)
