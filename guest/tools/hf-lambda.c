@@ -63,20 +63,6 @@
 
 #include "hyperfork/lambda.h"
 
-/* From <linux/vm_sockets.h>, which musl does not ship. */
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-#define VMADDR_CID_ANY 0xffffffffu
-struct sockaddr_vm {
-	sa_family_t svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) -
-			       sizeof(unsigned short) - 2 * sizeof(unsigned int)];
-};
-
 #define MAX_CONNS 32            /* HTTP connections at once */
 #define HEAD_MAX (64 * 1024)    /* request line + header lines */
 #define HEADERS_MAX 100         /* header lines in a request */
@@ -1364,6 +1350,21 @@ static void on_sigchld(int sig)
 	errno = e;
 }
 
+/* A non-blocking listening socket of family at address a, or -1. */
+static int listener(int family, const void *a, socklen_t alen, int backlog)
+{
+	int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	if (s < 0)
+		return -1;
+	if (family == AF_INET)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (const struct sockaddr *)a, alen) < 0 || listen(s, backlog) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
 static int listen_tcp(void)
 {
 	char host[64];
@@ -1374,20 +1375,11 @@ static int listen_tcp(void)
 	a.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
 		return -1;
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-	if (s < 0)
-		return -1;
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 64) < 0) {
-		close(s);
-		return -1;
-	}
-	return s;
+	return listener(AF_INET, &a, sizeof(a), 64);
 }
 
 static int listen_host(const char *unix_path)
 {
-	int s;
 	if (unix_path) {
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
 		if (strlen(unix_path) >= sizeof(a.sun_path)) {
@@ -1396,25 +1388,11 @@ static int listen_host(const char *unix_path)
 		}
 		strcpy(a.sun_path, unix_path);
 		unlink(unix_path);
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (s < 0)
-			return -1;
-		if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 16) < 0) {
-			close(s);
-			return -1;
-		}
-		return s;
+		return listener(AF_UNIX, &a, sizeof(a), 16);
 	}
 	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_port = HF_LAMBDA_PORT,
 				.svm_cid = VMADDR_CID_ANY};
-	s = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 16) < 0) {
-		close(s);
-		return -1;
-	}
-	return s;
+	return listener(AF_VSOCK, &a, sizeof(a), 16);
 }
 
 /* hf.lambda=warm|fork on the kernel command line (HF_LAMBDA_MODE overrides it). */

@@ -1,6 +1,6 @@
 /* Shared by the Linux guest tools (static programs in the guest's initramfs): access to
  * the hypercall ports of include/hyperfork/abi.h, and reseeding the kernel's random
- * number generator from the host; writing a whole buffer. */
+ * number generator from the host; writing a whole buffer; vsock addresses. */
 #ifndef HF_TOOL_H
 #define HF_TOOL_H
 
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/io.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "hyperfork/abi.h"
@@ -22,6 +23,21 @@
 #ifndef RNDRESEEDCRNG
 #define RNDRESEEDCRNG _IO('R', 0x07)
 #endif
+
+/* From <linux/vm_sockets.h>, which musl does not ship. */
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+#define VMADDR_CID_ANY 0xffffffffu
+#define IOCTL_VM_SOCKETS_GET_LOCAL_CID _IO(7, 0xb9)
+struct sockaddr_vm {
+	sa_family_t svm_family;
+	unsigned short svm_reserved1;
+	unsigned int svm_port;
+	unsigned int svm_cid;
+	unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) -
+			       sizeof(unsigned short) - 2 * sizeof(unsigned int)];
+};
 
 #define HF_RESEED_BYTES 64
 

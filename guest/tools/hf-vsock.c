@@ -23,21 +23,6 @@
 
 #include "hf-tool.h"
 
-/* From <linux/vm_sockets.h>, which musl does not ship. */
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-#define VMADDR_CID_ANY 0xffffffffu
-#define IOCTL_VM_SOCKETS_GET_LOCAL_CID _IO(7, 0xb9)
-struct sockaddr_vm {
-	sa_family_t svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) -
-			       sizeof(unsigned short) - 2 * sizeof(unsigned int)];
-};
-
 static int fail(const char *what)
 {
 	fprintf(stderr, "hf-vsock: %s: %s\n", what, strerror(errno));

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The host's side of include/hyperfork/lambda.h, for the tests: what `hyperfork serve` does
 with each invocation. Connects to a VM's vsock socket UDS (Firecracker's hybrid model:
-"CONNECT 9000\\n", answered "OK HOSTPORT\\n"), sends one INVOKE and reads the agent's answer.
+"CONNECT 9000\\n", answered "OK HOSTPORT\\n": vsock_host.py's hybrid_connect), sends one INVOKE
+and reads the agent's answer.
 
   lambda_host.py invoke UDS [OPTIONS] [PAYLOAD_FILE]
       Sends "INVOKE <id> <deadline-ms> <arn> <trace-id> <ctx-len> <payload-len>\\n", the
@@ -21,12 +22,14 @@ with each invocation. Connects to a VM's vsock socket UDS (Firecracker's hybrid 
       closes the connection (exit 0; 3 as above). For malformed requests.
 """
 import argparse
-import os
 import re
 import socket
 import sys
 import time
 import uuid
+
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+from vsock_host import NoListener, hybrid_connect  # the CONNECT handshake
 
 PROG = "lambda_host"
 PORT = 9000
@@ -40,24 +43,15 @@ def die(msg, status=1):
 
 
 def connect(uds, direct, timeout):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(uds)
     if direct:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(uds)
         return s
-    s.sendall(b"CONNECT %d\n" % PORT)
-    line = b""
-    while not line.endswith(b"\n") and len(line) <= 64:
-        try:
-            c = s.recv(1)
-        except OSError as e:
-            die(f"{uds}: the VMM ended the connection before OK ({e})", 3)
-        if not c:
-            die(f"{uds}: the VMM closed the connection without OK (nothing listens on port {PORT})", 3)
-        line += c
-    if not re.fullmatch(rb"OK [0-9]+\n", line):
-        die(f"{uds}: the VMM answered {line!r}, expected 'OK HOSTPORT'")
-    return s
+    try:
+        return hybrid_connect(uds, PORT, timeout)
+    except NoListener as e:
+        die(f"{uds}: {e} (nothing listens on port {PORT})", 3)
 
 
 def recv_exact(s, n, what):

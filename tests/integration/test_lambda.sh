@@ -43,73 +43,11 @@ cmdline() { echo "console=ttyS0 quiet hf.script=lambda $*"; }
 console_has() { tr -d '\r' < "$1" | grep -qF -- "$2"; }
 
 # ---------------------------------------------------------------- the functions' code
-# The bootstrap is AWS's example custom runtime ("Tutorial: Building a custom runtime"), as
-# it is, but that a response is piped to curl (over 128 KiB it cannot be one argument) and
-# that a handler returning 3 has answered by itself (the probes of the Runtime API).
-mkdir -p "$RUN/task" "$RUN/itask"
-cat > "$RUN/task/bootstrap" << 'EOF'
-#!/bin/sh
-set -eu
-# Initialization - load function handler
-. "$LAMBDA_TASK_ROOT/$(echo "$_HANDLER" | cut -d. -f1).sh"
-echo "bootstrap: initialised in $(pwd)" >&2
-# Processing
-while true
-do
-  HEADERS="$(mktemp)"
-  # Get an event. The HTTP request will block until one is received
-  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
-  # Extract request ID by scraping response headers received above
-  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-  # Run the handler function from the script
-  if RESPONSE=$($(echo "$_HANDLER" | cut -d. -f2) "$EVENT_DATA"); then
-    # Send the response
-    printf '%s' "$RESPONSE" | curl -sS "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response" --data-binary @- > /dev/null
-  elif [ $? != 3 ]; then
-    printf '{"errorMessage":"%s","errorType":"HandlerError"}' "$RESPONSE" |
-      curl -sS -H "Lambda-Runtime-Function-Error-Type: Unhandled" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/error" --data-binary @- > /dev/null
-  fi
-  rm -f "$HEADERS"
-done
-EOF
-cat > "$RUN/task/function.sh" << 'EOF'
-# The handler: what it does depends on the event. Its output on stderr is the function's log.
-api=http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime
-handler() {
-  EVENT=$1
-  case $EVENT in
-  '{"op":"echo"'*) printf 'echo:%s' "$EVENT" ;;
-  '{"op":"headers"}') grep -i '^Lambda-Runtime-' "$HEADERS" | tr -d '\r' | sort ;;
-  '{"op":"env"}') printf '%s|' "$AWS_LAMBDA_FUNCTION_NAME" "$AWS_LAMBDA_FUNCTION_MEMORY_SIZE" \
-      "$AWS_LAMBDA_FUNCTION_VERSION" "$AWS_REGION" "$_HANDLER" "$LAMBDA_TASK_ROOT" \
-      "$LAMBDA_RUNTIME_DIR" "${MY_GREETING:-}" "${MY_EMPTY-unset}" "$(pwd)" ;;
-  '{"op":"fail"}') printf 'failing on purpose'; return 1 ;;
-  '{"op":"mark"}')
-    if [ -e /tmp/mark ]; then seen=seen; else seen=fresh; fi
-    echo "clone $(hf-id)" > /tmp/mark
-    echo "LAMBDA-TEST mark in clone $(hf-id)" >&2
-    printf '%s clone=%s' "$seen" "$(hf-id)" ;;
-  '{"op":"api"}')
-    # The Runtime API's refusals as the runtime sees them; the answer sent chunked; a second
-    # answer refused.
-    nf=$(curl -s -o /dev/null -w '%{http_code}' "$api/nope")
-    bad=$(curl -s -w ' %{http_code}' "$api/invocation/not-$REQUEST_ID/response" -d x)
-    printf 'api: 404=%s 400=%s' "$nf" "$bad" |
-      curl -sS -o /dev/null -H 'Transfer-Encoding: chunked' "$api/invocation/$REQUEST_ID/response" --data-binary @-
-    again=$(curl -s -w ' %{http_code}' "$api/invocation/$REQUEST_ID/response" -d again)
-    echo "LAMBDA-TEST api second answer: $again" >&2
-    return 3 ;;
-  '{"op":"huge"}')
-    head -c 7340032 /dev/zero | tr '\0' x > /tmp/huge
-    code=$(curl -s -o /tmp/huge.out -w '%{http_code}' "$api/invocation/$REQUEST_ID/response" --data-binary @/tmp/huge)
-    echo "LAMBDA-TEST huge: $code $(cat /tmp/huge.out)" >&2
-    rm -f /tmp/huge /tmp/huge.out
-    return 3 ;;
-  '{"op":"crash"}') echo "LAMBDA-TEST crashing" >&2; kill -9 $$ ;;
-  *) printf 'unknown event'; return 1 ;;
-  esac
-}
-EOF
+# The function's code is tests/integration/lambda: AWS's example custom runtime as its
+# bootstrap (shared with test_serve) and function.sh, this test's handler. A bootstrap that
+# fails its init is made here.
+TASK=$TOP/tests/integration/lambda
+mkdir -p "$RUN/itask"
 cat > "$RUN/itask/bootstrap" << 'EOF'
 #!/bin/sh
 echo "bootstrap: no handler here" >&2
@@ -118,8 +56,8 @@ curl -sS -H "Lambda-Runtime-Function-Error-Type: Runtime.NoSuchHandler" \
   -d '{"errorMessage":"no handler named nothing.here","errorType":"Runtime.NoSuchHandler"}'
 exit 1
 EOF
-chmod +x "$RUN/task/bootstrap" "$RUN/itask/bootstrap"
-{ mke2fs -q -t ext2 -d "$RUN/task" "$RUN/fn.img" 4M && mke2fs -q -t ext2 -d "$RUN/itask" "$RUN/ifn.img" 4M; } > /dev/null 2>&1 ||
+chmod +x "$RUN/itask/bootstrap"
+{ mke2fs -q -t ext2 -d "$TASK" "$RUN/fn.img" 4M && mke2fs -q -t ext2 -d "$RUN/itask" "$RUN/ifn.img" 4M; } > /dev/null 2>&1 ||
 	{ fail "mke2fs could not make the code disks"; finish; }
 ENV64=$(printf 'MY_GREETING=hello world\nMY_EMPTY=\n' | base64 -w0)
 
@@ -171,7 +109,7 @@ Lambda-Runtime-Trace-Id: $trace"
 printf '{"op":"fail"}' > "$RUN/ev"
 inv "$W" "$RUN/ev"
 check_or_show "warm: a function error (the bootstrap posts .../error) comes back as ERROR with its type" \
-	"$RUN/ans" answer_is ERROR '{"errorMessage":"failing on purpose","errorType":"HandlerError"}' Unhandled
+	"$RUN/ans" answer_is ERROR '{"errorMessage":"failing on purpose","errorType":"HandlerError"}' HandlerError
 
 # 1 MiB each way (the answer, over 1 MiB, is sent by curl with Expect: 100-continue)
 { printf '{"op":"echo","data":"'; head -c 1048576 /dev/zero | tr '\0' a; printf '"}'; } > "$RUN/big"

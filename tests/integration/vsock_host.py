@@ -57,9 +57,11 @@ def die(msg, status=1):
     sys.exit(status)
 
 
-def hybrid_connect(uds, port):
-    """A stream to the guest's PORT through the VMM's socket UDS (blocking)."""
+def hybrid_connect(uds, port, timeout=None):
+    """A stream to the guest's PORT through the VMM's socket UDS (blocking, or with TIMEOUT
+    seconds for each operation)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
     s.connect(uds)
     s.sendall(b"CONNECT %d\n" % port)
     line = b""
