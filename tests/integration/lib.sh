@@ -54,6 +54,11 @@ fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
 # check DESCRIPTION COMMAND...: pass if the command succeeds
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+# check_or_show DESCRIPTION FILE COMMAND...: check, and on failure show the end of FILE.
+check_or_show() {
+	local d=$1 f=$2; shift 2
+	if "$@"; then pass "$d"; else fail "$d"; tr -d '\r' < "$f" 2>/dev/null | tail -15 | sed 's/^/  | /'; fi
+}
 
 # expect_status WANT DESC -- COMMAND...: run it, compare its exit status
 expect_status() {

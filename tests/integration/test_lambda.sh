@@ -23,11 +23,6 @@ if ! grep -qaF usr/bin/curl "$LAMBDA_INITRD" 2> /dev/null; then # (its second ar
 	finish
 fi
 
-# check_or_show DESCRIPTION FILE COMMAND...: check, and on failure show the end of FILE.
-check_or_show() {
-	local d=$1 f=$2; shift 2
-	if "$@"; then pass "$d"; else fail "$d"; tr -d '\r' < "$f" 2>/dev/null | tail -15 | sed 's/^/  | /'; fi
-}
 # inv SOCKET [lambda_host.py invoke options] [PAYLOAD_FILE]: one invocation; the answer
 # in $RUN/ans (line, then body), its status in $st.
 inv() { timeout 60 "$LH" invoke "$@" > "$RUN/ans" 2> "$RUN/ans.err"; st=$?; cat "$RUN/ans.err" >> "$RUN/ans"; }

@@ -20,12 +20,6 @@ bg=() # host-side helpers running in the background
 trap 'kill "${bg[@]}" 2>/dev/null; cleanup' EXIT
 SIZES="1 65536 16777216"
 
-# check_or_show DESCRIPTION FILE COMMAND...: check, and on failure show the end of FILE.
-check_or_show() {
-	local d=$1 f=$2; shift 2
-	if "$@"; then pass "$d"; else fail "$d"; tr -d '\r' < "$f" 2>/dev/null | tail -12 | sed 's/^/  | /'; fi
-}
-
 # ---------------------------------------------------------------- bad arguments
 # Refused before anything starts: status 240 and the argument named. (The kernel named does
 # not exist: an argument wrongly accepted fails on it instead, at once.)
