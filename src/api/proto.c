@@ -2,6 +2,7 @@
 #include "api/proto.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,10 +220,13 @@ static int get_str(json_t *o, const char *key, char *dst, size_t dstlen)
 	return 0;
 }
 
-static int get_uint(json_t *o, const char *key, uint64_t *dst)
+/* Unsigned field key of o, at most max, into *dst. Missing, wrong type or out of range: -1
+ * (a value is never narrowed: "pid":4294967297 is refused, not read as 1). */
+static int get_uint(json_t *o, const char *key, uint64_t max, uint64_t *dst)
 {
 	json_t *v = json_object_get(o, key);
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > max)
 		return -1;
 	*dst = (uint64_t)json_integer_value(v);
 	return 0;
@@ -240,13 +244,16 @@ static int status_from_json(json_t *o, struct hf_vm_status *s)
 	    get_str(o, "console", s->console, sizeof(s->console)) ||
 	    get_str(o, "console_path", s->console_path, sizeof(s->console_path)) ||
 	    get_str(o, "net", s->net, sizeof(s->net)) ||
-	    get_uint(o, "pid", &pid) || get_uint(o, "cpus", &cpus) ||
-	    get_uint(o, "clone_id", &id) || get_uint(o, "clones", &clones) ||
-	    get_uint(o, "mem_bytes", &s->mem_bytes) || get_uint(o, "uptime_ms", &s->uptime_ms) ||
-	    get_uint(o, "rss_kb", &s->rss_kb) || get_uint(o, "pss_kb", &s->pss_kb) ||
-	    get_uint(o, "private_kb", &s->private_kb) || get_uint(o, "pool_ready", &ready) ||
-	    get_uint(o, "pool_target", &target) || get_uint(o, "on_demand", &s->on_demand) ||
-	    ready > PROTO_POOL_MAX || target > PROTO_POOL_MAX)
+	    get_uint(o, "pid", INT_MAX, &pid) || get_uint(o, "cpus", UINT_MAX, &cpus) ||
+	    get_uint(o, "clone_id", UINT_MAX, &id) || get_uint(o, "clones", UINT_MAX, &clones) ||
+	    get_uint(o, "mem_bytes", UINT64_MAX, &s->mem_bytes) ||
+	    get_uint(o, "uptime_ms", UINT64_MAX, &s->uptime_ms) ||
+	    get_uint(o, "rss_kb", UINT64_MAX, &s->rss_kb) ||
+	    get_uint(o, "pss_kb", UINT64_MAX, &s->pss_kb) ||
+	    get_uint(o, "private_kb", UINT64_MAX, &s->private_kb) ||
+	    get_uint(o, "pool_ready", PROTO_POOL_MAX, &ready) ||
+	    get_uint(o, "pool_target", PROTO_POOL_MAX, &target) ||
+	    get_uint(o, "on_demand", UINT64_MAX, &s->on_demand))
 		return -1;
 	s->pool_ready = (unsigned)ready;
 	s->pool_target = (unsigned)target;
@@ -305,7 +312,7 @@ int proto_parse_response(enum hf_cmd cmd, const char *line, size_t len, struct h
 			uint64_t pid;
 			struct hf_clone_info *ci = &r->clones[i];
 			if (!json_is_object(c) || get_str(c, "name", ci->name, sizeof(ci->name)) ||
-			    get_uint(c, "pid", &pid) ||
+			    get_uint(c, "pid", INT_MAX, &pid) ||
 			    get_str(c, "socket", ci->socket, sizeof(ci->socket)) ||
 			    get_str(c, "console", ci->console, sizeof(ci->console)) ||
 			    !json_is_boolean(json_object_get(c, "on_demand"))) {

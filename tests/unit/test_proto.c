@@ -703,6 +703,13 @@ static void test_status_vm_fields(void **state)
 		status_with_field(int_keys[i], json_integer(-1));
 		status_with_field(int_keys[i], json_true());
 	}
+	/* Never narrowed: a value past what the field holds is refused, not read modulo 2^32. */
+	static const char *narrow_keys[] = {"pid", "cpus", "clone_id", "clones", "pool_ready",
+					    "pool_target"};
+	for (size_t i = 0; i < ARRAY_SIZE(narrow_keys); i++)
+		status_with_field(narrow_keys[i], json_integer(4294967297ll));
+	status_with_field("pid", json_integer(2147483648ll));
+	status_with_field("pool_target", json_integer(PROTO_POOL_MAX + 1));
 }
 
 static void test_fork_response_malformed(void **state)
@@ -725,6 +732,7 @@ static void test_fork_response_malformed(void **state)
 		"{\"name\":1,\"pid\":2,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
 		"{\"name\":\"b\",\"pid\":\"2\",\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
 		"{\"name\":\"b\",\"pid\":-2,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":4294967297,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
 		"{\"name\":\"b\",\"pid\":2,\"socket\":null,\"console\":\"c\",\"on_demand\":false}",
 		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"console\":[],\"on_demand\":false}",
 		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"console\":\"c\"}",
