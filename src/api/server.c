@@ -21,6 +21,11 @@ struct server_client {
 	enum hf_cmd waiting_cmd;
 	size_t len;
 	char buf[PROTO_MAX_REQUEST];
+	/* an answer the socket could not take at once (a client that is slow to read): the
+	 * rest goes out as the socket drains, and the next request waits for it */
+	char *out;
+	size_t out_len, out_off;
+	bool gone; /* sending failed: the client went away */
 	struct server_client *next;
 };
 
@@ -64,6 +69,7 @@ static void client_drop(struct server_client *c, bool del)
 	if (del && !c->waiting)
 		loop_del(s->loop, &c->w);
 	close(c->w.fd);
+	free(c->out);
 	free(c);
 }
 
@@ -81,12 +87,43 @@ static void send_line(int fd, const char *line)
 	}
 }
 
+/* Send what c has queued, as far as the socket takes it. */
+static void client_flush(struct server_client *c)
+{
+	while (c->out && c->out_off < c->out_len) {
+		ssize_t w = send(c->w.fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return; /* the rest when the socket drains (EPOLLOUT) */
+		if (w <= 0) {
+			c->gone = true;
+			break;
+		}
+		c->out_off += (size_t)w;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+}
+
+/* Queue the answer to c (never cut short: a client that does not read at once gets the
+ * rest later) and send what the socket takes now. */
 static void send_response(struct server_client *c, enum hf_cmd cmd, struct hf_response *resp)
 {
 	char *out = proto_format_response(cmd, resp);
-	send_line(c->w.fd, out ? out : "{\"ok\":false,\"error\":\"out of memory\"}\n");
-	free(out);
 	proto_response_free(resp);
+	if (!out)
+		out = strdup("{\"ok\":false,\"error\":\"out of memory\"}\n");
+	if (!out) {
+		c->gone = true;
+		return;
+	}
+	c->out = out; /* none was pending: requests wait for the previous answer */
+	c->out_len = strlen(out);
+	c->out_off = 0;
+	client_flush(c);
 }
 
 /* Returns SERVER_LATER if the request waits for server_answer. */
@@ -112,10 +149,20 @@ static int handle_line(struct server_client *c, const char *line, size_t len)
 	return SERVER_ANSWER;
 }
 
-/* Handle the complete lines c has sent, until one waits. */
+/* Handle the complete lines c has sent, until one waits (for server_answer, or for its
+ * answer to go out). */
 static void handle_lines(struct server_client *c)
 {
 	for (;;) {
+		if (c->gone) {
+			client_drop(c, true);
+			return;
+		}
+		if (c->out) {
+			if (loop_mod(c->s->loop, &c->w, EPOLLOUT) < 0)
+				client_drop(c, true);
+			return;
+		}
 		char *nl = memchr(c->buf, '\n', c->len);
 		if (!nl)
 			break;
@@ -137,7 +184,19 @@ static void handle_lines(struct server_client *c)
 static void client_event(struct watch *w, uint32_t events)
 {
 	struct server_client *c = w->arg;
-	(void)events;
+	if (c->out) { /* only EPOLLOUT is watched meanwhile */
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		client_flush(c);
+		if (c->out)
+			return;
+		if (c->gone || loop_mod(c->s->loop, &c->w, EPOLLIN) < 0) {
+			client_drop(c, true);
+			return;
+		}
+		handle_lines(c); /* requests that came meanwhile */
+		return;
+	}
 	ssize_t n = recv(w->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -154,7 +213,7 @@ void server_answer(struct server *s, struct server_client *c, struct hf_response
 	(void)s;
 	send_response(c, c->waiting_cmd, resp);
 	c->waiting = false;
-	if (loop_add(c->s->loop, &c->w, EPOLLIN) < 0) {
+	if (c->gone || loop_add(c->s->loop, &c->w, EPOLLIN) < 0) {
 		client_drop(c, false);
 		return;
 	}
