@@ -541,7 +541,7 @@ static int agent_connect_booting(const char *path, pid_t pid, uint64_t deadline)
 		if (s >= 0 || errno == ETIMEDOUT || now_ns() >= deadline)
 			return s;
 		if (waitpid(pid, NULL, WNOHANG) != 0) {
-			errno = EPIPE;
+			errno = ECHILD; /* the VM ended: reaped here */
 			return -1;
 		}
 		struct timespec ts = {.tv_nsec = 2 * 1000 * 1000};
@@ -551,9 +551,11 @@ static int agent_connect_booting(const char *path, pid_t pid, uint64_t deadline)
 
 void function_release(struct function *f, struct inv_result *r)
 {
-	if (r->booted > 0) {
-		kill(-r->booted, SIGTERM); /* the VMM stops cleanly, removing its sockets */
-		waitpid(r->booted, NULL, 0);
+	if (r->booted) {
+		if (r->booted > 0) { /* (-1: it ended and was reaped) */
+			kill(-r->booted, SIGTERM); /* the VMM stops cleanly, removing its sockets */
+			waitpid(r->booted, NULL, 0);
+		}
 		r->booted = 0;
 		char log[4096];
 		run_file(log, sizeof(log), f->run_dir, r->clone.name, ".log");
@@ -600,6 +602,16 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 			s = agent_connect_booting(path, r->booted,
 						  t0 + (uint64_t)SERVE_BOOT_TIMEOUT_MS * 1000000);
 			deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
+			if (s < 0 && errno == ECHILD) { /* it never came up: why is in its log */
+				char log[4096], line[600];
+				run_file(log, sizeof(log), f->run_dir, name, ".log");
+				find_line(log, "error: ", line, sizeof(line));
+				snprintf(r->error, sizeof(r->error), "the VM booted for the invocation "
+					 "ended before its agent was up%s%s", line[0] ? ": " : "", line);
+				r->booted = -1; /* reaped */
+				function_release(f, r);
+				vm = -1;
+			}
 		}
 	} else { /* warm: its one VM, one invocation at a time */
 		pthread_mutex_lock(&f->warm_lock);

@@ -80,7 +80,7 @@ struct inv_result {
 	char error[512];
 	/* the invocation's own VM, still running: ended by function_release */
 	struct hf_clone_info clone; /* its clone (name "" if none) */
-	pid_t booted;               /* mode boot: its process (0 if none) */
+	pid_t booted;               /* mode boot: its process (0 if none, -1 if it ended) */
 	bool keep_console;          /* mode boot: function_release leaves its console file */
 };
 

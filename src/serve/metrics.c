@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +99,8 @@ static uint64_t mem_available(void)
 struct fn_snapshot {
 	const char *name;
 	struct fn_stats st;
-	enum fn_state state;
-	unsigned active, boots, pool_ready, pool_target;
-	uint64_t memory;
+	/* the one-number metrics (struct scalar) */
+	uint64_t active, on_demand, live, pool_ready, pool_target, ready, boots, memory;
 };
 
 static void snapshot(struct function *f, struct fn_snapshot *out)
@@ -108,13 +108,15 @@ static void snapshot(struct function *f, struct fn_snapshot *out)
 	pthread_mutex_lock(&f->lock);
 	out->name = f->cfg->name;
 	out->st = f->stats;
-	out->state = f->state;
+	out->ready = f->state == FN_READY;
 	out->active = f->active;
 	out->boots = f->boots;
 	pid_t group = f->template_pid;
 	pthread_mutex_unlock(&f->lock);
+	out->on_demand = out->st.on_demand;
+	out->live = out->st.live;
 	out->pool_ready = out->pool_target = 0;
-	if (out->state == FN_READY && f->cfg->mode == FN_MODE_CLONE) {
+	if (out->ready && f->cfg->mode == FN_MODE_CLONE) {
 		struct hf_request req = {.cmd = CMD_STATUS};
 		struct hf_response resp = {0};
 		int fd = ctl_connect(f->run_dir, f->cfg->name, true);
@@ -125,6 +127,34 @@ static void snapshot(struct function *f, struct fn_snapshot *out)
 	}
 	out->memory = group_pss(group);
 }
+
+/* The metrics of one number per function. */
+static const struct scalar {
+	const char *name, *type, *help;
+	size_t field; /* offsetof a uint64_t of struct fn_snapshot */
+} scalars[] = {
+	{"hyperfork_invocations_active", "gauge", "Invocations in flight.",
+	 offsetof(struct fn_snapshot, active)},
+	{"hyperfork_clones_on_demand_total", "counter",
+	 "Invocations whose clone was made when they came: the pool had none warm.",
+	 offsetof(struct fn_snapshot, on_demand)},
+	{"hyperfork_clones_live", "gauge", "VMs running an invocation now (clones; boots in mode boot).",
+	 offsetof(struct fn_snapshot, live)},
+	{"hyperfork_pool_warm_clones", "gauge", "Warm clones ready in the template's pool.",
+	 offsetof(struct fn_snapshot, pool_ready)},
+	{"hyperfork_pool_target_clones", "gauge", "Warm clones the template keeps ready.",
+	 offsetof(struct fn_snapshot, pool_target)},
+	{"hyperfork_function_ready", "gauge",
+	 "1 when the function takes invocations (its template is frozen).",
+	 offsetof(struct fn_snapshot, ready)},
+	{"hyperfork_function_boots_total", "counter",
+	 "Times the function's VM was booted and initialised (more than 1: it died).",
+	 offsetof(struct fn_snapshot, boots)},
+	{"hyperfork_function_memory_bytes", "gauge",
+	 "Host memory of the function's VMMs (template, warm pool, live clones): the sum of "
+	 "their proportional set sizes, so pages shared copy-on-write count once.",
+	 offsetof(struct fn_snapshot, memory)},
+};
 
 int serve_metrics(struct serve *s, char **buf, size_t *len)
 {
@@ -151,10 +181,6 @@ int serve_metrics(struct serve *s, char **buf, size_t *len)
 			fprintf(m, "hyperfork_invocations_total{function=\"%s\",outcome=\"%s\"} %llu\n",
 				snap[i].name, outcomes[k], (unsigned long long)v[k]);
 	}
-	family(m, "hyperfork_invocations_active", "gauge", "Invocations in flight.");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_invocations_active{function=\"%s\"} %u\n",
-			snap[i].name, snap[i].active);
 	family(m, "hyperfork_invocation_duration_seconds", "histogram",
 	       "End-to-end invocation latency: the request received to its answer ready.");
 	for (unsigned i = 0; i < n; i++)
@@ -166,40 +192,15 @@ int serve_metrics(struct serve *s, char **buf, size_t *len)
 	for (unsigned i = 0; i < n; i++)
 		hist_print(m, "hyperfork_clone_activation_seconds", snap[i].name,
 			   &snap[i].st.activation);
-	family(m, "hyperfork_clones_on_demand_total", "counter",
-	       "Invocations whose clone was made when they came: the pool had none warm.");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_clones_on_demand_total{function=\"%s\"} %llu\n",
-			snap[i].name, (unsigned long long)snap[i].st.on_demand);
-	family(m, "hyperfork_clones_live", "gauge",
-	       "VMs running an invocation now (clones; boots in mode boot).");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_clones_live{function=\"%s\"} %u\n", snap[i].name,
-			snap[i].st.live);
-	family(m, "hyperfork_pool_warm_clones", "gauge", "Warm clones ready in the template's pool.");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_pool_warm_clones{function=\"%s\"} %u\n", snap[i].name,
-			snap[i].pool_ready);
-	family(m, "hyperfork_pool_target_clones", "gauge", "Warm clones the template keeps ready.");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_pool_target_clones{function=\"%s\"} %u\n",
-			snap[i].name, snap[i].pool_target);
-	family(m, "hyperfork_function_ready", "gauge",
-	       "1 when the function takes invocations (its template is frozen).");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_function_ready{function=\"%s\"} %d\n", snap[i].name,
-			snap[i].state == FN_READY);
-	family(m, "hyperfork_function_boots_total", "counter",
-	       "Times the function's VM was booted and initialised (more than 1: it died).");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_function_boots_total{function=\"%s\"} %u\n",
-			snap[i].name, snap[i].boots);
-	family(m, "hyperfork_function_memory_bytes", "gauge",
-	       "Host memory of the function's VMMs (template, warm pool, live clones): the sum "
-	       "of their proportional set sizes, so pages shared copy-on-write count once.");
-	for (unsigned i = 0; i < n; i++)
-		fprintf(m, "hyperfork_function_memory_bytes{function=\"%s\"} %llu\n",
-			snap[i].name, (unsigned long long)snap[i].memory);
+	for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
+		family(m, scalars[k].name, scalars[k].type, scalars[k].help);
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t v;
+			memcpy(&v, (const char *)&snap[i] + scalars[k].field, sizeof(v));
+			fprintf(m, "%s{function=\"%s\"} %llu\n", scalars[k].name, snap[i].name,
+				(unsigned long long)v);
+		}
+	}
 	family(m, "hyperfork_host_memory_available_bytes", "gauge",
 	       "The host's MemAvailable (/proc/meminfo).");
 	fprintf(m, "hyperfork_host_memory_available_bytes %llu\n",
