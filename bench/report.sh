@@ -11,6 +11,7 @@ TOTAL=${1:-}
 EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
 COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
 NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5 100' SCALE_CMD='bench/scale.sh 20000 3072'
+SERVE_CMD='bench/serve.sh 10 "1 8 64" 64'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
@@ -284,6 +285,43 @@ if [ -f $R/vsock-activation.csv ]; then
 	echo "| template | activations | p50 us | p99 us |"
 	echo "| --- | --- | --- | --- |"
 	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s |\n", ($1 == "vsock" ? "with --vsock" : "without"), $2, $3, $4 }' $R/vsock-activation.csv
+	echo
+fi
+echo "## 9. Serving: every invocation in its own clone (\`hyperfork serve\`)"
+echo
+echo "\`$SERVE_CMD\`: one Linux function (256 MB; AWS's example shell bootstrap, curl against"
+echo "hf-lambda's Runtime API in the guest) behind \`hyperfork serve\`, loaded by wrk (Debian's)"
+echo "for $(arg "$SERVE_CMD" 1) s at each concurrency, served four ways in the same run: \`clone\`, a fresh"
+echo "clone per invocation from the template's warm pool (8); \`nopool\`, a fresh clone made when"
+echo "the invocation comes; \`warm\`, one long-lived VM reused by every invocation in turn (the"
+echo "warm-start floor); \`boot\`, a VM booted per invocation. Latency is wrk's, end to end"
+echo "(HTTP request in, answer out). MemAvailable is read before each burst and once its clones"
+echo "have ended."
+echo
+if [ -f $R/serve.csv ]; then
+	echo "| mode | concurrency | invocations | per second | p50 ms | p99 ms | errors | MemAvailable before / after MiB |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { if ($4 == 0) { $5 = "none completed in " $3 " s"; $6 = $7 = "-" }
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", $1, $2, $4, $5, $6, $7, $8, $9, $10 }' $R/serve.csv
+	echo
+	echo "Against the warm-VM floor, same concurrency (p50 latency ratio, throughput ratio):"
+	echo
+	awk -F, 'NR > 1 && $4 > 0 { p[$1 "," $2] = $6; t[$1 "," $2] = $5; c[$2] = 1 }
+		END { for (k in c) for (m in p) { split(m, a, ","); if (a[2] != k || a[1] == "warm" || !(("warm," k) in p)) continue
+			if (p["warm," k] > 0 && t["warm," k] > 0)
+				printf "- %s at concurrency %s: p50 %.2fx the warm VM'"'"'s, %.2fx its throughput\n", a[1], k, p[m] / p["warm," k], t[m] / t["warm," k] } }' $R/serve.csv | sort
+	echo
+fi
+if [ -f $R/serve-init.csv ]; then
+	echo "The paper's experiment (Figures 4 and 5) through serve: a function whose initialisation"
+	echo "is expensive, invoked $(arg "$SERVE_CMD" 3) times one after the other: \`boot\`, each invocation in a VM"
+	echo "booted for it (paying the initialisation); \`clone\`, each in a clone of the template"
+	echo "frozen after it. Per invocation, end to end (curl's time):"
+	echo
+	echo "| mode | invocations | mean ms | min ms | max ms |"
+	echo "| --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { n[$1]++; s[$1] += $3; if (!($1 in lo) || $3 < lo[$1]) lo[$1] = $3; if ($3 > hi[$1]) hi[$1] = $3 }
+		END { for (m in n) printf "| %s | %d | %.1f | %.1f | %.1f |\n", m, n[m], s[m] / n[m], lo[m], hi[m] }' $R/serve-init.csv | sort
 	echo
 fi
 } > "$OUTMD"
