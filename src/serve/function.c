@@ -269,6 +269,13 @@ bool function_enter(struct function *f)
 	return ok;
 }
 
+void function_throttled(struct function *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->stats.throttled++;
+	pthread_mutex_unlock(&f->lock);
+}
+
 void function_leave(struct function *f)
 {
 	pthread_mutex_lock(&f->lock);

@@ -56,6 +56,8 @@ void function_stop(struct function *f);
 /* Take a slot of the function's concurrency; false if all are taken (throttled counted). */
 bool function_enter(struct function *f);
 void function_leave(struct function *f);
+/* Count an invocation refused for another limit (the host's memory reserve). */
+void function_throttled(struct function *f);
 
 struct invocation {
 	char request_id[40];

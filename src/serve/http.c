@@ -62,26 +62,46 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 }
 
 /* An error the way Lambda's API gives it: x-amzn-ErrorType and a JSON body with the
- * message ("Type" User for the caller's mistakes, Service for ours). */
+ * message ("Type" User for the caller's mistakes, Service for ours) and, for a 429, why
+ * ("Reason"). */
+static enum MHD_Result error_reply(struct MHD_Connection *c, unsigned status, const char *type,
+				   const char *reason, const char *fmt, va_list ap)
+{
+	char msg[600], body[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (char *p = msg; *p; p++) /* the message goes into a JSON string */
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '\'';
+	int n = snprintf(body, sizeof(body), "{\"Type\":\"%s\",\"message\":\"%s\"%s%s%s}",
+			 status >= 500 ? "Service" : "User", msg, reason ? ",\"Reason\":\"" : "",
+			 reason ? reason : "", reason ? "\"" : "");
+	return reply(c, status, body, (size_t)n, "x-amzn-ErrorType", type, "Content-Type",
+		     "application/json", NULL);
+}
+
 static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status, const char *type,
 				 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status, const char *type,
 				 const char *fmt, ...)
 {
-	char msg[600], body[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	enum MHD_Result r = error_reply(c, status, type, NULL, fmt, ap);
 	va_end(ap);
-	for (char *p = msg; *p; p++) /* the message goes into a JSON string */
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-			*p = '\'';
-	int n = snprintf(body, sizeof(body), "{\"Type\":\"%s\",\"message\":\"%s\"%s}",
-			 status >= 500 ? "Service" : "User", msg,
-			 status == 429 ? ",\"Reason\":\"ReservedFunctionConcurrentInvocationLimitExceeded\""
-				       : "");
-	return reply(c, status, body, (size_t)n, "x-amzn-ErrorType", type, "Content-Type",
-		     "application/json", NULL);
+	return r;
+}
+
+/* 429 TooManyRequestsException, for reason. */
+static enum MHD_Result too_many(struct MHD_Connection *c, const char *reason, const char *fmt,
+				...) __attribute__((format(printf, 3, 4)));
+static enum MHD_Result too_many(struct MHD_Connection *c, const char *reason, const char *fmt,
+				...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	enum MHD_Result r = error_reply(c, 429, "TooManyRequestsException", reason, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* The function a URL names: "/2015-03-31/functions/NAME/invocations", NAME a name or its
@@ -176,8 +196,18 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 				 "The operation cannot be performed at this time. The function is "
 				 "currently in the following state: %s%s%s",
 				 state == FN_STARTING ? "Pending" : "Failed", why[0] ? ": " : "", why);
+	uint64_t avail = s->reserve_bytes ? host_mem_available() : 0;
+	if (s->reserve_bytes && avail < s->reserve_bytes) {
+		function_throttled(f);
+		return too_many(c, "ServiceMemoryReserveReached",
+				"Rate Exceeded: the host has %llu MiB of memory available, below the "
+				"%llu MiB serve keeps in reserve (--reserve-memory)",
+				(unsigned long long)(avail >> 20),
+				(unsigned long long)(s->reserve_bytes >> 20));
+	}
 	if (!function_enter(f))
-		return api_error(c, 429, "TooManyRequestsException", "Rate Exceeded.");
+		return too_many(c, "ReservedFunctionConcurrentInvocationLimitExceeded",
+				"Rate Exceeded.");
 
 	struct invocation inv = {.payload = rq->body, .payload_len = rq->len,
 				 .client_context = ctx, .tail = log && !strcmp(log, "Tail")};

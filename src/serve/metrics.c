@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "util/util.h"
 #include "serve/serve.h"
 
 static const double bounds[HIST_NBUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
@@ -79,19 +80,6 @@ static uint64_t group_pss(pid_t pgid)
 	}
 	if (d)
 		closedir(d);
-	return kb * 1024;
-}
-
-static uint64_t mem_available(void)
-{
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[256];
-	unsigned long long kb = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
 	return kb * 1024;
 }
 
@@ -204,7 +192,7 @@ int serve_metrics(struct serve *s, char **buf, size_t *len)
 	family(m, "hyperfork_host_memory_available_bytes", "gauge",
 	       "The host's MemAvailable (/proc/meminfo).");
 	fprintf(m, "hyperfork_host_memory_available_bytes %llu\n",
-		(unsigned long long)mem_available());
+		(unsigned long long)host_mem_available());
 	free(snap);
 	return fclose(m) == 0 ? 0 : -1;
 }

@@ -52,10 +52,12 @@ static void remove_run_dir(const char *dir)
 	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int serve_run(const char *listen, const char *config_path, const char *run_dir_opt)
+int serve_run(const char *listen, const char *config_path, const char *run_dir_opt,
+	      uint64_t reserve_bytes)
 {
 	static struct serve s; /* large: the functions' state */
 	char err[512];
+	s.reserve_bytes = reserve_bytes;
 	if (serve_parse_listen(listen, &s.listen) < 0) {
 		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", listen);
 		return HF_STATUS_ERROR;

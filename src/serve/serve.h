@@ -14,6 +14,7 @@ struct serve {
 	char run_dir[4096];
 	struct sockaddr_in listen;
 	void *http; /* the HTTP daemon */
+	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
 };
 
 /* The HTTP side (http.c): start answering on s->listen; stop. Return 0 or -1 (logged). */
@@ -22,7 +23,8 @@ void serve_http_stop(struct serve *s);
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.
  * Returns an exit status (0, or HF_STATUS_ERROR with the reason logged). */
-int serve_run(const char *listen, const char *config_path, const char *run_dir);
+int serve_run(const char *listen, const char *config_path, const char *run_dir,
+	      uint64_t reserve_bytes);
 
 /* Parse "ADDR:PORT" (IPv4) into a. Returns 0 or -1. */
 int serve_parse_listen(const char *s, struct sockaddr_in *a);

@@ -212,3 +212,16 @@ size_t base64_encode(const void *in, size_t len, char *out)
 	out[o] = 0;
 	return o;
 }
+
+uint64_t host_mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	unsigned long long kb = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kb * 1024;
+}

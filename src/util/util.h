@@ -30,6 +30,8 @@ int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(p
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
+/* The host's MemAvailable (/proc/meminfo) in bytes; 0 if it cannot be read. */
+uint64_t host_mem_available(void);
 
 /* Read a whole file into a malloc'd buffer. Returns 0, or -1 with errno set. */
 int read_file(const char *path, uint8_t **data, size_t *len);

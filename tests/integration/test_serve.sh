@@ -186,6 +186,20 @@ check "mode boot: an invocation in a VM booted for it ($(cat "$RUN/c.out"))" gre
 check "mode boot: the VM is gone after its invocation" \
 	wait_for 30 bash -c "! ls '$RUN'/serve.*/cold-b*.sock 2>/dev/null | grep -q . && curl -s $URL/metrics | grep -q '^hyperfork_clones_live{function=\"cold\"} 0'"
 
+# Below the host memory serve keeps in reserve, invocations are refused with a 429 (a second
+# serve that keeps more in reserve than any host has; its one function boots per invocation,
+# so it is ready at once and no VM is ever started).
+echo "{\"functions\": [{\"name\": \"r\", \"kernel\": \"$BZIMAGE\", \"initrd\": \"$LAMBDA_INITRD\", \"mode\": \"boot\"}]}" > "$RUN/r.json"
+"$HF" serve --listen 127.0.0.1:$((PORT + 1)) --config "$RUN/r.json" --run-dir "$RUN" --reserve-memory 100000000 > "$RUN/r.out" 2>&1 &
+rserve=$!
+wait_for 30 grep -q "function r ready" "$RUN/r.out"
+code=$(curl -s -o "$RUN/c.out" -w '%{http_code}' -X POST --data-binary '{}' "http://127.0.0.1:$((PORT + 1))/2015-03-31/functions/r/invocations")
+check "below the memory reserve: 429 TooManyRequestsException naming the reserve" \
+	bash -c "[ '$code' = 429 ] && grep -q 'below the 100000000 MiB serve keeps in reserve' '$RUN/c.out' && grep -q ServiceMemoryReserveReached '$RUN/c.out'"
+check "... counted as throttled, and no VM started" \
+	bash -c "curl -s http://127.0.0.1:$((PORT + 1))/metrics | grep -q 'hyperfork_invocations_total{function=\"r\",outcome=\"throttled\"} 1' && ! ls '$RUN'/serve.*/r-b*.sock 2>/dev/null | grep -q ."
+kill $rserve; wait $rserve
+
 # ---------------------------------------------------------------- boto3
 cat > "$RUN/boto.py" << 'EOF'
 import base64, json, sys
