@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -45,6 +46,7 @@
 _Static_assert(HF_FN_PAYLOAD_MAX == HF_LAMBDA_MAX_PAYLOAD, "abi.h and lambda.h agree");
 
 #define FN_EXT ".fn"
+#define FLUSH_MS 2000 /* an answer in flight when the VM ends */
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 enum phase { P_IDLE, P_READING, P_HELD, P_TAKEN, P_SENDING };
@@ -578,9 +580,28 @@ static int fn_attach(struct device *d, struct loop *l)
 	return f->phase != P_IDLE || f->lw_on ? 0 : -1;
 }
 
+/* The VM ends: what is left of an answer goes out first, for at most FLUSH_MS. */
+static void flush_answer(struct fn *f)
+{
+	uint64_t end = now_ns() + FLUSH_MS * 1000000ull;
+	while (f->phase == P_SENDING && f->conn >= 0 && f->out_sent < f->out_len) {
+		struct pollfd p = {.fd = f->conn, .events = POLLOUT};
+		uint64_t now = now_ns();
+		if (now >= end || poll(&p, 1, (int)((end - now) / 1000000 + 1)) <= 0)
+			break;
+		ssize_t n = send(f->conn, f->out + f->out_sent, f->out_len - f->out_sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n <= 0 && errno != EAGAIN && errno != EINTR)
+			break;
+		if (n > 0)
+			f->out_sent += (size_t)n;
+	}
+}
+
 static void fn_destroy(struct device *d)
 {
 	struct fn *f = d->priv;
+	flush_answer(f);
 	if (f->conn >= 0)
 		close(f->conn);
 	if (f->listener >= 0)
