@@ -235,7 +235,7 @@ static void pump(struct fixture *f)
 	}
 }
 
-static int unix_listen(const char *path)
+static int host_listen(const char *path)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
@@ -274,7 +274,7 @@ static int guest_connects(struct fixture *f, int *listener)
 	char p[128];
 	struct hdr h;
 	snprintf(p, sizeof(p), "%s_5000", f->path);
-	*listener = unix_listen(p);
+	*listener = host_listen(p);
 	send_pkt(f, pkt(REQUEST, 1234, 5000), NULL, 0);
 	assert_true(recv_pkt(f, &h, NULL));
 	assert_int_equal(h.op, RESPONSE);
@@ -590,7 +590,7 @@ static void test_fork_resets_connections_and_clone_gets_its_socket(void **state)
 	assert_int_equal(cid, CID); /* kept */
 	/* Its guest's connections go to PATH.4_P. */
 	snprintf(p, sizeof(p), "%s.4_5001", f->path);
-	int l2 = unix_listen(p);
+	int l2 = host_listen(p);
 	send_pkt(f, pkt(REQUEST, 1, 5001), NULL, 0);
 	assert_true(recv_pkt(f, &h, NULL));
 	assert_int_equal(h.op, RESPONSE);
@@ -637,7 +637,7 @@ static void test_stale_socket_is_replaced_live_one_is_not(void **state)
 	assert_int_equal(stat(f->path, &st), 0); /* still the first VM's */
 	/* A socket file nobody listens on (a VM killed) is taken over by a clone. */
 	snprintf(p, sizeof(p), "%s.1", f->path);
-	close(unix_listen(p));
+	close(host_listen(p));
 	assert_int_equal(f->dev->ops->post_fork(f->dev), 0);
 	f->vm.clone_id = 1;
 	loop_close(&f->loop);
