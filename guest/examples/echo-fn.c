@@ -4,6 +4,7 @@
  *   crash  a triple fault (the VMM ends the VM, status 241)
  *   exit   hf_exit(3) without answering
  *   spin   loops for ever (past any timeout)
+ *   slow   sleeps 2 s, then answers as usual
  *   print  writes 1 MiB to the console, then answers as usual
  *   big    a result over HF_FN_PAYLOAD_MAX bytes (sent as Function.ResponseSizeTooLarge)
  *   twice  answers, then answers again (the VMM ends the VM: no invocation taken)
@@ -59,6 +60,8 @@ int main(void)
 		if (cmd(inv, "spin"))
 			for (;;)
 				__asm__ volatile("pause");
+		if (cmd(inv, "slow"))
+			hf_sleep_us(2000000);
 		if (cmd(inv, "big")) {
 			hf_respond(out, HF_FN_PAYLOAD_MAX + 1);
 			continue;
