@@ -132,6 +132,9 @@ check_or_show "template: the second is reported as the guest's error" "$RUN/t.6.
 	wait_for 10 grep -q "response with no invocation taken" "$RUN/t.6.console"
 "$HF" stop t > /dev/null 2>&1
 wait $t_pid
+# Activated clones outlive their template; they end with their sockets.
+for k in 1 2 3 6; do "$HF" stop t.$k > /dev/null 2>&1; done
+check "template: stopped clones leave no socket" wait_for 10 bash -c "[ -z \"\$(ls '$RUN'/t*.fn 2>/dev/null)\" ]"
 
 # ---------------------------------------------------------------- init error, refusals
 expect_status 1 "init error: the VM ends with code 1" -- timeout 20 "$HF" run --name ie --mem 64M \
@@ -149,7 +152,7 @@ dup_pid=$!
 wait_for 20 fn_up dup
 expect_status 240 "a second VM of the same name cannot take its socket" -- timeout 20 "$HF" run --name dup \
 	--mem 64M --function --console none --bare "$FN" --cmdline hf.lambda=warm
-expect_in "$RUN/err" "function: cannot listen on .*/dup2.fn: a running VM listens there" "the live socket is named"
+expect_in "$RUN/err" "function: cannot listen on .*/dup.fn: a running VM listens there" "the live socket is named"
 kill $dup_pid; wait $dup_pid 2>/dev/null
 
 check "no function socket is left" bash -c "[ -z \"\$(ls '$RUN'/*.fn 2>/dev/null)\" ]"
