@@ -2,6 +2,7 @@
 #include "api/proto.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,7 +166,8 @@ char *proto_format_request(const struct hf_request *req)
 
 static json_t *status_to_json(const struct hf_vm_status *s)
 {
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			 "s:I,s:I}",
 			 "name", jstr(s->name), "parent", jstr(s->parent), "state", jstr(s->state),
 			 "kind", jstr(s->kind), "console", jstr(s->console), "console_path",
 			 jstr(s->console_path), "net", jstr(s->net), "pid", s->pid,
@@ -173,7 +175,9 @@ static json_t *status_to_json(const struct hf_vm_status *s)
 			 "clones", (json_int_t)s->clones, "mem_bytes", (json_int_t)s->mem_bytes,
 			 "uptime_ms", (json_int_t)s->uptime_ms, "rss_kb", (json_int_t)s->rss_kb,
 			 "pss_kb", (json_int_t)s->pss_kb, "private_kb",
-			 (json_int_t)s->private_kb);
+			 (json_int_t)s->private_kb, "pool_ready", (json_int_t)s->pool_ready,
+			 "pool_target", (json_int_t)s->pool_target, "on_demand",
+			 (json_int_t)s->on_demand);
 }
 
 char *proto_format_response(enum hf_cmd cmd, const struct hf_response *r)
@@ -193,8 +197,9 @@ char *proto_format_response(enum hf_cmd cmd, const struct hf_response *r)
 		for (unsigned i = 0; a && i < r->nclones; i++) {
 			const struct hf_clone_info *c = &r->clones[i];
 			bad |= json_array_append_new(
-				a, json_pack("{s:o,s:i,s:o,s:o}", "name", jstr(c->name), "pid", c->pid,
-					     "socket", jstr(c->socket), "console", jstr(c->console)));
+				a, json_pack("{s:o,s:i,s:o,s:o,s:b}", "name", jstr(c->name), "pid",
+					     c->pid, "socket", jstr(c->socket), "console",
+					     jstr(c->console), "on_demand", c->on_demand));
 		}
 		bad |= json_object_set_new(j, "clones", a);
 	}
@@ -215,10 +220,13 @@ static int get_str(json_t *o, const char *key, char *dst, size_t dstlen)
 	return 0;
 }
 
-static int get_uint(json_t *o, const char *key, uint64_t *dst)
+/* Unsigned field key of o, at most max, into *dst. Missing, wrong type or out of range: -1
+ * (a value is never narrowed: "pid":4294967297 is refused, not read as 1). */
+static int get_uint(json_t *o, const char *key, uint64_t max, uint64_t *dst)
 {
 	json_t *v = json_object_get(o, key);
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > max)
 		return -1;
 	*dst = (uint64_t)json_integer_value(v);
 	return 0;
@@ -226,7 +234,7 @@ static int get_uint(json_t *o, const char *key, uint64_t *dst)
 
 static int status_from_json(json_t *o, struct hf_vm_status *s)
 {
-	uint64_t pid, cpus, id, clones;
+	uint64_t pid, cpus, id, clones, ready, target;
 	if (!json_is_object(o))
 		return -1;
 	if (get_str(o, "name", s->name, sizeof(s->name)) ||
@@ -236,12 +244,19 @@ static int status_from_json(json_t *o, struct hf_vm_status *s)
 	    get_str(o, "console", s->console, sizeof(s->console)) ||
 	    get_str(o, "console_path", s->console_path, sizeof(s->console_path)) ||
 	    get_str(o, "net", s->net, sizeof(s->net)) ||
-	    get_uint(o, "pid", &pid) || get_uint(o, "cpus", &cpus) ||
-	    get_uint(o, "clone_id", &id) || get_uint(o, "clones", &clones) ||
-	    get_uint(o, "mem_bytes", &s->mem_bytes) || get_uint(o, "uptime_ms", &s->uptime_ms) ||
-	    get_uint(o, "rss_kb", &s->rss_kb) || get_uint(o, "pss_kb", &s->pss_kb) ||
-	    get_uint(o, "private_kb", &s->private_kb))
+	    get_uint(o, "pid", INT_MAX, &pid) || get_uint(o, "cpus", UINT_MAX, &cpus) ||
+	    get_uint(o, "clone_id", UINT_MAX, &id) || get_uint(o, "clones", UINT_MAX, &clones) ||
+	    get_uint(o, "mem_bytes", UINT64_MAX, &s->mem_bytes) ||
+	    get_uint(o, "uptime_ms", UINT64_MAX, &s->uptime_ms) ||
+	    get_uint(o, "rss_kb", UINT64_MAX, &s->rss_kb) ||
+	    get_uint(o, "pss_kb", UINT64_MAX, &s->pss_kb) ||
+	    get_uint(o, "private_kb", UINT64_MAX, &s->private_kb) ||
+	    get_uint(o, "pool_ready", PROTO_POOL_MAX, &ready) ||
+	    get_uint(o, "pool_target", PROTO_POOL_MAX, &target) ||
+	    get_uint(o, "on_demand", UINT64_MAX, &s->on_demand))
 		return -1;
+	s->pool_ready = (unsigned)ready;
+	s->pool_target = (unsigned)target;
 	s->pid = (int)pid;
 	s->cpus = (unsigned)cpus;
 	s->clone_id = (unsigned)id;
@@ -297,14 +312,16 @@ int proto_parse_response(enum hf_cmd cmd, const char *line, size_t len, struct h
 			uint64_t pid;
 			struct hf_clone_info *ci = &r->clones[i];
 			if (!json_is_object(c) || get_str(c, "name", ci->name, sizeof(ci->name)) ||
-			    get_uint(c, "pid", &pid) ||
+			    get_uint(c, "pid", INT_MAX, &pid) ||
 			    get_str(c, "socket", ci->socket, sizeof(ci->socket)) ||
-			    get_str(c, "console", ci->console, sizeof(ci->console))) {
+			    get_str(c, "console", ci->console, sizeof(ci->console)) ||
+			    !json_is_boolean(json_object_get(c, "on_demand"))) {
 				proto_response_free(r);
 				errf(err, errlen, "fork response: clone %u is malformed", i);
 				goto out;
 			}
 			ci->pid = (int)pid;
+			ci->on_demand = json_is_true(json_object_get(c, "on_demand"));
 		}
 	}
 	rc = 0;

@@ -6,7 +6,8 @@
  *            {"cmd":"template","pool":N}  freeze the VM as a template (pool optional)
  * Responses: {"ok":false,"error":"..."} on failure; on success {"ok":true} (with an
  *            optional "warning":"...", e.g. fewer clones made than asked) plus, for
- *            status, "vm":{...} and, for fork, "clones":[{"name","pid","socket","console"}].
+ *            status, "vm":{...} and, for fork,
+ *            "clones":[{"name","pid","socket","console","on_demand"}].
  */
 #ifndef HF_PROTO_H
 #define HF_PROTO_H
@@ -20,7 +21,7 @@
 #define PROTO_MAX_LINE (1u << 20) /* longest message accepted */
 #define PROTO_MAX_REQUEST 4096u   /* longest request line accepted by the server */
 #define PROTO_FORK_MAX 1024u      /* most clones one fork request may ask for */
-#define PROTO_POOL_MAX 64u        /* most warm clones a template keeps */
+#define PROTO_POOL_MAX 64u        /* most warm clones a template keeps (0: a clone per request) */
 #define PROTO_POOL_DEFAULT 4u
 
 enum hf_cmd { CMD_STATUS, CMD_PAUSE, CMD_RESUME, CMD_STOP, CMD_FORK, CMD_TEMPLATE };
@@ -47,6 +48,10 @@ struct hf_vm_status {
 	uint64_t mem_bytes;
 	uint64_t uptime_ms;
 	uint64_t rss_kb, pss_kb, private_kb; /* the VMM process, guest RAM included */
+	/* a template's pool: warm clones ready now, how many it keeps, and clones it made
+	 * for a request that found none ready (all 0 for a VM that is not a template) */
+	unsigned pool_ready, pool_target;
+	uint64_t on_demand;
 };
 
 struct hf_clone_info {
@@ -54,6 +59,7 @@ struct hf_clone_info {
 	int pid;
 	char socket[256];
 	char console[256];
+	bool on_demand; /* a template's clone made for this request (its pool had none warm) */
 };
 
 struct hf_response {

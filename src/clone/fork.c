@@ -37,6 +37,7 @@ struct pool_child {
 
 struct pool {
 	unsigned target, n;
+	uint64_t on_demand; /* clones made for a request that found no warm child */
 	struct pool_child kids[POOL_MAX];
 };
 
@@ -540,6 +541,7 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 		for (unsigned i = 0; i < pl->n && pick < 0; i++)
 			if (pool_check(pl, i, 0) == 1)
 				pick = (int)i;
+		bool on_demand = pick < 0;
 		for (int tries = 0; pick < 0 && tries < 3; tries++) {
 			/* The pool ran dry: start children for the rest of the request at once
 			 * (both cores build them), then take the first one warm. */
@@ -570,9 +572,27 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 		}
 		vm->clones_made = id;
 		fds[res->made] = kid.sock;
+		pl->on_demand += on_demand;
+		res->clones[res->made].on_demand = on_demand;
 		describe(vm, &res->clones[res->made++], id, kid.pid, console);
 	}
 	return 0;
+}
+
+void template_pool_status(struct vm *vm, struct hf_vm_status *st)
+{
+	struct pool *pl = vm->pool;
+	if (!vm->is_template || !pl)
+		return;
+	st->pool_target = pl->target;
+	st->on_demand = pl->on_demand;
+	for (unsigned i = 0; i < pl->n;) {
+		int r = pool_check(pl, i, 0);
+		if (r < 0)
+			continue; /* dropped: another child is at i now */
+		st->pool_ready += r == 1;
+		i++;
+	}
 }
 
 int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size, char *err,

@@ -37,6 +37,9 @@ void clone_result_free(struct clone_result *res);
  * clone_fork). */
 int template_freeze(struct vm *vm, struct vcpu *requester, unsigned pool_size, char *err,
 		    size_t errlen);
+/* Template: its pool's figures into st (pool_ready, pool_target, on_demand); nothing for
+ * a VM that is not a template. */
+void template_pool_status(struct vm *vm, struct hf_vm_status *st);
 /* Template: start warm children until the pool is full. Returns 0, or 1 in an activated
  * child (as clone_fork). */
 int template_refill(struct vm *vm);

@@ -42,6 +42,9 @@ static void print_status(const struct hf_vm_status *s)
 	       (unsigned long long)(s->uptime_ms % 1000));
 	printf("console:  %s%s%s\n", s->console, s->console_path[0] ? " " : "", s->console_path);
 	printf("net:      %s\n", s->net[0] ? s->net : "-");
+	if (!strcmp(s->state, "template"))
+		printf("pool:     %u warm of %u, %llu clone(s) made on demand\n", s->pool_ready,
+		       s->pool_target, (unsigned long long)s->on_demand);
 }
 
 /* `hyperfork wait NAME`: block until the VM ends (its control socket closes). */
@@ -106,9 +109,8 @@ int cmd_ctl(int argc, char **argv)
 			snprintf(req.console, sizeof(req.console), "%s", optarg);
 			break;
 		case 'p':
-			if (req.cmd != CMD_TEMPLATE || parse_uint(optarg, PROTO_POOL_MAX, &v) < 0 ||
-			    v == 0) {
-				pr_err("invalid --pool '%s': 1..%u (template only)", optarg,
+			if (req.cmd != CMD_TEMPLATE || parse_uint(optarg, PROTO_POOL_MAX, &v) < 0) {
+				pr_err("invalid --pool '%s': 0..%u (template only)", optarg,
 				       PROTO_POOL_MAX);
 				return HF_STATUS_ERROR;
 			}
@@ -143,8 +145,8 @@ int cmd_ctl(int argc, char **argv)
 		print_status(&resp.vm);
 	} else if (req.cmd == CMD_FORK) {
 		for (unsigned i = 0; i < resp.nclones; i++)
-			printf("%s pid %d console %s\n", resp.clones[i].name, resp.clones[i].pid,
-			       resp.clones[i].console);
+			printf("%s pid %d console %s%s\n", resp.clones[i].name, resp.clones[i].pid,
+			       resp.clones[i].console, resp.clones[i].on_demand ? " (on demand)" : "");
 	}
 	int status = 0;
 	if (req.cmd == CMD_FORK && resp.nclones < req.count) {

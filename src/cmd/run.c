@@ -40,7 +40,8 @@ static void usage(FILE *f)
 		"  --marks FILE      append host timestamps of HF_PORT_MARK writes to FILE\n"
 		"  --template        at its first fork point the VM freezes into a template:\n"
 		"                    `hyperfork fork NAME` then starts warm clones of it\n"
-		"  --pool N          warm clones a template keeps ready (default 4)\n"
+		"  --pool N          warm clones a template keeps ready, 0..64 (default 4; 0:\n"
+		"                    each clone is made when it is asked for)\n"
 		"  --cow-prefault M  after a fork, break copy-on-write of every touched page from\n"
 		"                    the host in the background: none (default), populate, huge;\n"
 		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
@@ -217,8 +218,8 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 			break;
 		}
 		case OPT_POOL:
-			if (parse_uint(optarg, PROTO_POOL_MAX, &v) < 0 || v == 0)
-				return bad("invalid --pool '%s': 1..64 warm clones", optarg);
+			if (parse_uint(optarg, PROTO_POOL_MAX, &v) < 0)
+				return bad("invalid --pool '%s': 0..64 warm clones", optarg);
 			pool = (unsigned)v;
 			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
@@ -247,7 +248,8 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 		if (cfg->devices[i].opt->bare_only)
 			return bad("--%s is for bare guests (--bare)", cfg->devices[i].opt->name);
 	cfg->kind = bare ? VM_BARE : VM_LINUX;
-	cfg->template_pool = template ? pool : 0;
+	cfg->template = template;
+	cfg->template_pool = pool;
 	cfg->image = bare ? bare : kernel;
 	if (!cfg->name[0])
 		snprintf(cfg->name, sizeof(cfg->name), "vm%d", (int)getpid());

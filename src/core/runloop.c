@@ -78,6 +78,7 @@ void vm_status(struct vm *vm, struct hf_vm_status *st)
 	st->mem_bytes = vm->mem.ram_size;
 	st->uptime_ms = (now_ns() - vm->start_ns) / 1000000;
 	read_smaps_rollup(st);
+	template_pool_status(vm, st);
 }
 
 static void reap_children(struct vm *vm)
@@ -146,7 +147,7 @@ static int serve_fork_points(struct runloop *rl)
 		if (!pending)
 			continue;
 		uint64_t tsc = __rdtsc(), t_request = now_ns();
-		if (vm->cfg.template_pool) {
+		if (vm->cfg.template) {
 			char err[256];
 			int r = template_freeze(vm, c, vm->cfg.template_pool, err, sizeof(err));
 			if (r < 0)

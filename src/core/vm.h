@@ -36,8 +36,8 @@ struct vm_config {
 	bool host_flags;                 /* append the host's Linux flags to the cmdline */
 	const char *run_dir;             /* control sockets and clone consoles */
 	const char *marks_path;          /* HF_PORT_MARK log, NULL: off */
-	unsigned template_pool;          /* >0: freeze as a template at the first fork point,
-	                                    keeping this many warm clones */
+	bool template;                   /* freeze as a template at the first fork point, */
+	unsigned template_pool;          /* keeping this many warm clones (0: none) */
 	int cow_prefault;                /* enum prefault_mode (clone/prefault.h) */
 	bool cow_prefault_sync;          /* clones prefault before their guest runs */
 	unsigned ndevices;               /* devices given on the command line, in order */

@@ -75,6 +75,7 @@ int elf_parse(const uint8_t *data, size_t len, struct elf_image *img, char *err,
 
 	img->entry = eh.e_entry;
 	img->lowest = UINT64_MAX;
+	unsigned phidx[ELF_MAX_SEGMENTS]; /* each segment's program header, for errors */
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, data + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
@@ -98,6 +99,18 @@ int elf_parse(const uint8_t *data, size_t len, struct elf_image *img, char *err,
 				    (unsigned long long)ph.p_filesz, len);
 		if (ph.p_paddr + ph.p_memsz < ph.p_paddr || ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
 			return errf(err, errlen, "segment %u: address range overflows", i);
+		for (unsigned k = 0; k < img->nsegs; k++) {
+			const struct elf_segment *o = &img->segs[k];
+			if (ph.p_paddr < o->paddr + o->memsz && o->paddr < ph.p_paddr + ph.p_memsz)
+				return errf(err, errlen,
+					    "segment %u (0x%llx-0x%llx) overlaps segment %u "
+					    "(0x%llx-0x%llx)",
+					    i, (unsigned long long)ph.p_paddr,
+					    (unsigned long long)(ph.p_paddr + ph.p_memsz), phidx[k],
+					    (unsigned long long)o->paddr,
+					    (unsigned long long)(o->paddr + o->memsz));
+		}
+		phidx[img->nsegs] = i;
 		struct elf_segment *s = &img->segs[img->nsegs++];
 		s->paddr = ph.p_paddr;
 		s->vaddr = ph.p_vaddr;

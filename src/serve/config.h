@@ -11,7 +11,14 @@
  *       "vcpus": 1,                             1 to 8
  *       "timeout": 3,                           seconds per invocation (1 to 900)
  *       "concurrency": 10,                      invocations at once (1 to 1000)
- *       "pool": 4,                              warm clones kept ready (1 to 64)
+ *       "pool": 4,                              warm clones kept ready (0 to 64; 0: each
+ *                                               invocation's clone is made when it comes)
+ *       "mode": "clone",                        how invocations run: "clone" (each in a fresh
+ *                                               clone of the frozen template, the default),
+ *                                               "warm" (one VM reused for every invocation,
+ *                                               one at a time: Lambda's warm container, state
+ *                                               passes between invocations), "boot" (a VM
+ *                                               booted for each invocation: cold starts)
  *       "handler": "function.handler",          optional, $_HANDLER in the guest
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
  *                                               most 1024 bytes as KEY=VALUE lines)
@@ -27,12 +34,15 @@
 #define FN_MAX_FUNCTIONS 64
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
 
+enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT };
+
 struct fn_config {
 	char name[FN_NAME_MAX + 1];
 	char *kernel, *initrd, *cmdline, *handler; /* malloc'd; cmdline, handler may be NULL */
 	char *disks[FN_MAX_DISKS];
 	unsigned ndisks;
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;
+	enum fn_mode mode;
 	char *env; /* "KEY=VALUE\n" lines, malloc'd, "" if none */
 };
 

@@ -25,6 +25,7 @@
 #define TAIL_BYTES 4096
 #define LINUX_CMDLINE_ROOM 1700 /* of the 2047 bytes x86 Linux keeps, what serve's words may use */
 #define VSOCK_EXT ".vsock" /* the device's default socket: RUN_DIR/NAME.vsock */
+#define SERVE_BOOT_TIMEOUT_MS (120u * 1000) /* mode boot: an invocation's VM up to its agent */
 
 void request_id_new(char *id)
 {
@@ -55,34 +56,42 @@ static void set_failed(struct function *f, const char *fmt, ...)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Start the template's process. */
-static void boot(struct function *f)
+/* Start a VM of the function named name: its template (mode clone), its warm VM (mode
+ * warm) or an invocation's VM (mode boot), in a process group of its own whose output goes
+ * to RUN_DIR/NAME.log. Returns its pid, or -1 with the reason in why. */
+static pid_t start_vm(const struct function *f, const char *name, char *why, size_t whylen)
 {
 	const struct fn_config *cfg = f->cfg;
 	const char *run_dir = f->run_dir;
+	bool template = cfg->mode == FN_MODE_CLONE;
 	char mem[16], cpus[8], pool[8], console[4096], log[4096], cmdline[8192];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
 	snprintf(pool, sizeof(pool), "%u", cfg->pool);
-	run_file(console, sizeof(console), run_dir, cfg->name, RUN_FILE_CONSOLE);
-	run_file(log, sizeof(log), run_dir, cfg->name, ".log");
+	run_file(console, sizeof(console), run_dir, name, RUN_FILE_CONSOLE);
+	run_file(log, sizeof(log), run_dir, name, ".log");
 	base64_encode(cfg->env, strlen(cfg->env), env);
-	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s",
-		 cfg->name, cfg->handler ? " hf.handler=" : "", cfg->handler ? cfg->handler : "",
-		 env[0] ? " hf.env=" : "", env, cfg->cmdline ? " " : "",
-		 cfg->cmdline ? cfg->cmdline : "");
+	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s",
+		 cfg->name, template ? "" : " hf.lambda=warm", cfg->handler ? " hf.handler=" : "",
+		 cfg->handler ? cfg->handler : "", env[0] ? " hf.env=" : "", env,
+		 cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
 	if (strlen(cmdline) > LINUX_CMDLINE_ROOM) {
-		set_failed(f, "its kernel command line would be %zu bytes, over the %u Linux keeps "
-			   "with room for the VMM's words: shorten \"cmdline\" or \"environment\"",
-			   strlen(cmdline), LINUX_CMDLINE_ROOM);
-		return;
+		snprintf(why, whylen, "its kernel command line would be %zu bytes, over the %u "
+			 "Linux keeps with room for the VMM's words: shorten \"cmdline\" or "
+			 "\"environment\"", strlen(cmdline), LINUX_CMDLINE_ROOM);
+		return -1;
 	}
-	const char *argv[64] = {"hyperfork", "run", "--name", cfg->name, "--run-dir", run_dir,
-				"--mem", mem, "--cpus", cpus, "--vsock", "3", "--template",
-				"--pool", pool, "--kernel", cfg->kernel, "--initrd", cfg->initrd,
+	const char *argv[64] = {"hyperfork", "run", "--name", name, "--run-dir", run_dir,
+				"--mem", mem, "--cpus", cpus, "--vsock", "3",
+				"--kernel", cfg->kernel, "--initrd", cfg->initrd,
 				"--cmdline", cmdline, "--console", console};
-	unsigned argc = 23;
+	unsigned argc = 20;
+	if (template) {
+		argv[argc++] = "--template";
+		argv[argc++] = "--pool";
+		argv[argc++] = pool;
+	}
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
 		snprintf(disks[i], sizeof(disks[i]), "%s,ro", cfg->disks[i]);
 		argv[argc++] = "--disk";
@@ -92,8 +101,8 @@ static void boot(struct function *f)
 
 	pid_t pid = fork();
 	if (pid < 0) {
-		set_failed(f, "cannot start the template: fork: %s", strerror(errno));
-		return;
+		snprintf(why, whylen, "cannot start its VM: fork: %s", strerror(errno));
+		return -1;
 	}
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -104,6 +113,19 @@ static void boot(struct function *f)
 		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
 		execv("/proc/self/exe", (char **)argv);
 		_exit(127);
+	}
+	setpgid(pid, pid); /* also here: no race with a kill(-pid) before the child ran */
+	return pid;
+}
+
+/* Boot the function's own VM: its template, or its warm VM. */
+static void boot(struct function *f)
+{
+	char why[512];
+	pid_t pid = start_vm(f, f->cfg->name, why, sizeof(why));
+	if (pid < 0) {
+		set_failed(f, "%s", why);
+		return;
 	}
 	pthread_mutex_lock(&f->lock);
 	f->template_pid = pid;
@@ -117,9 +139,13 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 {
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->warm_lock, NULL);
 	f->cfg = cfg;
 	f->run_dir = run_dir;
-	boot(f);
+	if (cfg->mode == FN_MODE_BOOT)
+		f->state = FN_READY; /* each invocation boots its own */
+	else
+		boot(f);
 }
 
 /* The line of file path that starts with prefix (the last one), or "" */
@@ -152,6 +178,36 @@ static void ended(struct function *f, int status, const char *when)
 		   init_err[0] || vmm[0] ? ": " : "", init_err[0] ? init_err : vmm);
 }
 
+/* Mode clone: the template has frozen (its agent took the first call for an invocation). */
+static bool frozen(struct function *f)
+{
+	struct hf_request req = {.cmd = CMD_STATUS};
+	struct hf_response resp = {0};
+	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+	return fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
+	       !strcmp(resp.vm.state, "template");
+}
+
+static int agent_connect(const char *path, uint64_t deadline);
+
+/* The vsock socket of VM name (the device's default, RUN_DIR/NAME.vsock) into path. */
+static void vsock_path(const struct function *f, const char *name, char *path, size_t len)
+{
+	run_file(path, len, f->run_dir, name, VSOCK_EXT);
+}
+
+/* The agent in VM name takes connections. */
+static bool agent_up(struct function *f, const char *name)
+{
+	char path[4096];
+	vsock_path(f, name, path, sizeof(path));
+	int s = agent_connect(path, now_ns() + 1000000000ull);
+	if (s < 0)
+		return false;
+	close(s);
+	return true;
+}
+
 bool function_poll(struct function *f, unsigned init_timeout_ms)
 {
 	int status;
@@ -174,11 +230,7 @@ bool function_poll(struct function *f, unsigned init_timeout_ms)
 	}
 	if (state == FN_READY)
 		return false;
-	struct hf_request req = {.cmd = CMD_STATUS};
-	struct hf_response resp = {0};
-	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
-	if (fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
-	    !strcmp(resp.vm.state, "template")) {
+	if (f->cfg->mode == FN_MODE_CLONE ? frozen(f) : agent_up(f, f->cfg->name)) {
 		pthread_mutex_lock(&f->lock);
 		f->state = FN_READY;
 		f->why[0] = 0;
@@ -212,7 +264,7 @@ bool function_enter(struct function *f)
 	if (ok)
 		f->active++;
 	else
-		f->throttled++;
+		f->stats.throttled++;
 	pthread_mutex_unlock(&f->lock);
 	return ok;
 }
@@ -391,7 +443,7 @@ static void failed(struct function *f, const struct invocation *inv, struct inv_
 			 "{\"errorMessage\":\"%s %s Task timed out after %u.00 seconds\"}", t,
 			 inv->request_id, f->cfg->timeout_s);
 		pthread_mutex_lock(&f->lock);
-		f->timeouts++;
+		f->stats.timeouts++;
 		pthread_mutex_unlock(&f->lock);
 	} else {
 		set_body(r, INV_UNHANDLED,
@@ -430,59 +482,169 @@ static void clone_end(struct function *f, const struct hf_clone_info *c)
 		kill(c->pid, SIGKILL);
 }
 
+/* Mode clone: a clone of the template, activated for this invocation, into r->clone.
+ * Returns 0, or -1 with r->error set. */
+static int clone_new(struct function *f, bool tail, struct inv_result *r)
+{
+	/* The clone's console is kept only when its end is asked for (Tail). */
+	struct hf_request req = {.cmd = CMD_FORK, .count = 1};
+	snprintf(req.console, sizeof(req.console), "%s", tail ? "file" : "none");
+	struct hf_response resp = {0};
+	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+	int rc = -1;
+	if (fd < 0 || ctl_exchange(fd, f->cfg->name, &req, &resp) < 0 || !resp.ok ||
+	    resp.nclones != 1) {
+		snprintf(r->error, sizeof(r->error), "no clone of function %s could be made: %s",
+			 f->cfg->name, resp.error[0] ? resp.error : "its template does not answer");
+	} else {
+		r->clone = resp.clones[0];
+		pthread_mutex_lock(&f->lock);
+		f->stats.live++;
+		f->stats.on_demand += r->clone.on_demand;
+		pthread_mutex_unlock(&f->lock);
+		rc = 0;
+	}
+	proto_response_free(&resp);
+	return rc;
+}
+
+/* Mode boot: boot a VM for this invocation (r->booted, named into name). Returns 0, or -1
+ * with r->error set. */
+static int boot_new(struct function *f, char *name, size_t len, struct inv_result *r)
+{
+	char why[512];
+	pthread_mutex_lock(&f->lock);
+	unsigned seq = ++f->boot_seq;
+	pthread_mutex_unlock(&f->lock);
+	snprintf(name, len, "%.40s-b%u", f->cfg->name, seq);
+	pid_t pid = start_vm(f, name, why, sizeof(why));
+	if (pid < 0) {
+		snprintf(r->error, sizeof(r->error), "no VM of function %s could be booted: %s",
+			 f->cfg->name, why);
+		return -1;
+	}
+	r->booted = pid;
+	snprintf(r->clone.name, sizeof(r->clone.name), "%s", name);
+	run_file(r->clone.console, sizeof(r->clone.console), f->run_dir, name, RUN_FILE_CONSOLE);
+	pthread_mutex_lock(&f->lock);
+	f->stats.live++;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* Mode boot: connect to the agent of the VM just booted, trying until it listens (or the
+ * VM ends, or deadline). */
+static int agent_connect_booting(const char *path, pid_t pid, uint64_t deadline)
+{
+	for (;;) {
+		int s = agent_connect(path, deadline);
+		if (s >= 0 || errno == ETIMEDOUT || now_ns() >= deadline)
+			return s;
+		if (waitpid(pid, NULL, WNOHANG) != 0) {
+			errno = EPIPE;
+			return -1;
+		}
+		struct timespec ts = {.tv_nsec = 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void function_release(struct function *f, struct inv_result *r)
+{
+	if (r->booted > 0) {
+		kill(-r->booted, SIGTERM); /* the VMM stops cleanly, removing its sockets */
+		waitpid(r->booted, NULL, 0);
+		r->booted = 0;
+		char log[4096];
+		run_file(log, sizeof(log), f->run_dir, r->clone.name, ".log");
+		unlink(log);
+		if (!r->keep_console) /* Tail: read, then removed, by function_invoke */
+			unlink(r->clone.console);
+	} else if (r->clone.name[0] && r->clone.pid > 0) {
+		clone_end(f, &r->clone);
+	} else {
+		return;
+	}
+	r->clone.pid = 0;
+	pthread_mutex_lock(&f->lock);
+	f->stats.live--;
+	pthread_mutex_unlock(&f->lock);
+}
+
 void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r)
 {
 	memset(r, 0, sizeof(*r));
-	uint64_t deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
-	/* The clone's console is kept only when its end is asked for (Tail). */
-	struct hf_request req = {.cmd = CMD_FORK, .count = 1};
-	snprintf(req.console, sizeof(req.console), "%s", inv->tail ? "file" : "none");
-	struct hf_response resp = {0};
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)f->cfg->timeout_s * 1000000000ull;
 	pthread_mutex_lock(&f->lock);
-	f->invocations++;
+	f->stats.invocations++;
 	enum fn_state state = f->state;
 	pthread_mutex_unlock(&f->lock);
 
-	int fd = state == FN_READY ? ctl_connect(f->run_dir, f->cfg->name, true) : -1;
-	if (fd < 0 || ctl_exchange(fd, f->cfg->name, &req, &resp) < 0 || !resp.ok ||
-	    resp.nclones != 1) {
+	char name[HF_NAME_MAX + 1], path[4096];
+	int s = -1, vm = -1;
+	if (state != FN_READY) {
+		snprintf(r->error, sizeof(r->error), "function %s is not ready", f->cfg->name);
+	} else if (f->cfg->mode == FN_MODE_CLONE) {
+		if ((vm = clone_new(f, inv->tail, r)) == 0) {
+			/* the clone NAME.N listens on the template's vsock socket + ".N" */
+			const char *dot = strrchr(r->clone.name, '.');
+			vsock_path(f, f->cfg->name, path, sizeof(path));
+			snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s",
+				 dot ? dot + 1 : "0");
+			s = agent_connect(path, deadline);
+		}
+	} else if (f->cfg->mode == FN_MODE_BOOT) {
+		/* The boot is not the invocation's: its timeout starts once the agent is up. */
+		if ((vm = boot_new(f, name, sizeof(name), r)) == 0) {
+			vsock_path(f, name, path, sizeof(path));
+			s = agent_connect_booting(path, r->booted,
+						  t0 + (uint64_t)SERVE_BOOT_TIMEOUT_MS * 1000000);
+			deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
+		}
+	} else { /* warm: its one VM, one invocation at a time */
+		pthread_mutex_lock(&f->warm_lock);
+		vsock_path(f, f->cfg->name, path, sizeof(path));
+		s = agent_connect(path, deadline);
+		vm = 0;
+	}
+	if (vm < 0) {
 		r->outcome = INV_SERVICE;
-		snprintf(r->error, sizeof(r->error), "no clone of function %s could be made: %s",
-			 f->cfg->name,
-			 state != FN_READY ? "it is not ready" : resp.error[0] ? resp.error
-									   : "its template does not answer");
 		pthread_mutex_lock(&f->lock);
-		f->service_errors++;
+		f->stats.service_errors++;
 		pthread_mutex_unlock(&f->lock);
-		proto_response_free(&resp);
 		return;
 	}
-	const struct hf_clone_info *c = &resp.clones[0];
-	char path[4096];
-	const char *dot = strrchr(c->name, '.');
-	run_file(path, sizeof(path), f->run_dir, f->cfg->name, VSOCK_EXT);
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s", dot ? dot + 1 : "0");
-	int s = agent_connect(path, deadline);
 	if (s < 0) {
 		failed(f, inv, r, errno == ETIMEDOUT);
 	} else {
+		pthread_mutex_lock(&f->lock);
+		hist_observe(&f->stats.activation, now_ns() - t0);
+		pthread_mutex_unlock(&f->lock);
 		exchange(f, s, inv, deadline, r);
 		close(s);
 	}
-	clone_end(f, c);
-	if (inv->tail) {
-		r->log_tail_b64 = console_tail(c->console);
-		unlink(c->console);
+	if (f->cfg->mode == FN_MODE_WARM)
+		pthread_mutex_unlock(&f->warm_lock);
+	if (inv->tail) { /* its console complete: the VM ended first */
+		r->keep_console = true;
+		function_release(f, r);
+		char console[4096];
+		if (f->cfg->mode == FN_MODE_WARM)
+			run_file(console, sizeof(console), f->run_dir, f->cfg->name, RUN_FILE_CONSOLE);
+		else
+			snprintf(console, sizeof(console), "%s", r->clone.console);
+		r->log_tail_b64 = console_tail(console);
+		if (f->cfg->mode != FN_MODE_WARM)
+			unlink(console);
 	}
 	pthread_mutex_lock(&f->lock);
 	if (r->outcome == INV_OK)
-		f->ok++;
+		f->stats.ok++;
 	else if (r->outcome == INV_HANDLED)
-		f->handled++;
+		f->stats.handled++;
 	else
-		f->unhandled++;
+		f->stats.unhandled++;
 	pthread_mutex_unlock(&f->lock);
-	proto_response_free(&resp);
 }
 
 void inv_result_free(struct inv_result *r)

@@ -1,6 +1,8 @@
 /* One function of `hyperfork serve`: its template VM (booted, initialised and frozen at the
  * first call of its Runtime API agent for an invocation) and the invocations it runs, each
- * in a fresh clone activated from the template's warm pool, destroyed after its answer. */
+ * in a fresh clone activated from the template's warm pool, destroyed after its answer.
+ * (Its config's mode may ask instead for one warm VM reused by every invocation, or for a
+ * VM booted per invocation: see config.h.) */
 #ifndef HF_SERVE_FUNCTION_H
 #define HF_SERVE_FUNCTION_H
 
@@ -10,9 +12,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "api/proto.h"
 #include "serve/config.h"
+#include "serve/metrics.h"
 
 enum fn_state { FN_STARTING, FN_READY, FN_FAILED };
+
+/* What /metrics tells of a function (guarded by its lock). */
+struct fn_stats {
+	uint64_t invocations, ok, handled, unhandled, timeouts, throttled, service_errors;
+	uint64_t on_demand; /* invocations whose clone was made when they came */
+	unsigned live;      /* VMs running an invocation now */
+	struct histogram duration, activation;
+};
 
 struct function {
 	const struct fn_config *cfg;
@@ -24,8 +36,9 @@ struct function {
 	uint64_t boot_ns;    /* when the template was started */
 	unsigned boots;      /* how many times (more than 1: it died and was re-initialised) */
 	unsigned active;     /* invocations in flight */
-	/* counters, for /metrics */
-	uint64_t invocations, ok, handled, unhandled, timeouts, throttled, service_errors;
+	unsigned boot_seq;   /* mode boot: numbers the invocations' VMs */
+	pthread_mutex_t warm_lock; /* mode warm: one invocation at a time in the VM */
+	struct fn_stats stats;
 };
 
 /* Set f up and boot its template (a `hyperfork run --template` process). Does not wait:
@@ -65,11 +78,18 @@ struct inv_result {
 	size_t body_len;
 	char *log_tail_b64; /* malloc'd, if tail was asked */
 	char error[512];
+	/* the invocation's own VM, still running: ended by function_release */
+	struct hf_clone_info clone; /* its clone (name "" if none) */
+	pid_t booted;               /* mode boot: its process (0 if none) */
+	bool keep_console;          /* mode boot: function_release leaves its console file */
 };
 
 /* Run inv in a fresh clone of f's template and wait for its answer, at most the function's
- * timeout. Always fills r (free with inv_result_free). */
+ * timeout. Always fills r. The clone is left running, so that the answer can go out first:
+ * end it with function_release, then free r with inv_result_free. */
 void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r);
+/* End the VM that ran r (nothing if none or done). */
+void function_release(struct function *f, struct inv_result *r);
 void inv_result_free(struct inv_result *r);
 
 /* A new random request id (UUID version 4) into id (at least 37 bytes). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hyperfork/lambda.h"
+#include "serve/metrics.h"
 #include "serve/serve.h"
 #include "util/log.h"
 
@@ -24,6 +25,9 @@ struct req {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	/* a RequestResponse invocation: its clone ends once the answer is out (completed) */
+	struct function *f;
+	struct inv_result r;
 };
 
 /* A response carrying body (copied), or NULL. */
@@ -120,6 +124,7 @@ static void *event_thread(void *arg)
 	struct event *e = arg;
 	struct inv_result r;
 	function_invoke(e->f, &e->inv, &r);
+	function_release(e->f, &r);
 	if (r.outcome != INV_OK)
 		pr_warn("serve: event invocation %s of %s: %s", e->inv.request_id, e->f->cfg->name,
 			r.outcome == INV_SERVICE ? r.error : r.body ? r.body : "failed");
@@ -202,61 +207,37 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 		pthread_detach(t);
 		return reply(c, 202, "", 0, "x-amzn-RequestId", inv.request_id, NULL);
 	}
-	struct inv_result r;
-	function_invoke(f, &inv, &r);
-	function_leave(f);
-	enum MHD_Result ret;
-	if (r.outcome == INV_SERVICE) {
-		ret = api_error(c, 500, "ServiceException", "%s", r.error);
-	} else {
-		struct MHD_Response *resp = response(r.body ? r.body : "", r.body_len);
-		if (resp) {
-			MHD_add_response_header(resp, "x-amzn-RequestId", inv.request_id);
-			MHD_add_response_header(resp, "X-Amz-Executed-Version", "$LATEST");
-			MHD_add_response_header(resp, "Content-Type", "application/json");
-			if (r.outcome != INV_OK)
-				MHD_add_response_header(resp, "X-Amz-Function-Error",
-							r.outcome == INV_HANDLED ? "Handled" : "Unhandled");
-			if (r.log_tail_b64)
-				MHD_add_response_header(resp, "X-Amz-Log-Result", r.log_tail_b64);
-		}
-		ret = send_response(c, 200, resp);
+	uint64_t t0 = now_ns();
+	struct inv_result *r = &rq->r;
+	rq->f = f; /* completed() ends its clone and gives back its slot */
+	function_invoke(f, &inv, r);
+	pthread_mutex_lock(&f->lock);
+	hist_observe(&f->stats.duration, now_ns() - t0);
+	pthread_mutex_unlock(&f->lock);
+	if (r->outcome == INV_SERVICE)
+		return api_error(c, 500, "ServiceException", "%s", r->error);
+	struct MHD_Response *resp = response(r->body ? r->body : "", r->body_len);
+	if (resp) {
+		MHD_add_response_header(resp, "x-amzn-RequestId", inv.request_id);
+		MHD_add_response_header(resp, "X-Amz-Executed-Version", "$LATEST");
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		if (r->outcome != INV_OK)
+			MHD_add_response_header(resp, "X-Amz-Function-Error",
+						r->outcome == INV_HANDLED ? "Handled" : "Unhandled");
+		if (r->log_tail_b64)
+			MHD_add_response_header(resp, "X-Amz-Log-Result", r->log_tail_b64);
 	}
-	inv_result_free(&r);
-	return ret;
+	return send_response(c, 200, resp);
 }
 
 static enum MHD_Result metrics(struct serve *s, struct MHD_Connection *c)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	if (!m)
-		return MHD_NO;
-	static const char *const names[] = {"ok", "handled", "unhandled", "timeout", "throttled",
-					     "service"};
-	fprintf(m, "# HELP hyperfork_invocations_total Invocations by function and outcome.\n"
-		   "# TYPE hyperfork_invocations_total counter\n");
-	for (unsigned i = 0; i < s->config.nfns; i++) {
-		struct function *f = &s->fns[i];
-		pthread_mutex_lock(&f->lock);
-		uint64_t v[] = {f->ok, f->handled, f->unhandled - f->timeouts, f->timeouts,
-				f->throttled, f->service_errors};
-		pthread_mutex_unlock(&f->lock);
-		for (unsigned k = 0; k < 6; k++)
-			fprintf(m, "hyperfork_invocations_total{function=\"%s\",outcome=\"%s\"} %llu\n",
-				f->cfg->name, names[k], (unsigned long long)v[k]);
+	if (serve_metrics(s, &buf, &len) < 0) {
+		free(buf);
+		return api_error(c, 500, "ServiceException", "cannot gather the metrics");
 	}
-	fprintf(m, "# HELP hyperfork_invocations_active Invocations in flight.\n"
-		   "# TYPE hyperfork_invocations_active gauge\n");
-	for (unsigned i = 0; i < s->config.nfns; i++) {
-		struct function *f = &s->fns[i];
-		pthread_mutex_lock(&f->lock);
-		unsigned active = f->active;
-		pthread_mutex_unlock(&f->lock);
-		fprintf(m, "hyperfork_invocations_active{function=\"%s\"} %u\n", f->cfg->name, active);
-	}
-	fclose(m);
 	enum MHD_Result r = reply(c, 200, buf, len, "Content-Type",
 				  "text/plain; version=0.0.4; charset=utf-8", NULL);
 	free(buf);
@@ -334,6 +315,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct req *rq = *con_cls;
 	(void)cls, (void)c, (void)toe;
 	if (rq) {
+		if (rq->f) { /* the answer is out (or the client gone): end the clone */
+			function_release(rq->f, &rq->r);
+			function_leave(rq->f);
+			inv_result_free(&rq->r);
+		}
 		free(rq->body);
 		free(rq);
 	}

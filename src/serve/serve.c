@@ -85,8 +85,13 @@ int serve_run(const char *listen, const char *config_path, const char *run_dir_o
 	printf("serve: listening on http://%s:%u (functions' VMs in %s)\n", inet_ntoa(s.listen.sin_addr),
 	       ntohs(s.listen.sin_port), s.run_dir);
 	fflush(stdout);
-	for (unsigned i = 0; i < s.config.nfns; i++)
+	for (unsigned i = 0; i < s.config.nfns; i++) {
 		function_start(&s.fns[i], &s.config.fns[i], s.run_dir);
+		if (s.config.fns[i].mode == FN_MODE_BOOT)
+			printf("serve: function %s ready (a VM is booted for each invocation)\n",
+			       s.config.fns[i].name);
+	}
+	fflush(stdout);
 	struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
 	int sig;
 	while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) {
@@ -95,8 +100,10 @@ int serve_run(const char *listen, const char *config_path, const char *run_dir_o
 			if (!function_poll(f, INIT_TIMEOUT_MS))
 				continue;
 			if (f->state == FN_READY)
-				printf("serve: function %s ready (booted, initialised and frozen in "
-				       "%llu ms)\n", f->cfg->name,
+				printf("serve: function %s ready (%s in %llu ms)\n", f->cfg->name,
+				       f->cfg->mode == FN_MODE_CLONE
+					       ? "booted, initialised and frozen"
+					       : "its warm VM booted, its agent up",
 				       (unsigned long long)((now_ns() - f->boot_ns) / 1000000));
 			else if (f->state == FN_FAILED)
 				printf("serve: function %s failed: %s\n", f->cfg->name, f->why);

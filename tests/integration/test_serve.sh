@@ -39,21 +39,32 @@ cat > "$RUN/fn.json" << EOF
    "memory": 256, "timeout": $(scaled 3), "concurrency": 8, "pool": 2,
    "handler": "serve.handler", "environment": {"GREETING": "hello from the config"}},
   {"name": "one", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
-   "memory": 256, "timeout": $(scaled 3), "concurrency": 1, "pool": 1, "handler": "serve.handler"}
+   "memory": 256, "timeout": $(scaled 3), "concurrency": 1, "pool": 0, "handler": "serve.handler"},
+  {"name": "warm", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
+   "memory": 256, "timeout": $(scaled 3), "mode": "warm", "handler": "serve.handler"},
+  {"name": "cold", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
+   "memory": 256, "timeout": $(scaled 3), "mode": "boot", "handler": "serve.handler"}
 ]}
 EOF
 "$HF" serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --run-dir "$RUN" > "$RUN/serve.out" 2> "$RUN/serve.err" &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
 check "serve listens" wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serve.out"
-if ! wait_for 600 bash -c "[ \$(grep -c '^serve: function .* ready' '$RUN/serve.out') = 2 ]"; then
-	fail "both functions are booted, initialised and frozen"
+if ! wait_for 600 bash -c "[ \$(grep -c '^serve: function .* ready' '$RUN/serve.out') = 4 ]"; then
+	fail "the functions are booted and initialised"
 	sed 's/^/  | /' "$RUN/serve.out" "$RUN/serve.err"
 	cat "$RUN"/serve.*/echo.console 2> /dev/null | tr -d '\r' | tail -20 | sed 's/^/  | echo console: /'
 	finish
 fi
-pass "both functions are booted, initialised and frozen ($(grep -o 'ready.*' "$RUN/serve.out" | head -1))"
+pass "the functions are booted and initialised ($(grep -o 'ready.*' "$RUN/serve.out" | head -1))"
 check "/health says ready" bash -c "curl -sf $URL/health | grep -q '\"echo\":\"ready\"'"
+
+# cinvoke NAME PAYLOAD: a plain HTTP invocation (curl); body in $RUN/c.out, headers in
+# $RUN/c.hdr, HTTP status in $code.
+cinvoke() {
+	code=$(curl -s -o "$RUN/c.out" -D "$RUN/c.hdr" -w '%{http_code}' -m 300 \
+		-X POST --data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
+}
 
 # invoke NAME PAYLOAD [aws options...]: aws lambda invoke; its output in $RUN/inv.json,
 # the response body in $RUN/out.json, its status in $st.
@@ -117,6 +128,64 @@ invoke one '{}'
 check "past the function's concurrency: TooManyRequestsException" bash -c "[ $st != 0 ] && grep -q TooManyRequestsException '$RUN/inv.err'"
 wait $slow
 
+# ---------------------------------------------------------------- more than one answer, big answers, logs
+cinvoke echo '{"op":"twice"}'
+check "a function that answers twice: the first answer is the invocation's" test "$code/$(cat "$RUN/c.out")" = '200/{"answer":"first"}'
+cinvoke echo '{"op":"big"}'
+check "a 5 MB answer arrives whole" test "$code/$(wc -c < "$RUN/c.out")/$(tr -d 'x' < "$RUN/c.out")" = '200/5000010/{"big":""}'
+cinvoke echo '{"op":"huge"}'
+check "an answer over 6 MB: Unhandled, Function.ResponseSizeTooLarge" \
+	bash -c "grep -qi '^X-Amz-Function-Error: Unhandled' '$RUN/c.hdr' && grep -q Function.ResponseSizeTooLarge '$RUN/c.out'"
+invoke echo '{"op":"log"}' --log-type Tail
+field LogResult | base64 -d > "$RUN/tail.log" 2> /dev/null
+check "64 KiB of log: Tail gives its last 4 KB, ending with the last line" \
+	bash -c "[ \$(wc -c < '$RUN/tail.log') -le 4096 ] && grep -q 'serve-test: the last log line' '$RUN/tail.log' && ! grep -q 'log line 0 of' '$RUN/tail.log'"
+check "... and the answer" test "$(cat "$RUN/out.json")" = '{"logged":1024}'
+
+# ---------------------------------------------------------------- clients that stall or leave
+# A client that sends its headers and half its body, then stalls, holds up nobody else.
+cat > "$RUN/slow.py" << 'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\n"
+          b"Connection: close\r\nContent-Length: 17\r\n\r\n{\"slow\":")
+time.sleep(float(sys.argv[2]))
+s.sendall(b"\"client\"}")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.decode(errors="replace").splitlines()[-1])
+PYEOF
+$PY "$RUN/slow.py" "$PORT" "$(scaled 3)" > "$RUN/slow.out" 2>&1 &
+slowc=$!
+sleep 1
+cinvoke echo '{"meanwhile":1}'
+check "while a client stalls mid-request, another is answered" test "$code/$(cat "$RUN/c.out")" = '200/{"echo":{"meanwhile":1}}'
+check "the stalled client is still waiting meanwhile" kill -0 $slowc
+wait $slowc
+check "the stalled client is answered once its request is whole" grep -qF '{"echo":{"slow":"client"}}' "$RUN/slow.out"
+# A client that hangs up mid-invocation: its clone still ends.
+curl -s -m 1 -X POST --data-binary '{"op":"nap"}' "$URL/2015-03-31/functions/echo/invocations" > /dev/null 2>&1
+check "a client that hangs up mid-invocation: its clone still ends" \
+	wait_for 60 bash -c "curl -s $URL/metrics | grep -q '^hyperfork_clones_live{function=\"echo\"} 0'"
+cinvoke echo '{"after":1}'
+check "... and serve goes on" test "$code/$(cat "$RUN/c.out")" = '200/{"echo":{"after":1}}'
+
+# ---------------------------------------------------------------- modes: a warm VM, a boot per invocation
+cinvoke warm '{"op":"mark"}'
+w1=$(cat "$RUN/c.out")
+cinvoke warm '{"op":"mark"}'
+w2=$(cat "$RUN/c.out")
+check "mode warm: one VM serves every invocation, so state passes ($w1, then $w2)" \
+	bash -c "echo '$w1' | grep -q '\"mark\":\"fresh\"' && echo '$w2' | grep -q '\"mark\":\"seen\"'"
+cinvoke cold '{"op":"mark"}'
+check "mode boot: an invocation in a VM booted for it ($(cat "$RUN/c.out"))" grep -q '"mark":"fresh"' "$RUN/c.out"
+check "mode boot: the VM is gone after its invocation" \
+	wait_for 30 bash -c "! ls '$RUN'/serve.*/cold-b*.sock 2>/dev/null | grep -q . && curl -s $URL/metrics | grep -q '^hyperfork_clones_live{function=\"cold\"} 0'"
+
 # ---------------------------------------------------------------- boto3
 cat > "$RUN/boto.py" << 'EOF'
 import base64, json, sys
@@ -142,7 +211,21 @@ check "boto3: an unknown function raises ResourceNotFoundException (404)" grep -
 [ "$FAILS" = 0 ] || sed 's/^/  | boto3: /' "$RUN/boto.out"
 
 # ---------------------------------------------------------------- what stays behind
-check "/metrics counts the outcomes" bash -c "curl -s $URL/metrics | grep -q 'hyperfork_invocations_total{function=\"echo\",outcome=\"timeout\"} 1'"
+curl -s $URL/metrics > "$RUN/metrics.txt"
+check "/metrics counts the outcomes" grep -q 'hyperfork_invocations_total{function="echo",outcome="timeout"} 1' "$RUN/metrics.txt"
+check "/metrics: end-to-end and activation latency histograms" \
+	bash -c "grep -q '^hyperfork_invocation_duration_seconds_count{function=\"echo\"} [1-9]' '$RUN/metrics.txt' && grep -q '^hyperfork_clone_activation_seconds_bucket{function=\"echo\",le=\"+Inf\"} [1-9]' '$RUN/metrics.txt'"
+check "/metrics: a function without a pool makes its clones on demand" \
+	grep -q '^hyperfork_clones_on_demand_total{function="one"} [1-9]' "$RUN/metrics.txt"
+check "/metrics: the function's memory" grep -q '^hyperfork_function_memory_bytes{function="echo"} [1-9]' "$RUN/metrics.txt"
+check "/metrics: the pool is kept full (2 warm clones)" \
+	wait_for 60 bash -c "curl -s $URL/metrics | grep -q '^hyperfork_pool_warm_clones{function=\"echo\"} 2'"
+if [ -x /usr/bin/promtool ]; then
+	check "promtool check metrics accepts /metrics" bash -c "promtool check metrics < '$RUN/metrics.txt' > '$RUN/promtool.out' 2>&1"
+	[ "$FAILS" = 0 ] || sed 's/^/  | promtool: /' "$RUN/promtool.out"
+else
+	fail "no promtool (Debian's prometheus package): run scripts/install-deps.sh"
+fi
 check "no clone is left running once its invocation ended" \
 	wait_for 60 bash -c "! ls '$RUN'/serve.*/echo.[0-9]*.sock 2>/dev/null | grep -q ."
 kill -TERM $serve_pid

@@ -48,8 +48,25 @@ check "a template's clone can itself be forked" bash -c "'$HF' fork tk.1 | grep 
 expect_status 0 "stop the template" -- "$HF" stop tk
 check "its clones live on" vm_up tk.2
 
-expect_status 240 "--pool 0 is refused" -- "$HF" run --name bad --template --pool 0 --bare "$GUESTS/hello.elf"
-expect_in "$RUN/err" "invalid --pool '0'" "the bad pool is named"
+expect_status 240 "--pool 65 is refused" -- "$HF" run --name bad --template --pool 65 --bare "$GUESTS/hello.elf"
+expect_in "$RUN/err" "invalid --pool '65'" "the bad pool is named"
+
+# Without a pool (--pool 0) a template makes each clone when it is asked for.
+"$HF" run --name tz --mem 256M --timeout $(scaled 60) --console "$RUN/tz.out" --template --pool 0 \
+	--bare "$TGUESTS/clock.elf" > "$RUN/tz.log" 2>&1 &
+tz=$!
+check "a template without a pool" wait_for 10 bash -c "[ \"\$('$HF' status tz 2>/dev/null | awk '\$1 == \"state:\" { print \$2 }')\" = template ]"
+"$HF" status tz > "$RUN/s"
+expect_in "$RUN/s" "^pool: +0 warm of 0, 0 clone\(s\) made on demand" "status shows its empty pool"
+check "no warm clone waits" test "$(pgrep -P $tz | wc -l)" = 0
+"$HF" fork tz --count 2 > "$RUN/f" 2>&1
+check "fork --count 2 from it" test $? = 0
+check "both clones were made on demand" test "$(grep -c '^tz\.[12] pid .*(on demand)$' "$RUN/f")" = 2
+check "clone 2 ran from the fork point" wait_for 10 grep -q "^clock: clone 2 ok" "$RUN/tz.2.console"
+"$HF" status tz > "$RUN/s"
+expect_in "$RUN/s" "^pool: +0 warm of 0, 2 clone\(s\) made on demand" "status counts them"
+expect_status 0 "stop it" -- "$HF" stop tz
+wait $tz
 expect_status 240 "template --pool 65 is refused" -- "$HF" template tk.1 --pool 65
 check "no zombie processes" no_zombies
 finish

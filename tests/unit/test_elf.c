@@ -144,15 +144,15 @@ static void test_lowest_highest_unordered(void **state)
 	char err[256];
 
 	img_init(&im, 3, DATA_OFF + 0x300);
-	set_ph(&im, 0, PT_LOAD, PF_R | PF_W, DATA_OFF, 0x400000, 0x100, 0x100);
-	set_ph(&im, 1, PT_LOAD, PF_R | PF_X, DATA_OFF + 0x100, 0x100000, 0x100, 0x800000);
+	set_ph(&im, 0, PT_LOAD, PF_R | PF_W, DATA_OFF, 0x800000, 0x100, 0x100000);
+	set_ph(&im, 1, PT_LOAD, PF_R | PF_X, DATA_OFF + 0x100, 0x100000, 0x100, 0x100000);
 	set_ph(&im, 2, PT_LOAD, PF_R, DATA_OFF + 0x200, 0x300000, 0x100, 0x1000);
 	assert_int_equal(parse(&im, &out, err, sizeof(err)), 0);
 	assert_int_equal(out.nsegs, 3);
 	assert_int_equal(out.lowest, 0x100000);
 	assert_int_equal(out.highest, 0x900000);
 	/* Segments keep file order. */
-	assert_int_equal(out.segs[0].paddr, 0x400000);
+	assert_int_equal(out.segs[0].paddr, 0x800000);
 	assert_int_equal(out.segs[1].paddr, 0x100000);
 	assert_int_equal(out.segs[2].paddr, 0x300000);
 }
@@ -369,6 +369,27 @@ static void test_every_prefix_rejected(void **state)
 			fail_msg("prefix of %zu bytes accepted", len);
 		assert_true(err[0] != 0);
 	}
+}
+
+/* Overlapping segments are refused (the second would overwrite the first), naming both;
+ * segments that only touch are fine. */
+static void test_overlapping_segments(void **state)
+{
+	(void)state;
+	struct img im;
+	struct elf_image out;
+	char err[256];
+
+	img_valid(&im); /* text 0x100000+0x100, data 0x200000+0x3000 */
+	set_ph(&im, 3, PT_LOAD, PF_R | PF_W, DATA_OFF + 0x100, 0x1000ff, 0x100, 0x3000);
+	expect_reject(&im, "segment 3 (0x1000ff-0x1030ff) overlaps segment 0 (0x100000-0x100100)");
+	set_ph(&im, 3, PT_LOAD, PF_R | PF_W, DATA_OFF + 0x100, 0xff000, 0x100, 0x3000);
+	expect_reject(&im, "overlaps segment 0"); /* starting below, ending inside */
+	set_ph(&im, 3, PT_LOAD, PF_R | PF_W, DATA_OFF + 0x100, 0xf0000, 0x100, 0x100000);
+	expect_reject(&im, "overlaps segment 0"); /* around it */
+	set_ph(&im, 3, PT_LOAD, PF_R | PF_W, DATA_OFF + 0x100, 0x100100, 0x100, 0x3000);
+	assert_int_equal(parse(&im, &out, err, sizeof(err)), 0); /* touching */
+	assert_int_equal(out.nsegs, 2);
 }
 
 static void test_filesz_exceeds_memsz(void **state)
@@ -630,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_program_headers_beyond_file),
 		cmocka_unit_test(test_segment_beyond_file),
 		cmocka_unit_test(test_every_prefix_rejected),
+		cmocka_unit_test(test_overlapping_segments),
 		cmocka_unit_test(test_filesz_exceeds_memsz),
 		cmocka_unit_test(test_address_overflow),
 		cmocka_unit_test(test_no_pt_load),

@@ -362,6 +362,18 @@ static struct e820_map sample_e820(void)
 	return map;
 }
 
+/* The kernel's cmdline_size bounds the command line; a huge one must not wrap. */
+static void test_cmdline_limit(void **state)
+{
+	(void)state;
+	assert_int_equal(linux_cmdline_limit(2047), 2048);
+	assert_int_equal(linux_cmdline_limit(255), 256);
+	assert_int_equal(linux_cmdline_limit(0), LINUX_CMDLINE_MAX);
+	assert_int_equal(linux_cmdline_limit(LINUX_CMDLINE_MAX), LINUX_CMDLINE_MAX);
+	assert_int_equal(linux_cmdline_limit(0xFFFFFFFEu), LINUX_CMDLINE_MAX);
+	assert_int_equal(linux_cmdline_limit(0xFFFFFFFFu), LINUX_CMDLINE_MAX);
+}
+
 static void test_boot_params_from_bzimage(void **state)
 {
 	(void)state;
@@ -546,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_e820_below_3g),
 		cmocka_unit_test(test_e820_above_3g),
 		cmocka_unit_test(test_e820_tiny),
+		cmocka_unit_test(test_cmdline_limit),
 		cmocka_unit_test(test_boot_params_from_bzimage),
 		cmocka_unit_test(test_boot_params_64bit_split),
 		cmocka_unit_test(test_boot_params_synthesized_header),

@@ -432,6 +432,9 @@ static struct hf_vm_status sample_status(void)
 		.rss_kb = 1048576,
 		.pss_kb = 65537,
 		.private_kb = 4099,
+		.pool_ready = 3,
+		.pool_target = 64,
+		.on_demand = 5000000000ull,
 	};
 	strcpy(s.name, "web.3");
 	strcpy(s.parent, "web");
@@ -471,6 +474,9 @@ static void test_status_round_trip(void **state)
 	assert_int_equal(out.vm.rss_kb, 1048576);
 	assert_int_equal(out.vm.pss_kb, 65537);
 	assert_int_equal(out.vm.private_kb, 4099);
+	assert_int_equal(out.vm.pool_ready, 3);
+	assert_int_equal(out.vm.pool_target, 64);
+	assert_int_equal(out.vm.on_demand, 5000000000ull);
 	assert_int_equal(out.nclones, 0);
 	assert_null(out.clones);
 	proto_response_free(&out);
@@ -500,6 +506,7 @@ static void test_fork_response_round_trip(void **state)
 		snprintf(clones[i].socket, sizeof(clones[i].socket), "/run/hf/vm.%d/ctl.sock", i + 1);
 		snprintf(clones[i].console, sizeof(clones[i].console), i == 2 ? "" : "/dev/pts/%d",
 			 i);
+		clones[i].on_demand = i == 1;
 	}
 	char *line = proto_format_response(CMD_FORK, &in);
 	assert_non_null(line);
@@ -514,6 +521,7 @@ static void test_fork_response_round_trip(void **state)
 		assert_int_equal(out.clones[i].pid, 1000 + i);
 		assert_string_equal(out.clones[i].socket, clones[i].socket);
 		assert_string_equal(out.clones[i].console, clones[i].console);
+		assert_int_equal(out.clones[i].on_demand, i == 1);
 	}
 	proto_response_free(&out);
 	assert_null(out.clones);
@@ -680,7 +688,8 @@ static void test_status_vm_fields(void **state)
 	static const char *str_keys[] = {"name", "parent", "state", "kind", "console",
 					 "console_path", "net"};
 	static const char *int_keys[] = {"pid", "cpus", "clone_id", "clones", "mem_bytes",
-					 "uptime_ms", "rss_kb", "pss_kb", "private_kb"};
+					 "uptime_ms", "rss_kb", "pss_kb", "private_kb",
+					 "pool_ready", "pool_target", "on_demand"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(str_keys); i++) {
 		status_with_field(str_keys[i], NULL);
@@ -694,6 +703,13 @@ static void test_status_vm_fields(void **state)
 		status_with_field(int_keys[i], json_integer(-1));
 		status_with_field(int_keys[i], json_true());
 	}
+	/* Never narrowed: a value past what the field holds is refused, not read modulo 2^32. */
+	static const char *narrow_keys[] = {"pid", "cpus", "clone_id", "clones", "pool_ready",
+					    "pool_target"};
+	for (size_t i = 0; i < ARRAY_SIZE(narrow_keys); i++)
+		status_with_field(narrow_keys[i], json_integer(4294967297ll));
+	status_with_field("pid", json_integer(2147483648ll));
+	status_with_field("pool_target", json_integer(PROTO_POOL_MAX + 1));
 }
 
 static void test_fork_response_malformed(void **state)
@@ -709,21 +725,24 @@ static void test_fork_response_malformed(void **state)
 	/* Each field missing or mistyped, in the second of two entries (the first, already
 	 * parsed, must be freed). */
 	static const char *entries[] = {
-		"{\"pid\":2,\"socket\":\"s\",\"console\":\"c\"}",
-		"{\"name\":\"b\",\"socket\":\"s\",\"console\":\"c\"}",
-		"{\"name\":\"b\",\"pid\":2,\"console\":\"c\"}",
-		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\"}",
-		"{\"name\":1,\"pid\":2,\"socket\":\"s\",\"console\":\"c\"}",
-		"{\"name\":\"b\",\"pid\":\"2\",\"socket\":\"s\",\"console\":\"c\"}",
-		"{\"name\":\"b\",\"pid\":-2,\"socket\":\"s\",\"console\":\"c\"}",
-		"{\"name\":\"b\",\"pid\":2,\"socket\":null,\"console\":\"c\"}",
-		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"console\":[]}",
+		"{\"pid\":2,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":2,\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"on_demand\":false}",
+		"{\"name\":1,\"pid\":2,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":\"2\",\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":-2,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":4294967297,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":2,\"socket\":null,\"console\":\"c\",\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"console\":[],\"on_demand\":false}",
+		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"console\":\"c\"}",
+		"{\"name\":\"b\",\"pid\":2,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":1}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(entries); i++) {
 		char line[512];
 		snprintf(line, sizeof(line),
 			 "{\"ok\":true,\"clones\":[{\"name\":\"a\",\"pid\":1,\"socket\":\"s\","
-			 "\"console\":\"c\"},%s]}",
+			 "\"console\":\"c\",\"on_demand\":true},%s]}",
 			 entries[i]);
 		expect_resp_reject(CMD_FORK, line, "clone 1 is malformed");
 	}
@@ -733,7 +752,8 @@ static void test_fork_response_malformed(void **state)
 static void test_fork_response_too_many_clones(void **state)
 {
 	(void)state;
-	const char *entry = "{\"name\":\"a\",\"pid\":1,\"socket\":\"s\",\"console\":\"c\"}";
+	const char *entry =
+		"{\"name\":\"a\",\"pid\":1,\"socket\":\"s\",\"console\":\"c\",\"on_demand\":false}";
 	size_t elen = strlen(entry);
 	size_t cap = 64 + (PROTO_FORK_MAX + 1) * (elen + 1);
 	char *line = malloc(cap);

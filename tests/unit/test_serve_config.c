@@ -28,7 +28,8 @@ static void test_full_function(void **state)
 	assert_int_equal(parse("{\"functions\":[{\"name\":\"hello\",\"kernel\":\"bz\","
 			       "\"initrd\":\"/abs/init.cpio\",\"disks\":[\"code.img\"],"
 			       "\"memory\":512,\"vcpus\":2,\"timeout\":30,\"concurrency\":64,"
-			       "\"pool\":8,\"handler\":\"fn.handler\",\"cmdline\":\"loglevel=1\","
+			       "\"pool\":0,\"mode\":\"warm\",\"handler\":\"fn.handler\","
+			       "\"cmdline\":\"loglevel=1\","
 			       "\"environment\":{\"A\":\"1\",\"B_2\":\"x y\"}},"
 			       "{\"name\":\"second-fn_2\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
 			       &c, err),
@@ -44,7 +45,8 @@ static void test_full_function(void **state)
 	assert_int_equal(f->vcpus, 2);
 	assert_int_equal(f->timeout_s, 30);
 	assert_int_equal(f->concurrency, 64);
-	assert_int_equal(f->pool, 8);
+	assert_int_equal(f->pool, 0);
+	assert_int_equal(f->mode, FN_MODE_WARM);
 	assert_string_equal(f->handler, "fn.handler");
 	assert_string_equal(f->cmdline, "loglevel=1");
 	assert_string_equal(f->env, "A=1\nB_2=x y\n");
@@ -54,6 +56,7 @@ static void test_full_function(void **state)
 	assert_int_equal(f->timeout_s, 3);
 	assert_int_equal(f->vcpus, 1);
 	assert_int_equal(f->pool, 4);
+	assert_int_equal(f->mode, FN_MODE_CLONE);
 	assert_string_equal(f->env, "");
 	assert_null(serve_config_find(&c, "nope"));
 	serve_config_free(&c);
@@ -79,8 +82,12 @@ static void test_refusals(void **state)
 		 "\"timeout\" must"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"timeout\":\"3\"}]}",
 		 "\"timeout\" must"},
-		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"pool\":0}]}",
-		 "\"pool\" must"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"pool\":65}]}",
+		 "\"pool\" must be a whole number from 0 to 64"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"mode\":\"hot\"}]}",
+		 "function a: \"mode\" must be \"clone\", \"warm\" or \"boot\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"mode\":1}]}",
+		 "\"mode\" must"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"vcpus\":4294967297}]}",
 		 "\"vcpus\" must"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"colour\":1}]}",

@@ -49,7 +49,7 @@ int board_build(struct vm *vm, const uint8_t *image, size_t len)
 					 : bare_board(vm, image, len);
 	if (r < 0)
 		return -1;
-	const char *why = vm->cfg.template_pool ? bus_refusal(&vm->bus) : NULL;
+	const char *why = vm->cfg.template ? bus_refusal(&vm->bus) : NULL;
 	if (why) {
 		pr_err("--template: this VM could not be cloned: %s", why);
 		return -1;

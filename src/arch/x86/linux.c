@@ -266,6 +266,14 @@ static int build_cmdline(struct vm *vm, char *buf, size_t size)
 	return n;
 }
 
+uint32_t linux_cmdline_limit(uint32_t cmdline_size)
+{
+	/* in 64 bits: cmdline_size + 1 wraps to 0 in 32 when the header says 0xFFFFFFFF */
+	if (cmdline_size && (uint64_t)cmdline_size + 1 < LINUX_CMDLINE_MAX)
+		return cmdline_size + 1;
+	return LINUX_CMDLINE_MAX;
+}
+
 int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen)
 {
 	const char *path = vm->cfg.image;
@@ -321,8 +329,7 @@ int linux_setup(struct vm *vm, const uint8_t *kernel, size_t klen)
 		mode = ENTRY_64;
 		entry = LINUX_BZIMAGE_LOAD + 0x200;
 		kernel_end = LINUX_BZIMAGE_LOAD + room;
-		if (bz.hdr.cmdline_size && bz.hdr.cmdline_size + 1 < cmdline_max)
-			cmdline_max = bz.hdr.cmdline_size + 1;
+		cmdline_max = linux_cmdline_limit(bz.hdr.cmdline_size);
 	}
 
 	int clen = build_cmdline(vm, cmdline, cmdline_max);

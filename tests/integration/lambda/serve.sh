@@ -12,6 +12,20 @@ handler() {
     if [ -e /tmp/mark ]; then seen=seen; else seen=fresh; fi
     echo "written by clone $(hf-id)" > /tmp/mark
     printf '{"mark":"%s","clone":%s}' "$seen" "$(hf-id)" ;;
+  '{"op":"nap"}') sleep 2 ; printf '{"napped":true}' ;;
+  '{"op":"twice"}')
+    # Answers twice: the first answer is the invocation's, the second is refused.
+    for a in first second; do
+      printf '{"answer":"%s"}' $a | curl -sS "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response" --data-binary @- > /dev/null
+    done
+    return 3 ;;
+  '{"op":"big"}') printf '{"big":"'; head -c 5000000 /dev/zero | tr '\0' x; printf '"}' ;;
+  '{"op":"huge"}') printf '{"huge":"'; head -c 7000000 /dev/zero | tr '\0' x; printf '"}' ;;
+  '{"op":"log"}')
+    # 64 KiB of log lines, then the last one.
+    i=0; while [ $i -lt 1024 ]; do echo "serve-test: log line $i of 1024 ......................................" >&2; i=$((i + 1)); done
+    echo "serve-test: the last log line" >&2
+    printf '{"logged":1024}' ;;
   '{"op":"env"}') printf '{"greeting":"%s","function":"%s"}' "${GREETING:-}" "$AWS_LAMBDA_FUNCTION_NAME" ;;
   *) printf '{"echo":%s}' "$EVENT" ;;
   esac
