@@ -155,6 +155,81 @@ expect_status 240 "a second VM of the same name cannot take its socket" -- timeo
 expect_in "$RUN/err" "function: cannot listen on .*/dup.fn: a running VM listens there" "the live socket is named"
 kill $dup_pid; wait $dup_pid 2>/dev/null
 
+# ---------------------------------------------------------------- through hyperfork serve
+# Debian's clients, by path (a pip-installed aws earlier in PATH is not them).
+AWS=/usr/bin/aws PY=/usr/bin/python3
+if [ -x $AWS ] && $PY -c 'import boto3' 2> /dev/null; then
+	export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
+	export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+	echo "{\"functions\":[{\"name\":\"b\",\"image\":\"$FN\",\"kernel\":\"k\",\"initrd\":\"i\"}]}" > "$RUN/bad.json"
+	expect_status 240 "serve: a function with both image and kernel is refused" -- "$HF" serve --config "$RUN/bad.json"
+	expect_in "$RUN/err" 'function b: "image" \(a bare guest\) goes without "kernel"' "serve: the refusal names the function and the fields"
+	PORT=$((20000 + $$ % 20000))
+	URL=http://127.0.0.1:$PORT
+	cat > "$RUN/fn.json" << JSON
+{"functions": [
+  {"name": "bare", "image": "$FN", "memory": 128, "timeout": $(scaled 3), "pool": 2},
+  {"name": "bwarm", "image": "$FN", "memory": 128, "timeout": $(scaled 3), "mode": "warm"},
+  {"name": "binit", "image": "$FN", "memory": 128, "cmdline": "echo.init=fail"}
+]}
+JSON
+	"$HF" serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --run-dir "$RUN" > "$RUN/serve.out" 2> "$RUN/serve.err" &
+	serve_pid=$!
+	if ! wait_for 60 bash -c "[ \$(grep -c '^serve: function .* \(ready\|failed\)' '$RUN/serve.out') = 3 ]"; then
+		fail "serve: the bare functions are initialised"; sed 's/^/  | /' "$RUN/serve.out" "$RUN/serve.err"
+	else
+		pass "serve: the bare functions are initialised"
+	fi
+	check_or_show "serve: the init error is the function's failure" "$RUN/serve.out" \
+		grep -qF "serve: function binit failed: the function's VM ended during its initialisation (status 1): HF-LAMBDA-INIT-ERROR Echo.InitFailed" "$RUN/serve.out"
+	# sinv NAME PAYLOAD [aws options]: aws lambda invoke; body in $RUN/out.json, status $st.
+	sinv() {
+		local name=$1 payload=$2; shift 2
+		rm -f "$RUN/out.json"
+		timeout 120 $AWS lambda invoke --endpoint-url "$URL" --function-name "$name" \
+			--cli-binary-format raw-in-base64-out --payload "$payload" "$@" "$RUN/out.json" \
+			> "$RUN/inv.json" 2> "$RUN/inv.err"
+		st=$?
+	}
+	field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$RUN/inv.json" "$1" 2> /dev/null; }
+	sinv bare '{"hello":"world"}'
+	first=$(cat "$RUN/out.json")
+	check_or_show "serve: aws lambda invoke runs the bare function in a clone ($first)" "$RUN/inv.err" \
+		bash -c "[ $st = 0 ] && echo '$first' | grep -qE '^\{\"echo\":\{\"hello\":\"world\"\},\"clone\":[1-9][0-9]*\}$' && [ -z '$(field FunctionError)' ]"
+	sinv bare '{"hello":"again"}'
+	second=$(cat "$RUN/out.json")
+	check "serve: the next invocation runs in another clone ($second)" \
+		test "${first##*clone}" != "${second##*clone}"
+	sinv bare '{"cmd":"fail"}'
+	check_or_show "serve: the function's error is Handled, with its document" "$RUN/inv.json" \
+		test "$(field FunctionError)/$(cat "$RUN/out.json")" = 'Handled/{"errorMessage":"asked to fail","errorType":"Echo.Failed"}'
+	sinv bare '{"cmd":"crash"}'
+	check_or_show "serve: a crashing function is Unhandled, Runtime.ExitError" "$RUN/out.json" \
+		bash -c "[ '$(field FunctionError)' = Unhandled ] && grep -q Runtime.ExitError '$RUN/out.json'"
+	sinv bare '{"cmd":"spin"}'
+	check_or_show "serve: a function spinning past its timeout: 'Task timed out after $(scaled 3).00 seconds'" "$RUN/out.json" \
+		bash -c "[ '$(field FunctionError)' = Unhandled ] && grep -q 'Task timed out after $(scaled 3).00 seconds' '$RUN/out.json'"
+	for i in 1 2; do
+		sinv bwarm "{\"w\":$i}"
+		check_or_show "serve: warm mode, invocation $i in the one VM" "$RUN/inv.err" \
+			test "$st/$(cat "$RUN/out.json")" = "0/{\"echo\":{\"w\":$i},\"clone\":0}"
+	done
+	cat > "$RUN/boto.py" << 'PY'
+import json, sys, boto3
+c = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1",
+                 aws_access_key_id="x", aws_secret_access_key="x")
+r = c.invoke(FunctionName="bare", Payload=json.dumps({"from": "boto3"}))
+print(r["StatusCode"], r.get("FunctionError", "-"), r["Payload"].read().decode())
+PY
+	$PY "$RUN/boto.py" "$URL" > "$RUN/boto.out" 2>&1
+	check_or_show "serve: boto3 invokes the bare function" "$RUN/boto.out" \
+		grep -qE '^200 - \{"echo":\{"from": "boto3"\},"clone":[0-9]+\}$' "$RUN/boto.out"
+	kill $serve_pid; wait $serve_pid
+	check "serve: SIGTERM ends serve and its VMs" wait_for 10 no_vmm_left
+else
+	fail "serve: no /usr/bin/aws or python3-boto3: run scripts/install-deps.sh"
+fi
+
 check "no function socket is left" bash -c "[ -z \"\$(ls '$RUN'/*.fn 2>/dev/null)\" ]"
 check "no VMM process is left" wait_for 10 no_vmm_left
 finish
