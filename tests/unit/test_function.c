@@ -24,6 +24,7 @@
 #include "core/loop.h"
 #include "core/vm.h"
 #include "devices/devices.h"
+#include "host_socket.h"
 #include "hyperfork/abi.h"
 
 #define RAM (16 * MiB)
@@ -89,25 +90,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Run the main loop until it has nothing to do for a moment. */
 static void pump(struct fixture *f)
 {
-	for (int i = 0; i < 400; i++) {
-		struct pollfd p = {.fd = f->loop.epfd, .events = POLLIN};
-		if (poll(&p, 1, 20) <= 0)
-			return;
-		loop_once(&f->loop, 0);
-	}
-}
-
-static int client(const char *path)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
+	pump_loop(&f->loop);
 }
 
 static void send_all(int fd, const void *buf, size_t len)
@@ -124,7 +109,7 @@ static void send_all(int fd, const void *buf, size_t len)
 /* A client sends an invocation (with a client context) and stays connected. */
 static int invoke(struct fixture *f, const char *id, const void *payload, size_t len)
 {
-	int fd = client(f->path);
+	int fd = host_connect(f->path);
 	char line[256];
 	int n = snprintf(line, sizeof(line), "INVOKE %s 1700000000123 arn:x - 4 %zu\nctx!", id,
 			 len);
@@ -282,7 +267,7 @@ static void test_6_mib_payload_both_ways(void **state)
 	for (size_t i = 0; i < len; i++)
 		p[i] = (char)('a' + i % 26);
 	assert_int_equal(next(f, HF_FN_PAYLOAD_MAX), 0);
-	int c = client(f->path);
+	int c = host_connect(f->path);
 	char line[128];
 	int n = snprintf(line, sizeof(line), "INVOKE big 1 arn - 0 %zu\n", len);
 	send_all(c, line, (size_t)n);
@@ -441,7 +426,7 @@ static void test_client_hangs_up(void **state)
 	assert_int_equal(report(f, "T", "late"), 0);
 	expect_answer(f, c, "ERROR 4 T\nlate", 14);
 	/* A client that only shut its sending side still gets its answer. */
-	c = client(f->path);
+	c = host_connect(f->path);
 	send_all(c, "INVOKE h 1 a - 0 1\nz", 20);
 	shutdown(c, SHUT_WR);
 	pump(f);
@@ -481,7 +466,7 @@ static void test_bad_invoke_lines(void **state)
 	};
 	assert_int_equal(next(f, 16), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int c = client(f->path);
+		int c = host_connect(f->path);
 		send_all(c, bad[i], strlen(bad[i]));
 		if (i == sizeof(bad) / sizeof(bad[0]) - 1)
 			shutdown(c, SHUT_WR);
@@ -493,7 +478,7 @@ static void test_bad_invoke_lines(void **state)
 		assert_true(waiting(f));
 	}
 	/* A line past 512 bytes. */
-	int c = client(f->path);
+	int c = host_connect(f->path);
 	char longline[700];
 	memset(longline, 'A', sizeof(longline));
 	send_all(c, longline, sizeof(longline));
@@ -513,14 +498,14 @@ static void test_stalled_client_does_not_hold_the_loop(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(next(f, 16), 0);
-	int stall = client(f->path);
+	int stall = host_connect(f->path);
 	send_all(stall, "INVOKE slow 1 arn - 0 5\nab", 26); /* 3 bytes short */
 	uint64_t t = now_ns();
 	pump(f);
 	assert_true(now_ns() - t < 2000000000ull); /* pump returned: the loop never blocked */
 	assert_true(waiting(f));
 	/* Another client waits in the backlog meanwhile (one connection at a time). */
-	int other = client(f->path);
+	int other = host_connect(f->path);
 	send_all(other, "INVOKE next 1 arn - 0 1\nz", 25);
 	pump(f);
 	assert_true(waiting(f));
@@ -584,7 +569,7 @@ static void test_template_refuses_clients(void **state)
 {
 	struct fixture *f = *state;
 	f->vm.is_template = true;
-	int c = client(f->path);
+	int c = host_connect(f->path);
 	send_all(c, "INVOKE a 1 arn - 0 1\nz", 22);
 	pump(f);
 	char buf[16];
