@@ -102,6 +102,71 @@ void hf_sleep_us(uint64_t us)
 	}
 }
 
+int hf_cmdline_has(const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = hf_cmdline(); *p;) {
+		while (*p == ' ')
+			p++;
+		size_t len = 0;
+		while (p[len] && p[len] != ' ')
+			len++;
+		if (len == n && !memcmp(p, word, n))
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* The ports take a 32-bit address: the structs live on this vCPU's stack (below 4 GiB). */
+unsigned hf_next(struct hf_invocation *inv, void *buf, size_t cap)
+{
+	inv->buf = (uint64_t)(uintptr_t)buf;
+	inv->cap = cap;
+	hf_outl(HF_PORT_NEXT, (uint32_t)(uintptr_t)inv);
+	return ((volatile struct hf_invocation *)inv)->status;
+}
+
+void hf_respond(const void *buf, size_t len)
+{
+	struct hf_buf b = {.addr = (uint64_t)(uintptr_t)buf, .len = len};
+	hf_outl(HF_PORT_RESPOND, (uint32_t)(uintptr_t)&b);
+}
+
+void hf_fail(const char *type, const void *body, size_t len)
+{
+	struct hf_fn_error e = {.addr = (uint64_t)(uintptr_t)body, .len = len};
+	for (size_t i = 0; type && type[i] && i < sizeof(e.type) - 1; i++)
+		e.type[i] = type[i] > ' ' && type[i] < 0x7f ? type[i] : '_';
+	hf_outl(HF_PORT_FAIL, (uint32_t)(uintptr_t)&e);
+}
+
+const struct hf_invocation *hf_lambda_next(void *buf, size_t cap)
+{
+	static struct hf_invocation inv;
+	static int started;
+	if (!started) {
+		started = 1;
+		if (!hf_cmdline_has("hf.lambda=warm") && hf_fork() == HF_FORK_FAILED) {
+			hf_puts("HF-LAMBDA-FORK-FAILED no clone could be made\n");
+			hf_exit(1);
+		}
+	}
+	if (hf_next(&inv, buf, cap) != HF_NEXT_OK) {
+		hf_printf("HF-LAMBDA-TOO-LARGE invocation %s of %llu bytes, room for %llu\n",
+			  inv.request_id, (unsigned long long)inv.len, (unsigned long long)cap);
+		hf_exit(1);
+	}
+	return &inv;
+}
+
+void hf_init_error(const char *type, const char *body)
+{
+	hf_printf("HF-LAMBDA-INIT-ERROR %s %s\n", type, body);
+	hf_fail(type, body, strlen(body));
+	hf_exit(1);
+}
+
 void hf_halt(void)
 {
 	for (;;)

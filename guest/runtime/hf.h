@@ -1,5 +1,6 @@
 /* HyperFork bare-guest runtime: start code, console, exit, fork point, clone id, guest
- * facts and a cycle counter, over the ports of include/hyperfork/abi.h. Freestanding. */
+ * facts, a cycle counter and functions (invocations), over the ports of
+ * include/hyperfork/abi.h. Freestanding. */
 #ifndef HF_GUEST_H
 #define HF_GUEST_H
 
@@ -53,6 +54,28 @@ void hf_random(void *buf, size_t len);
 void hf_mark(uint32_t tag);
 void hf_sleep_us(uint64_t us); /* the vCPU sleeps without using the CPU */
 __attribute__((noreturn)) void hf_halt(void); /* this vCPU stops for good */
+
+/* Functions (a VM run with --function; ports of include/hyperfork/abi.h, version 3).
+ * hf_next: wait for the next invocation, its payload into buf (cap bytes, at most
+ * HF_FN_PAYLOAD_MAX); fills inv. Returns HF_NEXT_OK, or HF_NEXT_TOO_LARGE (inv->len says how
+ * much room it needs; the next call gets the same invocation).
+ * hf_respond: the result of the invocation taken. hf_fail: its error (type: visible ASCII,
+ * no spaces, under HF_FN_ERROR_TYPE_MAX bytes; longer is cut, others become '_'); before any
+ * invocation was taken, an init error (see hf_init_error). */
+unsigned hf_next(struct hf_invocation *inv, void *buf, size_t cap);
+void hf_respond(const void *buf, size_t len);
+void hf_fail(const char *type, const void *body, size_t len);
+/* A function's loop, as Lambda's runtimes (and hf-lambda in Linux guests) have it: the
+ * first call is the end of the function's init, where it calls hf_fork() (under --template
+ * the VM freezes there, and each clone takes its own invocation), unless the command line
+ * has the word hf.lambda=warm (one VM takes invocation after invocation). Then as hf_next;
+ * an invocation larger than cap ends the VM (code 1, a line on the console). */
+const struct hf_invocation *hf_lambda_next(void *buf, size_t cap);
+/* The function failed its init: "HF-LAMBDA-INIT-ERROR TYPE BODY" on the console, the
+ * error to a client whose invocation waits, and the VM ends with code 1. */
+__attribute__((noreturn)) void hf_init_error(const char *type, const char *body);
+/* Whether the command line has word (between spaces). */
+int hf_cmdline_has(const char *word);
 
 const struct hf_boot_info *hf_info(void);
 const char *hf_cmdline(void);

@@ -2,7 +2,8 @@
  * (bare-guest runtime, Linux guest tools). Shared verbatim by both sides;
  * freestanding C, no host headers beyond <stdint.h>.
  *
- * ABI version 2 (version 1 had no HF_PORT_RANDOM).
+ * ABI version 3 (version 1 had no HF_PORT_RANDOM; version 2 had no HF_PORT_NEXT,
+ * HF_PORT_RESPOND, HF_PORT_FAIL).
  *
  * Hypercall ports (all guests)
  * ----------------------------
@@ -43,6 +44,34 @@
  *                           from here after a fork (`hf-fork` in Linux guests
  *                           reseeds the kernel's RNG this way; see hf-reseed).
  *
+ * Function ports (bare guests run with `--function`; elsewhere these are unknown ports):
+ * the VM serves invocations that host programs send to its Unix socket RUN_DIR/NAME.fn
+ * (one at a time, with the exchange of include/hyperfork/lambda.h without its CONNECT
+ * line), as an AWS Lambda runtime does. Each port takes the guest-physical address (below
+ * 4 GiB) of a struct, which must lie in guest RAM, as must every buffer it names; any
+ * other value, or a field out of its range, is guest misbehaviour (HF_STATUS_CRASH).
+ *   HF_PORT_NEXT     out32  take the next invocation (struct hf_invocation): the vCPU
+ *                           waits (using no CPU) until one arrives, then its payload is
+ *                           in buf and the out fields are set. status HF_NEXT_TOO_LARGE:
+ *                           the payload (len bytes) is larger than cap; nothing was
+ *                           written, and the next HF_PORT_NEXT gets the same invocation.
+ *                           An invocation taken and not answered when the guest asks
+ *                           for the next one is closed unanswered (the client sees its
+ *                           connection end). One vCPU at a time may wait here. A clone
+ *                           made while a vCPU waits here waits for its own invocation.
+ *   HF_PORT_RESPOND  out32  answer the invocation taken with the result (struct hf_buf):
+ *                           sent as "RESPONSE <len>"; a result over HF_FN_PAYLOAD_MAX
+ *                           bytes is sent as the error Function.ResponseSizeTooLarge.
+ *   HF_PORT_FAIL     out32  report an error (struct hf_fn_error): for the invocation
+ *                           taken, sent as "ERROR <len> <type>"; before this VM (or the
+ *                           VM it was cloned from) took any invocation, it is an init
+ *                           error, sent as "INIT_ERROR <len> <type>" to a client whose
+ *                           invocation waits (the runtime then ends the VM).
+ *                           RESPOND or FAIL with no invocation taken (but for an init
+ *                           error) is guest misbehaviour; an answer to an invocation
+ *                           whose client has hung up (or that was taken before this
+ *                           clone was made) is dropped quietly.
+ *
  * Any other port, or a wrong access size on these, ends a bare guest with
  * HF_STATUS_CRASH. Linux guests may probe legacy ports; there unknown ports
  * read as all ones and writes are ignored.
@@ -82,10 +111,10 @@
 
 #include <stdint.h>
 
-#define HF_ABI_VERSION 2u
+#define HF_ABI_VERSION 3u
 
 #define HF_PORT_BASE 0xE0u
-#define HF_PORT_COUNT 9u
+#define HF_PORT_COUNT 12u
 #define HF_PORT_SPAN (HF_PORT_COUNT + 3u) /* ports to allow with ioperm() */
 #define HF_PORT_CONSOLE (HF_PORT_BASE + 0u)
 #define HF_PORT_EXIT (HF_PORT_BASE + 1u)
@@ -96,6 +125,9 @@
 #define HF_PORT_WRITE (HF_PORT_BASE + 6u)
 #define HF_PORT_SLEEP (HF_PORT_BASE + 7u)
 #define HF_PORT_RANDOM (HF_PORT_BASE + 8u)
+#define HF_PORT_NEXT (HF_PORT_BASE + 9u)
+#define HF_PORT_RESPOND (HF_PORT_BASE + 10u)
+#define HF_PORT_FAIL (HF_PORT_BASE + 11u)
 
 #define HF_SLEEP_MAX 60000000u /* one minute */
 
@@ -105,6 +137,33 @@
 struct hf_buf {
 	uint64_t addr; /* guest-physical address of the bytes */
 	uint64_t len;  /* number of bytes */
+};
+
+/* Function ports: payloads and answers are at most HF_FN_PAYLOAD_MAX bytes (Lambda's
+ * synchronous limit, HF_LAMBDA_MAX_PAYLOAD of lambda.h). */
+#define HF_FN_PAYLOAD_MAX (6u * 1024 * 1024)
+#define HF_FN_REQUEST_ID_MAX 40u /* with its NUL */
+#define HF_FN_ERROR_TYPE_MAX 64u /* with its NUL */
+
+/* Argument of HF_PORT_NEXT. */
+struct hf_invocation {
+	uint64_t buf;	      /* in: guest-physical address of the payload buffer */
+	uint64_t cap;	      /* in: its size, at most HF_FN_PAYLOAD_MAX */
+	uint64_t len;	      /* out: the payload's length */
+	uint64_t deadline_ms; /* out: when the client gives up, ms since the Unix epoch */
+	uint32_t status;      /* out: HF_NEXT_OK or HF_NEXT_TOO_LARGE */
+	uint32_t reserved;
+	char request_id[HF_FN_REQUEST_ID_MAX]; /* out: NUL-terminated */
+};
+#define HF_NEXT_OK 0u
+#define HF_NEXT_TOO_LARGE 1u
+
+/* Argument of HF_PORT_FAIL. */
+struct hf_fn_error {
+	uint64_t addr; /* guest-physical address of the error document (JSON, by convention) */
+	uint64_t len;  /* its length, at most HF_FN_PAYLOAD_MAX */
+	/* the error type: NUL-terminated, visible ASCII without spaces; "" for none */
+	char type[HF_FN_ERROR_TYPE_MAX];
 };
 
 #define HF_FORK_FAILED 0xFFFFFFFFu

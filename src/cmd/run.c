@@ -48,8 +48,8 @@ static void usage(FILE *f)
 		"                    (each clone then holds a private copy of those pages)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"\n"
-		"Devices, each option once per device, added in the order given; each takes one\n"
-		"of the board's %u interrupt lines:\n",
+		"Devices, each option once per device, added in the order given; each virtio\n"
+		"device takes one of the board's %u interrupt lines:\n",
 		HF_STATUS_TIMEOUT, HF_DEFAULT_RUN_DIR, board_nirqs);
 	for (const struct device_option *const *o = device_options; *o; o++)
 		fputs((*o)->help, f);
@@ -101,8 +101,10 @@ static int make_options(struct option *out)
 	for (; n < NOPTIONS; n++)
 		out[n] = base_options[n];
 	for (; device_options[i] && i < MAX_DEVICE_OPTIONS; i++)
-		out[n++] = (struct option){device_options[i]->name, required_argument, NULL,
-					   OPT_DEVICE + (int)i};
+		out[n++] = (struct option){device_options[i]->name,
+					   device_options[i]->metavar ? required_argument
+								      : no_argument,
+					   NULL, OPT_DEVICE + (int)i};
 	out[n] = (struct option){NULL, 0, NULL, 0};
 	return (int)i;
 }
@@ -224,7 +226,8 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 		case OPT_HELP: usage(stdout); return 1;
 		default:
 			if (opt >= OPT_DEVICE && opt < OPT_DEVICE + ndevopts) {
-				if (add_device_arg(cfg, device_options[opt - OPT_DEVICE], optarg) != 0)
+				if (add_device_arg(cfg, device_options[opt - OPT_DEVICE],
+						   optarg ? optarg : "") != 0)
 					return HF_STATUS_ERROR;
 				break;
 			}
@@ -241,6 +244,9 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 	for (unsigned i = 0; bare && i < cfg->ndevices; i++)
 		if (cfg->devices[i].opt->linux_only)
 			return bad("--%s is for Linux guests (--kernel)", cfg->devices[i].opt->name);
+	for (unsigned i = 0; kernel && i < cfg->ndevices; i++)
+		if (cfg->devices[i].opt->bare_only)
+			return bad("--%s is for bare guests (--bare)", cfg->devices[i].opt->name);
 	cfg->kind = bare ? VM_BARE : VM_LINUX;
 	cfg->template = template;
 	cfg->template_pool = pool;

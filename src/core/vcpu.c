@@ -34,7 +34,7 @@ void vcpu_install_kick_handler(void)
 static bool held(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
-	return vm->pause_req || c->self_park || c->halted ||
+	return vm->pause_req || c->self_park || c->halted || c->io_wait ||
 	       (c->sleep_until && c->sleep_until > now_ns());
 }
 
@@ -62,7 +62,7 @@ static bool vcpu_park(struct vcpu *c)
 	if (c->fork_pending)
 		vm_notify(vm); /* stopped at a fork point: the main loop clones the VM now */
 	while (held(c) && !vm->exiting && !vm->threads_stop) {
-		if (c->sleep_until && !vm->pause_req && !c->self_park && !c->halted) {
+		if (c->sleep_until && !vm->pause_req && !c->self_park && !c->halted && !c->io_wait) {
 			struct timespec ts = {.tv_sec = (time_t)(c->sleep_until / 1000000000ull),
 					      .tv_nsec = (long)(c->sleep_until % 1000000000ull)};
 			pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);

@@ -62,6 +62,8 @@ struct vcpu {
 	bool halted;    /* HF_PORT_HALT: stopped for good */
 	bool fork_pending; /* stopped at HF_PORT_FORK, waiting for the main loop */
 	uint64_t sleep_until; /* HF_PORT_SLEEP: CLOCK_MONOTONIC ns until which it sleeps */
+	bool io_wait; /* in a hypercall that waits for the host (HF_PORT_NEXT) until the device
+	                 clears it and broadcasts vm->cond; kept by clones (they wait too) */
 	struct vcpu_snapshot *snap; /* captured state, allocated at setup */
 };
 

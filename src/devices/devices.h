@@ -16,10 +16,12 @@ int legacy_add(struct vm *vm);
  * defines its own and parses its own argument; device_options lists them all. */
 struct device_option {
 	const char *name;    /* the option, without the dashes */
-	const char *metavar; /* what ARG looks like, for usage lines */
+	const char *metavar; /* what ARG looks like, for usage lines; NULL: the option takes
+	                        no argument (parse gets "") */
 	const char *help;    /* --help lines, each indented by 2 spaces, ending in '\n' */
 	unsigned max;        /* how many the VM may have (0: as many as the board has lines) */
 	bool linux_only;     /* only Linux guests have drivers for it */
+	bool bare_only;      /* only bare guests can use it */
 	/* Check arg; returns what add needs (freed with free()), or NULL with the reason in
 	 * err (the caller names the option and the argument). Pure: touches nothing. */
 	void *(*parse)(const char *arg, char *err, size_t errlen);
@@ -41,6 +43,10 @@ extern const struct device_option virtio_blk_option;
 /* virtio-vsock on a host Unix socket, Firecracker's hybrid model (--vsock). Clones get
  * sockets of their own. */
 extern const struct device_option virtio_vsock_option;
+
+/* Invocations for a bare guest over the function ports of include/hyperfork/abi.h, from
+ * the Unix socket RUN_DIR/NAME.fn (--function). Clones get sockets of their own. */
+extern const struct device_option function_option;
 
 /* Feed console input to the serial port (main loop). */
 void serial_input(struct vm *vm, const uint8_t *data, size_t len);

@@ -1,5 +1,6 @@
 /* The hypercall ports of include/hyperfork/abi.h: console, exit, fork point, clone id,
- * timestamps, vCPU halt and sleep, console buffers, host randomness. */
+ * timestamps, vCPU halt and sleep, console buffers, host randomness. (The function ports
+ * are the function device's, devices/function.c.) */
 #include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -154,7 +155,7 @@ int hfport_add(struct vm *vm)
 	if (!d)
 		return -1;
 	*d = (struct device){.ops = &hfport_ops, .vm = vm, .port_base = HF_PORT_BASE,
-			     .port_count = HF_PORT_COUNT};
+			     .port_count = HF_PORT_RANDOM - HF_PORT_BASE + 1};
 	if (bus_add(&vm->bus, d) < 0) {
 		free(d);
 		return -1;

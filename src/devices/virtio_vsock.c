@@ -739,33 +739,14 @@ static void listener_event(struct watch *w, uint32_t events)
  * (logged). */
 static int uds_listen(struct vsock *vs)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", vs->path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	int r = bind(fd, (struct sockaddr *)&a, sizeof(a));
-	if (r < 0 && errno == EADDRINUSE) {
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0;
-		if (probe >= 0)
-			close(probe);
-		errno = EADDRINUSE;
-		if (live)
-			goto fail;  /* another VM's */
-		unlink(a.sun_path); /* stale: its VM is gone */
-		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	int fd = unix_listen(vs->path);
+	if (fd < 0) {
+		pr_err("vsock: cannot listen on %s: %s", vs->path, strerror(errno));
+		return -1;
 	}
-	if (r < 0 || listen(fd, 128) < 0)
-		goto fail;
 	vs->listener = fd;
 	vs->own_path = true;
 	return 0;
-fail:
-	pr_err("vsock: cannot listen on %s: %s", vs->path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /* ---- virtio device ---------------------------------------------------------------------- */

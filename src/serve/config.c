@@ -132,7 +132,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 		    char *err, size_t errlen)
 {
 	struct fn_config *c = &sc->fns[index];
-	static const char *const known[] = {"name", "kernel", "initrd", "disks", "cmdline",
+	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
 					     "handler", "environment", "mode", NULL};
 	if (!json_is_object(f))
@@ -154,8 +154,20 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 		if (!known[k])
 			return fail(err, errlen, "function %s: unknown field \"%.64s\"", name, key);
 	}
-	if (get_string(f, name, "kernel", false, dir, &c->kernel, err, errlen) < 0 ||
-	    get_string(f, name, "initrd", false, dir, &c->initrd, err, errlen) < 0 ||
+	/* A bare guest ("image") or a Linux guest ("kernel", "initrd", "disks"): not both. */
+	bool bare = json_object_get(f, "image");
+	if (bare && (json_object_get(f, "kernel") || json_object_get(f, "initrd") ||
+		     json_object_get(f, "disks") || json_object_get(f, "environment") ||
+		     json_object_get(f, "handler")))
+		return fail(err, errlen, "function %s: \"image\" (a bare guest) goes without "
+			    "\"kernel\", \"initrd\", \"disks\", \"environment\" and \"handler\" (a "
+			    "Linux guest's)", name);
+	if (!bare && !json_object_get(f, "kernel") && !json_object_get(f, "initrd"))
+		return fail(err, errlen, "function %s: needs \"image\" (a bare guest's ELF) or "
+			    "\"kernel\" and \"initrd\" (a Linux guest)", name);
+	if (get_string(f, name, "image", true, dir, &c->image, err, errlen) < 0 ||
+	    (!bare && get_string(f, name, "kernel", false, dir, &c->kernel, err, errlen) < 0) ||
+	    (!bare && get_string(f, name, "initrd", false, dir, &c->initrd, err, errlen) < 0) ||
 	    get_string(f, name, "cmdline", true, NULL, &c->cmdline, err, errlen) < 0 ||
 	    get_string(f, name, "handler", true, NULL, &c->handler, err, errlen) < 0 ||
 	    get_uint(f, name, "memory", 128, 10240, 256, &c->memory_mb, err, errlen) < 0 ||
@@ -235,6 +247,7 @@ void serve_config_free(struct serve_config *c)
 {
 	for (unsigned i = 0; i < c->nfns; i++) {
 		struct fn_config *f = &c->fns[i];
+		free(f->image);
 		free(f->kernel);
 		free(f->initrd);
 		free(f->cmdline);

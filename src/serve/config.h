@@ -3,7 +3,9 @@
  *
  *   {"functions": [{
  *       "name": "hello",                        1-64 of [A-Za-z0-9_-] (Lambda's function names)
- *       "kernel": "bzImage", "initrd": "initramfs.cpio",   a Linux guest (paths relative to
+ *       "image": "fn.elf",                      a bare guest (a static ELF run with
+ *                                               --function: ABI version 3's function ports),
+ *       "kernel": "bzImage", "initrd": "initramfs.cpio",   or a Linux guest (paths relative to
  *       "disks": ["code.img"],                  the file's directory): the function's code,
  *                                               read-only, the first disk holding bootstrap
  *       "cmdline": "...",                       optional extra kernel command-line words
@@ -19,9 +21,9 @@
  *                                               one at a time: Lambda's warm container, state
  *                                               passes between invocations), "boot" (a VM
  *                                               booted for each invocation: cold starts)
- *       "handler": "function.handler",          optional, $_HANDLER in the guest
+ *       "handler": "function.handler",          optional, $_HANDLER in the guest (Linux)
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
- *                                               most 1024 bytes as KEY=VALUE lines)
+ *                                               most 1024 bytes as KEY=VALUE lines; Linux)
  *   }]}
  */
 #ifndef HF_SERVE_CONFIG_H
@@ -38,7 +40,9 @@ enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT };
 
 struct fn_config {
 	char name[FN_NAME_MAX + 1];
-	char *kernel, *initrd, *cmdline, *handler; /* malloc'd; cmdline, handler may be NULL */
+	char *image;                               /* malloc'd; a bare guest's ELF, or NULL */
+	char *kernel, *initrd, *cmdline, *handler; /* malloc'd; NULL with image; cmdline,
+	                                              handler may be NULL */
 	char *disks[FN_MAX_DISKS];
 	unsigned ndisks;
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;

@@ -25,6 +25,7 @@
 #define TAIL_BYTES 4096
 #define LINUX_CMDLINE_ROOM 1700 /* of the 2047 bytes x86 Linux keeps, what serve's words may use */
 #define VSOCK_EXT ".vsock" /* the device's default socket: RUN_DIR/NAME.vsock */
+#define FN_EXT ".fn"       /* a bare guest's function socket: RUN_DIR/NAME.fn */
 #define SERVE_BOOT_TIMEOUT_MS (120u * 1000) /* mode boot: an invocation's VM up to its agent */
 
 void request_id_new(char *id)
@@ -76,7 +77,7 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 		 cfg->name, template ? "" : " hf.lambda=warm", cfg->handler ? " hf.handler=" : "",
 		 cfg->handler ? cfg->handler : "", env[0] ? " hf.env=" : "", env,
 		 cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
-	if (strlen(cmdline) > LINUX_CMDLINE_ROOM) {
+	if (!cfg->image && strlen(cmdline) > LINUX_CMDLINE_ROOM) {
 		snprintf(why, whylen, "its kernel command line would be %zu bytes, over the %u "
 			 "Linux keeps with room for the VMM's words: shorten \"cmdline\" or "
 			 "\"environment\"", strlen(cmdline), LINUX_CMDLINE_ROOM);
@@ -87,6 +88,19 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 				"--kernel", cfg->kernel, "--initrd", cfg->initrd,
 				"--cmdline", cmdline, "--console", console};
 	unsigned argc = 20;
+	if (cfg->image) { /* a bare guest: its function ports instead of vsock and an agent */
+		snprintf(cmdline, sizeof(cmdline), "hf.fn=%s%s%s%s", cfg->name,
+			 template ? "" : " hf.lambda=warm", cfg->cmdline ? " " : "",
+			 cfg->cmdline ? cfg->cmdline : "");
+		argv[10] = "--function";
+		argv[11] = "--bare";
+		argv[12] = cfg->image;
+		argv[13] = "--cmdline";
+		argv[14] = cmdline;
+		argv[15] = "--console";
+		argv[16] = console;
+		argc = 17;
+	}
 	if (template) {
 		argv[argc++] = "--template";
 		argv[argc++] = "--pool";
@@ -188,20 +202,21 @@ static bool frozen(struct function *f)
 	       !strcmp(resp.vm.state, "template");
 }
 
-static int agent_connect(const char *path, uint64_t deadline);
+static int agent_connect(const struct function *f, const char *path, uint64_t deadline);
 
-/* The vsock socket of VM name (the device's default, RUN_DIR/NAME.vsock) into path. */
-static void vsock_path(const struct function *f, const char *name, char *path, size_t len)
+/* The socket of VM name's agent into path: the vsock device's default, RUN_DIR/NAME.vsock
+ * (a Linux guest), or the function device's, RUN_DIR/NAME.fn (a bare guest). */
+static void agent_path(const struct function *f, const char *name, char *path, size_t len)
 {
-	run_file(path, len, f->run_dir, name, VSOCK_EXT);
+	run_file(path, len, f->run_dir, name, f->cfg->image ? FN_EXT : VSOCK_EXT);
 }
 
 /* The agent in VM name takes connections. */
 static bool agent_up(struct function *f, const char *name)
 {
 	char path[4096];
-	vsock_path(f, name, path, sizeof(path));
-	int s = agent_connect(path, now_ns() + 1000000000ull);
+	agent_path(f, name, path, sizeof(path));
+	int s = agent_connect(f, path, now_ns() + 1000000000ull);
 	if (s < 0)
 		return false;
 	close(s);
@@ -337,8 +352,9 @@ static int read_line(int fd, char *line, size_t size, uint64_t deadline)
 	return -1;
 }
 
-/* Connect to the agent in the clone whose vsock socket is path. Returns the fd or -1. */
-static int agent_connect(const char *path, uint64_t deadline)
+/* Connect to the agent whose socket is path: over vsock (Linux) with the CONNECT
+ * handshake, to a bare guest's function socket directly. Returns the fd or -1. */
+static int agent_connect(const struct function *f, const char *path, uint64_t deadline)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	char line[64];
@@ -352,8 +368,9 @@ static int agent_connect(const char *path, uint64_t deadline)
 		return -1;
 	int n = snprintf(line, sizeof(line), "CONNECT %u\n", HF_LAMBDA_PORT);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    io_all(fd, line, (size_t)n, true, deadline) < 0 ||
-	    read_line(fd, line, sizeof(line), deadline) < 0 || strncmp(line, "OK ", 3)) {
+	    (!f->cfg->image && (io_all(fd, line, (size_t)n, true, deadline) < 0 ||
+				read_line(fd, line, sizeof(line), deadline) < 0 ||
+				strncmp(line, "OK ", 3)))) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -541,10 +558,11 @@ static int boot_new(struct function *f, char *name, size_t len, struct inv_resul
 
 /* Mode boot: connect to the agent of the VM just booted, trying until it listens (or the
  * VM ends, or deadline). */
-static int agent_connect_booting(const char *path, pid_t pid, uint64_t deadline)
+static int agent_connect_booting(const struct function *f, const char *path, pid_t pid,
+				 uint64_t deadline)
 {
 	for (;;) {
-		int s = agent_connect(path, deadline);
+		int s = agent_connect(f, path, deadline);
 		if (s >= 0 || errno == ETIMEDOUT || now_ns() >= deadline)
 			return s;
 		if (waitpid(pid, NULL, WNOHANG) != 0) {
@@ -595,18 +613,21 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 		snprintf(r->error, sizeof(r->error), "function %s is not ready", f->cfg->name);
 	} else if (f->cfg->mode == FN_MODE_CLONE) {
 		if ((vm = clone_new(f, inv->tail, r)) == 0) {
-			/* the clone NAME.N listens on the template's vsock socket + ".N" */
+			/* the clone NAME.N listens on the template's vsock socket + ".N", or
+			 * (a bare guest) on its own NAME.N.fn */
 			const char *dot = strrchr(r->clone.name, '.');
-			vsock_path(f, f->cfg->name, path, sizeof(path));
-			snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s",
-				 dot ? dot + 1 : "0");
-			s = agent_connect(path, deadline);
+			agent_path(f, f->cfg->image ? r->clone.name : f->cfg->name, path,
+				   sizeof(path));
+			if (!f->cfg->image)
+				snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s",
+					 dot ? dot + 1 : "0");
+			s = agent_connect(f, path, deadline);
 		}
 	} else if (f->cfg->mode == FN_MODE_BOOT) {
 		/* The boot is not the invocation's: its timeout starts once the agent is up. */
 		if ((vm = boot_new(f, name, sizeof(name), r)) == 0) {
-			vsock_path(f, name, path, sizeof(path));
-			s = agent_connect_booting(path, r->booted,
+			agent_path(f, name, path, sizeof(path));
+			s = agent_connect_booting(f, path, r->booted,
 						  t0 + (uint64_t)SERVE_BOOT_TIMEOUT_MS * 1000000);
 			deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
 			if (s < 0 && errno == ECHILD) { /* it never came up: why is in its log */
@@ -622,8 +643,8 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 		}
 	} else { /* warm: its one VM, one invocation at a time */
 		pthread_mutex_lock(&f->warm_lock);
-		vsock_path(f, f->cfg->name, path, sizeof(path));
-		s = agent_connect(path, deadline);
+		agent_path(f, f->cfg->name, path, sizeof(path));
+		s = agent_connect(f, path, deadline);
 		vm = 0;
 	}
 	if (vm < 0) {

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,6 +192,38 @@ bool valid_vm_name(const char *name)
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext)
 {
 	snprintf(buf, len, "%s/%s%s", dir, name, ext);
+}
+
+int unix_listen(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	if (r < 0 && errno == EADDRINUSE) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0;
+		if (probe >= 0)
+			close(probe);
+		errno = EADDRINUSE;
+		if (!live) {
+			unlink(a.sun_path); /* stale: its process is gone */
+			r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+		}
+	}
+	if (r < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 size_t base64_encode(const void *in, size_t len, char *out)

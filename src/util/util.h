@@ -50,6 +50,11 @@ bool valid_vm_name(const char *name);
 #define RUN_FILE_CONSOLE ".console"
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext);
 
+/* Listen on a Unix stream socket at path (non-blocking, close-on-exec, backlog 128). A
+ * socket file left by a process that is gone (nothing accepts on it) is replaced; one a
+ * live process listens on fails with EADDRINUSE. Returns the fd, or -1 with errno. */
+int unix_listen(const char *path);
+
 /* Base64 (RFC 4648, with padding) of len bytes of in into out, which has room for
  * BASE64_LEN(len) bytes (its NUL included). Returns the length written. */
 #define BASE64_LEN(len) (4 * (((size_t)(len) + 2) / 3) + 1)

@@ -58,7 +58,24 @@ static void test_full_function(void **state)
 	assert_int_equal(f->pool, 4);
 	assert_int_equal(f->mode, FN_MODE_CLONE);
 	assert_string_equal(f->env, "");
+	assert_null(f->image);
 	assert_null(serve_config_find(&c, "nope"));
+	serve_config_free(&c);
+}
+
+static void test_bare_function(void **state)
+{
+	(void)state;
+	struct serve_config c;
+	char err[512] = "";
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"b\",\"image\":\"echo-fn.elf\","
+			       "\"memory\":128,\"cmdline\":\"echo.x=1\"}]}", &c, err), 0);
+	const struct fn_config *f = serve_config_find(&c, "b");
+	assert_non_null(f);
+	assert_string_equal(f->image, "/srv/fn/echo-fn.elf");
+	assert_null(f->kernel);
+	assert_null(f->initrd);
+	assert_string_equal(f->cmdline, "echo.x=1");
 	serve_config_free(&c);
 }
 
@@ -75,6 +92,13 @@ static void test_refusals(void **state)
 		{"{\"functions\":[1]}", "function 1: not an object"},
 		{"{\"functions\":[{\"name\":\"a b\",\"kernel\":\"k\",\"initrd\":\"i\"}]}", "\"name\" must"},
 		{"{\"functions\":[{\"name\":\"a\",\"initrd\":\"i\"}]}", "function a: \"kernel\" must"},
+		{"{\"functions\":[{\"name\":\"a\"}]}", "function a: needs \"image\" (a bare guest's ELF) or \"kernel\" and \"initrd\""},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"f.elf\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
+		 "function a: \"image\" (a bare guest) goes without \"kernel\""},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"f.elf\",\"disks\":[\"d\"]}]}", "goes without"},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"f.elf\",\"environment\":{}}]}", "goes without"},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"\"}]}", "function a: \"image\" must be a non-empty string"},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":1}]}", "function a: \"image\" must be"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\"}]}", "function a: \"initrd\""},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"memory\":64}]}",
 		 "function a: \"memory\" must be a whole number from 128 to 10240"},
@@ -176,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_function),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_bare_function),
 		cmocka_unit_test(test_large_environment_refused),
 		cmocka_unit_test(test_listen_address),
 		cmocka_unit_test(test_base64_and_request_ids),

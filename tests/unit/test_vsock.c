@@ -23,6 +23,7 @@
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
+#include "host_socket.h"
 #include "virtio_driver.h"
 
 #define QSIZE 8u
@@ -224,18 +225,12 @@ static bool recv_pkt(struct fixture *f, struct hdr *h, void *data)
 	return true;
 }
 
-/* Run the main loop until it has nothing to do for a moment. */
 static void pump(struct fixture *f)
 {
-	for (int i = 0; i < 200; i++) {
-		struct pollfd p = {.fd = f->loop.epfd, .events = POLLIN};
-		if (poll(&p, 1, 20) <= 0)
-			return;
-		loop_once(&f->loop, 0);
-	}
+	pump_loop(&f->loop);
 }
 
-static int unix_listen(const char *path)
+static int host_listen(const char *path)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
@@ -243,16 +238,6 @@ static int unix_listen(const char *path)
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(fd, 8), 0);
-	return fd;
-}
-
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	return fd;
 }
 
@@ -274,7 +259,7 @@ static int guest_connects(struct fixture *f, int *listener)
 	char p[128];
 	struct hdr h;
 	snprintf(p, sizeof(p), "%s_5000", f->path);
-	*listener = unix_listen(p);
+	*listener = host_listen(p);
 	send_pkt(f, pkt(REQUEST, 1234, 5000), NULL, 0);
 	assert_true(recv_pkt(f, &h, NULL));
 	assert_int_equal(h.op, RESPONSE);
@@ -391,7 +376,7 @@ static void test_host_connects_to_the_guest(void **state)
 	struct fixture *f = *state;
 	struct hdr h;
 	char buf[64];
-	int fd = unix_connect(f->path);
+	int fd = host_connect(f->path);
 	assert_int_equal(write(fd, "CONNECT 77\nearly", 16), 16); /* data right after the line */
 	pump(f);
 	assert_true(recv_pkt(f, &h, NULL));
@@ -418,7 +403,7 @@ static void test_host_connect_refused_by_the_guest(void **state)
 	struct fixture *f = *state;
 	struct hdr h;
 	char buf[16];
-	int fd = unix_connect(f->path);
+	int fd = host_connect(f->path);
 	assert_int_equal(write(fd, "CONNECT 78\n", 11), 11);
 	pump(f);
 	assert_true(recv_pkt(f, &h, NULL));
@@ -440,14 +425,14 @@ static void test_bad_connect_lines(void **state)
 			     "CONNECT -1\n",
 			     "CONNECT 1111111111111111111111111111111111111111"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int fd = unix_connect(f->path);
+		int fd = host_connect(f->path);
 		assert_int_equal(write(fd, bad[i], strlen(bad[i])), (ssize_t)strlen(bad[i]));
 		pump(f);
 		if (read_wait(fd, buf, sizeof(buf)) != 0)
 			fail_msg("line '%s' was not refused", bad[i]);
 		close(fd);
 	}
-	int fd = unix_connect(f->path); /* hangs up halfway through the line */
+	int fd = host_connect(f->path); /* hangs up halfway through the line */
 	assert_int_equal(write(fd, "CONN", 4), 4);
 	close(fd);
 	pump(f);
@@ -579,7 +564,7 @@ static void test_fork_resets_connections_and_clone_gets_its_socket(void **state)
 	snprintf(p, sizeof(p), "%s.4", f->path);
 	struct stat st;
 	assert_int_equal(stat(p, &st), 0);
-	int c = unix_connect(p);
+	int c = host_connect(p);
 	assert_int_equal(write(c, "CONNECT 80\n", 11), 11);
 	pump(f);
 	struct hdr h;
@@ -590,7 +575,7 @@ static void test_fork_resets_connections_and_clone_gets_its_socket(void **state)
 	assert_int_equal(cid, CID); /* kept */
 	/* Its guest's connections go to PATH.4_P. */
 	snprintf(p, sizeof(p), "%s.4_5001", f->path);
-	int l2 = unix_listen(p);
+	int l2 = host_listen(p);
 	send_pkt(f, pkt(REQUEST, 1, 5001), NULL, 0);
 	assert_true(recv_pkt(f, &h, NULL));
 	assert_int_equal(h.op, RESPONSE);
@@ -637,13 +622,13 @@ static void test_stale_socket_is_replaced_live_one_is_not(void **state)
 	assert_int_equal(stat(f->path, &st), 0); /* still the first VM's */
 	/* A socket file nobody listens on (a VM killed) is taken over by a clone. */
 	snprintf(p, sizeof(p), "%s.1", f->path);
-	close(unix_listen(p));
+	close(host_listen(p));
 	assert_int_equal(f->dev->ops->post_fork(f->dev), 0);
 	f->vm.clone_id = 1;
 	loop_close(&f->loop);
 	assert_int_equal(loop_init(&f->loop), 0);
 	assert_int_equal(f->dev->ops->attach(f->dev, &f->loop), 0);
-	close(unix_connect(p));
+	close(host_connect(p));
 }
 
 int main(void)

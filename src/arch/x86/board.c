@@ -18,21 +18,27 @@
 const unsigned board_irqs[] = {5, 6, 7, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23};
 const unsigned board_nirqs = sizeof(board_irqs) / sizeof(board_irqs[0]);
 
+/* The devices of the command line, in the order given. */
+static int add_devices(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.ndevices; i++)
+		if (vm->cfg.devices[i].opt->add(vm, vm->cfg.devices[i].arg) < 0)
+			return -1;
+	return 0;
+}
+
 static int linux_board(struct vm *vm, const uint8_t *image, size_t len)
 {
 	bus_board(&vm->bus, board_irqs, board_nirqs, LINUX_DEVICE_MMIO_BASE,
 		  LINUX_DEVICE_MMIO_END);
-	for (unsigned i = 0; i < vm->cfg.ndevices; i++)
-		if (vm->cfg.devices[i].opt->add(vm, vm->cfg.devices[i].arg) < 0)
-			return -1;
-	if (serial_add(vm) < 0 || hfport_add(vm) < 0 || legacy_add(vm) < 0)
+	if (add_devices(vm) < 0 || serial_add(vm) < 0 || hfport_add(vm) < 0 || legacy_add(vm) < 0)
 		return -1;
 	return linux_setup(vm, image, len);
 }
 
 static int bare_board(struct vm *vm, const uint8_t *image, size_t len)
 {
-	if (bare_setup(vm, image, len) < 0)
+	if (bare_setup(vm, image, len) < 0 || add_devices(vm) < 0)
 		return -1;
 	return hfport_add(vm);
 }
