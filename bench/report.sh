@@ -11,7 +11,7 @@ TOTAL=${1:-}
 EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
 COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
 NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5 100' SCALE_CMD='bench/scale.sh 20000 3072'
-SERVE_CMD='bench/serve.sh 10 "1 8 64" 64'
+SERVE_CMD='bench/serve.sh 10 "1 8 64" 64 200000 60'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
@@ -289,27 +289,39 @@ if [ -f $R/vsock-activation.csv ]; then
 fi
 echo "## 9. Serving: every invocation in its own clone (\`hyperfork serve\`)"
 echo
-echo "\`$SERVE_CMD\`: one Linux function (256 MB; AWS's example shell bootstrap, curl against"
-echo "hf-lambda's Runtime API in the guest) behind \`hyperfork serve\`, loaded by wrk (Debian's)"
-echo "for $(arg "$SERVE_CMD" 1) s at each concurrency, served four ways in the same run: \`clone\`, a fresh"
-echo "clone per invocation from the template's warm pool (8); \`nopool\`, a fresh clone made when"
-echo "the invocation comes; \`warm\`, one long-lived VM reused by every invocation in turn (the"
-echo "warm-start floor); \`boot\`, a VM booted per invocation. Latency is wrk's, end to end"
-echo "(HTTP request in, answer out). MemAvailable is read before each burst and once its clones"
-echo "have ended."
+echo "\`$SERVE_CMD\`: a bare function (guest/examples/echo-fn.c, 128 MB, through the"
+echo "function ports of ABI version 3) and a Linux function (256 MB; AWS's example shell"
+echo "bootstrap, curl against hf-lambda's Runtime API in the guest) behind \`hyperfork serve\`,"
+echo "loaded by wrk (Debian's) for $(arg "$SERVE_CMD" 1) s at each concurrency, each served four ways in the"
+echo "same run: \`clone\`, a fresh clone per invocation from the template's warm pool (8);"
+echo "\`nopool\`, a fresh clone made when the invocation comes; \`warm\`, one long-lived VM reused"
+echo "by every invocation in turn (the warm-start floor); \`boot\`, a VM booted per invocation."
+echo "Latency is wrk's, end to end (HTTP request in, answer out). MemAvailable is read before"
+echo "each burst and once its clones have ended."
 echo
 if [ -f $R/serve.csv ]; then
-	echo "| mode | concurrency | invocations | per second | p50 ms | p99 ms | errors | MemAvailable before / after MiB |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-	awk -F, 'NR > 1 { if ($4 == 0) { $5 = "none completed in " $3 " s"; $6 = $7 = "-" }
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", $1, $2, $4, $5, $6, $7, $8, $9, $10 }' $R/serve.csv
+	echo "| system | mode | concurrency | invocations | per second | p50 ms | p99 ms | errors | MemAvailable before / after MiB |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { if ($5 == 0) { $6 = "none completed in " $4 " s"; $7 = $8 = "-" }
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", $1, $2, $3, $5, $6, $7, $8, $9, $10, $11 }' $R/serve.csv
 	echo
-	echo "Against the warm-VM floor, same concurrency (p50 latency ratio, throughput ratio):"
+	echo "Against the warm-VM floor of the same function at the same concurrency (p50 latency"
+	echo "ratio, throughput ratio):"
 	echo
-	awk -F, 'NR > 1 && $4 > 0 { p[$1 "," $2] = $6; t[$1 "," $2] = $5; c[$2] = 1 }
-		END { for (k in c) for (m in p) { split(m, a, ","); if (a[2] != k || a[1] == "warm" || !(("warm," k) in p)) continue
-			if (p["warm," k] > 0 && t["warm," k] > 0)
-				printf "- %s at concurrency %s: p50 %.2fx the warm VM'"'"'s, %.2fx its throughput\n", a[1], k, p[m] / p["warm," k], t[m] / t["warm," k] } }' $R/serve.csv | sort
+	awk -F, 'NR > 1 && $5 > 0 { k = $1 "," $3; p[$1 "," $2 "," $3] = $7; t[$1 "," $2 "," $3] = $6; m[$1 "," $2 "," $3] = k }
+		END { for (x in m) { split(x, a, ","); if (a[2] == "warm") continue; w = a[1] ",warm," a[3]
+			if (p[w] > 0 && t[w] > 0)
+				printf "- %s %s at concurrency %s: p50 %.2fx the warm VM'"'"'s, %.2fx its throughput\n", a[1], a[2], a[3], p[x] / p[w], t[x] / t[w] } }' $R/serve.csv | sort
+	echo
+fi
+if [ -f $R/serve-burst.csv ]; then
+	echo "A burst against the bare function's clones (concurrency 8), with the host's"
+	echo "MemAvailable and the function's memory (/metrics: PSS of its template, pool and"
+	echo "clones) before it and 2 s after it ended:"
+	echo
+	echo "| seconds | concurrency | invocations | errors | MemAvailable before / after MiB | function memory before / after KiB |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s / %s | %s / %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' $R/serve-burst.csv
 	echo
 fi
 if [ -f $R/serve-init.csv ]; then

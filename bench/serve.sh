@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `hyperfork serve` under load: invocations per second and end-to-end p50/p99 latency
 # (HTTP request in -> answer out, measured by wrk, Debian's load tool) at each of
-# CONCURRENCIES connections for SECONDS, for one Linux function (AWS's example shell
-# bootstrap, curl against hf-lambda's Runtime API) served four ways in the same run:
+# CONCURRENCIES connections for SECONDS, for a bare function (guest/examples/echo-fn.c,
+# through the function ports of ABI v3) and a Linux function (AWS's example shell
+# bootstrap, curl against hf-lambda's Runtime API), each served four ways in the same run:
 #   clone   a fresh clone per invocation, from the template's warm pool (pool 8)
 #   nopool  a fresh clone per invocation, made when it comes (pool 0)
 #   warm    one long-lived VM reused for every invocation, one at a time (the warm-start
@@ -10,49 +11,65 @@
 #   boot    a VM booted for every invocation (cold starts; at most 8 at once, and only 1 in
 #           an emulated host, where each boot takes seconds)
 # and host memory (MemAvailable) before each burst and once its clones have ended.
+# Then a burst of BURST seconds at concurrency 8 against the bare function's clones, with
+# MemAvailable and the function's memory (/metrics) before and after (issue 9 asks for
+# memory back to its starting level after 10,000 invocations).
 # Then the paper's experiment (Figures 4 and 5) through serve: a function whose
 # initialisation is expensive (INIT_LOOPS rounds of shell arithmetic before its first
 # invocation), invoked N times one after the other, booting a VM for each (each pays the
 # initialisation) against a clone of the template frozen after it.
-# Writes bench/results/serve.csv and serve-init.csv.
-#   bench/serve.sh [SECONDS] [CONCURRENCIES] [N] [INIT_LOOPS]
+# Writes bench/results/serve.csv, serve-burst.csv and serve-init.csv.
+#   bench/serve.sh [SECONDS] [CONCURRENCIES] [N] [INIT_LOOPS] [BURST]
 set -u
 DUR=${1:-10}
 CONCS=${2:-"1 8 64"}
 N=${3:-64}
 INIT_LOOPS=${4:-200000}
+BURST=${5:-60}
 . "$(dirname "$0")/lib.sh"
 CSV=$OUT/serve.csv
+BURST_CSV=$OUT/serve-burst.csv
 INIT_CSV=$OUT/serve-init.csv
 command -v wrk > /dev/null || { echo "serve: no wrk (Debian's wrk): run scripts/install-deps.sh"; exit 1; }
 KERNEL=$PWD/build/linux/bzImage
 INITRD=$PWD/build/linux/initramfs-lambda.cpio
+BARE=$PWD/build/guest/examples/echo-fn.elf
 [ -f "$KERNEL" ] && [ -f "$INITRD" ] || { echo "serve: no Linux guest (make linux-guest)"; exit 1; }
+[ -f "$BARE" ] || { echo "serve: no $BARE (make)"; exit 1; }
 mkdir "$RUN/task"
 cp tests/integration/lambda/bootstrap bench/serve/bench.sh "$RUN/task/"
 mke2fs -q -t ext2 -d "$RUN/task" "$RUN/code.img" 4M > /dev/null 2>&1 || { echo "serve: mke2fs failed"; exit 1; }
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
-fn() { # NAME MODE POOL [ENVIRONMENT]
+fn() { # NAME MODE POOL [ENVIRONMENT]: a Linux function
 	printf '  {"name": "%s", "kernel": "%s", "initrd": "%s", "disks": ["%s"], "memory": 256,
    "timeout": 300, "concurrency": 1000, "mode": "%s", "pool": %s, "handler": "bench.handler",
-   "environment": {%s}}' "$1" "$KERNEL" "$INITRD" "$RUN/code.img" "$2" "$3" "${4:-}"
+   "environment": {%s}},\n' "$1" "$KERNEL" "$INITRD" "$RUN/code.img" "$2" "$3" "${4:-}"
 }
+bare_fn() { # NAME MODE POOL: the bare function
+	printf '  {"name": "%s", "image": "%s", "memory": 128, "timeout": 300, "concurrency": 1000,
+   "mode": "%s", "pool": %s},\n' "$1" "$BARE" "$2" "$3"
+}
+MODES="clone nopool warm boot"
 {
 	echo '{"functions": ['
-	fn clone clone 8; echo ,
-	fn nopool clone 0; echo ,
-	fn warm warm 0; echo ,
-	fn boot boot 0; echo ,
-	fn init-clone clone 1 "\"INIT_LOOPS\": \"$INIT_LOOPS\""; echo ,
-	fn init-boot boot 0 "\"INIT_LOOPS\": \"$INIT_LOOPS\""
+	for sys in bare linux; do
+		f=fn; [ $sys = bare ] && f=bare_fn
+		$f $sys-clone clone 8
+		$f $sys-nopool clone 0
+		$f $sys-warm warm 0
+		$f $sys-boot boot 0
+	done
+	fn init-clone clone 1 "\"INIT_LOOPS\": \"$INIT_LOOPS\""
+	fn init-boot boot 0 "\"INIT_LOOPS\": \"$INIT_LOOPS\"" | sed '$ s/,$//'
 	echo ']}'
 } > "$RUN/serve.json"
+NFN=$(grep -c '"name"' "$RUN/serve.json")
 $HF serve --listen 127.0.0.1:$PORT --config "$RUN/serve.json" --run-dir "$RUN" > "$RUN/serve.out" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null; bench_cleanup' EXIT
-for i in $(seq 6000); do [ "$(grep -c ' ready ' "$RUN/serve.out")" = 6 ] && break; sleep 0.1; done
-if [ "$(grep -c ' ready ' "$RUN/serve.out")" != 6 ]; then
+for i in $(seq 6000); do [ "$(grep -c ' ready ' "$RUN/serve.out")" = "$NFN" ] && break; sleep 0.1; done
+if [ "$(grep -c ' ready ' "$RUN/serve.out")" != "$NFN" ]; then
 	echo "serve: the functions did not all come up:"; cat "$RUN/serve.out"; exit 1
 fi
 grep ' ready ' "$RUN/serve.out"
@@ -64,23 +81,30 @@ wrk.headers["Content-Type"] = "application/json"
 EOF
 invoke_url() { echo "$URL/2015-03-31/functions/$1/invocations"; }
 avail_mib() { awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo; }
-live() { curl -s "$URL/metrics" | awk -v f="{function=\"$1\"}" '$1 == "hyperfork_clones_live" f { print $2 }'; }
+metric() { curl -s "$URL/metrics" | awk -v f="{function=\"$2\"}" -v m="$1" '$1 == m f { print $2 }'; }
+live() { metric hyperfork_clones_live "$1"; }
 # wrk's "50%   1.23ms" into milliseconds
 to_ms() { awk '{ v = $0; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
 	print (u == "us" ? v / 1000 : u == "ms" ? v : u == "s" ? v * 1000 : u == "m" ? v * 60000 : v) }'; }
 
-echo "mode,concurrency,seconds,invocations,per_second,p50_ms,p99_ms,errors,avail_before_mib,avail_after_mib" > "$CSV"
-for mode in clone nopool warm boot; do
-	curl -s -m 300 -X POST --data-binary '{"warmup":1}' "$(invoke_url $mode)" > /dev/null
+# wrk FUNCTION CONCURRENCY SECONDS: load, into $RUN/wrk.out
+load() {
+	wrk -t $(($2 < 2 ? $2 : 2)) -c "$2" -d "${3}s" --timeout 300s --latency -s "$RUN/post.lua" \
+		"$(invoke_url "$1")" > "$RUN/wrk.out" 2>&1
+	for i in $(seq 600); do [ "$(live "$1")" = 0 ] && break; sleep 0.1; done
+}
+echo "system,mode,concurrency,seconds,invocations,per_second,p50_ms,p99_ms,errors,avail_before_mib,avail_after_mib" > "$CSV"
+for sys in bare linux; do
+for mode in $MODES; do
+	fnn=$sys-$mode
+	curl -s -m 300 -X POST --data-binary '{"warmup":1}' "$(invoke_url $fnn)" > /dev/null
 	for c in $CONCS; do
-		if [ $mode = boot ] && { [ "$c" -gt 8 ] || { [ "${HYPERFORK_EMULATED:-0}" = 1 ] && [ "$c" -gt 1 ]; }; }; then
-			echo "serve: $mode at concurrency $c: not run (a boot per invocation, $c at once)"
+		if [ $sys = linux ] && [ $mode = boot ] && { [ "$c" -gt 8 ] || { [ "${HYPERFORK_EMULATED:-0}" = 1 ] && [ "$c" -gt 1 ]; }; }; then
+			echo "serve: $fnn at concurrency $c: not run (a Linux boot per invocation, $c at once)"
 			continue
 		fi
 		before=$(avail_mib)
-		wrk -t $((c < 2 ? c : 2)) -c "$c" -d "${DUR}s" --timeout 300s --latency -s "$RUN/post.lua" \
-			"$(invoke_url $mode)" > "$RUN/wrk.out" 2>&1
-		for i in $(seq 600); do [ "$(live $mode)" = 0 ] && break; sleep 0.1; done
+		load $fnn "$c" "$DUR"
 		after=$(avail_mib)
 		n=$(awk '/requests in/ { print $1 }' "$RUN/wrk.out")
 		rps=$(awk '/^Requests\/sec:/ { print $2 }' "$RUN/wrk.out")
@@ -88,13 +112,26 @@ for mode in clone nopool warm boot; do
 		p99=$(awk '$1 == "99%" { print $2 }' "$RUN/wrk.out" | to_ms)
 		err=$(awk '/Non-2xx/ { print $NF } /Socket errors/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$RUN/wrk.out" | awk '{ s += $1 } END { print s + 0 }')
 		if [ -z "$n" ] || [ -z "$rps" ]; then
-			echo "serve: wrk failed for $mode at concurrency $c:"; cat "$RUN/wrk.out"; continue
+			echo "serve: wrk failed for $fnn at concurrency $c:"; cat "$RUN/wrk.out"; continue
 		fi
-		echo "$mode,$c,$DUR,$n,$rps,$p50,$p99,$err,$before,$after" >> "$CSV"
-		printf 'serve: %-6s c=%-3s %6s inv/s  p50 %8s ms  p99 %8s ms  errors %s  MemAvailable %s -> %s MiB\n' \
-			$mode "$c" "$rps" "$p50" "$p99" "$err" "$before" "$after"
+		echo "$sys,$mode,$c,$DUR,$n,$rps,$p50,$p99,$err,$before,$after" >> "$CSV"
+		printf 'serve: %-12s c=%-3s %8s inv/s  p50 %8s ms  p99 %8s ms  errors %s  MemAvailable %s -> %s MiB\n' \
+			$fnn "$c" "$rps" "$p50" "$p99" "$err" "$before" "$after"
 	done
 done
+done
+
+# A burst against the bare function's clones: is the memory back once it has ended?
+echo "seconds,concurrency,invocations,errors,avail_before_mib,avail_after_mib,fn_mem_before_kib,fn_mem_after_kib" > "$BURST_CSV"
+sleep 2
+before=$(avail_mib) fbefore=$(metric hyperfork_function_memory_bytes bare-clone)
+load bare-clone 8 "$BURST"
+sleep 2
+after=$(avail_mib) fafter=$(metric hyperfork_function_memory_bytes bare-clone)
+n=$(awk '/requests in/ { print $1 }' "$RUN/wrk.out")
+err=$(awk '/Non-2xx/ { print $NF }' "$RUN/wrk.out")
+echo "$BURST,8,${n:-0},${err:-0},$before,$after,$((fbefore / 1024)),$((fafter / 1024))" >> "$BURST_CSV"
+echo "serve: burst of ${n:-0} invocations (bare-clone, concurrency 8, $BURST s): MemAvailable $before -> $after MiB, the function's memory $((fbefore / 1024)) -> $((fafter / 1024)) KiB"
 
 # The paper's 64 invocations, through serve.
 echo "mode,invocation,ms" > "$INIT_CSV"

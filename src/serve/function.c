@@ -72,44 +72,46 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 	snprintf(pool, sizeof(pool), "%u", cfg->pool);
 	run_file(console, sizeof(console), run_dir, name, RUN_FILE_CONSOLE);
 	run_file(log, sizeof(log), run_dir, name, ".log");
-	base64_encode(cfg->env, strlen(cfg->env), env);
-	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s",
-		 cfg->name, template ? "" : " hf.lambda=warm", cfg->handler ? " hf.handler=" : "",
-		 cfg->handler ? cfg->handler : "", env[0] ? " hf.env=" : "", env,
-		 cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
-	if (!cfg->image && strlen(cmdline) > LINUX_CMDLINE_ROOM) {
-		snprintf(why, whylen, "its kernel command line would be %zu bytes, over the %u "
-			 "Linux keeps with room for the VMM's words: shorten \"cmdline\" or "
-			 "\"environment\"", strlen(cmdline), LINUX_CMDLINE_ROOM);
-		return -1;
-	}
 	const char *argv[64] = {"hyperfork", "run", "--name", name, "--run-dir", run_dir,
-				"--mem", mem, "--cpus", cpus, "--vsock", "3",
-				"--kernel", cfg->kernel, "--initrd", cfg->initrd,
-				"--cmdline", cmdline, "--console", console};
-	unsigned argc = 20;
-	if (cfg->image) { /* a bare guest: its function ports instead of vsock and an agent */
+				"--mem", mem, "--cpus", cpus, "--console", console,
+				"--cmdline", cmdline};
+	unsigned argc = 14;
+	if (cfg->image) { /* a bare guest: its function ports (--function) */
 		snprintf(cmdline, sizeof(cmdline), "hf.fn=%s%s%s%s", cfg->name,
 			 template ? "" : " hf.lambda=warm", cfg->cmdline ? " " : "",
 			 cfg->cmdline ? cfg->cmdline : "");
-		argv[10] = "--function";
-		argv[11] = "--bare";
-		argv[12] = cfg->image;
-		argv[13] = "--cmdline";
-		argv[14] = cmdline;
-		argv[15] = "--console";
-		argv[16] = console;
-		argc = 17;
+		argv[argc++] = "--function";
+		argv[argc++] = "--bare";
+		argv[argc++] = cfg->image;
+	} else { /* Linux: hf-lambda, the Runtime API agent, over vsock */
+		base64_encode(cfg->env, strlen(cfg->env), env);
+		snprintf(cmdline, sizeof(cmdline),
+			 "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s", cfg->name,
+			 template ? "" : " hf.lambda=warm", cfg->handler ? " hf.handler=" : "",
+			 cfg->handler ? cfg->handler : "", env[0] ? " hf.env=" : "", env,
+			 cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
+		if (strlen(cmdline) > LINUX_CMDLINE_ROOM) {
+			snprintf(why, whylen, "its kernel command line would be %zu bytes, over the "
+				 "%u Linux keeps with room for the VMM's words: shorten \"cmdline\" "
+				 "or \"environment\"", strlen(cmdline), LINUX_CMDLINE_ROOM);
+			return -1;
+		}
+		argv[argc++] = "--vsock";
+		argv[argc++] = "3";
+		argv[argc++] = "--kernel";
+		argv[argc++] = cfg->kernel;
+		argv[argc++] = "--initrd";
+		argv[argc++] = cfg->initrd;
+		for (unsigned i = 0; i < cfg->ndisks; i++) {
+			snprintf(disks[i], sizeof(disks[i]), "%s,ro", cfg->disks[i]);
+			argv[argc++] = "--disk";
+			argv[argc++] = disks[i];
+		}
 	}
 	if (template) {
 		argv[argc++] = "--template";
 		argv[argc++] = "--pool";
 		argv[argc++] = pool;
-	}
-	for (unsigned i = 0; i < cfg->ndisks; i++) {
-		snprintf(disks[i], sizeof(disks[i]), "%s,ro", cfg->disks[i]);
-		argv[argc++] = "--disk";
-		argv[argc++] = disks[i];
 	}
 	argv[argc] = NULL;
 
