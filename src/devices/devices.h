@@ -7,6 +7,15 @@
 
 /* Hypercall ports of include/hyperfork/abi.h (all guests). */
 int hfport_add(struct vm *vm);
+/* What a guest hands a hypercall port, checked in one place (the guest is told off with
+ * vm_guest_error, naming what, when it is wrong). guest_struct: the len-byte struct
+ * (kind, e.g. "descriptor") at guest-physical at; guest_buffer: the kind addr+len, at
+ * most max bytes. Each returns a pointer into guest RAM, or NULL. Copy what the struct
+ * holds before using it: the guest may change it meanwhile. */
+const void *guest_struct(struct vm *vm, struct vcpu *c, const char *what, const char *kind,
+			 uint32_t at, size_t len);
+const void *guest_buffer(struct vm *vm, struct vcpu *c, const char *what, const char *kind,
+			 uint64_t addr, uint64_t len, uint64_t max);
 /* 8250 UART at 0x3f8, IRQ 4 (Linux guests). */
 int serial_add(struct vm *vm);
 /* Legacy PC ports a Linux guest touches: POST/delay port 0x80, the i8042 reset line. */

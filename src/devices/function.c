@@ -381,22 +381,15 @@ static void listener_event(struct watch *w, uint32_t events)
 static int port_next(struct fn *f, struct vcpu *c, uint32_t at)
 {
 	struct vm *vm = f->vm;
-	const struct hf_invocation *inv = mem_ptr(&vm->mem, at, sizeof(*inv));
-	if (!inv) {
-		vm_guest_error(vm, c, "next invocation: struct hf_invocation at 0x%x is outside "
-				      "guest RAM", at);
+	const struct hf_invocation *inv = guest_struct(vm, c, "next invocation",
+						       "struct hf_invocation", at, sizeof(*inv));
+	if (!inv)
 		return -1;
-	}
 	uint64_t buf, cap; /* read once: the guest may change them meanwhile */
 	memcpy(&buf, &inv->buf, sizeof(buf));
 	memcpy(&cap, &inv->cap, sizeof(cap));
-	if (cap > HF_FN_PAYLOAD_MAX || !mem_ptr(&vm->mem, buf, cap)) {
-		vm_guest_error(vm, c,
-			       "next invocation: payload buffer 0x%llx+%llu is outside guest RAM "
-			       "or larger than %u bytes",
-			       (unsigned long long)buf, (unsigned long long)cap, HF_FN_PAYLOAD_MAX);
+	if (!guest_buffer(vm, c, "next invocation", "payload buffer", buf, cap, HF_FN_PAYLOAD_MAX))
 		return -1;
-	}
 	pthread_mutex_lock(&f->lock);
 	if (f->waiter) {
 		unsigned other = f->waiter->index;
@@ -458,32 +451,26 @@ static int give_answer(struct fn *f, struct vcpu *c, const char *type, const voi
 static int port_respond(struct fn *f, struct vcpu *c, uint32_t at)
 {
 	struct vm *vm = f->vm;
-	const struct hf_buf *b = mem_ptr(&vm->mem, at, sizeof(*b));
+	const struct hf_buf *b = guest_struct(vm, c, "response", "struct hf_buf", at, sizeof(*b));
 	struct hf_buf d;
-	if (!b) {
-		vm_guest_error(vm, c, "response: struct hf_buf at 0x%x is outside guest RAM", at);
+	if (!b)
 		return -1;
-	}
 	memcpy(&d, b, sizeof(d));
-	const void *p = mem_ptr(&vm->mem, d.addr, d.len);
-	if (!p) {
-		vm_guest_error(vm, c, "response: result 0x%llx+%llu is outside guest RAM",
-			       (unsigned long long)d.addr, (unsigned long long)d.len);
+	/* (a result past Lambda's limit is the function's error, told to its client) */
+	const void *p = guest_buffer(vm, c, "response", "result", d.addr, d.len, UINT64_MAX);
+	if (!p)
 		return -1;
-	}
 	return give_answer(f, c, NULL, p, d.len);
 }
 
 static int port_fail(struct fn *f, struct vcpu *c, uint32_t at)
 {
 	struct vm *vm = f->vm;
-	const struct hf_fn_error *e = mem_ptr(&vm->mem, at, sizeof(*e));
+	const struct hf_fn_error *e = guest_struct(vm, c, "error report", "struct hf_fn_error",
+						   at, sizeof(*e));
 	struct hf_fn_error d;
-	if (!e) {
-		vm_guest_error(vm, c, "error report: struct hf_fn_error at 0x%x is outside guest RAM",
-			       at);
+	if (!e)
 		return -1;
-	}
 	memcpy(&d, e, sizeof(d));
 	if (!memchr(d.type, 0, sizeof(d.type))) {
 		vm_guest_error(vm, c, "error report: the error type is not NUL-terminated within "
@@ -497,15 +484,10 @@ static int port_fail(struct fn *f, struct vcpu *c, uint32_t at)
 				       (unsigned)(uint8_t)*t, (size_t)(t - d.type));
 			return -1;
 		}
-	const void *p = d.len <= HF_FN_PAYLOAD_MAX ? mem_ptr(&vm->mem, d.addr, d.len) : NULL;
-	if (!p) {
-		vm_guest_error(vm, c,
-			       "error report: body 0x%llx+%llu is outside guest RAM or longer than "
-			       "%u bytes",
-			       (unsigned long long)d.addr, (unsigned long long)d.len,
-			       HF_FN_PAYLOAD_MAX);
+	const void *p = guest_buffer(vm, c, "error report", "body", d.addr, d.len,
+				     HF_FN_PAYLOAD_MAX);
+	if (!p)
 		return -1;
-	}
 	return give_answer(f, c, d.type[0] ? d.type : "-", p, d.len);
 }
 

@@ -99,24 +99,15 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		return 0; /* the vCPU parks until then (vcpu_park) */
 	}
 	case HF_PORT_WRITE: {
-		uint32_t at = load32(data);
-		const struct hf_buf *b = mem_ptr(&vm->mem, at, sizeof(*b));
-		if (!b) {
-			vm_guest_error(vm, c, "console write: descriptor at 0x%x is outside guest RAM",
-				       at);
+		const struct hf_buf *b = guest_struct(vm, c, "console write", "descriptor",
+						      load32(data), sizeof(*b));
+		if (!b)
 			return -1;
-		}
 		struct hf_buf desc = *b; /* read once: the guest may change it meanwhile */
-		const void *p = desc.len <= HF_WRITE_MAX ? mem_ptr(&vm->mem, desc.addr, desc.len)
-							 : NULL;
-		if (!p) {
-			vm_guest_error(vm, c,
-				       "console write: buffer 0x%llx+%llu is outside guest RAM or "
-				       "longer than %u bytes",
-				       (unsigned long long)desc.addr, (unsigned long long)desc.len,
-				       HF_WRITE_MAX);
+		const void *p = guest_buffer(vm, c, "console write", "buffer", desc.addr,
+					     desc.len, HF_WRITE_MAX);
+		if (!p)
 			return -1;
-		}
 		marks_output(vm);
 		console_write(&vm->console, p, (size_t)desc.len);
 		return 0;
@@ -136,6 +127,26 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 	}
 	}
 	return -1;
+}
+
+const void *guest_struct(struct vm *vm, struct vcpu *c, const char *what, const char *kind,
+			 uint32_t at, size_t len)
+{
+	const void *p = mem_ptr(&vm->mem, at, len);
+	if (!p)
+		vm_guest_error(vm, c, "%s: %s at 0x%x is outside guest RAM", what, kind, at);
+	return p;
+}
+
+const void *guest_buffer(struct vm *vm, struct vcpu *c, const char *what, const char *kind,
+			 uint64_t addr, uint64_t len, uint64_t max)
+{
+	const void *p = len <= max ? mem_ptr(&vm->mem, addr, len) : NULL;
+	if (!p)
+		vm_guest_error(vm, c, "%s: %s 0x%llx+%llu is outside guest RAM or longer than %llu "
+			       "bytes", what, kind, (unsigned long long)addr,
+			       (unsigned long long)len, (unsigned long long)max);
+	return p;
 }
 
 static void hfport_destroy(struct device *d)

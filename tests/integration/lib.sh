@@ -110,3 +110,17 @@ finish() {
 	if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi
 	exit 0
 }
+
+# aws_invoke URL NAME PAYLOAD [aws options...]: Debian's `aws lambda invoke` against serve at
+# URL (a pip-installed aws earlier in PATH is not it); its output in $RUN/inv.json, the
+# response body in $RUN/out.json, its stderr in $RUN/inv.err, its status in $st.
+# aws_field KEY: a field of that output.
+aws_invoke() {
+	local url=$1 name=$2 payload=$3; shift 3
+	rm -f "$RUN/out.json"
+	timeout 300 /usr/bin/aws lambda invoke --endpoint-url "$url" --function-name "$name" \
+		--cli-binary-format raw-in-base64-out --payload "$payload" "$@" "$RUN/out.json" \
+		> "$RUN/inv.json" 2> "$RUN/inv.err"
+	st=$?
+}
+aws_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$RUN/inv.json" "$1" 2> /dev/null; }

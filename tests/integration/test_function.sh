@@ -182,16 +182,8 @@ JSON
 	fi
 	check_or_show "serve: the init error is the function's failure" "$RUN/serve.out" \
 		grep -qF "serve: function binit failed: the function's VM ended during its initialisation (status 1): HF-LAMBDA-INIT-ERROR Echo.InitFailed" "$RUN/serve.out"
-	# sinv NAME PAYLOAD [aws options]: aws lambda invoke; body in $RUN/out.json, status $st.
-	sinv() {
-		local name=$1 payload=$2; shift 2
-		rm -f "$RUN/out.json"
-		timeout 120 $AWS lambda invoke --endpoint-url "$URL" --function-name "$name" \
-			--cli-binary-format raw-in-base64-out --payload "$payload" "$@" "$RUN/out.json" \
-			> "$RUN/inv.json" 2> "$RUN/inv.err"
-		st=$?
-	}
-	field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$RUN/inv.json" "$1" 2> /dev/null; }
+	sinv() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD [aws options] (lib.sh)
+	field() { aws_field "$1"; }
 	sinv bare '{"hello":"world"}'
 	first=$(cat "$RUN/out.json")
 	check_or_show "serve: aws lambda invoke runs the bare function in a clone ($first)" "$RUN/inv.err" \

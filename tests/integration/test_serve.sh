@@ -66,17 +66,8 @@ cinvoke() {
 		-X POST --data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
 }
 
-# invoke NAME PAYLOAD [aws options...]: aws lambda invoke; its output in $RUN/inv.json,
-# the response body in $RUN/out.json, its status in $st.
-invoke() {
-	local name=$1 payload=$2; shift 2
-	rm -f "$RUN/out.json"
-	timeout 300 $AWS lambda invoke --endpoint-url "$URL" --function-name "$name" \
-		--cli-binary-format raw-in-base64-out --payload "$payload" "$@" "$RUN/out.json" \
-		> "$RUN/inv.json" 2> "$RUN/inv.err"
-	st=$?
-}
-field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$RUN/inv.json" "$1" 2> /dev/null; }
+invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD [aws options...] (lib.sh)
+field() { aws_field "$1"; }
 
 # ---------------------------------------------------------------- awscli
 invoke echo '{"hello":"world"}'

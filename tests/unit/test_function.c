@@ -344,7 +344,7 @@ static void test_bad_addresses_lengths_caps_types(void **state)
 	struct fixture *f = *state;
 	expect_guest_error(f, port(f, 0, HF_PORT_NEXT, RAM - 8), "hf_invocation at 0x");
 	expect_guest_error(f, port(f, 0, HF_PORT_NEXT, 0xfffffff0u), "outside guest RAM");
-	expect_guest_error(f, next(f, HF_FN_PAYLOAD_MAX + 1), "larger than 6291456 bytes");
+	expect_guest_error(f, next(f, HF_FN_PAYLOAD_MAX + 1), "longer than 6291456 bytes");
 	inv(f)->buf = RAM - 100;
 	inv(f)->cap = 101;
 	expect_guest_error(f, port(f, 0, HF_PORT_NEXT, INV), "payload buffer");
