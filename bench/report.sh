@@ -311,7 +311,7 @@ if [ -f $R/serve.csv ]; then
 	awk -F, 'NR > 1 && $5 > 0 { k = $1 "," $3; p[$1 "," $2 "," $3] = $7; t[$1 "," $2 "," $3] = $6; m[$1 "," $2 "," $3] = k }
 		END { for (x in m) { split(x, a, ","); if (a[2] == "warm") continue; w = a[1] ",warm," a[3]
 			if (p[w] > 0 && t[w] > 0)
-				printf "- %s %s at concurrency %s: p50 %.2fx the warm VM'"'"'s, %.2fx its throughput\n", a[1], a[2], a[3], p[x] / p[w], t[x] / t[w] } }' $R/serve.csv | sort
+				printf "- %s %s at concurrency %s: p50 %.2fx the warm VM'"'"'s, %.2fx its throughput\n", a[1], a[2], a[3], p[x] / p[w], t[x] / t[w] } }' $R/serve.csv | sort -k2,2 -k3,3 -k6,6n
 	echo
 fi
 if [ -f $R/serve-burst.csv ]; then
