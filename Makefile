@@ -71,6 +71,33 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c, clang with ASan/UBSan), each run for FUZZ_SECONDS
+# from its seeds (tests/fuzz/seeds.py and the bare guests' ELFs); what each finds stays in
+# build/fuzz/corpus/TARGET, a crash in build/fuzz/crash-*. Prints execs per target.
+FUZZ_SECONDS ?= 10
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:%.c=build/fuzz/%)
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-Wno-unknown-warning-option
+fuzz-build: guests
+	$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang WERROR= \
+		CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" build/fuzz/libhyperfork.a $(FUZZ_BINS)
+
+build/fuzz/tests/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(HF_LDLIBS)
+
+fuzz: fuzz-build
+	@set -e; rm -rf build/fuzz/seeds; python3 tests/fuzz/seeds.py build/fuzz/seeds; \
+	mkdir -p build/fuzz/seeds/fuzz_elf; cp $(GUESTS) build/fuzz/seeds/fuzz_elf/; \
+	for t in $(FUZZ_BINS); do n=$$(basename $$t); mkdir -p build/fuzz/corpus/$$n; \
+		echo "== $$n ($(FUZZ_SECONDS) s)"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+			build/fuzz/corpus/$$n build/fuzz/seeds/$$n > build/fuzz/$$n.log 2>&1 || \
+			{ tail -40 build/fuzz/$$n.log; echo "fuzz: $$n failed (build/fuzz/$$n.log)"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units' build/fuzz/$$n.log | sed "s/^/  /"; \
+	done; echo "fuzz: no findings"
+
 # Whatever boots guests needs KVM: it runs here when this machine's /dev/kvm works, and
 # otherwise inside an emulated KVM host (scripts/kvm-host.sh; HYPERFORK_EMULATE=0|1 forces
 # either way). Everything is built here first: compiling inside that host is ~10x slower.
@@ -129,6 +156,6 @@ clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
 		$(BUILD)/san
 
-.PHONY: all guests unit integration integration-run check deps linux-guest stock-kernel demo bench \
+.PHONY: fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel demo bench \
 	clean sanitize sanitize-build sanitize-run
 -include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)

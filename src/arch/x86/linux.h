@@ -43,11 +43,11 @@ struct bzimage {
 	uint64_t kernel_size;     /* its size in bytes */
 };
 
-/* Parse a bzImage: boot protocol >= 2.06 with a 64-bit entry (XLF_KERNEL_64). Returns 0 or
- * -1 with a message in err. */
 /* How long a command line (its NUL included) a kernel whose header says cmdline_size takes:
  * at most LINUX_CMDLINE_MAX; 0 in the header means the old default, also that. */
 uint32_t linux_cmdline_limit(uint32_t cmdline_size);
+/* Parse a bzImage: boot protocol >= 2.06 with a 64-bit entry (XLF_KERNEL_64). Returns 0 or
+ * -1 with a message in err. */
 int linux_bzimage_parse(const uint8_t *data, size_t len, struct bzimage *bz, char *err,
 			size_t errlen);
 
