@@ -51,3 +51,10 @@ put("fuzz_serve_config", "linux", '{"functions":[{"name":"hello","kernel":"bz","
     '"environment":{"A":"1","B_2":"x y"}}]}')
 put("fuzz_serve_config", "bare", '{"functions":[{"name":"b","image":"fn.elf","mode":"boot"},'
     '{"name":"c","image":"/abs/fn.elf","pool":64}]}')
+
+# the control server: what one client sends
+put("fuzz_control_server", "one", '{"cmd":"status"}\n')
+put("fuzz_control_server", "many", '{"cmd":"fork","count":2}\n{"cmd":"status"}\n{"cmd":"pause"}\n'
+    '{"cmd":"status"\n{"cmd":"nope"}\n{"cmd":"stop"}\n')
+put("fuzz_control_server", "half", '{"cmd":"status"}\n{"cmd":"fo')
+put("fuzz_control_server", "long", '{"cmd":"status","x":"' + "a" * 5000 + '"}\n')
