@@ -58,3 +58,18 @@ put("fuzz_control_server", "many", '{"cmd":"fork","count":2}\n{"cmd":"status"}\n
     '{"cmd":"status"\n{"cmd":"nope"}\n{"cmd":"stop"}\n')
 put("fuzz_control_server", "half", '{"cmd":"status"}\n{"cmd":"fo')
 put("fuzz_control_server", "long", '{"cmd":"status","x":"' + "a" * 5000 + '"}\n')
+
+# serve's HTTP side: what one client sends
+inv = "/2015-03-31/functions/f/invocations"
+put("fuzz_serve_http", "invoke", "POST %s HTTP/1.1\r\nHost: x\r\nX-Amz-Invocation-Type: "
+    "RequestResponse\r\nX-Amz-Log-Type: Tail\r\nX-Amz-Client-Context: eyJhIjoxfQ==\r\n"
+    "Content-Length: 9\r\n\r\n{\"a\":12}\n" % inv)
+put("fuzz_serve_http", "dryrun", "POST %s HTTP/1.1\r\nHost: x\r\nX-Amz-Invocation-Type: DryRun\r\n"
+    "Content-Length: 2\r\n\r\n{}" % inv)
+put("fuzz_serve_http", "arn", "POST /2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:"
+    "function:f/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+put("fuzz_serve_http", "chunked", "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n" % inv)
+put("fuzz_serve_http", "metrics", "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n"
+    "Host: x\r\n\r\n")
+put("fuzz_serve_http", "wrong", "GET %s HTTP/1.1\r\nHost: x\r\n\r\nPUT /nope HTTP/1.0\r\n\r\n" % inv)

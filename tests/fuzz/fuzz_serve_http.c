@@ -1,0 +1,80 @@
+/* libFuzzer target: `hyperfork serve`'s HTTP side (src/serve/http.c on libmicrohttpd) over a
+ * real TCP connection. Each input is what one client sends before it stops writing. The
+ * server has one function whose initialisation failed, so that no input can start a VM:
+ * invocations reach every check up to the function's state (404, 405, 400, 413, DryRun 204,
+ * 409), and /metrics and /health are answered. Whatever comes back must be HTTP. */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <microhttpd.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "serve/serve.h"
+#include "util/log.h"
+
+static struct serve s;
+static struct sockaddr_in addr;
+
+static void setup(void)
+{
+	static const char cfg[] = "{\"functions\":[{\"name\":\"f\",\"kernel\":\"/nonexistent/k\","
+				  "\"initrd\":\"/nonexistent/i\",\"concurrency\":2}]}";
+	char err[256];
+	log_set_level(HF_LOG_ERROR);
+	assert(serve_config_parse(cfg, strlen(cfg), "/", &s.config, err, sizeof(err)) == 0);
+	struct function *f = &s.fns[0];
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->warm_lock, NULL);
+	f->cfg = &s.config.fns[0];
+	f->run_dir = "/nonexistent";
+	f->state = FN_FAILED;
+	snprintf(f->why, sizeof(f->why), "its init failed");
+	snprintf(s.run_dir, sizeof(s.run_dir), "/nonexistent");
+	s.listen.sin_family = AF_INET; /* 127.0.0.1, any free port */
+	s.listen.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert(serve_http_start(&s) == 0);
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s.http, MHD_DAEMON_INFO_BIND_PORT);
+	assert(i && i->port);
+	addr = s.listen;
+	addr.sin_port = htons(i->port);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int ready;
+	if (!ready++)
+		setup();
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert(fd >= 0);
+	assert(connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+	for (size_t sent = 0; sent < size;) {
+		ssize_t w = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+		if (w <= 0)
+			break; /* the server closed: it may, on garbage */
+		sent += (size_t)w;
+	}
+	shutdown(fd, SHUT_WR);
+	char buf[65536];
+	size_t got = 0;
+	for (;;) { /* until the server closes, or 2 s of silence (a request it still waits on) */
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 2000) <= 0)
+			break;
+		ssize_t r = recv(fd, buf + (got < 16 ? got : 16), got < 16 ? 16 - got : sizeof(buf) - 16,
+				 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got >= 9 && memcmp(buf, "HTTP/1.", 7) != 0) {
+		fprintf(stderr, "not HTTP: %.16s\n", buf);
+		abort();
+	}
+	close(fd);
+	return 0;
+}
