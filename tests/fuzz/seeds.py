@@ -79,3 +79,16 @@ put("fuzz_function", "invoke", "INVOKE 6f1c-22 1700000000123 arn:aws:lambda:us-e
 put("fuzz_function", "noctx", "INVOKE id 1 arn - 0 0\n")
 put("fuzz_function", "short", "INVOKE id 1 arn - 0 10\n{}")
 put("fuzz_function", "bad", "INVOKE  id 1\n")
+
+# virtio-vsock: a driver's program (see fuzz_vsock.c): a REQUEST to the host's port 5000,
+# data on it, a CREDIT_REQUEST, a SHUTDOWN; and a register write and a ring scribble
+def vsock_pkt(op, payload=b"", src_port=1024, dst_port=5000):
+    hdr = struct.pack("<QQIIIHHIII", 3, 2, src_port, dst_port, len(payload), 1, op, 0, 65536, 0)
+    data = hdr + payload
+    return bytes([2]) + struct.pack("<H", len(data)) + data
+
+
+put("fuzz_vsock", "stream", vsock_pkt(1) + vsock_pkt(5, b"hello host") + vsock_pkt(7) +
+    vsock_pkt(4) + bytes([3, 0]))
+put("fuzz_vsock", "scribble", bytes([0, 0x70]) + struct.pack("<I", 0) + bytes([1, 0x10, 0x10, 8]) +
+    b"\xff" * 8 + bytes([3, 1]))
