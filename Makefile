@@ -73,7 +73,8 @@ unit: $(UNIT_BINS)
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, clang with ASan/UBSan), each run for FUZZ_SECONDS
 # from its seeds (tests/fuzz/seeds.py and the bare guests' ELFs); what each finds stays in
-# build/fuzz/corpus/TARGET, a crash in build/fuzz/crash-*. Prints execs per target.
+# build/fuzz/corpus/TARGET, a crash in build/fuzz/crash-*. Prints execs per target, and
+# writes them to build/fuzz/summary.txt (bench/report.sh reports bench/results/fuzz.txt).
 FUZZ_SECONDS ?= 10
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:%.c=build/fuzz/%)
@@ -89,14 +90,17 @@ build/fuzz/tests/fuzz/%: tests/fuzz/%.c $(LIB)
 
 fuzz: fuzz-build
 	@set -e; rm -rf build/fuzz/seeds; python3 tests/fuzz/seeds.py build/fuzz/seeds; \
+	echo "$$(date -u '+%Y-%m-%d %H:%M UTC'), commit $$(git rev-parse --short HEAD 2>/dev/null), $(FUZZ_SECONDS) s per target" \
+		> build/fuzz/summary.txt; \
 	mkdir -p build/fuzz/seeds/fuzz_elf; cp $(GUESTS) build/fuzz/seeds/fuzz_elf/; \
 	for t in $(FUZZ_BINS); do n=$$(basename $$t); mkdir -p build/fuzz/corpus/$$n; \
 		echo "== $$n ($(FUZZ_SECONDS) s)"; \
 		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
 			build/fuzz/corpus/$$n build/fuzz/seeds/$$n > build/fuzz/$$n.log 2>&1 || \
 			{ tail -40 build/fuzz/$$n.log; echo "fuzz: $$n failed (build/fuzz/$$n.log)"; exit 1; }; \
-		grep -E '^stat::number_of_executed_units' build/fuzz/$$n.log | sed "s/^/  /"; \
-	done; echo "fuzz: no findings"
+		x=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$n.log); \
+		echo "  $$x executions"; echo "$$n: $$x executions, no findings" >> build/fuzz/summary.txt; \
+	done; echo "fuzz: no findings (build/fuzz/summary.txt)"
 
 # Whatever boots guests needs KVM: it runs here when this machine's /dev/kvm works, and
 # otherwise inside an emulated KVM host (scripts/kvm-host.sh; HYPERFORK_EMULATE=0|1 forces

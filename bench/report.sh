@@ -336,5 +336,16 @@ if [ -f $R/serve-init.csv ]; then
 		END { for (m in n) printf "| %s | %d | %.1f | %.1f | %.1f |\n", m, n[m], s[m] / n[m], lo[m], hi[m] }' $R/serve-init.csv | sort
 	echo
 fi
+if [ -f $R/fuzz.txt ]; then
+	echo "## 10. Fuzzing"
+	echo
+	echo "\`make fuzz FUZZ_SECONDS=N\` (tests/fuzz, libFuzzer under ASan/UBSan, each target from its"
+	echo "seeds and the corpus earlier runs left in build/fuzz/corpus); executions per target:"
+	echo
+	echo '```'
+	cat $R/fuzz.txt
+	echo '```'
+	echo
+fi
 } > "$OUTMD"
 echo "report: $OUTMD"
