@@ -48,47 +48,13 @@ static void hist_print(FILE *m, const char *name, const char *fn, const struct h
 	fprintf(m, "%s_count{function=\"%s\"} %llu\n", name, fn, (unsigned long long)h->count);
 }
 
-/* Proportional set size of every process in process group pgid (a function's template, its
- * warm clones and its invocations' clones share one), in bytes. */
-static uint64_t group_pss(pid_t pgid)
-{
-	uint64_t kb = 0;
-	DIR *d = pgid > 0 ? opendir("/proc") : NULL;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		char path[64], line[512];
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-		fclose(f);
-		int pg;
-		/* after the command's ')': state, ppid, pgrp */
-		if (!rp || sscanf(rp + 1, " %*c %*d %d", &pg) != 1 || pg != pgid)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", e->d_name);
-		if (!(f = fopen(path, "re")))
-			continue;
-		unsigned long long v;
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "Pss: %llu kB", &v) == 1)
-				kb += v;
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return kb * 1024;
-}
-
 /* What one function's metrics say, taken under its lock (and from its template). */
 struct fn_snapshot {
 	const char *name;
 	struct fn_stats st;
 	/* the one-number metrics (struct scalar) */
 	uint64_t active, on_demand, live, pool_ready, pool_target, ready, boots, memory;
+	pid_t group; /* its VMs' process group (its template's pid), 0 if none */
 };
 
 static void snapshot(struct function *f, struct fn_snapshot *out)
@@ -99,7 +65,7 @@ static void snapshot(struct function *f, struct fn_snapshot *out)
 	out->ready = f->state == FN_READY;
 	out->active = f->active;
 	out->boots = f->boots;
-	pid_t group = f->template_pid;
+	out->group = f->template_pid;
 	pthread_mutex_unlock(&f->lock);
 	out->on_demand = out->st.on_demand;
 	out->live = out->st.live;
@@ -113,7 +79,42 @@ static void snapshot(struct function *f, struct fn_snapshot *out)
 			out->pool_target = resp.vm.pool_target;
 		}
 	}
-	out->memory = group_pss(group);
+}
+
+/* Each function's memory: the proportional set sizes of the processes in its process
+ * group (its template, warm pool and clones share one), in one pass over /proc. */
+static void groups_pss(struct fn_snapshot *snap, unsigned n)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		char path[64], line[512];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		fclose(f);
+		int pg;
+		unsigned i = 0;
+		/* after the command's ')': state, ppid, pgrp */
+		if (!rp || sscanf(rp + 1, " %*c %*d %d", &pg) != 1 || pg <= 0)
+			continue;
+		while (i < n && snap[i].group != pg)
+			i++;
+		snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", e->d_name);
+		if (i == n || !(f = fopen(path, "re")))
+			continue;
+		unsigned long long kb;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Pss: %llu kB", &kb) == 1)
+				snap[i].memory += kb * 1024;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* The metrics of one number per function. */
@@ -157,6 +158,7 @@ int serve_metrics(struct serve *s, char **buf, size_t *len)
 	}
 	for (unsigned i = 0; i < n; i++)
 		snapshot(&s->fns[i], &snap[i]);
+	groups_pss(snap, n);
 
 	family(m, "hyperfork_invocations_total", "counter",
 	       "Invocations by function and outcome (timeout: unhandled by its timeout; "
