@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/seccomp.h"
 #include "core/vm.h"
 #include "util/log.h"
 #include "util/trace.h"
@@ -101,6 +102,9 @@ static void pass(struct vm *vm, struct prefault *p)
 static void *prefault_thread(void *arg)
 {
 	struct vm *vm = arg;
+	if (seccomp_enter(SECCOMP_HELPER) < 0)
+		return NULL;
+	seccomp_test_hook(SECCOMP_HELPER, vm->clone_id != 0);
 	pass(vm, vm->prefault);
 	return NULL;
 }

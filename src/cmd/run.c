@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
-		"                     [--run-dir DIR] [--debug] [DEVICE OPTIONS]\n"
+		"                     [--run-dir DIR] [--no-seccomp] [--debug] [DEVICE OPTIONS]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
 		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
 		"                    (each clone then holds a private copy of those pages)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
+		"  --no-seccomp      run without the system call filters every VMM thread\n"
+		"                    has by default (for debugging only; says so loudly)\n"
 		"\n"
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
@@ -64,7 +66,7 @@ static void usage(FILE *f)
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
-	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT,
+	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
 	OPT_DEVICE, /* + index in device_options */
 };
 
@@ -86,6 +88,7 @@ static const struct option base_options[] = {
 	{"template", no_argument, NULL, OPT_TEMPLATE},
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
+	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 };
@@ -205,6 +208,7 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 				return bad("invalid --pages '%s': huge or 4k", optarg);
 			break;
 		case OPT_NO_HOST_FLAGS: cfg->host_flags = false; break;
+		case OPT_NO_SECCOMP: cfg->no_seccomp = true; break;
 		case OPT_MARKS: cfg->marks_path = optarg; break;
 		case OPT_RUN_DIR: dir = optarg; break;
 		case OPT_TEMPLATE: template = true; break;

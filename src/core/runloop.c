@@ -17,6 +17,7 @@
 #include "api/server.h"
 #include "clone/fork.h"
 #include "clone/prefault.h"
+#include "core/seccomp.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -367,10 +368,11 @@ int vm_run(struct vm *vm)
 	struct runloop rl;
 
 	vcpu_install_kick_handler();
-	if (setup(&rl, vm) < 0) {
+	if (setup(&rl, vm) < 0 || seccomp_enter(SECCOMP_MAIN) < 0) {
 		teardown(&rl, false);
 		return HF_STATUS_ERROR;
 	}
+	seccomp_test_hook(SECCOMP_MAIN, vm->clone_id != 0);
 	if (vm_start_vcpus(vm) < 0) {
 		teardown(&rl, false);
 		return HF_STATUS_ERROR;
@@ -390,6 +392,7 @@ int vm_run(struct vm *vm)
 				return HF_STATUS_ERROR;
 			}
 			trace_point("clone-ready");
+			seccomp_test_hook(SECCOMP_MAIN, true);
 		}
 		pthread_mutex_lock(&vm->lock);
 		bool done = vm->exiting;

@@ -7,6 +7,7 @@
 
 #include "clone/fork.h"
 #include "clone/snapshot.h"
+#include "core/seccomp.h"
 #include "core/vm.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -219,8 +220,13 @@ void *vcpu_thread(void *arg)
 	sigaddset(&set, vcpu_kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	trace_point("vcpu-thread");
+	if (seccomp_enter(SECCOMP_VCPU) < 0) {
+		vm_request_exit(vm, HF_STATUS_ERROR, "vCPU %u has no seccomp filter", c->index);
+		return NULL;
+	}
 	if (c->index == 0 && vm->warm_fd >= 0 && !clone_warm_activate(c))
 		return NULL;
+	seccomp_test_hook(SECCOMP_VCPU, vm->clone_id != 0);
 
 	for (;;) {
 		pthread_mutex_lock(&vm->lock);

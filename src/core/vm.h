@@ -34,6 +34,7 @@ struct vm_config {
 	uint64_t timeout_ns;             /* 0: none */
 	bool huge;                       /* transparent huge pages for guest RAM */
 	bool host_flags;                 /* append the host's Linux flags to the cmdline */
+	bool no_seccomp;                 /* --no-seccomp: no system call filters (debugging) */
 	const char *run_dir;             /* control sockets and clone consoles */
 	const char *marks_path;          /* HF_PORT_MARK log, NULL: off */
 	bool template;                   /* freeze as a template at the first fork point, */

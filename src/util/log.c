@@ -63,3 +63,41 @@ void hf_log(enum hf_log_level level, const char *fmt, ...)
 	hf_vlog(level, fmt, ap);
 	va_end(ap);
 }
+
+void logbuf_str(struct log_buf *b, const char *s)
+{
+	while (s && *s && b->n < sizeof(b->s) - 1)
+		b->s[b->n++] = *s++;
+}
+
+void logbuf_num(struct log_buf *b, unsigned long long v, unsigned base)
+{
+	char d[24];
+	unsigned i = sizeof(d);
+	d[--i] = 0;
+	do
+		d[--i] = "0123456789abcdef"[v % base];
+	while ((v /= base) && i > 0);
+	if (base == 16)
+		logbuf_str(b, "0x");
+	logbuf_str(b, d + i);
+}
+
+void log_error_safe(const struct log_buf *b)
+{
+	struct log_buf line = {.n = 0};
+	if (log_name[0]) {
+		logbuf_str(&line, "hyperfork[");
+		logbuf_str(&line, log_name);
+		logbuf_str(&line, " pid ");
+		logbuf_num(&line, (unsigned long long)getpid(), 10);
+		logbuf_str(&line, "]: error: ");
+	} else {
+		logbuf_str(&line, "hyperfork: error: ");
+	}
+	for (unsigned i = 0; i < b->n && line.n < sizeof(line.s) - 1; i++)
+		line.s[line.n++] = b->s[i];
+	line.s[line.n++] = '\n';
+	ssize_t w = write(log_fd, line.s, line.n);
+	(void)w;
+}

@@ -14,6 +14,16 @@ enum hf_log_level log_level(void);
 /* Redirect log output to fd (default 2). */
 void log_set_fd(int fd);
 
+/* Async-signal-safe logging (a signal handler's last words): fill a log_buf piecewise, then
+ * log_error_safe writes it as one error line with the usual prefix. */
+struct log_buf {
+	char s[512];
+	unsigned n;
+};
+void logbuf_str(struct log_buf *b, const char *s);
+void logbuf_num(struct log_buf *b, unsigned long long v, unsigned base); /* base 10 or 16 */
+void log_error_safe(const struct log_buf *b);
+
 void hf_log(enum hf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hf_vlog(enum hf_log_level level, const char *fmt, va_list ap);
 

@@ -9,6 +9,7 @@
 #include "arch/x86/linux.h"
 #include "clone/snapshot.h"
 #include "core/runloop.h"
+#include "core/seccomp.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -70,7 +71,7 @@ int board_run(const struct vm_config *cfg)
 	struct host host;
 	struct vm vm;
 	int status = HF_STATUS_ERROR;
-	if (host_open(&host) < 0) {
+	if (seccomp_prepare(!cfg->no_seccomp) < 0 || host_open(&host) < 0) {
 		free(image);
 		return HF_STATUS_ERROR;
 	}
