@@ -10,6 +10,7 @@
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <linux/if_tun.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -348,6 +349,11 @@ int seccomp_enter(enum seccomp_kind kind)
 		return -1;
 	}
 	thread_kind = kind;
+	/* The kernel kills a thread that traps with SIGSYS blocked, before it can say why. */
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
 	if (kind == SECCOMP_MAIN)
 		sc.main_loaded = true;
 	return 0;

@@ -238,6 +238,7 @@ int vm_start_vcpus(struct vm *vm)
 	/* vCPU threads start with every signal blocked but the kick (vcpu_thread unblocks it),
 	 * so process signals go to the main loop's signalfd. */
 	sigfillset(&all);
+	sigdelset(&all, SIGSYS); /* a blocked SIGSYS would kill without the seccomp report */
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];

@@ -29,7 +29,8 @@
 #include "util/log.h"
 
 /* Run fn in a child under the filter of kind (for vcpu and helper, stacked on main's as in
- * the VMM); return its exit status (-1 if killed) and what it logged in out. */
+ * the VMM), with every signal blocked as the VMM's threads start; return its exit status
+ * (-1 if killed by a signal) and what it logged in out. */
 static int run_filtered(enum seccomp_kind kind, void (*fn)(void), char *out, size_t outlen)
 {
 	int p[2];
@@ -40,6 +41,10 @@ static int run_filtered(enum seccomp_kind kind, void (*fn)(void), char *out, siz
 		close(p[0]);
 		dup2(p[1], STDERR_FILENO);
 		log_set_name("t");
+		/* as the VMM's threads start: every signal blocked */
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_BLOCK, &all, NULL);
 		if (seccomp_prepare(true) < 0 || seccomp_enter(SECCOMP_MAIN) < 0 ||
 		    (kind != SECCOMP_MAIN && seccomp_enter(kind) < 0))
 			_exit(99);
