@@ -251,26 +251,37 @@ static void host_connect(void)
 	host.len = host.answers = 0;
 }
 
+static char ldir[] = "/tmp/hf-fuzz-lambda.XXXXXX";
+
+static void remove_listener(void)
+{
+	unlink(lpath);
+	rmdir(ldir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	signal(SIGPIPE, SIG_IGN);
+	int null = open("/dev/null", O_WRONLY); /* the console (say()) */
+	dup2(null, 1);
+	close(null);
+	assert(mkdtemp(ldir));
+	snprintf(lpath, sizeof(lpath), "%s/api", ldir);
+	atexit(remove_listener);
+	struct sockaddr_un u = {.sun_family = AF_UNIX};
+	snprintf(u.sun_path, sizeof(u.sun_path), "%s", lpath);
+	tcp_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert(tcp_fd >= 0 && bind(tcp_fd, (struct sockaddr *)&u, sizeof(u)) == 0 &&
+	       listen(tcp_fd, 64) == 0);
+	for (unsigned i = 0; i < NCLIENT; i++)
+		client[i] = (struct peer){.fd = -1, .buf = malloc(RBUF)};
+	host.buf = malloc(RBUF);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int ready;
-	if (!ready++) {
-		signal(SIGPIPE, SIG_IGN);
-		int null = open("/dev/null", O_WRONLY); /* the console (say()) */
-		dup2(null, 1);
-		close(null);
-		char dir[] = "/tmp/hf-fuzz-lambda.XXXXXX";
-		assert(mkdtemp(dir));
-		snprintf(lpath, sizeof(lpath), "%s/api", dir);
-		struct sockaddr_un u = {.sun_family = AF_UNIX};
-		snprintf(u.sun_path, sizeof(u.sun_path), "%s", lpath);
-		tcp_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		assert(tcp_fd >= 0 && bind(tcp_fd, (struct sockaddr *)&u, sizeof(u)) == 0 &&
-		       listen(tcp_fd, 64) == 0);
-		for (unsigned i = 0; i < NCLIENT; i++)
-			client[i] = (struct peer){.fd = -1, .buf = malloc(RBUF)};
-		host.buf = malloc(RBUF);
-	}
 	if (!size)
 		return 0;
 	int init_over = data[0] & 1;

@@ -99,4 +99,29 @@ static inline size_t fz_scribble(struct vm *vm, const uint8_t *d, size_t left, u
 	return 3 + n;
 }
 
+/* Op 0 or 1 (op): the driver breaks the rules, so no model of it holds any more (*clean). */
+static inline size_t fz_hostile(uint8_t op, struct device *dev, struct vm *vm, const uint8_t *d,
+				size_t left, uint32_t span, bool *clean)
+{
+	*clean = false;
+	return op == 0 ? fz_reg_write(dev, d, left) : fz_scribble(vm, d, left, span);
+}
+
+/* A target's own op (2 and up) of a driver's program: the input bytes it used from d (left
+ * there), 0 if too few: the program ends. */
+typedef size_t (*fz_op)(void *ctx, uint8_t op, const uint8_t *d, size_t left);
+
+/* Run the driver's program in data: each op a byte (modulo nops) and its operands; ops 0 and
+ * 1 are fz_hostile's (scribbles within span), the others the target's. */
+static inline void fz_program(const uint8_t *data, size_t size, unsigned nops,
+			      struct device *dev, struct vm *vm, uint32_t span, bool *clean,
+			      fz_op op, void *ctx)
+{
+	for (size_t at = 0, used = 1; at < size && used; at += used) {
+		uint8_t o = data[at++] % nops;
+		used = o < 2 ? fz_hostile(o, dev, vm, data + at, size - at, span, clean)
+			     : op(ctx, o, data + at, size - at);
+	}
+}
+
 #endif

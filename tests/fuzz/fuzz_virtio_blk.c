@@ -192,16 +192,38 @@ static size_t request(struct fixture *f, const uint8_t *d, size_t left)
 	return used;
 }
 
+/* Ops 2 (a request) and 3 (a notify). */
+static size_t blk_op(void *ctx, uint8_t op, const uint8_t *d, size_t left)
+{
+	struct fixture *f = ctx;
+	if (op == 2)
+		return request(f, d, left);
+	if (!left)
+		return 0;
+	drv_wr(f->dev, 0x050, d[0] % 2);
+	return 1;
+}
+
+static void remove_disk(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	log_set_level(HF_LOG_ERROR);
+	assert(mkdtemp(dir));
+	/* a long name: the id is cut to 20 bytes */
+	snprintf(path, sizeof(path), "%s/hf-fuzz-virtio-blk-disk.img", dir);
+	atexit(remove_disk);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fixture f;
-	static int ready;
-	if (!ready++) {
-		log_set_level(HF_LOG_ERROR);
-		assert(mkdtemp(dir));
-		/* a long name: the id is cut to 20 bytes */
-		snprintf(path, sizeof(path), "%s/hf-fuzz-virtio-blk-disk.img", dir);
-	}
 	if (!size)
 		return 0;
 	f.mode = data[0] % 3;
@@ -226,26 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_bringup(f.dev, 1, QSIZE, feat & (1u << 5 | 1u << 9));
 	f.clean = true;
 
-	size_t at = 1, used = 1;
-	while (at < size && used) {
-		uint8_t op = data[at++] % 4;
-		const uint8_t *d = data + at;
-		size_t left = size - at;
-		used = 0;
-		if (op == 0) {
-			used = fz_reg_write(f.dev, d, left);
-			f.clean = false;
-		} else if (op == 1) {
-			used = fz_scribble(&f.vm, d, left, SPAN);
-			f.clean = false;
-		} else if (op == 2) {
-			used = request(&f, d, left);
-		} else if (op == 3 && left >= 1) {
-			drv_wr(f.dev, 0x050, d[0] % 2);
-			used = 1;
-		}
-		at += used;
-	}
+	fz_program(data + 1, size - 1, 4, f.dev, &f.vm, SPAN, &f.clean, blk_op, &f);
 	f.dev->ops->destroy(f.dev);
 	mem_unmap(&f.vm.mem);
 

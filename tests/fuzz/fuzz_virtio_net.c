@@ -185,12 +185,45 @@ static void host_send(struct fixture *f, const uint8_t *d, size_t n)
 	}
 }
 
+/* Ops 2 to 5, each followed by turns of the loop and a look at the receive queue. */
+static size_t net_op(void *ctx, uint8_t op, const uint8_t *d, size_t left)
+{
+	struct fixture *f = ctx;
+	size_t used = 0;
+	if (op == 2) {
+		used = tx(f, d, left);
+	} else if (op == 3 && left >= 2) {
+		size_t n = ((size_t)d[0] | (size_t)d[1] << 8) % (HOST_MAX + 1);
+		if (n > left - 2)
+			n = left - 2;
+		host_send(f, d + 2, n);
+		used = 2 + n;
+	} else if (op == 4 && left >= 4) {
+		unsigned k = d[0] % NRX, len = ((unsigned)d[2] | (unsigned)d[3] << 8) % 8193;
+		if (f->clean && f->given[k])
+			f->clean = false; /* a buffer the device holds, given again */
+		give_rx(f, k, len, d[1] * 32u);
+		drv_wr(f->dev, 0x050, RXQ);
+		used = 4;
+	} else if (op == 5 && left >= 1) {
+		drv_wr(f->dev, 0x050, d[0] % 3);
+		used = 1;
+	}
+	pump(f);
+	check_rx(f);
+	return used;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	log_set_level(HF_LOG_ERROR);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fixture f;
-	static int ready;
-	if (!ready++)
-		log_set_level(HF_LOG_ERROR);
 	fz_vm_init(&f.vm);
 	int sv[2];
 	assert(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
@@ -212,41 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drv_wr(f.dev, 0x050, RXQ);
 	pump(&f);
 
-	size_t at = 0, used = 1;
-	while (at < size && used) {
-		uint8_t op = data[at++] % 6;
-		const uint8_t *d = data + at;
-		size_t left = size - at;
-		used = 0;
-		if (op == 0) {
-			used = fz_reg_write(f.dev, d, left);
-			f.clean = false;
-		} else if (op == 1) {
-			used = fz_scribble(&f.vm, d, left, SPAN);
-			f.clean = false;
-		} else if (op == 2) {
-			used = tx(&f, d, left);
-		} else if (op == 3 && left >= 2) {
-			size_t n = ((size_t)d[0] | (size_t)d[1] << 8) % (HOST_MAX + 1);
-			if (n > left - 2)
-				n = left - 2;
-			host_send(&f, d + 2, n);
-			used = 2 + n;
-		} else if (op == 4 && left >= 4) {
-			unsigned k = d[0] % NRX, len = ((unsigned)d[2] | (unsigned)d[3] << 8) % 8193;
-			if (f.clean && f.given[k])
-				f.clean = false; /* a buffer the device holds, given again */
-			give_rx(&f, k, len, d[1] * 32u);
-			drv_wr(f.dev, 0x050, RXQ);
-			used = 4;
-		} else if (op == 5 && left >= 1) {
-			drv_wr(f.dev, 0x050, d[0] % 3);
-			used = 1;
-		}
-		at += used;
-		pump(&f);
-		check_rx(&f);
-	}
+	fz_program(data, size, 6, f.dev, &f.vm, SPAN, &f.clean, net_op, &f);
 	pump(&f);
 	check_rx(&f);
 	f.dev->ops->destroy(f.dev);
