@@ -73,11 +73,14 @@ unit: $(UNIT_BINS)
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, clang with ASan/UBSan), each run for FUZZ_SECONDS
 # from its seeds (tests/fuzz/seeds.py and the bare guests' ELFs); what each finds stays in
-# build/fuzz/corpus/TARGET, a crash in build/fuzz/crash-*. Prints execs per target, and
-# writes them to build/fuzz/summary.txt (bench/report.sh reports bench/results/fuzz.txt).
+# build/fuzz/corpus/TARGET, a crash in build/fuzz/crash-* (its path printed, and the run
+# fails). FUZZ_TARGETS="fuzz_a fuzz_b" runs only those; an input running over FUZZ_TIMEOUT
+# seconds is a finding (a hang). Prints execs per target, and writes them to
+# build/fuzz/summary.txt (bench/report.sh reports bench/results/fuzz.txt). Part of `check`.
 FUZZ_SECONDS ?= 10
-FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BINS := $(FUZZ_SRCS:%.c=build/fuzz/%)
+FUZZ_TIMEOUT ?= 25
+FUZZ_TARGETS ?= $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/tests/fuzz/%)
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-Wno-unknown-warning-option
 fuzz-build: guests
@@ -93,11 +96,12 @@ fuzz: fuzz-build
 	echo "$$(date -u '+%Y-%m-%d %H:%M UTC'), commit $$(git rev-parse --short HEAD 2>/dev/null), $(FUZZ_SECONDS) s per target" \
 		> build/fuzz/summary.txt; \
 	mkdir -p build/fuzz/seeds/fuzz_elf; cp $(GUESTS) build/fuzz/seeds/fuzz_elf/; \
-	for t in $(FUZZ_BINS); do n=$$(basename $$t); mkdir -p build/fuzz/corpus/$$n; \
+	for t in $(FUZZ_BINS); do n=$$(basename $$t); mkdir -p build/fuzz/corpus/$$n build/fuzz/seeds/$$n; \
 		echo "== $$n ($(FUZZ_SECONDS) s)"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
-			build/fuzz/corpus/$$n build/fuzz/seeds/$$n > build/fuzz/$$n.log 2>&1 || \
-			{ tail -40 build/fuzz/$$n.log; echo "fuzz: $$n failed (build/fuzz/$$n.log)"; exit 1; }; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/ build/fuzz/corpus/$$n build/fuzz/seeds/$$n > build/fuzz/$$n.log 2>&1 || \
+			{ tail -40 build/fuzz/$$n.log; a=$$(sed -n 's/.*Test unit written to //p' build/fuzz/$$n.log); \
+			  echo "fuzz: $$n: FINDING $${a:-(no input saved)}, log build/fuzz/$$n.log; reproduce: $$t $$a"; exit 1; }; \
 		x=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$n.log); \
 		echo "  $$x executions"; echo "$$n: $$x executions, no findings" >> build/fuzz/summary.txt; \
 	done; echo "fuzz: no findings (build/fuzz/summary.txt)"
@@ -110,8 +114,9 @@ KVM_RUN := scripts/kvm-host.sh --auto -t $(or $(KVM_HOST_TIMEOUT),4800) --
 integration: all linux-guest stock-kernel
 	$(KVM_RUN) tests/integration/run.sh
 
-# One emulated machine for the integration tests and the sanitized ones.
-check: deps all unit linux-guest stock-kernel sanitize-build
+# One emulated machine for the integration tests and the sanitized ones; the fuzz smoke
+# (FUZZ_SECONDS each) runs here first.
+check: deps all unit fuzz linux-guest stock-kernel sanitize-build
 	$(KVM_RUN) $(MAKE) --no-print-directory integration-run sanitize-run
 
 integration-run:

@@ -1338,6 +1338,27 @@ static void conn_io(struct hconn *c, short rev)
 	}
 }
 
+/* After a turn of the main loop: deliver an invocation to a waiting /next; close what is
+ * over; go on with requests a response held back; start closing what was answered for the
+ * last time. */
+static void after_io(void)
+{
+	try_deliver();
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct hconn *c = conns[i];
+		if (c && !c->dead && c->st == H_HEAD && c->inlen && !out_pending(&c->out))
+			process(c);
+		if (c && c->dead)
+			conn_close(c);
+		else if (c && c->close_after && !out_pending(&c->out) && c->st != H_LINGER)
+			linger(c);
+	}
+}
+
+/* Built without what follows (-DHF_LAMBDA_NO_MAIN), the agent is a library of the above for
+ * tests/fuzz/fuzz_runtime_api.c, which drives the connections itself. */
+#ifndef HF_LAMBDA_NO_MAIN
+
 /* ------------------------------------------------------------------- setup */
 
 static void on_sigchld(int sig)
@@ -1585,17 +1606,7 @@ int main(int argc, char **argv)
 				conn_io(pc[i], p[first + i].revents);
 		if (p[ntcp].revents & POLLIN)
 			conn_accept();
-		try_deliver();
-		/* Close what is over; go on with requests a response held back; start closing
-		 * what was answered for the last time. */
-		for (int i = 0; i < MAX_CONNS; i++) {
-			struct hconn *c = conns[i];
-			if (c && !c->dead && c->st == H_HEAD && c->inlen && !out_pending(&c->out))
-				process(c);
-			if (c && c->dead)
-				conn_close(c);
-			else if (c && c->close_after && !out_pending(&c->out) && c->st != H_LINGER)
-				linger(c);
-		}
+		after_io();
 	}
 }
+#endif /* HF_LAMBDA_NO_MAIN */

@@ -45,6 +45,10 @@ extern const struct device_option *const device_options[];
 /* virtio-net over a host tap, created if it does not exist (--net). Clones get taps of
  * their own. */
 extern const struct device_option virtio_net_option;
+/* For tests: a virtio-net NIC on an open descriptor fd in place of a tap (e.g. one end of a
+ * SOCK_DGRAM socketpair: a datagram per frame), named name, taken over (closed on
+ * failure). Returns 0 or -1 (logged). */
+int virtio_net_add_fd(struct vm *vm, int fd, const char *name);
 /* virtio-blk on a disk image (--disk): mapped copy-on-write (the file is never written; a
  * clone inherits the disk as it was at the fork), read-only, or persistent (writes reach
  * the file; the VM cannot be cloned). */

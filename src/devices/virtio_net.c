@@ -353,6 +353,35 @@ static void mac_from_name(const char *name, uint8_t mac[6])
 	memcpy(mac, m, 6);
 }
 
+/* The NIC on backend fd, taken over (closed on failure): frames to and from the guest, one
+ * per read or write. mac: the guest's, or NULL for one derived from the VM's name. */
+static int vnet_add(struct vm *vm, int fd, const char *ifname, const uint8_t *mac)
+{
+	struct vnet *n = calloc(1, sizeof(*n));
+	if (!n) {
+		close(fd);
+		return -1;
+	}
+	snprintf(n->ifname, sizeof(n->ifname), "%s", ifname);
+	snprintf(vm->net_tap, sizeof(vm->net_tap), "%s", ifname);
+	if (mac)
+		memcpy(n->mac, mac, 6);
+	else
+		mac_from_name(vm->cfg.name, n->mac);
+	n->tap = fd;
+	if (virtio_mmio_add(vm, &n->v, &vnet_virtio_ops, n) < 0) {
+		close(fd);
+		free(n);
+		return -1;
+	}
+	return 0;
+}
+
+int virtio_net_add_fd(struct vm *vm, int fd, const char *name)
+{
+	return vnet_add(vm, fd, name, NULL);
+}
+
 static int virtio_net_add(struct vm *vm, const void *parsed)
 {
 	const struct net_arg *a = parsed;
@@ -360,24 +389,14 @@ static int virtio_net_add(struct vm *vm, const void *parsed)
 	if (strlen(ifname) > IFNAMSIZ - 3)
 		pr_warn("network: tap name %s leaves no room for clones' taps (%s.N, at most %d "
 			"characters): this VM cannot be cloned", ifname, ifname, IFNAMSIZ - 1);
-	struct vnet *n = calloc(1, sizeof(*n));
-	if (!n)
+	int tap = tap_open(ifname);
+	if (tap < 0)
 		return -1;
-	snprintf(n->ifname, sizeof(n->ifname), "%s", ifname);
-	snprintf(vm->net_tap, sizeof(vm->net_tap), "%s", ifname);
-	if (a->have_mac)
-		memcpy(n->mac, a->mac, 6);
-	else
-		mac_from_name(vm->cfg.name, n->mac);
-	n->tap = tap_open(ifname);
-	if (n->tap < 0 || tap_configure(n->tap, ifname, NULL) < 0 ||
-	    virtio_mmio_add(vm, &n->v, &vnet_virtio_ops, n) < 0) {
-		if (n->tap >= 0)
-			close(n->tap);
-		free(n);
+	if (tap_configure(tap, ifname, NULL) < 0) {
+		close(tap);
 		return -1;
 	}
-	return 0;
+	return vnet_add(vm, tap, ifname, a->have_mac ? a->mac : NULL);
 }
 
 const struct device_option virtio_net_option = {

@@ -20,14 +20,11 @@
 #include <unistd.h>
 
 #include "core/loop.h"
-#include "core/vm.h"
 #include "devices/devices.h"
-#include "devices/virtio.h"
+#include "fuzz_virtio.h"
 #include "util/log.h"
 
-#define BASE 0xd0000000ull
 #define QSIZE 8u
-#define RING(q) (0x10000ull + (q)*0x4000ull) /* desc; avail at +0x1000, used at +0x2000 */
 #define RXBUF 0x40000ull
 #define RXLEN (44u + 4096u)
 #define EVBUF 0x60000ull
@@ -42,27 +39,15 @@ struct fixture {
 	int listener, peer;
 };
 
-static void wr(struct fixture *f, uint32_t off, uint32_t v)
-{
-	f->dev->ops->mmio(f->dev, NULL, BASE + off, true, (uint8_t *)&v, 4);
-}
-
 static void desc(struct fixture *f, unsigned q, unsigned i, uint64_t addr, uint32_t len,
 		 uint16_t flags)
 {
-	uint8_t *d = mem_ptr(&f->vm.mem, RING(q) + 16ull * i, 16);
-	uint16_t next = 0;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	drv_desc(&f->vm.mem, FZ_RING(q), i, addr, len, flags, 0);
 }
 
 static void offer(struct fixture *f, unsigned q, uint16_t head)
 {
-	uint16_t *a = mem_ptr(&f->vm.mem, RING(q) + 0x1000, 4 + 2 * QSIZE);
-	a[2 + a[1] % QSIZE] = head;
-	a[1]++;
+	drv_offer(&f->vm.mem, FZ_AVAIL(q), QSIZE, head);
 }
 
 static void pump(struct fixture *f)
@@ -84,34 +69,17 @@ static void pump(struct fixture *f)
 
 static void setup(struct fixture *f)
 {
-	memset(f, 0, sizeof(*f));
+	fz_vm_init(&f->vm);
 	f->listener = f->peer = -1;
-	mem_layout(&f->vm.mem, 1 * MiB, 3 * GiB);
-	assert(mem_map(&f->vm.mem, false) == 0);
-	f->vm.vm_fd = -1;
 	char arg[200], err[128];
 	snprintf(arg, sizeof(arg), "3,uds=%s", path);
 	void *a = virtio_vsock_option.parse(arg, err, sizeof(err));
-	bus_board(&f->vm.bus, (unsigned[]){5}, 1, BASE, BASE + VIRTIO_MMIO_SIZE);
 	assert(a && virtio_vsock_option.add(&f->vm, a) == 0);
 	free(a);
 	assert(loop_init(&f->loop) == 0);
 	f->dev = f->vm.bus.devices[0];
 	assert(f->dev->ops->attach(f->dev, &f->loop) == 0);
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, 0x024, 1);
-	wr(f, 0x020, 1);
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < 3; q++) {
-		wr(f, 0x030, q);
-		wr(f, 0x038, QSIZE);
-		wr(f, 0x080, (uint32_t)RING(q));
-		wr(f, 0x090, (uint32_t)(RING(q) + 0x1000));
-		wr(f, 0x0a0, (uint32_t)(RING(q) + 0x2000));
-		wr(f, 0x044, 1);
-	}
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fz_bringup(f->dev, 3, QSIZE, 0);
 	for (unsigned i = 0; i < QSIZE; i++) {
 		desc(f, 0, i, RXBUF + (uint64_t)i * 0x2000, RXLEN, 2 /* WRITE */);
 		offer(f, 0, (uint16_t)i);
@@ -168,19 +136,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t tx = 0;
 	while (at < size) {
 		uint8_t op = data[at++] % 4;
-		if (op == 0 && at + 5 <= size) {
-			uint32_t v;
-			memcpy(&v, data + at + 1, 4);
-			wr(&f, (uint32_t)(data[at] & 0xfc), v);
-			at += 5;
-		} else if (op == 1 && at + 3 <= size) {
-			uint32_t off = ((uint32_t)data[at] | (uint32_t)data[at + 1] << 8) % 0x70000;
-			size_t n = data[at + 2] % 65;
-			at += 3;
-			if (n > size - at)
-				n = size - at;
-			memcpy(mem_ptr(&f.vm.mem, 0x10000 + off, n ? n : 1), data + at, n);
-			at += n;
+		size_t k = op == 0   ? fz_reg_write(f.dev, data + at, size - at)
+			   : op == 1 ? fz_scribble(&f.vm, data + at, size - at, 0x70000)
+				     : 0;
+		if (op < 2 && k) {
+			at += k;
 		} else if (op == 2 && at + 2 <= size) {
 			size_t n = ((size_t)data[at] | (size_t)data[at + 1] << 8) % 1025;
 			at += 2;
@@ -191,10 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			at += n;
 			desc(&f, 1, tx % QSIZE, buf, (uint32_t)n, 0);
 			offer(&f, 1, (uint16_t)(tx++ % QSIZE));
-			wr(&f, 0x050, 1);
+			drv_wr(f.dev, 0x050, 1);
 			pump(&f);
 		} else if (op == 3 && at + 1 <= size) {
-			wr(&f, 0x050, data[at++] % 4);
+			drv_wr(f.dev, 0x050, data[at++] % 4);
 			pump(&f);
 		} else {
 			break;

@@ -92,3 +92,104 @@ put("fuzz_vsock", "stream", vsock_pkt(1) + vsock_pkt(5, b"hello host") + vsock_p
     vsock_pkt(4) + bytes([3, 0]))
 put("fuzz_vsock", "scribble", bytes([0, 0x70]) + struct.pack("<I", 0) + bytes([1, 0x10, 0x10, 8]) +
     b"\xff" * 8 + bytes([3, 1]))
+
+
+# virtio-net: a driver's program (see fuzz_virtio_net.c): frames transmitted (whole, split
+# header, a chain shorter than the header), frames from the host (more than the buffers,
+# one too large), receive buffers given back, a scribble and a register write
+def net_tx(payload, s1=12, s2=12, hdr=bytes(12), short=False):
+    d0 = (0x80 | s1) if short else s1
+    body = hdr + payload
+    return bytes([2, d0, s2]) + struct.pack("<H", len(body)) + body
+
+
+def net_host(frame):
+    return bytes([3]) + struct.pack("<H", len(frame)) + frame
+
+
+def net_rx_buffer(k, length, cut):
+    return bytes([4, k, cut // 32]) + struct.pack("<H", length)
+
+
+eth = b"\xff" * 6 + b"\x02\x48\x46\x00\x00\x01" + b"\x08\x06" + bytes(range(28))
+put("fuzz_virtio_net", "tx", net_tx(eth) + net_tx(eth * 3, 5, 40) + net_tx(b"", 0, 0) +
+    net_tx(eth, 3, 0, short=True))
+put("fuzz_virtio_net", "rx", b"".join(net_host(eth + bytes([i])) for i in range(6)) +
+    net_rx_buffer(0, 2060, 64) + net_rx_buffer(1, 30, 0) + bytes([5, 0]) +
+    net_host(bytes(3000)) + net_host(b""))
+put("fuzz_virtio_net", "both", net_host(eth) + net_tx(eth) + net_rx_buffer(0, 100, 12) +
+    net_host(eth) + bytes([5, 1]))
+put("fuzz_virtio_net", "hostile", net_tx(eth) + bytes([1, 0x00, 0x50, 4]) + b"\xff\xff\x00\x00" +
+    net_tx(eth) + bytes([0, 0x70]) + struct.pack("<I", 0) + net_host(eth))
+
+
+# virtio-blk: the disk's mode, then a driver's program (see fuzz_virtio_blk.c)
+def blk_req(t, sector, length, layout=0, cut=0, data=b""):
+    return bytes([2, t, sector]) + struct.pack("<H", length) + bytes([layout, cut]) + data
+
+
+for mode, name in enumerate(["cow", "ro", "persist"]):
+    put("fuzz_virtio_blk", name, bytes([mode]) +
+        blk_req(0, 0, 512) +                                  # read sector 0
+        blk_req(1, 3, 1024, data=bytes(range(256)) * 4) +     # write sectors 3-4
+        blk_req(0, 3, 1536, layout=16, cut=7) +               # read them back, split
+        blk_req(0, 0xf0, 512) + blk_req(0, 63, 1024) +        # past the end: IOERR
+        blk_req(1, 0xf6, 512, data=b"x" * 512) +              # a sector that overflows
+        blk_req(2, 0, 0) + blk_req(3, 0, 20) + blk_req(3, 0, 8, layout=32) +  # flush, get-id
+        blk_req(0x82, 0, 16) +                                # an unsupported type
+        blk_req(1, 1, 512, layout=8, data=b"y" * 512) +       # header in two descriptors
+        blk_req(0, 1, 512, layout=3))                         # a 24-byte header
+    put("fuzz_virtio_blk", name + "-broken", bytes([mode]) + blk_req(0, 0, 512, layout=4) +
+        blk_req(0, 0, 512))                                   # an 8-byte header: stopped
+put("fuzz_virtio_blk", "nostatus", bytes([0]) + blk_req(1, 0, 512, layout=128, data=bytes(512)))
+put("fuzz_virtio_blk", "reset", bytes([2]) + blk_req(1, 0, 512, data=b"z" * 512) +
+    bytes([0, 0x70]) + struct.pack("<I", 0) + bytes([3, 0]))
+
+
+# hf-lambda's Runtime API: init over or not, then a program (see fuzz_runtime_api.c)
+API = "/2018-06-01/runtime/"
+
+
+def rt_send(data):
+    data = data.encode() if isinstance(data, str) else data
+    return bytes([1]) + struct.pack("<H", len(data)) + data
+
+
+def rt_host(data):
+    data = data.encode() if isinstance(data, str) else data
+    return bytes([4]) + struct.pack("<H", len(data)) + data
+
+
+NEXT = "GET %sinvocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n" % API
+INVOKE = "INVOKE 8f3c-01 1700000000123 arn:aws:lambda:us-east-1:0:function:f Root=1-2 12 9\n" \
+    "eyJhIjoxfQ=={\"k\":\"v\"}"
+
+
+def rt_post(path, body, headers=""):
+    return "POST %s%s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s" % (
+        API, path, headers, len(body), body)
+
+
+put("fuzz_runtime_api", "response", bytes([1]) + rt_host(INVOKE) + bytes([0]) + rt_send(NEXT) +
+    rt_send(rt_post("invocation/8f3c-01/response", '{"ok":true}')))
+put("fuzz_runtime_api", "error", bytes([1]) + bytes([0]) + rt_send(NEXT) +
+    rt_host("INVOKE id-2 1 arn - 0 2\n{}") + rt_send(rt_post(
+        "invocation/id-2/error", '{"errorMessage":"boom","errorType":"Handled"}',
+        "Lambda-Runtime-Function-Error-Type: Handled.Err\r\n")))
+put("fuzz_runtime_api", "chunked", bytes([1]) + rt_host(INVOKE) + bytes([0]) + rt_send(NEXT) +
+    rt_send("POST %sinvocation/8f3c-01/response HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+            "\r\nExpect: 100-continue\r\n\r\n" % API) +
+    rt_send("4\r\n{\"a\"\r\n3;ext=1\r\n:1}\r\n0\r\nTrailer: x\r\n\r\n"))
+put("fuzz_runtime_api", "init-error", bytes([0]) + bytes([0]) + rt_send(rt_post(
+    "init/error", '{"errorMessage":"no module","errorType":"Runtime.ImportModuleError"}',
+    "Lambda-Runtime-Function-Error-Type: Runtime.ImportModuleError\r\n")))
+put("fuzz_runtime_api", "wrong", bytes([1]) + bytes([0]) +
+    rt_send(rt_post("invocation/nobody/response", "{}") +       # 403: no invocation
+            "PUT %sinvocation/next HTTP/1.1\r\n\r\n" % API +    # 405
+            "GET /2018-06-01/nope HTTP/1.0\r\n\r\n") +          # 404, closes
+    bytes([0]) + rt_host(INVOKE) + rt_send(NEXT) +
+    rt_send(rt_post("invocation/other/response", "{}")) +      # 400 InvalidRequestID
+    rt_send(NEXT) + bytes([3]) + bytes([5]))                   # 403; the host gives up
+put("fuzz_runtime_api", "pieces", bytes([1]) + rt_host(INVOKE[:20]) + rt_host(INVOKE[20:]) +
+    bytes([0]) + b"".join(rt_send(NEXT[i:i + 7]) for i in range(0, len(NEXT), 7)) +
+    bytes([0]) + rt_send(rt_post("invocation/8f3c-01/response", "x" * 3000)))
