@@ -67,9 +67,10 @@ static const int main_calls[] = {
 	SCMP_SYS(prlimit64), SCMP_SYS(uname), SCMP_SYS(sysinfo),
 };
 
-/* Device emulation on a vCPU thread: virtio-vsock connects out for the guest. */
+/* Device emulation on a vCPU thread: watching its descriptors on the main loop's epoll,
+ * virtio-vsock connecting out for the guest and closing streams half-way. */
 static const int vcpu_calls[] = {
-	SCMP_SYS(connect), SCMP_SYS(rt_sigtimedwait),
+	SCMP_SYS(epoll_ctl), SCMP_SYS(connect), SCMP_SYS(shutdown), SCMP_SYS(rt_sigtimedwait),
 };
 
 /* The prefault thread reads /proc/self/pagemap. */
