@@ -38,6 +38,7 @@ struct pool_child {
 struct pool {
 	unsigned target, n;
 	uint64_t on_demand; /* clones made for a request that found no warm child */
+	bool held;          /* below target: the limits refuse more (logged once) */
 	struct pool_child kids[POOL_MAX];
 };
 
@@ -49,6 +50,62 @@ struct activation {
 };
 
 static int ready_fd = -1; /* clone: to the parent until clone_child_started */
+
+/* Clones of this VM that are alive (forked or activated, not yet reaped): what
+ * --max-clones counts. A clone starts with none of its own. */
+static struct {
+	pid_t *pids;
+	unsigned n, cap;
+} live;
+
+static void live_remove(pid_t pid, bool *found)
+{
+	for (unsigned i = 0; i < live.n; i++)
+		if (live.pids[i] == pid) {
+			live.pids[i] = live.pids[--live.n];
+			*found = true;
+			return;
+		}
+}
+
+/* live_add after admit() cannot fail: admit made room. */
+static void live_add(pid_t pid)
+{
+	if (live.n < live.cap)
+		live.pids[live.n++] = pid;
+}
+
+unsigned clone_live_count(void)
+{
+	return live.n;
+}
+
+void clone_reaped(struct vm *vm, pid_t pid)
+{
+	bool found = false;
+	live_remove(pid, &found);
+	if (found && vm->pool && vm->pool->held)
+		vm_notify(vm); /* a held pool may refill now */
+}
+
+/* May count more clones of vm be made now, besides the live ones and extra (warm
+ * children)? Returns 0, or -1 with why naming the limit (vm->cfg.limits). */
+static int admit(struct vm *vm, unsigned extra, unsigned count, char *why, size_t whylen)
+{
+	const struct clone_limits *l = &vm->cfg.limits;
+	if (admit_clones(l, live.n + extra, count, l->reserve_bytes ? host_mem_available() : 0,
+			 why, whylen) != ADMIT_OK)
+		return -1;
+	if (live.n + count > live.cap) {
+		unsigned cap = live.n + count + 64;
+		pid_t *p = realloc(live.pids, cap * sizeof(*p));
+		if (!p)
+			return errf(why, whylen, "out of memory counting live clones");
+		live.pids = p;
+		live.cap = cap;
+	}
+	return 0;
+}
 
 /* In the clone, stderr is the console (or nothing), never the parent's terminal or pipe:
  * a clone must not keep its parent's output streams open. */
@@ -74,6 +131,8 @@ static int drop_inherited(struct vm *vm)
 	vm->nparked = 0;
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
 	vm->threads_stop = false;
+	free(live.pids); /* the parent's clones are not this clone's */
+	memset(&live, 0, sizeof(live));
 	prefault_forget(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
@@ -225,6 +284,8 @@ static void collect_ready(struct clone_result *res, int *fds)
 			if (!res->error[0])
 				snprintf(res->error, sizeof(res->error), "%s", err);
 			waitpid(res->clones[i].pid, NULL, 0);
+			bool found = false;
+			live_remove(res->clones[i].pid, &found);
 		}
 		close(fds[i]);
 	}
@@ -289,6 +350,8 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		snprintf(res->error, sizeof(res->error), "out of memory");
 	else if (check_names(vm, count, res) == 0 && (why = bus_refusal(&vm->bus)))
 		snprintf(res->error, sizeof(res->error), "cannot clone: %s", why);
+	else if (!res->error[0])
+		admit(vm, 0, count, res->error, sizeof(res->error));
 	if (res->error[0]) {
 		free(ready);
 		release_requester(vm, requester, true);
@@ -312,6 +375,8 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 
 	for (unsigned k = 0; k < count; k++) {
 		int p[2];
+		if (k && admit(vm, 0, count - k, res->error, sizeof(res->error)) < 0)
+			break; /* before each clone: the host's memory goes down as they start */
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			snprintf(res->error, sizeof(res->error), "pipe: %s", strerror(errno));
 			break;
@@ -350,6 +415,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		trace_point("fork-returned");
 		close(p[1]);
 		vm->clones_made = id;
+		live_add(pid);
 		ready[res->made] = p[0];
 		describe(vm, &res->clones[res->made++], id, pid, console);
 	}
@@ -519,11 +585,29 @@ static int pool_first_warm(struct pool *pl, int timeout_ms)
 	return -1;
 }
 
+bool template_refill_held(struct vm *vm)
+{
+	return vm->is_template && vm->pool && vm->pool->held;
+}
+
 int template_refill(struct vm *vm)
 {
-	if (!vm->is_template || !vm->pool)
+	struct pool *pl = vm->pool;
+	if (!vm->is_template || !pl)
 		return 0;
-	while (vm->pool->n < vm->pool->target) {
+	while (pl->n < pl->target) {
+		/* A warm child is a clone to be: it counts against the limits. */
+		char why[256];
+		if (admit(vm, pl->n, 1, why, sizeof(why)) < 0) {
+			if (!pl->held)
+				pr_warn("warm pool held at %u of %u clones: %s; it refills when the "
+					"limit allows", pl->n, pl->target, why);
+			pl->held = true;
+			return 0;
+		}
+		if (pl->held)
+			pr_info("warm pool refilling again (%u of %u clones)", pl->n, pl->target);
+		pl->held = false;
 		int r = pool_spawn(vm);
 		if (r != 0)
 			return r == 1 ? 1 : 0;
@@ -538,6 +622,8 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 	struct pool *pl = vm->pool;
 	for (unsigned k = 0; k < count; k++) {
 		int pick = -1;
+		if (k && admit(vm, 0, count - k, res->error, sizeof(res->error)) < 0)
+			break;
 		for (unsigned i = 0; i < pl->n && pick < 0; i++)
 			if (pool_check(pl, i, 0) == 1)
 				pick = (int)i;
@@ -571,6 +657,7 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 			continue;
 		}
 		vm->clones_made = id;
+		live_add(kid.pid);
 		fds[res->made] = kid.sock;
 		pl->on_demand += on_demand;
 		res->clones[res->made].on_demand = on_demand;
