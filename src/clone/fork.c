@@ -53,26 +53,32 @@ static int ready_fd = -1; /* clone: to the parent until clone_child_started */
 
 /* Clones of this VM that are alive (forked or activated, not yet reaped): what
  * --max-clones counts. A clone starts with none of its own. */
+struct live_clone {
+	pid_t pid;
+	unsigned id;
+};
 static struct {
-	pid_t *pids;
+	struct live_clone *c;
 	unsigned n, cap;
 } live;
 
-static void live_remove(pid_t pid, bool *found)
+/* Forget clone pid; its number into *id. Returns false if it is not a live clone. */
+static bool live_remove(pid_t pid, unsigned *id)
 {
 	for (unsigned i = 0; i < live.n; i++)
-		if (live.pids[i] == pid) {
-			live.pids[i] = live.pids[--live.n];
-			*found = true;
-			return;
+		if (live.c[i].pid == pid) {
+			*id = live.c[i].id;
+			live.c[i] = live.c[--live.n];
+			return true;
 		}
+	return false;
 }
 
 /* live_add after admit() cannot fail: admit made room. */
-static void live_add(pid_t pid)
+static void live_add(pid_t pid, unsigned id)
 {
 	if (live.n < live.cap)
-		live.pids[live.n++] = pid;
+		live.c[live.n++] = (struct live_clone){pid, id};
 }
 
 unsigned clone_live_count(void)
@@ -80,11 +86,24 @@ unsigned clone_live_count(void)
 	return live.n;
 }
 
+/* The sockets a clone listens on (its control socket, and its function or vsock socket
+ * in the default place), which it removes when it ends but cannot when killed. */
+static const char *const clone_sockets[] = {RUN_FILE_SOCKET, ".fn", ".vsock"};
+
 void clone_reaped(struct vm *vm, pid_t pid)
 {
-	bool found = false;
-	live_remove(pid, &found);
-	if (found && vm->pool && vm->pool->held)
+	unsigned id;
+	if (!live_remove(pid, &id))
+		return;
+	/* Its names are its own (ids are never reused by this VM): whatever it left (killed
+	 * by a signal), no one else will remove. */
+	char name[HF_NAME_MAX + 16], path[PATH_MAX];
+	snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
+	for (unsigned i = 0; i < ARRAY_SIZE(clone_sockets); i++) {
+		run_file(path, sizeof(path), vm->cfg.run_dir, name, clone_sockets[i]);
+		unlink(path);
+	}
+	if (vm->pool && vm->pool->held)
 		vm_notify(vm); /* a held pool may refill now */
 }
 
@@ -96,12 +115,12 @@ static int admit(struct vm *vm, unsigned extra, unsigned count, char *why, size_
 	if (admit_clones(l, live.n + extra, count, l->reserve_bytes ? host_mem_available() : 0,
 			 why, whylen) != ADMIT_OK)
 		return -1;
-	if (live.n + count > live.cap) {
+	if (count > live.cap - live.n) {
 		unsigned cap = live.n + count + 64;
-		pid_t *p = realloc(live.pids, cap * sizeof(*p));
-		if (!p)
+		struct live_clone *c = realloc(live.c, cap * sizeof(*c));
+		if (!c)
 			return errf(why, whylen, "out of memory counting live clones");
-		live.pids = p;
+		live.c = c;
 		live.cap = cap;
 	}
 	return 0;
@@ -131,7 +150,7 @@ static int drop_inherited(struct vm *vm)
 	vm->nparked = 0;
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
 	vm->threads_stop = false;
-	free(live.pids); /* the parent's clones are not this clone's */
+	free(live.c); /* the parent's clones are not this clone's */
 	memset(&live, 0, sizeof(live));
 	prefault_forget(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
@@ -272,7 +291,7 @@ static void describe(struct vm *vm, struct hf_clone_info *ci, unsigned id, pid_t
 }
 
 /* Keep the clones that said READY, drop the others (reporting the first failure). */
-static void collect_ready(struct clone_result *res, int *fds)
+static void collect_ready(struct vm *vm, struct clone_result *res, int *fds)
 {
 	unsigned ok = 0;
 	for (unsigned i = 0; i < res->made; i++) {
@@ -284,8 +303,7 @@ static void collect_ready(struct clone_result *res, int *fds)
 			if (!res->error[0])
 				snprintf(res->error, sizeof(res->error), "%s", err);
 			waitpid(res->clones[i].pid, NULL, 0);
-			bool found = false;
-			live_remove(res->clones[i].pid, &found);
+			clone_reaped(vm, res->clones[i].pid);
 		}
 		close(fds[i]);
 	}
@@ -363,7 +381,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			free(ready);
 			return 1;
 		}
-		collect_ready(res, ready);
+		collect_ready(vm, res, ready);
 		free(ready);
 		return res->made ? 0 : -1;
 	}
@@ -415,7 +433,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		trace_point("fork-returned");
 		close(p[1]);
 		vm->clones_made = id;
-		live_add(pid);
+		live_add(pid, id);
 		ready[res->made] = p[0];
 		describe(vm, &res->clones[res->made++], id, pid, console);
 	}
@@ -430,7 +448,7 @@ resume:
 	/* The parent runs again; now collect each clone's word that it started. */
 	if (res->made)
 		prefault_start(vm); /* its pages are shared with the clones now, too */
-	collect_ready(res, ready);
+	collect_ready(vm, res, ready);
 	free(ready);
 	return res->made ? 0 : -1;
 }
@@ -657,7 +675,7 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 			continue;
 		}
 		vm->clones_made = id;
-		live_add(kid.pid);
+		live_add(kid.pid, id);
 		fds[res->made] = kid.sock;
 		pl->on_demand += on_demand;
 		res->clones[res->made].on_demand = on_demand;

@@ -51,8 +51,9 @@ void template_release(struct vm *vm);
 bool template_refill_held(struct vm *vm);
 
 /* Admission (vm->cfg.limits): clones of this VM still alive count against --max-clones
- * until reaped. The main loop tells each child it reaps; a clone freed may let a held
- * pool refill (the loop is notified). */
+ * until reaped. The main loop tells each child it reaps: a clone's sockets (control,
+ * function, vsock) are removed, since a killed clone cannot, and a clone freed may let a
+ * held pool refill (the loop is notified). */
 void clone_reaped(struct vm *vm, pid_t pid);
 /* Live clones of this VM (activated or forked, not warm, not yet reaped). */
 unsigned clone_live_count(void);
