@@ -118,7 +118,7 @@ class Serve:
     def __init__(self, run):
         self.run = run
         self.port = 20000 + os.getpid() % 20000
-        cfg = {"functions": [{"name": NAME, "image": FN_ELF, "memory": 64, "pool": POOL,
+        cfg = {"functions": [{"name": NAME, "image": FN_ELF, "memory": 128, "pool": POOL,
                               "concurrency": 2 * CLIENTS + 4, "timeout": int(10 * SCALE)}]}
         with open(os.path.join(run, "soak.json"), "w") as f:
             json.dump(cfg, f)
@@ -145,8 +145,14 @@ class Serve:
                     print("  " + line, flush=True)
 
     def wait_ready(self, n, timeout):
+        """Until the function has been ready n times; False at timeout or if serve ended."""
+        deadline = time.time() + timeout
         with lock:
-            return self.ready.wait_for(lambda: stats["template_ready"] >= n, timeout)
+            while stats["template_ready"] < n:
+                if self.proc.poll() is not None or time.time() >= deadline:
+                    return False
+                self.ready.wait(0.5)
+            return True
 
     def template(self):
         for c in children(self.proc.pid):
@@ -375,7 +381,8 @@ def main():
     serve = Serve(base)
     threading.Thread(target=reaper, daemon=True).start()
     if not serve.wait_ready(1, 120 * SCALE):
-        print("soak: FAIL: the function never became ready; serve said:")
+        print(f"soak: FAIL: the function never became ready (serve status {serve.proc.poll()}); "
+              "serve said:")
         print(open(os.path.join(base, "serve.err")).read()[-3000:])
         serve.proc.kill()
         return 1
