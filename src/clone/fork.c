@@ -38,6 +38,7 @@ struct pool_child {
 struct pool {
 	unsigned target, n;
 	uint64_t on_demand; /* clones made for a request that found no warm child */
+	bool held;          /* below target: the limits refuse more (logged once) */
 	struct pool_child kids[POOL_MAX];
 };
 
@@ -49,6 +50,81 @@ struct activation {
 };
 
 static int ready_fd = -1; /* clone: to the parent until clone_child_started */
+
+/* Clones of this VM that are alive (forked or activated, not yet reaped): what
+ * --max-clones counts. A clone starts with none of its own. */
+struct live_clone {
+	pid_t pid;
+	unsigned id;
+};
+static struct {
+	struct live_clone *c;
+	unsigned n, cap;
+} live;
+
+/* Forget clone pid; its number into *id. Returns false if it is not a live clone. */
+static bool live_remove(pid_t pid, unsigned *id)
+{
+	for (unsigned i = 0; i < live.n; i++)
+		if (live.c[i].pid == pid) {
+			*id = live.c[i].id;
+			live.c[i] = live.c[--live.n];
+			return true;
+		}
+	return false;
+}
+
+/* live_add after admit() cannot fail: admit made room. */
+static void live_add(pid_t pid, unsigned id)
+{
+	if (live.n < live.cap)
+		live.c[live.n++] = (struct live_clone){pid, id};
+}
+
+unsigned clone_live_count(void)
+{
+	return live.n;
+}
+
+/* The sockets a clone listens on (its control socket, and its function or vsock socket
+ * in the default place), which it removes when it ends but cannot when killed. */
+static const char *const clone_sockets[] = {RUN_FILE_SOCKET, ".fn", ".vsock"};
+
+void clone_reaped(struct vm *vm, pid_t pid)
+{
+	unsigned id;
+	if (!live_remove(pid, &id))
+		return;
+	/* Its names are its own (ids are never reused by this VM): whatever it left (killed
+	 * by a signal), no one else will remove. */
+	char name[HF_NAME_MAX + 16], path[PATH_MAX];
+	snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
+	for (unsigned i = 0; i < ARRAY_SIZE(clone_sockets); i++) {
+		run_file(path, sizeof(path), vm->cfg.run_dir, name, clone_sockets[i]);
+		unlink(path);
+	}
+	if (vm->pool && vm->pool->held)
+		vm_notify(vm); /* a held pool may refill now */
+}
+
+/* May count more clones of vm be made now, besides the live ones and extra (warm
+ * children)? Returns 0, or -1 with why naming the limit (vm->cfg.limits). */
+static int admit(struct vm *vm, unsigned extra, unsigned count, char *why, size_t whylen)
+{
+	const struct clone_limits *l = &vm->cfg.limits;
+	if (admit_clones(l, live.n + extra, count, l->reserve_bytes ? host_mem_available() : 0,
+			 why, whylen) != ADMIT_OK)
+		return -1;
+	if (count > live.cap - live.n) {
+		unsigned cap = live.n + count + 64;
+		struct live_clone *c = realloc(live.c, cap * sizeof(*c));
+		if (!c)
+			return errf(why, whylen, "out of memory counting live clones");
+		live.c = c;
+		live.cap = cap;
+	}
+	return 0;
+}
 
 /* In the clone, stderr is the console (or nothing), never the parent's terminal or pipe:
  * a clone must not keep its parent's output streams open. */
@@ -74,6 +150,8 @@ static int drop_inherited(struct vm *vm)
 	vm->nparked = 0;
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
 	vm->threads_stop = false;
+	free(live.c); /* the parent's clones are not this clone's */
+	memset(&live, 0, sizeof(live));
 	prefault_forget(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
@@ -213,7 +291,7 @@ static void describe(struct vm *vm, struct hf_clone_info *ci, unsigned id, pid_t
 }
 
 /* Keep the clones that said READY, drop the others (reporting the first failure). */
-static void collect_ready(struct clone_result *res, int *fds)
+static void collect_ready(struct vm *vm, struct clone_result *res, int *fds)
 {
 	unsigned ok = 0;
 	for (unsigned i = 0; i < res->made; i++) {
@@ -225,6 +303,7 @@ static void collect_ready(struct clone_result *res, int *fds)
 			if (!res->error[0])
 				snprintf(res->error, sizeof(res->error), "%s", err);
 			waitpid(res->clones[i].pid, NULL, 0);
+			clone_reaped(vm, res->clones[i].pid);
 		}
 		close(fds[i]);
 	}
@@ -289,6 +368,8 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		snprintf(res->error, sizeof(res->error), "out of memory");
 	else if (check_names(vm, count, res) == 0 && (why = bus_refusal(&vm->bus)))
 		snprintf(res->error, sizeof(res->error), "cannot clone: %s", why);
+	else if (!res->error[0])
+		admit(vm, 0, count, res->error, sizeof(res->error));
 	if (res->error[0]) {
 		free(ready);
 		release_requester(vm, requester, true);
@@ -300,7 +381,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			free(ready);
 			return 1;
 		}
-		collect_ready(res, ready);
+		collect_ready(vm, res, ready);
 		free(ready);
 		return res->made ? 0 : -1;
 	}
@@ -312,6 +393,8 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 
 	for (unsigned k = 0; k < count; k++) {
 		int p[2];
+		if (k && admit(vm, 0, count - k, res->error, sizeof(res->error)) < 0)
+			break; /* before each clone: the host's memory goes down as they start */
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			snprintf(res->error, sizeof(res->error), "pipe: %s", strerror(errno));
 			break;
@@ -350,6 +433,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		trace_point("fork-returned");
 		close(p[1]);
 		vm->clones_made = id;
+		live_add(pid, id);
 		ready[res->made] = p[0];
 		describe(vm, &res->clones[res->made++], id, pid, console);
 	}
@@ -364,7 +448,7 @@ resume:
 	/* The parent runs again; now collect each clone's word that it started. */
 	if (res->made)
 		prefault_start(vm); /* its pages are shared with the clones now, too */
-	collect_ready(res, ready);
+	collect_ready(vm, res, ready);
 	free(ready);
 	return res->made ? 0 : -1;
 }
@@ -519,11 +603,29 @@ static int pool_first_warm(struct pool *pl, int timeout_ms)
 	return -1;
 }
 
+bool template_refill_held(struct vm *vm)
+{
+	return vm->is_template && vm->pool && vm->pool->held;
+}
+
 int template_refill(struct vm *vm)
 {
-	if (!vm->is_template || !vm->pool)
+	struct pool *pl = vm->pool;
+	if (!vm->is_template || !pl)
 		return 0;
-	while (vm->pool->n < vm->pool->target) {
+	while (pl->n < pl->target) {
+		/* A warm child is a clone to be: it counts against the limits. */
+		char why[256];
+		if (admit(vm, pl->n, 1, why, sizeof(why)) < 0) {
+			if (!pl->held)
+				pr_warn("warm pool held at %u of %u clones: %s; it refills when the "
+					"limit allows", pl->n, pl->target, why);
+			pl->held = true;
+			return 0;
+		}
+		if (pl->held)
+			pr_info("warm pool refilling again (%u of %u clones)", pl->n, pl->target);
+		pl->held = false;
 		int r = pool_spawn(vm);
 		if (r != 0)
 			return r == 1 ? 1 : 0;
@@ -538,6 +640,8 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 	struct pool *pl = vm->pool;
 	for (unsigned k = 0; k < count; k++) {
 		int pick = -1;
+		if (k && admit(vm, 0, count - k, res->error, sizeof(res->error)) < 0)
+			break;
 		for (unsigned i = 0; i < pl->n && pick < 0; i++)
 			if (pool_check(pl, i, 0) == 1)
 				pick = (int)i;
@@ -571,6 +675,7 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 			continue;
 		}
 		vm->clones_made = id;
+		live_add(kid.pid, id);
 		fds[res->made] = kid.sock;
 		pl->on_demand += on_demand;
 		res->clones[res->made].on_demand = on_demand;

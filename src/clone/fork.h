@@ -18,7 +18,8 @@ struct clone_result {
 	char error[256];              /* first failure, "" if none */
 };
 
-/* Make count clones of vm, each with a console of the given kind. requester, if not NULL,
+/* Make count clones of vm, each with a console of the given kind, if vm->cfg.limits admit
+ * them (checked before each clone: a refusal names the limit, the figure and the flag). requester, if not NULL,
  * is the vCPU stopped at HF_PORT_FORK: each clone's copy of it returns the clone number.
  * request_tsc is the host TSC when the request was taken (for the guest's boot info).
  * Main thread only. A template serves the clones from its pool.
@@ -45,6 +46,17 @@ void template_pool_status(struct vm *vm, struct hf_vm_status *st);
 int template_refill(struct vm *vm);
 /* Template: forget the pool (its children end when they see the template gone). */
 void template_release(struct vm *vm);
+/* Template: true while its pool is below target because vm->cfg.limits refuse more (the
+ * main loop then retries template_refill every second: memory may come back). */
+bool template_refill_held(struct vm *vm);
+
+/* Admission (vm->cfg.limits): clones of this VM still alive count against --max-clones
+ * until reaped. The main loop tells each child it reaps: a clone's sockets (control,
+ * function, vsock) are removed, since a killed clone cannot, and a clone freed may let a
+ * held pool refill (the loop is notified). */
+void clone_reaped(struct vm *vm, pid_t pid);
+/* Live clones of this VM (activated or forked, not warm, not yet reaped). */
+unsigned clone_live_count(void);
 
 /* Warm clone, on vCPU 0's thread before its first KVM_RUN: wait for the template's
  * activation and prepare the guest to run as that clone. Returns false if the template

@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
+		"                     [--max-clones N] [--reserve-memory MIB]\n"
 		"                     [--run-dir DIR] [--no-seccomp] [--debug] [DEVICE OPTIONS]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
@@ -46,13 +47,19 @@ static void usage(FILE *f)
 		"                    the host in the background: none (default), populate, huge;\n"
 		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
 		"                    (each clone then holds a private copy of those pages)\n"
+		"  --max-clones N    most live clones of this VM (forked or activated, until they\n"
+		"                    end; warm ones count too before a pool refills); more are\n"
+		"                    refused (default %u; 0: no limit)\n"
+		"  --reserve-memory MIB  host memory to keep free: below it no clone is made,\n"
+		"                    and a template's pool stops refilling (default %u; 0: off)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"  --no-seccomp      run without the system call filters every VMM thread\n"
 		"                    has by default (for debugging only; says so loudly)\n"
 		"\n"
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
-		HF_STATUS_TIMEOUT, HF_DEFAULT_RUN_DIR, board_nirqs);
+		HF_STATUS_TIMEOUT, CLONE_LIMITS_MAX_DEFAULT, CLONE_LIMITS_RESERVE_DEFAULT_MIB,
+		HF_DEFAULT_RUN_DIR, board_nirqs);
 	for (const struct device_option *const *o = device_options; *o; o++)
 		fputs((*o)->help, f);
 	fprintf(f,
@@ -67,6 +74,7 @@ enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
+	OPT_MAX_CLONES, OPT_RESERVE,
 	OPT_DEVICE, /* + index in device_options */
 };
 
@@ -89,6 +97,8 @@ static const struct option base_options[] = {
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{"max-clones", required_argument, NULL, OPT_MAX_CLONES},
+	{"reserve-memory", required_argument, NULL, OPT_RESERVE},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 };
@@ -226,6 +236,17 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 				return bad("invalid --pool '%s': 0..64 warm clones", optarg);
 			pool = (unsigned)v;
 			break;
+		case OPT_MAX_CLONES:
+			if (parse_uint(optarg, 1000000, &v) < 0)
+				return bad("invalid --max-clones '%s': 0..1000000 (0: no limit)", optarg);
+			cfg->limits.max_clones = (unsigned)v;
+			break;
+		case OPT_RESERVE:
+			if (parse_uint(optarg, 1u << 30, &v) < 0)
+				return bad("invalid --reserve-memory '%s': MiB, 0 to turn it off",
+					   optarg);
+			cfg->limits.reserve_bytes = v << 20;
+			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 1;
 		default:
@@ -267,7 +288,9 @@ int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = {.ncpus = 1, .ram_size = 128 * MiB, .huge = true,
 				.host_flags = true, .console = CONSOLE_STDIO,
-				.clone_console = CONSOLE_FILE};
+				.clone_console = CONSOLE_FILE,
+				.limits = {CLONE_LIMITS_MAX_DEFAULT,
+					   (uint64_t)CLONE_LIMITS_RESERVE_DEFAULT_MIB << 20}};
 	int r = parse(argc, argv, &cfg);
 	if (r == 0)
 		r = board_run(&cfg);

@@ -36,7 +36,7 @@ int cmd_serve(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *listen = "127.0.0.1:9000", *config = NULL, *dir = NULL;
-	uint64_t reserve_mib = 256;
+	uint64_t reserve_mib = CLONE_LIMITS_RESERVE_DEFAULT_MIB;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {

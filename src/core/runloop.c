@@ -87,13 +87,13 @@ static void reap_children(struct vm *vm)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		clone_reaped(vm, pid); /* no longer counts against --max-clones */
 		if (WIFEXITED(status))
 			pr_debug("clone pid %d exited with status %d", (int)pid,
 				 WEXITSTATUS(status));
 		else if (WIFSIGNALED(status))
 			pr_debug("clone pid %d killed by signal %d", (int)pid, WTERMSIG(status));
 	}
-	(void)vm;
 }
 
 static void on_signal(struct watch *w, uint32_t events)
@@ -399,8 +399,11 @@ int vm_run(struct vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		if (done)
 			break;
-		if (loop_once(&rl.loop, -1) < 0)
+		/* A pool the admission limits hold back is retried every second. */
+		bool held = template_refill_held(vm);
+		if (loop_once(&rl.loop, held ? 1000 : -1) < 0)
 			vm_request_exit(vm, HF_STATUS_ERROR, "event loop failed");
+		rl.notified |= held;
 	}
 	vm_join_vcpus(vm);
 	prefault_stop(vm);

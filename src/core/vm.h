@@ -39,6 +39,7 @@ struct vm_config {
 	const char *marks_path;          /* HF_PORT_MARK log, NULL: off */
 	bool template;                   /* freeze as a template at the first fork point, */
 	unsigned template_pool;          /* keeping this many warm clones (0: none) */
+	struct clone_limits limits;      /* admission of clones (clone/fork.c) */
 	int cow_prefault;                /* enum prefault_mode (clone/prefault.h) */
 	bool cow_prefault_sync;          /* clones prefault before their guest runs */
 	unsigned ndevices;               /* devices given on the command line, in order */

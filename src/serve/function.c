@@ -65,7 +65,7 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 	const struct fn_config *cfg = f->cfg;
 	const char *run_dir = f->run_dir;
 	bool template = cfg->mode == FN_MODE_CLONE;
-	char mem[16], cpus[8], pool[8], console[4096], log[4096], cmdline[8192];
+	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
@@ -112,6 +112,12 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 		argv[argc++] = "--template";
 		argv[argc++] = "--pool";
 		argv[argc++] = pool;
+		/* The template decides before each clone, warm ones included (serve's own check
+		 * answers 429 before asking it). Its --max-clones default is above any
+		 * function's concurrency. */
+		snprintf(reserve, sizeof(reserve), "%llu", (unsigned long long)(f->reserve_bytes >> 20));
+		argv[argc++] = "--reserve-memory";
+		argv[argc++] = reserve;
 	}
 	argv[argc] = NULL;
 
@@ -151,13 +157,15 @@ static void boot(struct function *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir)
+void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
+		    uint64_t reserve_bytes)
 {
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->warm_lock, NULL);
 	f->cfg = cfg;
 	f->run_dir = run_dir;
+	f->reserve_bytes = reserve_bytes;
 	if (cfg->mode == FN_MODE_BOOT)
 		f->state = FN_READY; /* each invocation boots its own */
 	else

@@ -29,6 +29,7 @@ struct fn_stats {
 struct function {
 	const struct fn_config *cfg;
 	const char *run_dir; /* serve's own: the templates' and clones' sockets and consoles */
+	uint64_t reserve_bytes; /* serve's --reserve-memory, passed to its VMs' `run` */
 	pthread_mutex_t lock;
 	enum fn_state state;
 	char why[512];       /* FN_FAILED: what went wrong (the guest's init error, if any) */
@@ -41,9 +42,11 @@ struct function {
 	struct fn_stats stats;
 };
 
-/* Set f up and boot its template (a `hyperfork run --template` process). Does not wait:
- * function_poll follows it. */
-void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir);
+/* Set f up and boot its template (a `hyperfork run --template` process, which keeps
+ * reserve_bytes of host memory free: it makes no clone, warm ones included, below it).
+ * Does not wait: function_poll follows it. */
+void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
+		    uint64_t reserve_bytes);
 /* Follow the template (serve's main thread, every few hundred ms): FN_STARTING becomes
  * FN_READY once it is frozen, or FN_FAILED if its process ends first (the guest's init
  * error in f->why) or it takes longer than init_timeout_ms; a READY template whose process

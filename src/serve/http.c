@@ -196,14 +196,14 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 				 "The operation cannot be performed at this time. The function is "
 				 "currently in the following state: %s%s%s",
 				 state == FN_STARTING ? "Pending" : "Failed", why[0] ? ": " : "", why);
-	uint64_t avail = s->reserve_bytes ? host_mem_available() : 0;
-	if (s->reserve_bytes && avail < s->reserve_bytes) {
+	/* The same decision as the template's own before each clone (it is passed the same
+	 * reserve), made here too so that a function booting a VM per invocation meets it. */
+	struct clone_limits lim = {.reserve_bytes = s->reserve_bytes};
+	char refused[256];
+	if (admit_clones(&lim, 0, 1, s->reserve_bytes ? host_mem_available() : 0, refused,
+			 sizeof(refused)) != ADMIT_OK) {
 		function_throttled(f);
-		return too_many(c, "ServiceMemoryReserveReached",
-				"Rate Exceeded: the host has %llu MiB of memory available, below the "
-				"%llu MiB serve keeps in reserve (--reserve-memory)",
-				(unsigned long long)(avail >> 20),
-				(unsigned long long)(s->reserve_bytes >> 20));
+		return too_many(c, "ServiceMemoryReserveReached", "Rate Exceeded: %s", refused);
 	}
 	if (!function_enter(f))
 		return too_many(c, "ReservedFunctionConcurrentInvocationLimitExceeded",

@@ -88,7 +88,7 @@ int serve_run(const char *listen, const char *config_path, const char *run_dir_o
 	       ntohs(s.listen.sin_port), s.run_dir);
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++) {
-		function_start(&s.fns[i], &s.config.fns[i], s.run_dir);
+		function_start(&s.fns[i], &s.config.fns[i], s.run_dir, s.reserve_bytes);
 		if (s.config.fns[i].mode == FN_MODE_BOOT)
 			printf("serve: function %s ready (a VM is booted for each invocation)\n",
 			       s.config.fns[i].name);

@@ -259,3 +259,33 @@ uint64_t host_mem_available(void)
 		fclose(f);
 	return (uint64_t)kb * 1024;
 }
+
+enum admission admit_clones(const struct clone_limits *l, unsigned live, unsigned count,
+			    uint64_t avail, char *why, size_t whylen)
+{
+	if (l->max_clones && (live >= l->max_clones || count > l->max_clones - live)) {
+		snprintf(why, whylen,
+			 "clone limit reached: %u live clone(s) and %u more asked for, over the "
+			 "%u allowed (hyperfork run --max-clones)",
+			 live, count, l->max_clones);
+		return ADMIT_MAX_CLONES;
+	}
+	if (l->reserve_bytes && avail < l->reserve_bytes) {
+		if (avail == 0)
+			snprintf(why, whylen,
+				 "host memory reserve: the memory available cannot be read "
+				 "(/proc/meminfo MemAvailable), so the %llu MiB reserve cannot be kept "
+				 "(--reserve-memory 0 turns the check off)",
+				 (unsigned long long)(l->reserve_bytes >> 20));
+		else
+			snprintf(why, whylen,
+				 "host memory reserve reached: the host has %llu MiB of memory "
+				 "available, below the %llu MiB kept in reserve (--reserve-memory)",
+				 (unsigned long long)(avail >> 20),
+				 (unsigned long long)(l->reserve_bytes >> 20));
+		return ADMIT_MEMORY;
+	}
+	if (whylen)
+		why[0] = 0;
+	return ADMIT_OK;
+}

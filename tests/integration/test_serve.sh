@@ -186,7 +186,7 @@ rserve=$!
 wait_for 30 grep -q "function r ready" "$RUN/r.out"
 code=$(curl -s -o "$RUN/c.out" -w '%{http_code}' -X POST --data-binary '{}' "http://127.0.0.1:$((PORT + 1))/2015-03-31/functions/r/invocations")
 check "below the memory reserve: 429 TooManyRequestsException naming the reserve" \
-	bash -c "[ '$code' = 429 ] && grep -q 'below the 100000000 MiB serve keeps in reserve' '$RUN/c.out' && grep -q ServiceMemoryReserveReached '$RUN/c.out'"
+	bash -c "[ '$code' = 429 ] && grep -q 'below the 100000000 MiB kept in reserve (--reserve-memory)' '$RUN/c.out' && grep -q ServiceMemoryReserveReached '$RUN/c.out'"
 check "... counted as throttled, and no VM started" \
 	bash -c "curl -s http://127.0.0.1:$((PORT + 1))/metrics | grep -q 'hyperfork_invocations_total{function=\"r\",outcome=\"throttled\"} 1' && ! ls '$RUN'/serve.*/r-b*.sock 2>/dev/null | grep -q ."
 kill $rserve; wait $rserve

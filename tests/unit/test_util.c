@@ -1,4 +1,4 @@
-/* Unit tests for the parsing helpers in src/util/util.c: parse_size, parse_uint, parse_seconds, valid_vm_name. */
+/* Unit tests for the parsing helpers in src/util/util.c: parse_size, parse_uint, parse_seconds, valid_vm_name, and admit_clones (the admission of clones). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,6 +283,52 @@ static void test_name_length_limit(void **state)
 	assert_true(valid_vm_name(name));
 }
 
+/* Admission: the one decision before each clone (VMM fork, pool refill, serve). */
+static void test_admit_under_limits(void **state)
+{
+	(void)state;
+	struct clone_limits l = {.max_clones = 4, .reserve_bytes = 256 * MiB};
+	char why[256] = "x";
+	assert_int_equal(admit_clones(&l, 0, 1, 1 * GiB, why, sizeof(why)), ADMIT_OK);
+	assert_string_equal(why, "");
+	assert_int_equal(admit_clones(&l, 3, 1, 256 * MiB, why, sizeof(why)), ADMIT_OK);
+	assert_int_equal(admit_clones(&l, 0, 4, 257 * MiB, why, sizeof(why)), ADMIT_OK);
+}
+
+static void test_admit_max_clones(void **state)
+{
+	(void)state;
+	struct clone_limits l = {.max_clones = 2};
+	char why[256];
+	assert_int_equal(admit_clones(&l, 2, 1, 0, why, sizeof(why)), ADMIT_MAX_CLONES);
+	assert_non_null(strstr(why, "clone limit reached: 2 live clone(s) and 1 more asked for, "
+				    "over the 2 allowed (hyperfork run --max-clones)"));
+	/* a request that would go over is refused whole, */
+	assert_int_equal(admit_clones(&l, 1, 2, 0, why, sizeof(why)), ADMIT_MAX_CLONES);
+	/* even one so large that live + count wraps */
+	assert_int_equal(admit_clones(&l, 1, UINT32_MAX, 0, why, sizeof(why)), ADMIT_MAX_CLONES);
+	assert_int_equal(admit_clones(&l, 5, 1, 0, why, sizeof(why)), ADMIT_MAX_CLONES);
+	l.max_clones = 0; /* no limit */
+	assert_int_equal(admit_clones(&l, 100000, 1000, 0, why, sizeof(why)), ADMIT_OK);
+}
+
+static void test_admit_memory_reserve(void **state)
+{
+	(void)state;
+	struct clone_limits l = {.max_clones = 10, .reserve_bytes = 256 * MiB};
+	char why[256];
+	assert_int_equal(admit_clones(&l, 0, 1, 256 * MiB - 1, why, sizeof(why)), ADMIT_MEMORY);
+	assert_non_null(strstr(why, "host memory reserve reached: the host has 255 MiB of memory "
+				    "available, below the 256 MiB kept in reserve (--reserve-memory)"));
+	/* memory that cannot be read does not pass for plenty */
+	assert_int_equal(admit_clones(&l, 0, 1, 0, why, sizeof(why)), ADMIT_MEMORY);
+	assert_non_null(strstr(why, "cannot be read"));
+	/* the clone count is the first limit named */
+	assert_int_equal(admit_clones(&l, 10, 1, 0, why, sizeof(why)), ADMIT_MAX_CLONES);
+	l.reserve_bytes = 0; /* off: memory is not looked at */
+	assert_int_equal(admit_clones(&l, 0, 1, 0, why, sizeof(why)), ADMIT_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +347,9 @@ int main(void)
 		cmocka_unit_test(test_name_allowed),
 		cmocka_unit_test(test_name_rejected),
 		cmocka_unit_test(test_name_length_limit),
+		cmocka_unit_test(test_admit_under_limits),
+		cmocka_unit_test(test_admit_max_clones),
+		cmocka_unit_test(test_admit_memory_reserve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
