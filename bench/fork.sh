@@ -38,15 +38,7 @@ for mem in $SIZES; do
 		echo "template ${mem} MB $pages pages: $N clones" >&2
 		$HF run --name $name --mem ${mem}M --pages $pages --timeout 900 --console none \
 			--template --pool 4 --bare "$GUEST" --cmdline "touch" 2>> "$OUT/fork.log" &
-		for i in $(seq 1800); do [ "$(state_of $name)" = template ] && break; sleep 0.1; done
-		sleep 0.5
-		for i in $(seq "$N"); do
-			$HF fork $name --console file > /dev/null 2>> "$OUT/fork.log"
-			sleep 0.02
-		done
-		sleep 0.5
-		$HF stop $name > /dev/null 2>&1
-		wait
+		template_clones $name "$N"
 		collect template $mem $pages $name
 
 		# Cold start of the same guest: launch to its first output.

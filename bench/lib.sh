@@ -24,5 +24,19 @@ killall_ours() {
 bench_cleanup() { exec 2>/dev/null; killall_ours; pkill -f "$RUN"; rm -rf "$RUN"; }
 trap bench_cleanup EXIT
 state_of() { $HF status "$1" 2>/dev/null | awk '$1 == "state:" { print $2 }'; }
+# template_clones NAME N: once the VM NAME (started in the background) is a template, ask it
+# for N clones one by one through the control socket, then stop it and wait for it.
+template_clones() {
+	local i
+	for i in $(seq 1800); do [ "$(state_of "$1")" = template ] && break; sleep 0.1; done
+	sleep 0.5
+	for i in $(seq "$2"); do
+		$HF fork "$1" --console file > /dev/null 2>> "$OUT/$(basename "$0" .sh).log"
+		sleep 0.02
+	done
+	sleep 0.5
+	$HF stop "$1" > /dev/null 2>&1
+	wait
+}
 LINUX_FLAGS=$($HF host | sed -n 's/^linux flags: *//p')
 [ "$LINUX_FLAGS" = "(none)" ] && LINUX_FLAGS=

@@ -30,15 +30,7 @@ for r in $(seq "$ROUNDS"); do
 		name=t$filters$r
 		$HF run --name $name --mem 128M --timeout 900 --console none $flag \
 			--template --pool 4 --bare "$GUEST" --cmdline touch 2>> "$OUT/seccomp.log" &
-		for i in $(seq 1800); do [ "$(state_of $name)" = template ] && break; sleep 0.1; done
-		sleep 0.5
-		for i in $(seq "$N"); do
-			$HF fork $name --console file > /dev/null 2>> "$OUT/seccomp.log"
-			sleep 0.02
-		done
-		sleep 0.5
-		$HF stop $name > /dev/null 2>&1
-		wait
+		template_clones $name "$N"
 		collect $filters template $r $name
 	done
 done
