@@ -20,6 +20,7 @@
 #include "clone/snapshot.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
+#include "jail/jail.h"
 #include "util/log.h"
 #include "util/trace.h"
 
@@ -120,6 +121,7 @@ static void take_identity(struct vm *vm, unsigned id)
 	vm->output_marked = 0;
 	vm->parent_pid = getppid();
 	setpgid(0, 0); /* the parent's terminal signals (^C) are not the clone's */
+	jail_enter_clone_cgroup(vm->cfg.name); /* in a jail, a cgroup of its own */
 	vm->start_ns = now_ns();
 }
 
@@ -229,6 +231,8 @@ static void collect_ready(struct clone_result *res, int *fds)
 		close(fds[i]);
 	}
 	res->made = ok;
+	for (unsigned i = 0; i < ok; i++) /* as the host sees them (a jail has its own pids) */
+		res->clones[i].pid = jail_host_pid(res->clones[i].pid);
 }
 
 static int check_names(struct vm *vm, unsigned count, struct clone_result *res)

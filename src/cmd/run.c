@@ -12,6 +12,7 @@
 #include "cmd/cmd.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
+#include "jail/jail.h"
 #include "util/log.h"
 
 static void usage(FILE *f)
@@ -24,6 +25,8 @@ static void usage(FILE *f)
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
 		"                     [--run-dir DIR] [--debug] [DEVICE OPTIONS]\n"
+		"                     [--jail --uid UID --gid GID [--netns FILE]\n"
+		"                      [--jail-memory MIB] [--jail-cpu CPUS]]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
 		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
@@ -47,10 +50,18 @@ static void usage(FILE *f)
 		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
 		"                    (each clone then holds a private copy of those pages)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
+		"  --jail            run the VM and its clones in a jail (root only): a mount\n"
+		"                    namespace with only its files, a PID namespace, cgroup\n"
+		"                    %s/NAME, as --uid/--gid without capabilities\n"
+		"  --uid UID, --gid GID  the unprivileged user and group the jailed VM runs as\n"
+		"  --netns FILE      join this network namespace (e.g. /run/netns/NAME)\n"
+		"  --jail-memory MIB memory.max of the jail (the VM and its clones together)\n"
+		"  --jail-cpu CPUS   cpu.max of the jail in CPUs, e.g. 0.5\n"
 		"\n"
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
-		HF_STATUS_TIMEOUT, HF_DEFAULT_RUN_DIR, board_nirqs);
+		HF_STATUS_TIMEOUT, HF_DEFAULT_RUN_DIR, "/sys/fs/cgroup/" JAIL_CGROUP_BASE,
+		board_nirqs);
 	for (const struct device_option *const *o = device_options; *o; o++)
 		fputs((*o)->help, f);
 	fprintf(f,
@@ -65,6 +76,7 @@ enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT,
+	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU,
 	OPT_DEVICE, /* + index in device_options */
 };
 
@@ -86,6 +98,12 @@ static const struct option base_options[] = {
 	{"template", no_argument, NULL, OPT_TEMPLATE},
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
+	{"jail", no_argument, NULL, OPT_JAIL},
+	{"uid", required_argument, NULL, OPT_UID},
+	{"gid", required_argument, NULL, OPT_GID},
+	{"netns", required_argument, NULL, OPT_NETNS},
+	{"jail-memory", required_argument, NULL, OPT_JAIL_MEMORY},
+	{"jail-cpu", required_argument, NULL, OPT_JAIL_CPU},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 };
@@ -141,6 +159,8 @@ static void free_device_args(struct vm_config *cfg)
 		free(cfg->devices[i].arg);
 	cfg->ndevices = 0;
 }
+
+static struct jail_config jail = {.uid = -1, .gid = -1};
 
 static int bad(const char *fmt, const char *arg)
 {
@@ -222,6 +242,23 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 				return bad("invalid --pool '%s': 0..64 warm clones", optarg);
 			pool = (unsigned)v;
 			break;
+		case OPT_JAIL: jail.on = true; break;
+		case OPT_UID:
+		case OPT_GID:
+			if (parse_uint(optarg, 0x7ffffffe, &v) < 0)
+				return bad("invalid --uid/--gid '%s': a number", optarg);
+			*(opt == OPT_UID ? &jail.uid : &jail.gid) = (long)v;
+			break;
+		case OPT_NETNS: jail.netns = optarg; break;
+		case OPT_JAIL_MEMORY:
+			if (parse_uint(optarg, 1u << 30, &v) < 0 || v == 0)
+				return bad("invalid --jail-memory '%s': MiB, more than 0", optarg);
+			jail.memory = v * MiB;
+			break;
+		case OPT_JAIL_CPU:
+			if (jail_parse_cpu(optarg, &jail.cpu_quota_us) < 0)
+				return bad("invalid --jail-cpu '%s': CPUs from 0.01 to 1024", optarg);
+			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 1;
 		default:
@@ -229,6 +266,8 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 				if (add_device_arg(cfg, device_options[opt - OPT_DEVICE],
 						   optarg ? optarg : "") != 0)
 					return HF_STATUS_ERROR;
+				jail_note_device(&jail, device_options[opt - OPT_DEVICE]->name,
+						 optarg ? optarg : "");
 				break;
 			}
 			usage(stderr);
@@ -237,6 +276,9 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
+	if (!jail.on && (jail.uid >= 0 || jail.gid >= 0 || jail.netns || jail.memory ||
+			 jail.cpu_quota_us))
+		return bad("%s--uid, --gid, --netns, --jail-memory and --jail-cpu are for --jail", "");
 	if (!!bare == !!kernel)
 		return bad("%sgive exactly one of --bare FILE or --kernel FILE", "");
 	if (bare && cfg->initrd)
@@ -265,7 +307,7 @@ int cmd_run(int argc, char **argv)
 				.host_flags = true, .console = CONSOLE_STDIO,
 				.clone_console = CONSOLE_FILE};
 	int r = parse(argc, argv, &cfg);
-	if (r == 0)
+	if (r == 0 && (!jail.on || jail_enter(&jail, &cfg, &r) == JAIL_INSIDE))
 		r = board_run(&cfg);
 	else if (r == 1)
 		r = 0;
