@@ -167,9 +167,10 @@ static int check_cgroup2(void)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", root);
-	for (const char *c = "memory"; c; c = strcmp(c, "memory") ? NULL : "cpu")
-		if (!file_has_word(path, c)) {
-			pr_err("--jail: the cgroup2 root %s offers no %s controller", root, c);
+	static const char *const need[] = {"memory", "cpu"};
+	for (unsigned i = 0; i < ARRAY_SIZE(need); i++)
+		if (!file_has_word(path, need[i])) {
+			pr_err("--jail: the cgroup2 root %s offers no %s controller", root, need[i]);
 			return -1;
 		}
 	return 0;
@@ -579,7 +580,7 @@ static void watch_vm(struct keeper *k, const char *name)
 		return;
 	k->w = w;
 	k->w[k->nw].wd = wd;
-	k->w[k->nw].populated = false;
+	k->w[k->nw].populated = populated(k->cgroup, name); /* it may have entered already */
 	snprintf(k->w[k->nw++].name, sizeof(k->w->name), "%s", name);
 }
 
@@ -626,7 +627,7 @@ static int keeper(const char *cgroup, const char *run_dir, pid_t vmm, int out, i
 	const char *leaf = strrchr(cgroup, '/') + 1;
 	watch_vm(&k, leaf);
 	if (k.nw)
-		k.w[0].populated = true; /* the VMM entered it before its start */
+		k.w[0].populated = true; /* the VMM enters it first thing */
 	for (bool vmm_done = false;;) {
 		struct pollfd p[3] = {{.fd = sigfd, .events = POLLIN},
 				      {.fd = k.inotify, .events = POLLIN},

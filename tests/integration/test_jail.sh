@@ -104,6 +104,13 @@ wait $launcher
 check "run --jail exits with the VM's status (244: stopped)" test $? = 244
 check "its clone 3 lives on in the jail" vm_up jt.3
 check "the template's leaf is removed" wait_for 10 test ! -d $CG/jt/jt
+if [ -d $CG/jt/jt ]; then # what is left there
+	echo "  | $CG/jt/jt: $(tr '\n' ' ' < $CG/jt/jt/cgroup.events)"
+	for p in $(cat $CG/jt/jt/cgroup.procs $CG/jt/jt/cgroup.threads 2>/dev/null | sort -u); do
+		echo "  | pid $p: $(grep -E '^(State|NSpid|Tgid)' /proc/$p/status | tr '\n' ' ') wchan $(cat /proc/$p/wchan) $(tr '\0' ' ' < /proc/$p/cmdline | cut -c1-60)"
+	done
+	ls -R $CG/jt | sed 's/^/  | /' | head
+fi
 expect_status 0 "stop clone 3" -- "$HF" stop jt.3
 check "the jail's cgroup is removed once it is empty" wait_for 10 test ! -d $CG/jt
 check "no jailed process is left (keeper included)" wait_for 10 no_vmm_left
