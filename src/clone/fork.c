@@ -121,7 +121,6 @@ static void take_identity(struct vm *vm, unsigned id)
 	vm->output_marked = 0;
 	vm->parent_pid = getppid();
 	setpgid(0, 0); /* the parent's terminal signals (^C) are not the clone's */
-	jail_enter_clone_cgroup(vm->cfg.name); /* in a jail, a cgroup of its own */
 	vm->start_ns = now_ns();
 }
 
@@ -339,6 +338,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			log_set_fd(ready_fd); /* errors while rebuilding reach the parent */
 			if (requester)
 				requester->snap->regs.rax = id;
+			jail_enter_clone_cgroup(vm->cfg.name, id); /* before its KVM VM is made */
 			if (drop_inherited(vm) < 0)
 				_exit(HF_STATUS_ERROR);
 			trace_point("child-dropped");
@@ -428,6 +428,7 @@ static int warm_child(struct vm *vm, int sock)
 	}
 	if (!vm->clone_id)
 		_exit(0); /* never activated: the template is gone */
+	jail_enter_clone_cgroup(vm->cfg.name, vm->clone_id);
 	take_identity(vm, vm->clone_id);
 	vm->warm_fd = -1; /* sock stays open as ready_fd */
 	return 1;
@@ -459,6 +460,7 @@ static int pool_spawn(struct vm *vm)
 		close(sv[0]);
 		ready_fd = sv[1];
 		log_set_fd(ready_fd);
+		jail_enter_clone_cgroup(vm->cfg.name, 0); /* waits in the pool's group */
 		if (drop_inherited(vm) < 0 || rebuild_kvm(vm) < 0)
 			_exit(HF_STATUS_ERROR);
 		/* Copy the boot info page now, not when the clone is waited for. */

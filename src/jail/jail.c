@@ -511,11 +511,15 @@ static void answer(int fd)
 
 /* ---- clones --------------------------------------------------------------------------- */
 
-int jail_enter_clone_cgroup(const char *name)
+int jail_enter_clone_cgroup(const char *parent, unsigned id)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], name[HF_NAME_MAX + 16];
 	if (self.ask_fd < 0)
 		return 0;
+	if (id)
+		snprintf(name, sizeof(name), "%s.%u", parent, id);
+	else
+		snprintf(name, sizeof(name), "%s.pool", parent);
 	if (cg_mkdir(dir, sizeof(dir), self.cgroup, name) < 0)
 		return -1;
 	if (write_file(dir, "cgroup.procs", "0") < 0) {

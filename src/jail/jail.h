@@ -57,9 +57,12 @@ int jail_enter(struct jail_config *j, struct vm_config *cfg, int *status);
 /* This process's pid (pid, a pid in the jail) as the host sees it; pid itself outside a
  * jail, 0 if it cannot be learnt (logged). Asks the keeper: one round trip. */
 pid_t jail_host_pid(pid_t pid);
-/* Clone name (a forked process, single-threaded or not): move into a cgroup of its own
- * below the jail's. Does nothing outside a jail. Returns 0 or -1 (logged; the clone stays
- * in its parent's group, still under the jail's limits). */
-int jail_enter_clone_cgroup(const char *name);
+/* A clone of VM parent (this process, forked): move into a cgroup of its own below the
+ * jail's, parent.id, or for id 0 (a template's warm clone, its number still unknown) the
+ * pool's, parent.pool, until it is activated. Early, before the clone makes its KVM VM:
+ * KVM's worker thread for the VM joins the cgroup its maker is in then, and stays there.
+ * Does nothing outside a jail. Returns 0 or -1 (logged; the clone stays in its parent's
+ * group, still under the jail's limits). */
+int jail_enter_clone_cgroup(const char *parent, unsigned id);
 
 #endif
