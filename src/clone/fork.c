@@ -20,6 +20,7 @@
 #include "clone/snapshot.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
+#include "jail/jail.h"
 #include "util/log.h"
 #include "util/trace.h"
 
@@ -308,6 +309,8 @@ static void collect_ready(struct vm *vm, struct clone_result *res, int *fds)
 		close(fds[i]);
 	}
 	res->made = ok;
+	for (unsigned i = 0; i < ok; i++) /* as the host sees them (a jail has its own pids) */
+		res->clones[i].pid = jail_host_pid(res->clones[i].pid);
 }
 
 static int check_names(struct vm *vm, unsigned count, struct clone_result *res)
@@ -418,6 +421,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			log_set_fd(ready_fd); /* errors while rebuilding reach the parent */
 			if (requester)
 				requester->snap->regs.rax = id;
+			jail_enter_clone_cgroup(vm->cfg.name, id); /* before its KVM VM is made */
 			if (drop_inherited(vm) < 0)
 				_exit(HF_STATUS_ERROR);
 			trace_point("child-dropped");
@@ -508,6 +512,7 @@ static int warm_child(struct vm *vm, int sock)
 	}
 	if (!vm->clone_id)
 		_exit(0); /* never activated: the template is gone */
+	jail_enter_clone_cgroup(vm->cfg.name, vm->clone_id);
 	take_identity(vm, vm->clone_id);
 	vm->warm_fd = -1; /* sock stays open as ready_fd */
 	return 1;
@@ -539,6 +544,7 @@ static int pool_spawn(struct vm *vm)
 		close(sv[0]);
 		ready_fd = sv[1];
 		log_set_fd(ready_fd);
+		jail_enter_clone_cgroup(vm->cfg.name, 0); /* waits in the pool's group */
 		if (drop_inherited(vm) < 0 || rebuild_kvm(vm) < 0)
 			_exit(HF_STATUS_ERROR);
 		/* Copy the boot info page now, not when the clone is waited for. */

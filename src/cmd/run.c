@@ -12,6 +12,7 @@
 #include "cmd/cmd.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
+#include "jail/jail.h"
 #include "util/log.h"
 
 static void usage(FILE *f)
@@ -25,6 +26,8 @@ static void usage(FILE *f)
 		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
 		"                     [--max-clones N] [--reserve-memory MIB]\n"
 		"                     [--run-dir DIR] [--no-seccomp] [--debug] [DEVICE OPTIONS]\n"
+		"                     [--jail --uid UID --gid GID [--netns FILE]\n"
+		"                      [--jail-memory MIB] [--jail-cpu CPUS]]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
 		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
@@ -55,11 +58,18 @@ static void usage(FILE *f)
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
 		"  --no-seccomp      run without the system call filters every VMM thread\n"
 		"                    has by default (for debugging only; says so loudly)\n"
+		"  --jail            run the VM and its clones in a jail (root only): a mount\n"
+		"                    namespace with only its files, a PID namespace, cgroup\n"
+		"                    %s/NAME, as --uid/--gid without capabilities\n"
+		"  --uid UID, --gid GID  the unprivileged user and group the jailed VM runs as\n"
+		"  --netns FILE      join this network namespace (e.g. /run/netns/NAME)\n"
+		"  --jail-memory MIB memory.max of the jail (the VM and its clones together)\n"
+		"  --jail-cpu CPUS   cpu.max of the jail in CPUs, e.g. 0.5\n"
 		"\n"
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
 		HF_STATUS_TIMEOUT, CLONE_LIMITS_MAX_DEFAULT, CLONE_LIMITS_RESERVE_DEFAULT_MIB,
-		HF_DEFAULT_RUN_DIR, board_nirqs);
+		HF_DEFAULT_RUN_DIR, "/sys/fs/cgroup/" JAIL_CGROUP_BASE, board_nirqs);
 	for (const struct device_option *const *o = device_options; *o; o++)
 		fputs((*o)->help, f);
 	fprintf(f,
@@ -75,6 +85,7 @@ enum {
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
 	OPT_MAX_CLONES, OPT_RESERVE,
+	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU,
 	OPT_DEVICE, /* + index in device_options */
 };
 
@@ -99,6 +110,12 @@ static const struct option base_options[] = {
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"max-clones", required_argument, NULL, OPT_MAX_CLONES},
 	{"reserve-memory", required_argument, NULL, OPT_RESERVE},
+	{"jail", no_argument, NULL, OPT_JAIL},
+	{"uid", required_argument, NULL, OPT_UID},
+	{"gid", required_argument, NULL, OPT_GID},
+	{"netns", required_argument, NULL, OPT_NETNS},
+	{"jail-memory", required_argument, NULL, OPT_JAIL_MEMORY},
+	{"jail-cpu", required_argument, NULL, OPT_JAIL_CPU},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 };
@@ -154,6 +171,8 @@ static void free_device_args(struct vm_config *cfg)
 		free(cfg->devices[i].arg);
 	cfg->ndevices = 0;
 }
+
+static struct jail_config jail = {.uid = -1, .gid = -1};
 
 static int bad(const char *fmt, const char *arg)
 {
@@ -247,6 +266,23 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 					   optarg);
 			cfg->limits.reserve_bytes = v << 20;
 			break;
+		case OPT_JAIL: jail.on = true; break;
+		case OPT_UID:
+		case OPT_GID:
+			if (parse_uint(optarg, 0x7ffffffe, &v) < 0)
+				return bad("invalid --uid/--gid '%s': a number", optarg);
+			*(opt == OPT_UID ? &jail.uid : &jail.gid) = (long)v;
+			break;
+		case OPT_NETNS: jail.netns = optarg; break;
+		case OPT_JAIL_MEMORY:
+			if (parse_uint(optarg, 1u << 30, &v) < 0 || v == 0)
+				return bad("invalid --jail-memory '%s': MiB, more than 0", optarg);
+			jail.memory = v * MiB;
+			break;
+		case OPT_JAIL_CPU:
+			if (jail_parse_cpu(optarg, &jail.cpu_quota_us) < 0)
+				return bad("invalid --jail-cpu '%s': CPUs from 0.01 to 1024", optarg);
+			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 1;
 		default:
@@ -254,6 +290,8 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 				if (add_device_arg(cfg, device_options[opt - OPT_DEVICE],
 						   optarg ? optarg : "") != 0)
 					return HF_STATUS_ERROR;
+				jail_note_device(&jail, device_options[opt - OPT_DEVICE]->name,
+						 optarg ? optarg : "");
 				break;
 			}
 			usage(stderr);
@@ -262,6 +300,9 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
+	if (!jail.on && (jail.uid >= 0 || jail.gid >= 0 || jail.netns || jail.memory ||
+			 jail.cpu_quota_us))
+		return bad("%s--uid, --gid, --netns, --jail-memory and --jail-cpu are for --jail", "");
 	if (!!bare == !!kernel)
 		return bad("%sgive exactly one of --bare FILE or --kernel FILE", "");
 	if (bare && cfg->initrd)
@@ -292,7 +333,7 @@ int cmd_run(int argc, char **argv)
 				.limits = {CLONE_LIMITS_MAX_DEFAULT,
 					   (uint64_t)CLONE_LIMITS_RESERVE_DEFAULT_MIB << 20}};
 	int r = parse(argc, argv, &cfg);
-	if (r == 0)
+	if (r == 0 && (!jail.on || jail_enter(&jail, &cfg, &r) == JAIL_INSIDE))
 		r = board_run(&cfg);
 	else if (r == 1)
 		r = 0;

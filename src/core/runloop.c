@@ -20,6 +20,7 @@
 #include "core/seccomp.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
+#include "jail/jail.h"
 #include "util/log.h"
 #include "util/trace.h"
 
@@ -72,7 +73,7 @@ void vm_status(struct vm *vm, struct hf_vm_status *st)
 	snprintf(st->console, sizeof(st->console), "%s", console_kind_name(vm->console.kind));
 	snprintf(st->console_path, sizeof(st->console_path), "%s", vm->console.path);
 	snprintf(st->net, sizeof(st->net), "%s", vm->net_tap);
-	st->pid = (int)getpid();
+	st->pid = (int)jail_host_pid(getpid()); /* a jail has a PID namespace of its own */
 	st->cpus = vm->ncpus;
 	st->clone_id = vm->clone_id;
 	st->clones = vm->clones_made;

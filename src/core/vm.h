@@ -42,6 +42,8 @@ struct vm_config {
 	struct clone_limits limits;      /* admission of clones (clone/fork.c) */
 	int cow_prefault;                /* enum prefault_mode (clone/prefault.h) */
 	bool cow_prefault_sync;          /* clones prefault before their guest runs */
+	int (*before_guest)(void);       /* once the board is built, before the VM runs (the
+	                                    jail drops privileges); NULL: none. 0 or -1 */
 	unsigned ndevices;               /* devices given on the command line, in order */
 	struct {
 		const struct device_option *opt; /* devices/devices.h */

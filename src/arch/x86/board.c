@@ -85,7 +85,7 @@ int board_run(const struct vm_config *cfg)
 		goto out_vm;
 	free(image);
 	image = NULL;
-	if (snapshot_prepare(&vm) < 0)
+	if (snapshot_prepare(&vm) < 0 || (cfg->before_guest && cfg->before_guest() < 0))
 		goto out_vm;
 	status = vm_run(&vm);
 	if (vm.exit_msg[0]) {

@@ -1,0 +1,164 @@
+# The jail (run --jail): a jailed VM and its clones see only the jail's files and processes,
+# run as the given uid/gid without capabilities, sit in cgroups of their own with the limits
+# applied, report host pids, and leave nothing behind (cgroups, mounts, sockets) when they end.
+. "$(dirname "$0")/lib.sh"
+
+U=4242 G=4243
+CG=/sys/fs/cgroup/hyperfork
+[ "$(id -u)" = 0 ] || not_run "the jail needs root"
+[ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ] || not_run "no cgroup2 at /sys/fs/cgroup"
+chown $U:$G "$RUN" # the jailed VMs make their sockets and clone consoles there
+host_pidns=$(readlink /proc/self/ns/pid)
+host_mntns=$(readlink /proc/self/ns/mnt)
+
+# PID runs as U/G, no supplementary groups, no capabilities at all, no way to regain them.
+jailed_as() {
+	local s=/proc/$1/status
+	grep -Eq "^Uid:\s+$U\s+$U\s+$U\s+$U$" "$s" && grep -Eq "^Gid:\s+$G\s+$G\s+$G\s+$G$" "$s" &&
+		grep -Eq '^Groups:\s*$' "$s" && grep -Eq '^CapPrm:\s+0+$' "$s" &&
+		grep -Eq '^CapEff:\s+0+$' "$s" && grep -Eq '^CapBnd:\s+0+$' "$s" &&
+		grep -Eq '^NoNewPrivs:\s+1$' "$s"
+}
+# PID has namespaces of its own (pid and mount), the same as the jail's first VM.
+in_jail_ns() {
+	[ "$(readlink /proc/$1/ns/pid)" != "$host_pidns" ] && [ "$(readlink /proc/$1/ns/mnt)" != "$host_mntns" ] &&
+		[ "$(readlink /proc/$1/ns/pid)" = "$(readlink /proc/$pid/ns/pid)" ]
+}
+# PID's root holds only the jail: the guest image, the run directory with its socket, its
+# cgroup, /dev/kvm, /dev/null and /dev/urandom, /proc; nothing of the host's system.
+sees_only_jail() {
+	local r=/proc/$1/root
+	[ "$(ls "$r" | tr '\n' ' ')" = "dev proc sys tmp work " ] && [ ! -e "$r/etc/passwd" ] &&
+		[ ! -e "$r/usr" ] && [ "$(ls "$r/dev" | tr '\n' ' ')" = "kvm null urandom " ] &&
+		[ -c "$r/dev/kvm" ] && [ -f "$r$TGUESTS/ticker.elf" ] && [ ! -e "$r$TGUESTS/clock.elf" ] &&
+		[ -S "$r$RUN/$2.sock" ] && [ "$(ls "$r/sys" | tr '\n' ' ')" = "fs module " ] && [ "$(ls "$r/sys/fs/cgroup/hyperfork")" = jt ] &&
+		! touch "$r/x" 2>/dev/null
+}
+# PID's /proc lists only the jail's processes: the keeper and VMMs (a few, all hyperfork).
+sees_only_jail_procs() {
+	local n=0 d
+	for d in /proc/$1/root/proc/[0-9]*; do
+		[ "$(cat "$d/comm" 2>/dev/null)" = hyperfork ] || return 1
+		n=$((n + 1))
+	done
+	[ $n -ge 2 ] && [ $n -lt 10 ] || return 1
+	[ "$$" -lt 10 ] || [ ! -e "/proc/$1/root/proc/$$" ] # this shell is not there
+}
+jailed_clone() { in_jail_ns "$1" && jailed_as "$1"; }
+
+"$HF" run --jail --uid $U --gid $G --jail-memory 256 --jail-cpu 0.5 --name jt --mem 64M \
+	--timeout "$(scaled 300)" --console "$RUN/jt.out" --bare "$TGUESTS/ticker.elf" --cmdline 50 \
+	> "$RUN/jt.log" 2>&1 &
+launcher=$!
+check_or_show "a jailed VM comes up" "$RUN/jt.log" wait_for 20 vm_up jt
+check "it runs (ticks on its console)" wait_for 10 grep -q "^tick 3 " "$RUN/jt.out"
+pid=$(status_field jt pid)
+check "status reports its host pid ($pid): a VMM, not the launcher ($launcher)" \
+	bash -c "[ '$pid' != '$launcher' ] && [ \"\$(cat /proc/$pid/comm)\" = hyperfork ]"
+check "it is pid 2 of a PID namespace of its own (pid 1 is the jail's keeper)" \
+	grep -Eq "^NSpid:\s+$pid\s+2$" /proc/$pid/status
+check "its PID and mount namespaces are not the host's" in_jail_ns "$pid"
+check "it runs as uid $U gid $G without capabilities" jailed_as "$pid"
+check "its root holds only the jail's files" sees_only_jail "$pid" jt
+check "it sees only the jail's processes" sees_only_jail_procs "$pid"
+check "it sits in its own leaf cgroup" grep -qx "0::/hyperfork/jt/jt" /proc/$pid/cgroup
+check "the jail's memory.max is 256 MiB" test "$(cat $CG/jt/memory.max)" = 268435456
+check "the jail's cpu.max is half a CPU" test "$(cat $CG/jt/cpu.max)" = "50000 100000"
+check "the keeper is root in the host's mount namespace, pid 1 of the jail" \
+	bash -c "k=\$(grep -l -E '^NSpid:\s+[0-9]+\s+1$' /proc/[0-9]*/status | cut -d/ -f3 | while read p; do [ \"\$(readlink /proc/\$p/ns/pid)\" = '$(readlink /proc/$pid/ns/pid)' ] && echo \$p; done); [ -n \"\$k\" ] && [ \"\$(readlink /proc/\$k/ns/mnt)\" = '$host_mntns' ]"
+
+# Clones made by fork(): each in the jail, in a cgroup of its own under the jail's.
+"$HF" fork jt --count 2 > "$RUN/f" 2>&1
+check_or_show "fork --count 2 of the jailed VM" "$RUN/f" test "$(grep -c '^jt\.[12] pid ' "$RUN/f")" = 2
+for i in 1 2; do
+	c=$(awk -v n=jt.$i '$1 == n { print $3 }' "$RUN/f")
+	check "clone $i ticks on" wait_for 10 grep -q "clone $i$" "$RUN/jt.$i.console"
+	check "clone $i's reported pid $c is its host pid (status agrees)" test "$(status_field jt.$i pid)" = "$c"
+	check "clone $i is in the jail's namespaces" in_jail_ns "$c"
+	check "clone $i runs as uid $U gid $G without capabilities" jailed_as "$c"
+	check "clone $i sees only the jail's files" sees_only_jail "$c" jt.$i
+	check "clone $i has its own cgroup under the jail's" grep -qx "0::/hyperfork/jt/jt.$i" /proc/$c/cgroup
+	check "clone $i's memory is accounted there" test "$(cat $CG/jt/jt.$i/memory.current)" -gt 0
+done
+
+# The VM frozen into a template: its warm clone waits in its leaf, is activated into its own.
+expect_status 0 "freeze the jailed VM into a template" -- "$HF" template jt --pool 1
+"$HF" fork jt > "$RUN/f" 2>&1
+c3=$(awk '$1 == "jt.3" { print $3 }' "$RUN/f")
+check_or_show "a clone of the jailed template" "$RUN/f" test -n "$c3"
+check "it ticks on" wait_for 10 grep -q "clone 3$" "$RUN/jt.3.console"
+check "it is in the jail, as uid $U without capabilities" jailed_clone "$c3"
+check "it has its own cgroup under the jail's" wait_for 5 grep -qx "0::/hyperfork/jt/jt.3" /proc/$c3/cgroup
+# (the pool's group also holds KVM's worker threads of the VMs made there, clone 3's too)
+pool_has_warm() {
+	local p
+	for p in $(cat $CG/jt/jt.pool/cgroup.procs); do
+		[ "$(cat /proc/$p/comm)" = hyperfork ] && [ "$p" != "$c3" ] && jailed_as "$p" && return 0
+	done
+	return 1
+}
+check "the pool's next warm clone waits in the pool's group" wait_for 10 pool_has_warm
+check "the template alone is in its leaf" test "$(cat $CG/jt/jt/cgroup.procs)" = "$pid"
+
+# Ends: each clone's cgroup and sockets go when it does, however it ends.
+expect_status 0 "stop clone 1" -- "$HF" stop jt.1
+check "clone 1's cgroup is removed" wait_for 10 test ! -d $CG/jt/jt.1
+check "its socket is gone" test ! -e "$RUN/jt.1.sock"
+kill -9 "$(status_field jt.2 pid)"
+check "clone 2, killed, has its cgroup removed" wait_for 10 test ! -d $CG/jt/jt.2
+check "and its stale socket removed" wait_for 10 test ! -e "$RUN/jt.2.sock"
+expect_status 0 "stop the template" -- "$HF" stop jt
+wait $launcher
+check "run --jail exits with the VM's status (244: stopped)" test $? = 244
+check "its clone 3 lives on in the jail" vm_up jt.3
+check "the template's leaf is removed" wait_for 10 test ! -d $CG/jt/jt
+if [ -d $CG/jt/jt ]; then # what is left there
+	echo "  | $CG/jt/jt: $(tr '\n' ' ' < $CG/jt/jt/cgroup.events)"
+	for p in $(cat $CG/jt/jt/cgroup.procs $CG/jt/jt/cgroup.threads 2>/dev/null | sort -u); do
+		echo "  | pid $p: $(grep -E '^(State|NSpid|Tgid)' /proc/$p/status | tr '\n' ' ') wchan $(cat /proc/$p/wchan) $(tr '\0' ' ' < /proc/$p/cmdline | cut -c1-60)"
+	done
+	ls -R $CG/jt | sed 's/^/  | /' | head
+fi
+expect_status 0 "stop clone 3" -- "$HF" stop jt.3
+check "the jail's cgroup is removed once it is empty" wait_for 10 test ! -d $CG/jt
+check "no jailed process is left (keeper included)" wait_for 10 no_vmm_left
+check "no socket is left" no_sockets
+check "no jail mount or root directory is left" \
+	bash -c "! grep -q hf-jail /proc/mounts && ! ls -d /tmp/hf-jail.* 2>/dev/null | grep -q ."
+
+# An existing network namespace joined.
+ns=hfjail$$
+if ip netns add $ns 2>/dev/null; then
+	"$HF" run --jail --uid $U --gid $G --netns /run/netns/$ns --name jn --mem 64M \
+		--timeout "$(scaled 120)" --console none --bare "$TGUESTS/ticker.elf" > "$RUN/jn.log" 2>&1 &
+	jn=$!
+	check_or_show "a jailed VM in network namespace $ns" "$RUN/jn.log" wait_for 20 vm_up jn
+	p=$(status_field jn pid)
+	check "it is in that namespace" test "$(readlink /proc/$p/ns/net)" = "net:[$(stat -L -c %i /run/netns/$ns)]"
+	"$HF" stop jn > /dev/null
+	wait $jn
+	check "its jail is gone" wait_for 10 test ! -d $CG/jn
+	ip netns del $ns
+else
+	fail "cannot make a network namespace to join (ip netns add)"
+fi
+
+# Bad input: refused before anything is made, with the problem named.
+ok=(--jail --uid $U --gid $G --name bad --mem 64M)
+expect_status 240 "--jail without --uid is refused" -- "$HF" run --jail --name bad --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "--jail needs --uid UID and --gid GID" "the missing uid is named"
+expect_status 240 "an image that does not exist is refused" -- "$HF" run "${ok[@]}" --bare /nonexistent/guest.elf
+expect_in "$RUN/err" "--jail: /nonexistent/guest.elf: No such file or directory" "the path is named"
+expect_status 240 "a network namespace that does not exist is refused" -- "$HF" run "${ok[@]}" --netns /run/netns/nonexistent --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "--netns /run/netns/nonexistent: No such file or directory" "the namespace is named"
+HYPERFORK_CGROUP_ROOT=$RUN expect_status 240 "no cgroup2 is refused" -- "$HF" run "${ok[@]}" --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "no cgroup2 file system at $RUN" "the missing cgroup2 is named"
+mkdir -p "$RUN/rootdir" && chown 0:0 "$RUN/rootdir" && chmod 755 "$RUN/rootdir"
+expect_status 240 "a run directory the user cannot write is refused" -- "$HF" run "${ok[@]}" --run-dir "$RUN/rootdir" --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "run directory $RUN/rootdir is not writable by uid $U" "the directory is named"
+expect_status 240 "not being root is refused" -- setpriv --reuid $U --regid $G --clear-groups "$HF" run "${ok[@]}" --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "--jail needs root" "the need for root is named"
+expect_status 240 "--uid without --jail is refused" -- "$HF" run --uid $U --bare "$TGUESTS/ticker.elf"
+check "the refusals left no cgroup" test ! -d $CG/bad
+check "no zombie processes" no_zombies
+finish
