@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include "arch/x86/cpu.h"
 #include "clone/prefault.h"
 #include "clone/snapshot.h"
+#include "core/loop.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "jail/jail.h"
@@ -27,6 +29,7 @@
 #define CLONE_READY_TIMEOUT_MS 10000
 #define READY_LINE "READY\n"
 #define WARM_BYTE 'W'
+#define HANDED_BYTE 'H'
 #define POOL_MAX 64
 
 /* A warm child of a template: its KVM VM is built; it waits for an activation. */
@@ -50,7 +53,44 @@ struct activation {
 	uint64_t request_tsc;
 };
 
-static int ready_fd = -1; /* clone: to the parent until clone_child_started */
+static int ready_fd = -1; /* clone: to the parent, until it has been handed out */
+static struct watch handoff_w;
+static struct loop *handoff_loop;
+
+static void handoff_close(void)
+{
+	if (handoff_loop)
+		loop_del(handoff_loop, &handoff_w);
+	handoff_loop = NULL;
+	if (ready_fd >= 0)
+		close(ready_fd);
+	ready_fd = -1;
+}
+
+/* Fork child: drop this process's own channel to its parent, if it was not handed out
+ * yet (the epoll instance is the parent's too: the watch is left alone). */
+static void handoff_forget(void)
+{
+	handoff_loop = NULL;
+	if (ready_fd >= 0)
+		close(ready_fd);
+	ready_fd = -1;
+}
+
+/* Clone: the parent's word that it was handed out, or its end before that. */
+static void on_handoff(struct watch *w, uint32_t events)
+{
+	char b = 0;
+	ssize_t n = read(w->fd, &b, 1);
+	(void)events;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	handoff_close();
+	if (n != 1 || b != HANDED_BYTE)
+		vm_request_exit(w->arg, HF_STATUS_STOPPED,
+				"its parent ended before it handed this clone out (no one was told of "
+				"it): the clone ends");
+}
 
 /* Clones of this VM that are alive (forked or activated, not yet reaped): what
  * --max-clones counts. A clone starts with none of its own. */
@@ -222,7 +262,7 @@ static void prepare_guest(struct vm *vm, const char *parent, unsigned id,
 	}
 }
 
-int clone_child_started(struct vm *vm)
+int clone_child_started(struct vm *vm, struct loop *l)
 {
 	if (ready_fd < 0)
 		return 0;
@@ -233,9 +273,13 @@ int clone_child_started(struct vm *vm)
 		prefault_start(vm);
 	ssize_t w = write(ready_fd, READY_LINE, strlen(READY_LINE));
 	(void)w;
-	close(ready_fd);
-	ready_fd = -1;
 	log_set_fd(STDERR_FILENO);
+	/* Now wait on the main loop for the parent to hand this clone out. */
+	handoff_w = (struct watch){.fd = ready_fd, .fn = on_handoff, .arg = vm};
+	if (loop_add(l, &handoff_w, EPOLLIN) == 0)
+		handoff_loop = l;
+	else
+		handoff_close();
 	return 0;
 }
 
@@ -305,8 +349,10 @@ static void collect_ready(struct vm *vm, struct clone_result *res, int *fds)
 				snprintf(res->error, sizeof(res->error), "%s", err);
 			waitpid(res->clones[i].pid, NULL, 0);
 			clone_reaped(vm, res->clones[i].pid);
+			close(fds[i]);
+			continue;
 		}
-		close(fds[i]);
+		fds[ok - 1] = fds[i]; /* open until the clone is handed out */
 	}
 	res->made = ok;
 	for (unsigned i = 0; i < ok; i++) /* as the host sees them (a jail has its own pids) */
@@ -385,7 +431,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			return 1;
 		}
 		collect_ready(vm, res, ready);
-		free(ready);
+		res->handoff = ready;
 		return res->made ? 0 : -1;
 	}
 
@@ -398,8 +444,8 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 		int p[2];
 		if (k && admit(vm, 0, count - k, res->error, sizeof(res->error)) < 0)
 			break; /* before each clone: the host's memory goes down as they start */
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			snprintf(res->error, sizeof(res->error), "pipe: %s", strerror(errno));
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0) {
+			snprintf(res->error, sizeof(res->error), "socketpair: %s", strerror(errno));
 			break;
 		}
 		unsigned id = vm->clones_made + 1;
@@ -417,6 +463,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			free(ready);
 			clone_result_free(res);
 			close(p[0]);
+			handoff_forget();
 			ready_fd = p[1];
 			log_set_fd(ready_fd); /* errors while rebuilding reach the parent */
 			if (requester)
@@ -453,12 +500,31 @@ resume:
 	if (res->made)
 		prefault_start(vm); /* its pages are shared with the clones now, too */
 	collect_ready(vm, res, ready);
-	free(ready);
+	res->handoff = ready;
 	return res->made ? 0 : -1;
+}
+
+static void handoff_send(struct clone_result *res, bool handed)
+{
+	char b = HANDED_BYTE;
+	for (unsigned i = 0; res->handoff && i < res->made; i++) {
+		if (handed && write(res->handoff[i], &b, 1) != 1) /* (res->clones may be gone) */
+			pr_debug("clone %u of the request was not told it was handed out: %s", i + 1,
+				 strerror(errno));
+		close(res->handoff[i]);
+	}
+	free(res->handoff);
+	res->handoff = NULL;
+}
+
+void clone_handed_out(struct clone_result *res)
+{
+	handoff_send(res, true);
 }
 
 void clone_result_free(struct clone_result *res)
 {
+	handoff_send(res, false);
 	free(res->clones);
 	res->clones = NULL;
 }
@@ -542,6 +608,7 @@ static int pool_spawn(struct vm *vm)
 			close(pl->kids[i].sock);
 		pl->n = 0;
 		close(sv[0]);
+		handoff_forget();
 		ready_fd = sv[1];
 		log_set_fd(ready_fd);
 		jail_enter_clone_cgroup(vm->cfg.name, 0); /* waits in the pool's group */

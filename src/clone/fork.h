@@ -9,6 +9,7 @@
 #define HF_FORK_H
 
 #include "api/proto.h"
+#include "core/loop.h"
 #include "core/vm.h"
 
 struct clone_result {
@@ -16,6 +17,7 @@ struct clone_result {
 	unsigned made;                /* clones running */
 	struct hf_clone_info *clones; /* made entries */
 	char error[256];              /* first failure, "" if none */
+	int *handoff; /* each clone's channel, open until clone_handed_out (or free) */
 };
 
 /* Make count clones of vm, each with a console of the given kind, if vm->cfg.limits admit
@@ -29,6 +31,11 @@ struct clone_result {
  * start the vCPUs, then call clone_child_started. */
 int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct vcpu *requester,
 	       uint64_t request_tsc, struct clone_result *res);
+/* The caller has told whoever asked of the clones (the answer is out): tell each clone.
+ * A clone whose parent ends before this (killed between making it and answering) ends by
+ * itself, since no one would ever know of it. */
+void clone_handed_out(struct clone_result *res);
+/* Free res; clones not handed out yet end by themselves. */
 void clone_result_free(struct clone_result *res);
 
 
@@ -63,8 +70,10 @@ unsigned clone_live_count(void);
  * has gone (the VM then ends). */
 bool clone_warm_activate(struct vcpu *c);
 
-/* Clone: the vCPU threads and event loop run; open the console and tell the parent the
- * clone is ready. Returns 0, or -1 if the clone cannot go on (the parent is told why). */
-int clone_child_started(struct vm *vm);
+/* Clone: the vCPU threads and event loop l run; open the console, tell the parent the
+ * clone is ready, and wait on l for its word that the clone was handed out (if the parent
+ * ends first, the clone ends). Returns 0, or -1 if the clone cannot go on (the parent is
+ * told why). */
+int clone_child_started(struct vm *vm, struct loop *l);
 
 #endif

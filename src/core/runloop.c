@@ -164,6 +164,7 @@ static int serve_fork_points(struct runloop *rl)
 			pr_err("fork point on vCPU %u: no clone made: %s", i, res.error);
 		else
 			marks_record_at(vm, HF_MARK_FORK_REQUEST, t_request, res.clones[0].name);
+		clone_handed_out(&res); /* the guest's own fork point: no one else to tell */
 		clone_result_free(&res);
 	}
 	return 0;
@@ -224,7 +225,11 @@ static int serve_control_fork(struct runloop *rl)
 			marks_record_at(vm, HF_MARK_FORK_REQUEST, rl->ctl.t_request,
 					res.clones[i].name);
 	}
+	/* Test-only: a parent killed between making its clones and answering. */
+	if (res.made && getenv("HYPERFORK_TEST_KILL_BEFORE_ANSWER"))
+		raise(SIGKILL);
 	server_answer(&rl->server, rl->ctl.client, &resp);
+	clone_handed_out(&res);
 	if (vm->is_template)
 		vm_notify(vm); /* refill the pool, now that the answer is out */
 	return 0;
@@ -387,7 +392,7 @@ int vm_run(struct vm *vm)
 			teardown(&rl, true);
 			bool ok = vm_start_vcpus(vm) == 0;
 			trace_point("clone-vcpus-started");
-			if (!ok || setup(&rl, vm) < 0 || clone_child_started(vm) < 0) {
+			if (!ok || setup(&rl, vm) < 0 || clone_child_started(vm, &rl.loop) < 0) {
 				vm_join_vcpus(vm);
 				teardown(&rl, false);
 				return HF_STATUS_ERROR;

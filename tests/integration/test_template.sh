@@ -68,5 +68,22 @@ expect_in "$RUN/s" "^pool: +0 warm of 0, 2 clone\(s\) made on demand" "status co
 expect_status 0 "stop it" -- "$HF" stop tz
 wait $tz
 expect_status 240 "template --pool 65 is refused" -- "$HF" template tk.1 --pool 65
+# A parent killed between making a clone and answering for it (test-only hook): no one
+# knows of that clone, so it ends by itself instead of living on unseen.
+for mode in template fork; do
+	env HYPERFORK_TEST_KILL_BEFORE_ANSWER=1 "$HF" run --name kb$mode --mem 64M --timeout $(scaled 60) \
+		--console "$RUN/kb$mode.out" --bare "$TGUESTS/ticker.elf" > "$RUN/kb$mode.log" 2>&1 &
+	p=$!
+	check "$mode: the VM runs" wait_for 10 grep -q "^tick 1 " "$RUN/kb$mode.out"
+	[ $mode = template ] && "$HF" template kb$mode --pool 1 > /dev/null 2>&1
+	expect_status 240 "$mode: the fork gets no answer: its parent was killed" -- "$HF" fork kb$mode
+	check "$mode: the parent is gone" wait_for 10 pid_gone $p
+	wait $p 2>/dev/null
+	check "$mode: the clone it made ends by itself" wait_for 10 bash -c "! pgrep -f -- '[-]-name kb$mode ' > /dev/null"
+	expect_in "$RUN/kb$mode.1.console" "kb$mode\.1 pid [0-9]+\]: its parent ended before it handed this clone out" \
+		"$mode: the clone says why"
+	check "$mode: the clone removed its socket" test ! -e "$RUN/kb$mode.1.sock"
+	rm -f "$RUN/kb$mode.sock" # the killed parent's
+done
 check "no zombie processes" no_zombies
 finish
