@@ -335,24 +335,24 @@ static void describe(struct vm *vm, struct hf_clone_info *ci, unsigned id, pid_t
 		snprintf(ci->console, sizeof(ci->console), "%s", console_kind_name(console));
 }
 
-/* Keep the clones that said READY, drop the others (reporting the first failure). */
+/* Keep the clones that said READY, with their channels (fds, compacted like res->clones),
+ * drop the others (reporting the first failure). */
 static void collect_ready(struct vm *vm, struct clone_result *res, int *fds)
 {
 	unsigned ok = 0;
 	for (unsigned i = 0; i < res->made; i++) {
 		char err[256];
 		if (wait_ready(fds[i], res->clones[i].pid, err, sizeof(err)) == 0) {
+			fds[ok] = fds[i]; /* open until the clone is handed out */
 			res->clones[ok++] = res->clones[i];
-		} else {
-			pr_err("%s", err);
-			if (!res->error[0])
-				snprintf(res->error, sizeof(res->error), "%s", err);
-			waitpid(res->clones[i].pid, NULL, 0);
-			clone_reaped(vm, res->clones[i].pid);
-			close(fds[i]);
 			continue;
 		}
-		fds[ok - 1] = fds[i]; /* open until the clone is handed out */
+		pr_err("%s", err);
+		if (!res->error[0])
+			snprintf(res->error, sizeof(res->error), "%s", err);
+		waitpid(res->clones[i].pid, NULL, 0);
+		clone_reaped(vm, res->clones[i].pid);
+		close(fds[i]);
 	}
 	res->made = ok;
 	for (unsigned i = 0; i < ok; i++) /* as the host sees them (a jail has its own pids) */
