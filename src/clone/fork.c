@@ -153,9 +153,18 @@ void clone_reaped(struct vm *vm, pid_t pid)
 static int admit(struct vm *vm, unsigned extra, unsigned count, char *why, size_t whylen)
 {
 	const struct clone_limits *l = &vm->cfg.limits;
-	if (admit_clones(l, live.n + extra, count, l->reserve_bytes ? host_mem_available() : 0,
-			 why, whylen) != ADMIT_OK)
+	uint64_t avail = 0;
+	int err = 0;
+	if (l->reserve_bytes) {
+		avail = host_mem_available();
+		err = errno;
+	}
+	if (admit_clones(l, live.n + extra, count, avail, why, whylen) != ADMIT_OK) {
+		size_t n = strlen(why);
+		if (l->reserve_bytes && !avail && n < whylen) /* why: e.g. no descriptor left */
+			snprintf(why + n, whylen - n, ": %s", strerror(err));
 		return -1;
+	}
 	if (count > live.cap - live.n) {
 		unsigned cap = live.n + count + 64;
 		struct live_clone *c = realloc(live.c, cap * sizeof(*c));

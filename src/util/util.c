@@ -252,11 +252,14 @@ uint64_t host_mem_available(void)
 	FILE *f = fopen("/proc/meminfo", "re");
 	char line[256];
 	unsigned long long kb = 0;
-	while (f && fgets(line, sizeof(line), f))
+	if (!f)
+		return 0; /* errno says why */
+	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
 			break;
-	if (f)
-		fclose(f);
+	fclose(f);
+	if (!kb)
+		errno = ENODATA;
 	return (uint64_t)kb * 1024;
 }
 

@@ -30,7 +30,7 @@ int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(p
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
-/* The host's MemAvailable (/proc/meminfo) in bytes; 0 if it cannot be read. */
+/* The host's MemAvailable (/proc/meminfo) in bytes; 0 if it cannot be read (errno says why). */
 uint64_t host_mem_available(void);
 
 /* Admission of new clones: the one place that decides whether a VMM (fork, template pool)
