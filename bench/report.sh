@@ -360,5 +360,17 @@ if [ -f $R/seccomp-summary.csv ]; then
 	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' $R/seccomp-summary.csv
 	echo
 fi
+if [ -f $R/soak.txt ]; then
+	echo "## 12. Soak"
+	echo
+	echo "\`make soak SOAK_SECONDS=N\` (tests/soak/soak.py, not part of \`make check\`): clones made and"
+	echo "destroyed through \`hyperfork serve\` and a bare function for N seconds, with random SIGKILLs"
+	echo "to clones, to the template mid-activation and to clients mid-request; its output:"
+	echo
+	echo '```'
+	grep -v '^  ' $R/soak.txt
+	echo '```'
+	echo
+fi
 } > "$OUTMD"
 echo "report: $OUTMD"
