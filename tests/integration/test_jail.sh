@@ -26,9 +26,14 @@ in_jail_ns() {
 }
 # PID's root holds only the jail: the guest image, the run directory with its socket, its
 # cgroup, /dev/kvm, /dev/null and /dev/urandom, /proc; nothing of the host's system.
+top_dir() { local p=${1#/}; echo "${p%%/*}"; }
+# What a jail's root holds at its top: dev, proc, sys, and the first directories of the paths
+# bound into it (the images, the run directory, the current directory), wherever they are.
+JAIL_TOP=$(printf '%s\n' dev proc sys "$(top_dir "$TGUESTS")" "$(top_dir "$RUN")" "$(top_dir "$PWD")" |
+	sort -u | tr '\n' ' ')
 sees_only_jail() {
 	local r=/proc/$1/root
-	[ "$(ls "$r" | tr '\n' ' ')" = "dev proc sys tmp work " ] && [ ! -e "$r/etc/passwd" ] &&
+	[ "$(ls "$r" | sort | tr '\n' ' ')" = "$JAIL_TOP" ] && [ ! -e "$r/etc/passwd" ] &&
 		[ ! -e "$r/usr" ] && [ "$(ls "$r/dev" | tr '\n' ' ')" = "kvm null urandom " ] &&
 		[ -c "$r/dev/kvm" ] && [ -f "$r$TGUESTS/ticker.elf" ] && [ ! -e "$r$TGUESTS/clock.elf" ] &&
 		[ -S "$r$RUN/$2.sock" ] && [ "$(ls "$r/sys" | tr '\n' ' ')" = "fs module " ] && [ "$(ls "$r/sys/fs/cgroup/hyperfork")" = jt ] &&
