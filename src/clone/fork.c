@@ -57,16 +57,6 @@ static int ready_fd = -1; /* clone: to the parent, until it has been handed out 
 static struct watch handoff_w;
 static struct loop *handoff_loop;
 
-static void handoff_close(void)
-{
-	if (handoff_loop)
-		loop_del(handoff_loop, &handoff_w);
-	handoff_loop = NULL;
-	if (ready_fd >= 0)
-		close(ready_fd);
-	ready_fd = -1;
-}
-
 /* Fork child: drop this process's own channel to its parent, if it was not handed out
  * yet (the epoll instance is the parent's too: the watch is left alone). */
 static void handoff_forget(void)
@@ -75,6 +65,13 @@ static void handoff_forget(void)
 	if (ready_fd >= 0)
 		close(ready_fd);
 	ready_fd = -1;
+}
+
+static void handoff_close(void)
+{
+	if (handoff_loop)
+		loop_del(handoff_loop, &handoff_w);
+	handoff_forget();
 }
 
 /* Clone: the parent's word that it was handed out, or its end before that. */
@@ -127,10 +124,6 @@ unsigned clone_live_count(void)
 	return live.n;
 }
 
-/* The sockets a clone listens on (its control socket, and its function or vsock socket
- * in the default place), which it removes when it ends but cannot when killed. */
-static const char *const clone_sockets[] = {RUN_FILE_SOCKET, ".fn", ".vsock"};
-
 void clone_reaped(struct vm *vm, pid_t pid)
 {
 	unsigned id;
@@ -140,8 +133,8 @@ void clone_reaped(struct vm *vm, pid_t pid)
 	 * by a signal), no one else will remove. */
 	char name[HF_NAME_MAX + 16], path[PATH_MAX];
 	snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
-	for (unsigned i = 0; i < ARRAY_SIZE(clone_sockets); i++) {
-		run_file(path, sizeof(path), vm->cfg.run_dir, name, clone_sockets[i]);
+	for (unsigned i = 0; i < ARRAY_SIZE(run_file_sockets); i++) {
+		run_file(path, sizeof(path), vm->cfg.run_dir, name, run_file_sockets[i]);
 		unlink(path);
 	}
 	if (vm->pool && vm->pool->held)
@@ -152,19 +145,8 @@ void clone_reaped(struct vm *vm, pid_t pid)
  * children)? Returns 0, or -1 with why naming the limit (vm->cfg.limits). */
 static int admit(struct vm *vm, unsigned extra, unsigned count, char *why, size_t whylen)
 {
-	const struct clone_limits *l = &vm->cfg.limits;
-	uint64_t avail = 0;
-	int err = 0;
-	if (l->reserve_bytes) {
-		avail = host_mem_available();
-		err = errno;
-	}
-	if (admit_clones(l, live.n + extra, count, avail, why, whylen) != ADMIT_OK) {
-		size_t n = strlen(why);
-		if (l->reserve_bytes && !avail && n < whylen) /* why: e.g. no descriptor left */
-			snprintf(why + n, whylen - n, ": %s", strerror(err));
+	if (admit_clones_now(&vm->cfg.limits, live.n + extra, count, why, whylen) != ADMIT_OK)
 		return -1;
-	}
 	if (count > live.cap - live.n) {
 		unsigned cap = live.n + count + 64;
 		struct live_clone *c = realloc(live.c, cap * sizeof(*c));

@@ -225,8 +225,12 @@ static int serve_control_fork(struct runloop *rl)
 			marks_record_at(vm, HF_MARK_FORK_REQUEST, rl->ctl.t_request,
 					res.clones[i].name);
 	}
-	/* Test-only: a parent killed between making its clones and answering. */
-	if (res.made && getenv("HYPERFORK_TEST_KILL_BEFORE_ANSWER"))
+	/* Test-only: a parent killed between making its clones and answering (the environment
+	 * is read once, not on every fork). */
+	static int kill_before_answer = -1;
+	if (kill_before_answer < 0)
+		kill_before_answer = getenv("HYPERFORK_TEST_KILL_BEFORE_ANSWER") != NULL;
+	if (res.made && kill_before_answer)
 		raise(SIGKILL);
 	server_answer(&rl->server, rl->ctl.client, &resp);
 	clone_handed_out(&res);

@@ -541,15 +541,14 @@ struct keeper {
 /* VM name has ended: its cgroup goes, and its sockets if it left them (nothing listens). */
 static void vm_gone(struct keeper *k, const char *name)
 {
-	static const char *const ext[] = {RUN_FILE_SOCKET, ".fn", ".vsock"};
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s", k->cgroup, name);
 	if (rmdir(path) < 0 && errno != ENOENT)
 		pr_debug("jail keeper: rmdir %s: %s", path, strerror(errno));
-	for (unsigned i = 0; i < ARRAY_SIZE(ext); i++) {
+	for (unsigned i = 0; i < ARRAY_SIZE(run_file_sockets); i++) {
 		struct stat st;
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		run_file(a.sun_path, sizeof(a.sun_path), k->run_dir, name, ext[i]);
+		run_file(a.sun_path, sizeof(a.sun_path), k->run_dir, name, run_file_sockets[i]);
 		if (lstat(a.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
 			continue;
 		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -200,8 +200,7 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 	 * reserve), made here too so that a function booting a VM per invocation meets it. */
 	struct clone_limits lim = {.reserve_bytes = s->reserve_bytes};
 	char refused[256];
-	if (admit_clones(&lim, 0, 1, s->reserve_bytes ? host_mem_available() : 0, refused,
-			 sizeof(refused)) != ADMIT_OK) {
+	if (admit_clones_now(&lim, 0, 1, refused, sizeof(refused)) != ADMIT_OK) {
 		function_throttled(f);
 		return too_many(c, "ServiceMemoryReserveReached", "Rate Exceeded: %s", refused);
 	}

@@ -189,6 +189,8 @@ bool valid_vm_name(const char *name)
 	return true;
 }
 
+const char *const run_file_sockets[3] = {RUN_FILE_SOCKET, ".fn", ".vsock"};
+
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext)
 {
 	snprintf(buf, len, "%s/%s%s", dir, name, ext);
@@ -291,4 +293,16 @@ enum admission admit_clones(const struct clone_limits *l, unsigned live, unsigne
 	if (whylen)
 		why[0] = 0;
 	return ADMIT_OK;
+}
+
+enum admission admit_clones_now(const struct clone_limits *l, unsigned live, unsigned count,
+				char *why, size_t whylen)
+{
+	uint64_t avail = l->reserve_bytes ? host_mem_available() : 0;
+	int err = errno;
+	enum admission a = admit_clones(l, live, count, avail, why, whylen);
+	size_t n = strlen(why);
+	if (a == ADMIT_MEMORY && !avail && n + 1 < whylen)
+		snprintf(why + n, whylen - n, ": %s", strerror(err));
+	return a;
 }

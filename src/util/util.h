@@ -49,6 +49,10 @@ enum admission { ADMIT_OK, ADMIT_MAX_CLONES, ADMIT_MEMORY };
  * flag that sets it. */
 enum admission admit_clones(const struct clone_limits *l, unsigned live, unsigned count,
 			    uint64_t avail, char *why, size_t whylen);
+/* admit_clones with the host's memory read now (only if there is a reserve); a refusal for
+ * memory that cannot be read says why (e.g. no file descriptor left). */
+enum admission admit_clones_now(const struct clone_limits *l, unsigned live, unsigned count,
+				char *why, size_t whylen);
 
 /* Read a whole file into a malloc'd buffer. Returns 0, or -1 with errno set. */
 int read_file(const char *path, uint8_t **data, size_t *len);
@@ -65,6 +69,9 @@ bool valid_vm_name(const char *name);
  * clone's console file (RUN_FILE_CONSOLE). Written into buf (len bytes). */
 #define RUN_FILE_SOCKET ".sock"
 #define RUN_FILE_CONSOLE ".console"
+/* The sockets a VM listens on in the run directory (control, function, vsock in the
+ * default place): removed by the VM when it ends, by whoever reaps it when it is killed. */
+extern const char *const run_file_sockets[3];
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext);
 
 /* Listen on a Unix stream socket at path (non-blocking, close-on-exec, backlog 128). A
