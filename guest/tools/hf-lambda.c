@@ -390,11 +390,35 @@ static void vc_close(void)
 	vc = (struct vconn){.fd = -1};
 }
 
+/* Wait up to ms milliseconds for the peer to close fd (after our SHUT_WR). What a vsock
+ * write hands the kernel leaves the VM later, from a worker: ending the VM right after the
+ * write can lose it, so the host's close is the sign that it has all of it. */
+static void wait_peer_close(int fd, int ms)
+{
+	long long end = now_ms() + ms;
+	char buf[512];
+	shutdown(fd, SHUT_WR);
+	for (long long left; (left = end - now_ms()) > 0;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return;
+		if (p.revents & (POLLHUP | POLLERR))
+			return;
+		if (!(p.revents & (POLLIN | POLLRDHUP)))
+			continue;
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+	}
+}
+
 /* Give what is queued a moment to leave, then end the VM with hf-done 1. */
 static void end_vm(void)
 {
 	if (vc.fd >= 0 && !vc.gone && out_pending(&vc.out))
 		out_flush_wait(vc.fd, &vc.out, 10000);
+	if (vc.fd >= 0 && !vc.gone && !out_pending(&vc.out) && vc.st == V_ANSWERING)
+		wait_peer_close(vc.fd, 5000);
 	for (int i = 0; i < MAX_CONNS; i++)
 		if (conns[i] && out_pending(&conns[i]->out))
 			out_flush_wait(conns[i]->fd, &conns[i]->out, 500);

@@ -13,6 +13,7 @@ INITRD="$LINUX_DIR/initramfs.cpio"
 LAMBDA_INITRD="$LINUX_DIR/initramfs-lambda.cpio" # the same with curl, for Lambda functions
 export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-test.XXXXXX)
 RUN=$HYPERFORK_RUN_DIR
+echo "run-dir: $RUN" # run.sh reads it when the suite runs out of time
 FAILS=0
 # HF_TIME_SCALE (1 natively; scripts/kvm-host.sh sets 10 in its emulated host): the one factor
 # by which every wait and safety timeout that assumes native speed is multiplied. What the

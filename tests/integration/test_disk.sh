@@ -30,8 +30,8 @@ expect_status 240 "one disk more than the board has lines for is refused" -- "$H
 	--kernel "$VMLINUX" "${disks[@]}" --disk "$RUN/d1.img"
 expect_in "$RUN/err" "virtio-blk: no interrupt line left: the board has $nlines for devices" \
 	"the refusal names the board's lines"
-expect_status 0 "a guest with $nlines disks forks" -- timeout 400 "$HF" run --name dm --mem 256M \
-	--timeout $(scaled 300) --kernel "$VMLINUX" --initrd "$INITRD" "${disks[@]}" \
+expect_status 0 "a guest with $nlines disks forks" -- timeout 40 "$HF" run --name dm --mem 256M \
+	--timeout $(scaled 30) --kernel "$VMLINUX" --initrd "$INITRD" "${disks[@]}" \
 	--cmdline "console=ttyS0 quiet hf.script=disks"
 expect_in "$RUN/out" "^HF-DISKS 0 $nlines$want" "the guest reads each of its $nlines disks"
 check "the clone reports" wait_for 60 grep -q "^HF-DISKS 1" "$RUN/dm.1.console"
@@ -41,7 +41,7 @@ mkdir "$RUN/root"
 echo "hello from the image" > "$RUN/root/hello.txt"
 mke2fs -q -t ext2 -d "$RUN/root" "$RUN/disk.img" 8M > /dev/null
 sum_before=$(sha256sum < "$RUN/disk.img")
-expect_status 0 "a guest with a disk forks" -- timeout 400 "$HF" run --name dk --mem 256M --timeout $(scaled 300) \
+expect_status 0 "a guest with a disk forks" -- timeout 40 "$HF" run --name dk --mem 256M --timeout $(scaled 30) \
 	--kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img" --disk "$RUN/disk.img,ro" \
 	--cmdline "console=ttyS0 quiet hf.script=disk"
 tr -d '\r' < "$RUN/out" > "$RUN/dk.out"
@@ -57,8 +57,8 @@ check "the image file was never written" test "$(sha256sum < "$RUN/disk.img")" =
 expect_status 240 "--template with a persistent disk is refused" -- \
 	"$HF" run --name db --template --kernel "$VMLINUX" --disk "$RUN/disk.img,persist"
 expect_in "$RUN/err" "disk $RUN/disk.img is persistent" "the refusal names the disk"
-expect_status 0 "a guest writes to a persistent disk" -- timeout 400 "$HF" run --name dp --mem 256M \
-	--timeout $(scaled 300) --kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img,persist" \
+expect_status 0 "a guest writes to a persistent disk" -- timeout 40 "$HF" run --name dp --mem 256M \
+	--timeout $(scaled 30) --kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/disk.img,persist" \
 	--cmdline "console=ttyS0 quiet hf.script=persist"
 expect_in "$RUN/out" "^HF-PERSIST fork-refused" "its fork point fails instead of cloning"
 expect_in "$RUN/err" "cannot clone: disk $RUN/disk.img is persistent" "the VMM says why"

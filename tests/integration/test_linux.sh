@@ -7,7 +7,7 @@
 need_linux_guest
 linux() { # NAME MEM CPUS CMDLINE [more run args]
 	local name=$1 mem=$2 cpus=$3 cmd=$4; shift 4
-	timeout 400 "$HF" run --name "$name" --mem "$mem" --cpus "$cpus" --timeout $(scaled 300) \
+	timeout 40 "$HF" run --name "$name" --mem "$mem" --cpus "$cpus" --timeout $(scaled 30) \
 		--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet $cmd" "$@"
 }
 
@@ -54,7 +54,7 @@ skew=$(clock_skew_ms "$RUN/out" "$RUN/out")
 check "and in the original ($skew ms)" within_ms "$skew" 40
 
 # The same across a template: frozen at hf-fork, a warm clone made at once, activated later.
-timeout 400 "$HF" run --name clkt --mem 256M --timeout $(scaled 300) --template --pool 1 --console "$RUN/clkt.out" \
+timeout 40 "$HF" run --name clkt --mem 256M --timeout $(scaled 30) --template --pool 1 --console "$RUN/clkt.out" \
 	--kernel "$VMLINUX" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=clock clocksource=kvm-clock" \
 	> "$RUN/clkt.log" 2>&1 &
 check "a kvm-clock guest freezes into a template" wait_for 120 grep -q "frozen as a template" "$RUN/clkt.log"
@@ -84,7 +84,7 @@ check "and a new process in the clone gets its own stack address (ASLR)" \
 
 # The x86 boot protocol with a compressed bzImage.
 if [ -f "$BZIMAGE" ]; then
-	expect_status 0 "bzImage boots to /init" -- timeout 400 "$HF" run --name bz --mem 256M --timeout $(scaled 300) \
+	expect_status 0 "bzImage boots to /init" -- timeout 40 "$HF" run --name bz --mem 256M --timeout $(scaled 30) \
 		--kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet hf.script=seeded"
 	expect_in "$RUN/out" "^HYPERFORK-INIT-OK" "bzImage: the /init marker is printed"
 	expect_in "$RUN/out" "^HF-CRNG ready" "bzImage: the VMM's seed readies the kernel's RNG before /init"

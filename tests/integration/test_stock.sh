@@ -11,7 +11,7 @@ backend=$("$HF" host | awk '$1 == "backend:" { print $2 }')
 [ "$backend" = pvm ] && not_run "stock kernels do not boot on this PVM host (they need the project's guest kernel patches)"
 kv=$(cat "$(dirname "$STOCK")/version" 2>/dev/null)
 stock() { # NAME CMDLINE
-	timeout 400 "$HF" run --name "$1" --mem 512M --timeout $(scaled 300) \
+	timeout 40 "$HF" run --name "$1" --mem 512M --timeout $(scaled 30) \
 		--kernel "$STOCK" --initrd "$INITRD" --cmdline "console=ttyS0 $2"
 }
 
