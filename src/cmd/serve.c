@@ -1,7 +1,9 @@
-/* `hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]`. */
+/* `hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR] [--jail ...]`. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "hyperfork/abi.h"
@@ -10,7 +12,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]\n"
-		   "                      [--reserve-memory MIB]\n"
+		   "                      [--reserve-memory MIB] [--jail --uid UID --gid GID]\n"
 		   "\n"
 		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
 		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
@@ -22,7 +24,11 @@ static void usage(FILE *f)
 		   "  --config FILE       the functions (JSON; see README, Serving functions)\n"
 		   "  --run-dir DIR       where the functions' VMs keep their sockets\n"
 		   "  --reserve-memory MIB  host memory to keep free: an invocation that comes\n"
-		   "                      when less is available gets 429 (default 256; 0: off)\n");
+		   "                      when less is available gets 429 (default 256; 0: off)\n"
+		   "  --jail --uid UID --gid GID  run every function's VMs jailed (root only; see\n"
+		   "                      `hyperfork run --help`): the first function's as UID, the\n"
+		   "                      next one's as UID+1, ...; memory.max covers the function's\n"
+		   "                      template, pool and concurrency\n");
 }
 
 int cmd_serve(int argc, char **argv)
@@ -32,17 +38,30 @@ int cmd_serve(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"run-dir", required_argument, NULL, 'r'},
 		{"reserve-memory", required_argument, NULL, 'm'},
+		{"jail", no_argument, NULL, 'j'},
+		{"uid", required_argument, NULL, 'u'},
+		{"gid", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *listen = "127.0.0.1:9000", *config = NULL, *dir = NULL;
-	uint64_t reserve_mib = CLONE_LIMITS_RESERVE_DEFAULT_MIB;
+	struct serve_opts so = {.listen = "127.0.0.1:9000", .uid = -1, .gid = -1};
+	uint64_t reserve_mib = CLONE_LIMITS_RESERVE_DEFAULT_MIB, id;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'l': listen = optarg; break;
-		case 'c': config = optarg; break;
-		case 'r': dir = optarg; break;
+		case 'l': so.listen = optarg; break;
+		case 'c': so.config_path = optarg; break;
+		case 'r': so.run_dir = optarg; break;
+		case 'j': so.jail = true; break;
+		case 'u':
+		case 'g':
+			if (parse_uint(optarg, UINT32_MAX - 2, &id) < 0) {
+				fprintf(stderr, "hyperfork: error: invalid --%s '%s': a number\n",
+					o == 'u' ? "uid" : "gid", optarg);
+				return HF_STATUS_ERROR;
+			}
+			*(o == 'u' ? &so.uid : &so.gid) = (long)id;
+			break;
 		case 'm':
 			if (parse_uint(optarg, 1u << 30, &reserve_mib) < 0) {
 				fprintf(stderr, "hyperfork: error: invalid --reserve-memory '%s': MiB, "
@@ -54,11 +73,21 @@ int cmd_serve(int argc, char **argv)
 		default: usage(stderr); return HF_STATUS_ERROR;
 		}
 	}
-	if (!config || optind != argc) {
+	if (!so.config_path || optind != argc) {
 		fprintf(stderr, "hyperfork: error: serve needs --config FILE%s\n",
 			optind != argc ? " and no other arguments" : "");
 		usage(stderr);
 		return HF_STATUS_ERROR;
 	}
-	return serve_run(listen, config, dir, reserve_mib << 20);
+	const char *jail_err = !so.jail ? (so.uid >= 0 || so.gid >= 0 ? "--uid and --gid are for --jail" : NULL)
+			       : so.uid < 0 || so.gid < 0 ? "--jail needs --uid UID and --gid GID"
+			       : so.uid == 0		  ? "--jail: --uid 0 would keep root; give an unprivileged uid"
+			       : geteuid() != 0		  ? "--jail needs root (namespaces, mounts, cgroups)"
+							  : NULL;
+	if (jail_err) {
+		fprintf(stderr, "hyperfork: error: serve: %s\n", jail_err);
+		return HF_STATUS_ERROR;
+	}
+	so.reserve_bytes = reserve_mib << 20;
+	return serve_run(&so);
 }

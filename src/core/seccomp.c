@@ -78,6 +78,15 @@ static const int helper_calls[] = {
 	SCMP_SYS(openat),
 };
 
+/* The jail's keeper: reaping, its signalfd, watching cgroup.events (inotify), pidfds for
+ * host pids, removing ended VMs' cgroups and sockets (probed with connect first). */
+static const int keeper_calls[] = {
+	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(rmdir), SCMP_SYS(unlink),
+	SCMP_SYS(inotify_add_watch), SCMP_SYS(inotify_rm_watch), SCMP_SYS(wait4),
+	SCMP_SYS(pidfd_open), SCMP_SYS(connect), SCMP_SYS(statx), SCMP_SYS(inotify_init1),
+	SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(setsid),
+};
+
 /* Sanitized builds (make sanitize): a report on any thread opens its log file and reads
  * the maps and the binary to symbolize. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
@@ -127,7 +136,7 @@ static __thread int thread_kind = -1;
 
 const char *seccomp_kind_name(enum seccomp_kind kind)
 {
-	static const char *const names[] = {"main", "vCPU", "helper"};
+	static const char *const names[] = {"main", "vCPU", "helper", "keeper"};
 	return (unsigned)kind < SECCOMP_NKINDS ? names[kind] : "unknown";
 }
 
@@ -149,7 +158,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_)
 		logbuf_str(&b, " request ");
 		logbuf_num(&b, (unsigned long long)uc->uc_mcontext.gregs[REG_RSI], 16);
 	}
-	logbuf_str(&b, "; the VMM ends");
+	logbuf_str(&b, thread_kind == SECCOMP_KEEPER ? "; the jail ends" : "; the VMM ends");
 	log_error_safe(&b);
 	syscall(SYS_exit_group, HF_STATUS_ERROR);
 }
@@ -229,10 +238,20 @@ static int add_helper(scmp_filter_ctx ctx)
 	return add_calls(ctx, helper_calls, ARRAY_LEN(helper_calls));
 }
 
+static int add_keeper(scmp_filter_ctx ctx)
+{
+	/* probing a socket the VM left: AF_UNIX only */
+	return add_calls(ctx, keeper_calls, ARRAY_LEN(keeper_calls)) < 0 ||
+			       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+						SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0
+		       ? -1
+		       : 0;
+}
+
 /* Build one kind's filter and keep its BPF. */
 static int build(enum seccomp_kind kind)
 {
-	static int (*const add[])(scmp_filter_ctx) = {add_main, add_vcpu, add_helper};
+	static int (*const add[])(scmp_filter_ctx) = {add_main, add_vcpu, add_helper, add_keeper};
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int r = -1, fd = -1;
 	if (!ctx)
@@ -304,12 +323,14 @@ int seccomp_prepare(bool on)
 	return 0;
 }
 
-/* The test hook (HYPERFORK_TEST_SECCOMP=KIND[:clone], KIND main, vcpu, helper or ioctl):
+/* The test hook (HYPERFORK_TEST_SECCOMP=KIND[:clone], KIND main, vcpu, helper, keeper or
+ * ioctl):
  * right after its filter is loaded, a thread of that kind makes a call its filter forbids:
- * main mount(2), vcpu and helper socket(2) (allowed to main), ioctl TIOCSTI on main. */
+ * main and keeper mount(2), vcpu and helper socket(2) (allowed to main), ioctl TIOCSTI on
+ * main. */
 void seccomp_test_hook(enum seccomp_kind kind, bool in_clone)
 {
-	static const char *const names[] = {"main", "vcpu", "helper"};
+	static const char *const names[] = {"main", "vcpu", "helper", "keeper"};
 	const char *t = sc.test;
 	if (!t || !sc.on)
 		return;
@@ -325,7 +346,7 @@ void seccomp_test_hook(enum seccomp_kind kind, bool in_clone)
 	if (strlen(names[kind]) != n || strncmp(t, names[kind], n))
 		return;
 	pr_info("seccomp test hook: the %s thread makes a forbidden call", seccomp_kind_name(kind));
-	if (kind == SECCOMP_MAIN) {
+	if (kind == SECCOMP_MAIN || kind == SECCOMP_KEEPER) {
 		int r = mount("none", "/", "none", 0, NULL);
 		(void)r;
 	} else {
@@ -336,10 +357,10 @@ void seccomp_test_hook(enum seccomp_kind kind, bool in_clone)
 
 int seccomp_enter(enum seccomp_kind kind)
 {
-	static const char *const comm[] = {"hyperfork", "hf-vcpu", "hf-prefault"};
+	static const char *const comm[] = {"hyperfork", "hf-vcpu", "hf-prefault", "hyperfork"};
 	if (!sc.on)
 		return 0;
-	if (kind != SECCOMP_MAIN)
+	if (kind == SECCOMP_VCPU || kind == SECCOMP_HELPER)
 		prctl(PR_SET_NAME, comm[kind]);
 	if (kind == SECCOMP_MAIN && sc.main_loaded)
 		return 0;

@@ -7,6 +7,9 @@
  *  - vcpu: a vCPU thread (KVM_RUN, the device emulation that runs on it). Stacked on
  *    main's, which every thread inherits from the main thread.
  *  - helper: the copy-on-write prefault thread. Stacked on main's too.
+ *  - keeper: the jail's keeper (src/jail), root and pid 1 of a jail: it reaps, watches
+ *    cgroups, answers pid questions and removes what ended VMs left. A filter of its own;
+ *    it is loaded once the keeper has started the VMM, which does not inherit it.
  *
  * A forbidden call traps: the process writes one line naming the thread kind, the call
  * (and an ioctl's request) to its log and ends with HF_STATUS_ERROR. */
@@ -15,7 +18,7 @@
 
 #include <stdbool.h>
 
-enum seccomp_kind { SECCOMP_MAIN, SECCOMP_VCPU, SECCOMP_HELPER, SECCOMP_NKINDS };
+enum seccomp_kind { SECCOMP_MAIN, SECCOMP_VCPU, SECCOMP_HELPER, SECCOMP_KEEPER, SECCOMP_NKINDS };
 
 /* Build the filters (off: every later call does nothing). -1 on error, logged. */
 int seccomp_prepare(bool on);
@@ -24,7 +27,7 @@ int seccomp_prepare(bool on);
  * nothing if the process already has it. -1 on error, logged. */
 int seccomp_enter(enum seccomp_kind kind);
 
-/* Test-only (HYPERFORK_TEST_SECCOMP=KIND[:clone], KIND main, vcpu, helper or ioctl): a
+/* Test-only (HYPERFORK_TEST_SECCOMP=KIND[:clone], KIND main, vcpu, helper, keeper or ioctl): a
  * thread of that kind (in a clone only, with :clone) makes a call its filter forbids, so
  * the tests see the trap. Does nothing otherwise. */
 void seccomp_test_hook(enum seccomp_kind kind, bool in_clone);

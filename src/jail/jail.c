@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include "core/seccomp.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 
@@ -619,11 +620,24 @@ static void on_inotify(struct keeper *k)
 
 /* The keeper's life: reap, watch the cgroups, answer pid questions, until the jail is
  * empty; then clean up. vmm is the VMM's pid, out where its status goes. */
+/* Whatever is left once the jail is empty: every VM's leaf and sockets, then the jail's
+ * group. Returns 0, or -1 if the jail's group is still there (errno set). */
+static int clean_all(struct keeper *k)
+{
+	char name[PATH_MAX];
+	DIR *d = opendir(k->cgroup);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_type == DT_DIR && e->d_name[0] != '.')
+			snprintf(name, sizeof(name), "%s", e->d_name), vm_gone(k, name);
+	if (d)
+		closedir(d);
+	return rmdir(k->cgroup) < 0 && errno != ENOENT ? -1 : 0;
+}
+
 static int keeper(const char *cgroup, const char *run_dir, pid_t vmm, int out, int ask,
 		  int sigfd)
 {
 	struct keeper k = {.cgroup = cgroup, .run_dir = run_dir};
-	char name[PATH_MAX];
 	k.inotify = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (k.inotify < 0 || inotify_add_watch(k.inotify, cgroup, IN_CREATE) < 0)
 		pr_warn("jail keeper: cannot watch %s: %s", cgroup, strerror(errno));
@@ -659,14 +673,7 @@ static int keeper(const char *cgroup, const char *run_dir, pid_t vmm, int out, i
 		if (pid < 0 && errno == ECHILD && vmm_done)
 			break; /* no process is left in the jail */
 	}
-	/* Whatever is left: every VM's leaf, then the jail's group. */
-	DIR *d = opendir(cgroup);
-	for (struct dirent *e; d && (e = readdir(d));)
-		if (e->d_type == DT_DIR && e->d_name[0] != '.')
-			snprintf(name, sizeof(name), "%s", e->d_name), vm_gone(&k, name);
-	if (d)
-		closedir(d);
-	if (rmdir(cgroup) < 0)
+	if (clean_all(&k) < 0)
 		pr_warn("jail keeper: cannot remove %s: %s", cgroup, strerror(errno));
 	free(k.w);
 	return 0;
@@ -674,8 +681,25 @@ static int keeper(const char *cgroup, const char *run_dir, pid_t vmm, int out, i
 
 /* ---- the launcher --------------------------------------------------------------------- */
 
+/* The keeper ended before the VMM's status came (its own filter, or killed): the kernel
+ * ends every process of the jail with it; say so and clean up after them. */
+static int keeper_lost(pid_t keeper_pid, const char *run_dir)
+{
+	int st = 0;
+	struct keeper k = {.cgroup = self.cgroup, .run_dir = run_dir};
+	if (waitpid(keeper_pid, &st, 0) == keeper_pid && WIFSIGNALED(st))
+		pr_err("--jail: the jail's keeper was killed (%s); its VMs end with it",
+		       strsignal(WTERMSIG(st)));
+	else
+		pr_err("--jail: the jail's keeper ended (status %d) before the VM; its VMs end with it",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	for (int i = 0; i < 50 && clean_all(&k) < 0; i++) /* while its processes die */
+		usleep(100 * 1000);
+	return HF_STATUS_ERROR;
+}
+
 /* Wait for the VMM's status from the keeper, passing on the signals that would stop it. */
-static int launcher_wait(int in, pid_t keeper_pid)
+static int launcher_wait(int in, pid_t keeper_pid, const char *run_dir)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -702,8 +726,7 @@ static int launcher_wait(int in, pid_t keeper_pid)
 			return msg[1];
 		}
 	}
-	pr_err("--jail: the jail ended without the VM's status");
-	return HF_STATUS_ERROR;
+	return keeper_lost(keeper_pid, run_dir);
 }
 
 /* The keeper, just started: start the VMM. Returns JAIL_INSIDE in the VMM, JAIL_DONE in
@@ -744,6 +767,15 @@ static int keeper_start(struct jail_config *j, struct vm_config *cfg, int out, i
 	int32_t host = host_pid_of(vmm);
 	if (write(out, &host, sizeof(host)) < 0)
 		pr_debug("jail keeper: the launcher is gone");
+	/* The keeper stays root: from here it is held to what it does (the VMM, forked
+	 * already, loads its own filters). If its filter cannot be loaded, the jail ends. */
+	if (!cfg->no_seccomp) {
+		if (seccomp_prepare(true) < 0 || seccomp_enter(SECCOMP_KEEPER) < 0) {
+			kill(vmm, SIGKILL);
+			return JAIL_DONE;
+		}
+		seccomp_test_hook(SECCOMP_KEEPER, false);
+	}
 	/* Like a clone, the keeper keeps none of the launcher's streams open. */
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
@@ -835,7 +867,7 @@ int jail_enter(struct jail_config *j, struct vm_config *cfg, int *status)
 	close(pipefd[1]);
 	close(ask[0]);
 	close(ask[1]);
-	*status = launcher_wait(pipefd[0], keeper_pid);
+	*status = launcher_wait(pipefd[0], keeper_pid, cfg->run_dir);
 	close(pipefd[0]);
 	return JAIL_DONE;
 fail: {

@@ -66,6 +66,7 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 	const char *run_dir = f->run_dir;
 	bool template = cfg->mode == FN_MODE_CLONE;
 	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
+	char uid[24], gid[24], jail_mem[24];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
@@ -119,6 +120,14 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 		argv[argc++] = "--reserve-memory";
 		argv[argc++] = reserve;
 	}
+	if (f->jail.on) {
+		snprintf(uid, sizeof(uid), "%ld", f->jail.uid);
+		snprintf(gid, sizeof(gid), "%ld", f->jail.gid);
+		snprintf(jail_mem, sizeof(jail_mem), "%llu", (unsigned long long)fn_jail_memory_mb(cfg));
+		const char *jail[] = {"--jail", "--uid", uid, "--gid", gid, "--jail-memory", jail_mem};
+		for (unsigned i = 0; i < sizeof(jail) / sizeof(jail[0]); i++)
+			argv[argc++] = jail[i];
+	}
 	argv[argc] = NULL;
 
 	pid_t pid = fork();
@@ -157,8 +166,14 @@ static void boot(struct function *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
+uint64_t fn_jail_memory_mb(const struct fn_config *cfg)
+{
+	uint64_t vms = cfg->mode == FN_MODE_CLONE ? 1ull + cfg->pool + cfg->concurrency : 1;
+	return ((uint64_t)cfg->memory_mb + FN_JAIL_VM_OVERHEAD_MB) * vms;
+}
+
 void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
-		    uint64_t reserve_bytes)
+		    uint64_t reserve_bytes, const struct fn_jail *jail)
 {
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
@@ -166,6 +181,8 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 	f->cfg = cfg;
 	f->run_dir = run_dir;
 	f->reserve_bytes = reserve_bytes;
+	if (jail)
+		f->jail = *jail;
 	if (cfg->mode == FN_MODE_BOOT)
 		f->state = FN_READY; /* each invocation boots its own */
 	else

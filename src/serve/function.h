@@ -26,10 +26,25 @@ struct fn_stats {
 	struct histogram duration, activation;
 };
 
+/* serve --jail: each function's VMs (template, clones, warm or booted VMs) run jailed
+ * (`run --jail`) as a uid of the function's own, with a memory.max covering them all. */
+struct fn_jail {
+	bool on;
+	long uid, gid;
+};
+
+/* The jail's memory.max for a function's VMs in MiB: each may touch all its RAM, plus
+ * FN_JAIL_VM_OVERHEAD_MB for its VMM and KVM; a template's jail holds the template, its
+ * warm pool and one clone per invocation its concurrency allows. */
+#define FN_JAIL_VM_OVERHEAD_MB 64u
+uint64_t fn_jail_memory_mb(const struct fn_config *cfg);
+
 struct function {
 	const struct fn_config *cfg;
-	const char *run_dir; /* serve's own: the templates' and clones' sockets and consoles */
+	const char *run_dir; /* the templates' and clones' sockets and consoles: serve's own,
+				or the function's own directory in it when jailed */
 	uint64_t reserve_bytes; /* serve's --reserve-memory, passed to its VMs' `run` */
+	struct fn_jail jail;
 	pthread_mutex_t lock;
 	enum fn_state state;
 	char why[512];       /* FN_FAILED: what went wrong (the guest's init error, if any) */
@@ -46,7 +61,7 @@ struct function {
  * reserve_bytes of host memory free: it makes no clone, warm ones included, below it).
  * Does not wait: function_poll follows it. */
 void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
-		    uint64_t reserve_bytes);
+		    uint64_t reserve_bytes, const struct fn_jail *jail);
 /* Follow the template (serve's main thread, every few hundred ms): FN_STARTING becomes
  * FN_READY once it is frozen, or FN_FAILED if its process ends first (the guest's init
  * error in f->why) or it takes longer than init_timeout_ms; a READY template whose process

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,24 +53,60 @@ static void remove_run_dir(const char *dir)
 	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int serve_run(const char *listen, const char *config_path, const char *run_dir_opt,
-	      uint64_t reserve_bytes)
+/* Jailed: function i's VMs run as uid + i, in a directory of the function's own that only
+ * that uid may enter, so no function's VMs reach another's sockets. Returns 0 or -1
+ * (logged). */
+static int jail_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *jails)
+{
+	if (o->uid + (long)s->config.nfns - 1 > UINT32_MAX - 2) {
+		pr_err("serve: --uid %ld leaves no uid for each of the %u functions", o->uid,
+		       s->config.nfns);
+		return -1;
+	}
+	for (unsigned i = 0; i < s->config.nfns; i++) {
+		jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i, .gid = o->gid};
+		char *dir = s->fn_dirs[i];
+		size_t base = strlen(s->run_dir), name = strlen(s->config.fns[i].name);
+		if (base + 1 + name >= sizeof(s->fn_dirs[i])) {
+			pr_err("serve: function %s's run directory would be too long", s->config.fns[i].name);
+			return -1;
+		}
+		memcpy(dir, s->run_dir, base);
+		dir[base] = '/';
+		memcpy(dir + base + 1, s->config.fns[i].name, name + 1);
+		if (mkdir(s->fn_dirs[i], 0700) < 0 ||
+		    chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)o->gid) < 0) {
+			pr_err("serve: cannot make function %s's run directory %s (uid %ld): %s",
+			       s->config.fns[i].name, s->fn_dirs[i], jails[i].uid, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int serve_run(const struct serve_opts *o)
 {
 	static struct serve s; /* large: the functions' state */
+	static struct fn_jail jails[FN_MAX_FUNCTIONS];
 	char err[512];
-	s.reserve_bytes = reserve_bytes;
-	if (serve_parse_listen(listen, &s.listen) < 0) {
-		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", listen);
+	s.reserve_bytes = o->reserve_bytes;
+	if (serve_parse_listen(o->listen, &s.listen) < 0) {
+		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", o->listen);
 		return HF_STATUS_ERROR;
 	}
-	if (serve_config_load(config_path, &s.config, err, sizeof(err)) < 0) {
-		pr_err("serve: %s: %s", config_path, err);
+	if (serve_config_load(o->config_path, &s.config, err, sizeof(err)) < 0) {
+		pr_err("serve: %s: %s", o->config_path, err);
 		return HF_STATUS_ERROR;
 	}
-	const char *base = run_dir(run_dir_opt);
+	const char *base = run_dir(o->run_dir);
 	snprintf(s.run_dir, sizeof(s.run_dir), "%s/serve.XXXXXX", base);
 	if (run_dir_prepare(base) < 0 || !mkdtemp(s.run_dir)) {
 		pr_err("serve: cannot make a run directory in %s: %s", base, strerror(errno));
+		serve_config_free(&s.config);
+		return HF_STATUS_ERROR;
+	}
+	if (o->jail && jail_dirs(&s, o, jails) < 0) {
+		remove_run_dir(s.run_dir);
 		serve_config_free(&s.config);
 		return HF_STATUS_ERROR;
 	}
@@ -84,11 +121,16 @@ int serve_run(const char *listen, const char *config_path, const char *run_dir_o
 		status = HF_STATUS_ERROR;
 		goto out;
 	}
-	printf("serve: listening on http://%s:%u (functions' VMs in %s)\n", inet_ntoa(s.listen.sin_addr),
+	printf("serve: listening on http://%s:%u (functions' VMs in %s", inet_ntoa(s.listen.sin_addr),
 	       ntohs(s.listen.sin_port), s.run_dir);
+	if (o->jail)
+		printf(", jailed: function 1 as uid %ld, each next one as the next uid, gid %ld", o->uid,
+		       o->gid);
+	printf(")\n");
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++) {
-		function_start(&s.fns[i], &s.config.fns[i], s.run_dir, s.reserve_bytes);
+		function_start(&s.fns[i], &s.config.fns[i], o->jail ? s.fn_dirs[i] : s.run_dir,
+			       s.reserve_bytes, &jails[i]);
 		if (s.config.fns[i].mode == FN_MODE_BOOT)
 			printf("serve: function %s ready (a VM is booted for each invocation)\n",
 			       s.config.fns[i].name);

@@ -15,6 +15,17 @@ struct serve {
 	struct sockaddr_in listen;
 	void *http; /* the HTTP daemon */
 	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
+	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* jailed: each function's run directory */
+};
+
+/* How serve runs (its command line). */
+struct serve_opts {
+	const char *listen;      /* ADDR:PORT */
+	const char *config_path; /* the functions */
+	const char *run_dir;     /* where serve makes its run directory; NULL: the default */
+	uint64_t reserve_bytes;
+	bool jail;               /* every function's VMs jailed, function i as uid + i */
+	long uid, gid;
 };
 
 /* The HTTP side (http.c): start answering on s->listen; stop. Return 0 or -1 (logged). */
@@ -23,8 +34,7 @@ void serve_http_stop(struct serve *s);
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.
  * Returns an exit status (0, or HF_STATUS_ERROR with the reason logged). */
-int serve_run(const char *listen, const char *config_path, const char *run_dir,
-	      uint64_t reserve_bytes);
+int serve_run(const struct serve_opts *o);
 
 /* Parse "ADDR:PORT" (IPv4) into a. Returns 0 or -1. */
 int serve_parse_listen(const char *s, struct sockaddr_in *a);

@@ -69,8 +69,12 @@ check "it sees only the jail's processes" sees_only_jail_procs "$pid"
 check "it sits in its own leaf cgroup" grep -qx "0::/hyperfork/jt/jt" /proc/$pid/cgroup
 check "the jail's memory.max is 256 MiB" test "$(cat $CG/jt/memory.max)" = 268435456
 check "the jail's cpu.max is half a CPU" test "$(cat $CG/jt/cpu.max)" = "50000 100000"
-check "the keeper is root in the host's mount namespace, pid 1 of the jail" \
-	bash -c "k=\$(grep -l -E '^NSpid:\s+[0-9]+\s+1$' /proc/[0-9]*/status | cut -d/ -f3 | while read p; do [ \"\$(readlink /proc/\$p/ns/pid)\" = '$(readlink /proc/$pid/ns/pid)' ] && echo \$p; done); [ -n \"\$k\" ] && [ \"\$(readlink /proc/\$k/ns/mnt)\" = '$host_mntns' ]"
+keeper=$(grep -l -E '^NSpid:\s+[0-9]+\s+1$' /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3 | while read -r p; do
+	[ "$(readlink /proc/$p/ns/pid)" = "$(readlink /proc/$pid/ns/pid)" ] && echo "$p"; done)
+check "the keeper ($keeper) is root in the host's mount namespace, pid 1 of the jail" \
+	bash -c "[ -n '$keeper' ] && [ \"\$(readlink /proc/$keeper/ns/mnt)\" = '$host_mntns' ] && grep -Eq '^Uid:\s+0\s' /proc/$keeper/status"
+check "the keeper runs under a seccomp filter of its own (one, not the VMM's)" \
+	bash -c "grep -Eq '^Seccomp:\s+2$' /proc/$keeper/status && grep -Eq '^Seccomp_filters:\s+1$' /proc/$keeper/status"
 
 # Clones made by fork(): each in the jail, in a cgroup of its own under the jail's.
 "$HF" fork jt --count 2 > "$RUN/f" 2>&1
@@ -147,6 +151,79 @@ if ip netns add $ns 2>/dev/null; then
 else
 	fail "cannot make a network namespace to join (ip netns add)"
 fi
+
+# A keeper that makes a forbidden call (the test hook): the jail ends with it, run says so,
+# and its VMM, cgroups and sockets are gone.
+HYPERFORK_TEST_SECCOMP=keeper expect_status 240 "a keeper's forbidden call ends the jail" -- \
+	"$HF" run --jail --uid $U --gid $G --name jk --mem 64M --timeout "$(scaled 60)" --console none \
+	--bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "seccomp: the keeper thread made a forbidden system call: mount \(165\); the jail ends" \
+	"the keeper's last words name the call"
+expect_in "$RUN/err" "the jail's keeper ended \(status 240\) before the VM; its VMs end with it" "run says the jail ended"
+check "its VMM is gone" wait_for 10 no_vmm_left
+check "and its cgroups" wait_for 10 test ! -d $CG/jk
+check "and its socket" test ! -e "$RUN/jk.sock"
+
+# serve --jail: each function's VMs jailed as a uid of its own, in a run directory only that
+# uid enters, under a memory.max covering its template, pool and concurrency.
+expect_status 240 "serve --jail without --uid is refused" -- "$HF" serve --jail --gid $G --config /dev/null
+expect_in "$RUN/err" "serve: --jail needs --uid UID and --gid GID" "the missing uid is named"
+expect_status 240 "serve --uid without --jail is refused" -- "$HF" serve --uid $U --gid $G --config /dev/null
+expect_in "$RUN/err" "serve: --uid and --gid are for --jail" "the stray flag is named"
+FN=$GUESTS/echo-fn.elf
+PORT=$((20000 + $$ % 20000))
+cat > "$RUN/sj.json" << JSON
+{"functions": [
+  {"name": "sja", "image": "$FN", "memory": 64, "pool": 1, "concurrency": 2},
+  {"name": "sjb", "image": "$FN", "memory": 64, "mode": "warm"}
+]}
+JSON
+"$HF" serve --jail --uid $U --gid $G --listen 127.0.0.1:$PORT --config "$RUN/sj.json" --run-dir "$RUN" \
+	> "$RUN/sj.out" 2> "$RUN/sj.err" &
+serve_pid=$!
+check_or_show "serve --jail: both functions are initialised" "$RUN/sj.err" \
+	wait_for 60 bash -c "[ \$(grep -c '^serve: function .* ready' '$RUN/sj.out') = 2 ]"
+SD=$(ls -d "$RUN"/serve.* 2>/dev/null | head -1)
+# PID runs as UID (and gid $G) without capabilities, in a jail's namespaces.
+runs_as() {
+	grep -Eq "^Uid:\s+$2\s+$2\s+$2\s+$2$" /proc/$1/status && grep -Eq "^Gid:\s+$G\s" /proc/$1/status &&
+		grep -Eq '^CapEff:\s+0+$' /proc/$1/status && [ "$(readlink /proc/$1/ns/pid)" != "$host_pidns" ]
+}
+sja=$(HYPERFORK_RUN_DIR=$SD/sja status_field sja pid)
+sjb=$(HYPERFORK_RUN_DIR=$SD/sjb status_field sjb pid)
+check "serve --jail: function 1's template ($sja) runs jailed as uid $U" runs_as "$sja" $U
+check "serve --jail: function 2's VM ($sjb) runs jailed as uid $((U + 1))" runs_as "$sjb" $((U + 1))
+check "serve --jail: each function's run directory is its uid's alone" \
+	test "$(stat -c %u:%a "$SD/sja")/$(stat -c %u:%a "$SD/sjb")" = "$U:700/$((U + 1)):700"
+check "serve --jail: function 2's VM cannot see function 1's directory" \
+	bash -c "[ -d /proc/$sjb/root$SD/sjb ] && [ ! -e /proc/$sjb/root$SD/sja ]"
+check "serve --jail: the template sits in its jail's leaf" grep -qx "0::/hyperfork/sja/sja" /proc/$sja/cgroup
+check "serve --jail: memory.max is (64 + 64) MiB x (template + pool 1 + concurrency 2)" \
+	test "$(cat $CG/sja/memory.max)" = $((128 * 4 << 20))
+check "serve --jail: a warm VM's memory.max is (64 + 64) MiB" test "$(cat $CG/sjb/memory.max)" = $((128 << 20))
+warm_in_pool() {
+	local p
+	for p in $(cat $CG/sja/sja.pool/cgroup.procs); do
+		[ "$(cat /proc/$p/comm)" = hyperfork ] && [ "$p" != "$sja" ] && runs_as "$p" $U && return 0
+	done
+	return 1
+}
+check "serve --jail: the warm clone waits jailed in the pool's group" wait_for 10 warm_in_pool
+sinv() { curl -s -X POST --max-time "$(scaled 30)" "http://127.0.0.1:$PORT/2015-03-31/functions/$1/invocations" -d "$2"; }
+r1=$(sinv sja '{"j":1}')
+check "serve --jail: an invocation runs in a jailed clone ($r1)" \
+	grep -qE '^\{"echo":\{"j":1\},"clone":[1-9][0-9]*\}$' <<< "$r1"
+r2=$(sinv sjb '{"w":2}')
+check "serve --jail: the warm VM answers too ($r2)" test "$r2" = '{"echo":{"w":2},"clone":0}'
+check "serve --jail: the invocation's clone and its cgroup are gone after the answer" \
+	wait_for 10 bash -c "! ls -d $CG/sja/sja.[0-9]* 2> /dev/null | grep -q ."
+check "serve --jail: /metrics counts the jailed function's memory" \
+	bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^hyperfork_function_memory_bytes\{function=\"sja\"\} [1-9]'"
+kill $serve_pid
+wait $serve_pid
+check "serve --jail: SIGTERM ends serve (status $?) and every jailed VM" wait_for 20 no_vmm_left
+check "serve --jail: the functions' jails are removed" wait_for 10 bash -c "[ ! -d $CG/sja ] && [ ! -d $CG/sjb ]"
+check "serve --jail: its run directory is removed" test ! -d "$SD"
 
 # Bad input: refused before anything is made, with the problem named.
 ok=(--jail --uid $U --gid $G --name bad --mem 64M)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/kvm.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -30,7 +31,7 @@
 #include "util/log.h"
 
 /* Run fn in a child under the filter of kind (for vcpu and helper, stacked on main's as in
- * the VMM), with every signal blocked as the VMM's threads start; return its exit status
+ * the VMM; the keeper's alone), with every signal blocked as the VMM's threads start; return its exit status
  * (-1 if killed by a signal) and what it logged in out. */
 static int run_filtered(enum seccomp_kind kind, void (*fn)(void), char *out, size_t outlen)
 {
@@ -46,7 +47,8 @@ static int run_filtered(enum seccomp_kind kind, void (*fn)(void), char *out, siz
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
-		if (seccomp_prepare(true) < 0 || seccomp_enter(SECCOMP_MAIN) < 0 ||
+		if (seccomp_prepare(true) < 0 ||
+		    (kind != SECCOMP_KEEPER && seccomp_enter(SECCOMP_MAIN) < 0) ||
 		    (kind != SECCOMP_MAIN && seccomp_enter(kind) < 0))
 			_exit(99);
 		fn();
@@ -170,6 +172,29 @@ static void helper_socket(void)
 	socket(AF_UNIX, SOCK_STREAM, 0);
 }
 
+static void keeper_allowed(void)
+{
+	/* watching cgroups, a pidfd for a host pid, reaping, removing what a VM left */
+	int in = inotify_init1(IN_CLOEXEC);
+	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (in < 0 || pfd < 0 || s < 0)
+		_exit(1);
+	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+		_exit(2);
+	if (rmdir("/nonexistent/hyperfork") == 0 || errno != ENOENT ||
+	    unlink("/nonexistent/hyperfork") == 0 || errno != ENOENT)
+		_exit(3);
+	int fd = open("/proc/self/fdinfo/0", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, fd + 1) < 0)
+		_exit(4);
+}
+
+static void keeper_kill(void)
+{
+	kill(1, 0);
+}
+
 static void expect_ok(enum seccomp_kind kind, void (*fn)(void))
 {
 	char out[1024];
@@ -221,12 +246,26 @@ static void test_helper(void **state)
 		      "the helper thread made a forbidden system call: socket (41)");
 }
 
+static void test_keeper(void **state)
+{
+	(void)state;
+	expect_ok(SECCOMP_KEEPER, keeper_allowed);
+	expect_killed(SECCOMP_KEEPER, main_mount,
+		      "error: seccomp: the keeper thread made a forbidden system call: mount (165); "
+		      "the jail ends");
+	expect_killed(SECCOMP_KEEPER, keeper_kill, "the keeper thread made a forbidden system call: kill (62)");
+	expect_killed(SECCOMP_KEEPER, main_inet6, "the keeper thread made a forbidden system call: socket (41)");
+	expect_killed(SECCOMP_KEEPER, main_execve, "the keeper thread made a forbidden system call: execve (59)");
+	expect_killed(SECCOMP_KEEPER, vcpu_fork, "the keeper thread made a forbidden system call: clone");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_main),
 		cmocka_unit_test(test_vcpu),
 		cmocka_unit_test(test_helper),
+		cmocka_unit_test(test_keeper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
