@@ -135,15 +135,29 @@ check "no socket is left" no_sockets
 check "no jail mount or root directory is left" \
 	bash -c "! grep -q hf-jail /proc/mounts && ! ls -d /tmp/hf-jail.* 2>/dev/null | grep -q ."
 
-# An existing network namespace joined.
+# An existing network namespace joined, with a network card: the VM's tap is made there for
+# the jail's user; clone N's tap TAP.N must be made beforehand, up, for that user (a jailed
+# VMM cannot make or bring up taps).
 ns=hfjail$$
 if ip netns add $ns 2>/dev/null; then
-	"$HF" run --jail --uid $U --gid $G --netns /run/netns/$ns --name jn --mem 64M \
+	ip -n $ns tuntap add hfj0 mode tap user $U && ip -n $ns tuntap add hfj0.1 mode tap user $U &&
+		ip -n $ns link set hfj0.1 up
+	"$HF" run --jail --uid $U --gid $G --netns /run/netns/$ns --net hfj0 --name jn --mem 64M \
 		--timeout "$(scaled 120)" --console none --bare "$TGUESTS/ticker.elf" > "$RUN/jn.log" 2>&1 &
 	jn=$!
-	check_or_show "a jailed VM in network namespace $ns" "$RUN/jn.log" wait_for 20 vm_up jn
+	check_or_show "a jailed VM with a network card in network namespace $ns" "$RUN/jn.log" wait_for 20 vm_up jn
 	p=$(status_field jn pid)
 	check "it is in that namespace" test "$(readlink /proc/$p/ns/net)" = "net:[$(stat -L -c %i /run/netns/$ns)]"
+	holds_tap() { grep -qx "iff:[[:space:]]*$2" /proc/$1/fdinfo/* 2> /dev/null; }
+	check "it holds its tap hfj0" holds_tap "$p" hfj0
+	"$HF" fork jn > "$RUN/f" 2>&1
+	c=$(awk '$1 == "jn.1" { print $3 }' "$RUN/f")
+	check_or_show "its clone 1 comes up, jailed" "$RUN/f" bash -c "[ -n '$c' ] && grep -Eq '^Uid:\s+$U\s' /proc/$c/status"
+	check "clone 1 holds the tap made for it, hfj0.1" holds_tap "$c" hfj0.1
+	expect_status 240 "a clone whose tap was not made is refused" -- "$HF" fork jn
+	expect_in "$RUN/err" "cannot attach to tap hfj0.2: Operation not permitted \(needs CAP_NET_ADMIN, or a tap made for this user\)" \
+		"the refusal names the tap and what it needs"
+	"$HF" stop jn.1 > /dev/null
 	"$HF" stop jn > /dev/null
 	wait $jn
 	check "its jail is gone" wait_for 10 test ! -d $CG/jn

@@ -60,6 +60,9 @@ static void test_full_function(void **state)
 	assert_string_equal(f->env, "");
 	assert_null(f->image);
 	assert_null(serve_config_find(&c, "nope"));
+	/* serve --jail's memory.max: (memory + 64 MiB) for each VM the function may have */
+	assert_int_equal(fn_jail_memory_mb(serve_config_find(&c, "hello")), 512 + 64); /* warm */
+	assert_int_equal(fn_jail_memory_mb(f), (256 + 64) * (1 + 4 + f->concurrency));
 	serve_config_free(&c);
 }
 
