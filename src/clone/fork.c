@@ -12,10 +12,12 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "api/server.h"
 #include "arch/x86/cpu.h"
 #include "clone/prefault.h"
 #include "clone/snapshot.h"
@@ -350,6 +352,27 @@ static void collect_ready(struct vm *vm, struct clone_result *res, int *fds)
 		res->clones[i].pid = jail_host_pid(res->clones[i].pid);
 }
 
+/* The next clone's number: past the last one made, and past any name a live VM holds in
+ * the run directory (clones of an earlier VM of this name, e.g. a template serve booted
+ * again while they ran). A stale socket there is taken over as usual. */
+static unsigned next_clone_id(struct vm *vm)
+{
+	unsigned id = vm->clones_made + 1;
+	for (unsigned tries = 0; tries < 4096; tries++, id++) {
+		char name[HF_NAME_MAX + 16], path[PATH_MAX];
+		struct stat st;
+		snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
+		run_file(path, sizeof(path), vm->cfg.run_dir, name, RUN_FILE_SOCKET);
+		if (lstat(path, &st) < 0)
+			break;
+		int fd = control_connect(path);
+		if (fd < 0)
+			break;
+		close(fd);
+	}
+	return id;
+}
+
 static int check_names(struct vm *vm, unsigned count, struct clone_result *res)
 {
 	char probe[HF_NAME_MAX + 16];
@@ -439,7 +462,7 @@ int clone_fork(struct vm *vm, unsigned count, enum console_kind console, struct 
 			snprintf(res->error, sizeof(res->error), "socketpair: %s", strerror(errno));
 			break;
 		}
-		unsigned id = vm->clones_made + 1;
+		unsigned id = next_clone_id(vm);
 		pid_t pid = fork();
 		if (pid < 0) {
 			snprintf(res->error, sizeof(res->error), "fork: %s", strerror(errno));
@@ -729,7 +752,7 @@ static int pool_serve(struct vm *vm, unsigned count, enum console_kind console,
 		}
 		struct pool_child kid = pl->kids[pick];
 		pl->kids[pick] = pl->kids[--pl->n];
-		unsigned id = vm->clones_made + 1;
+		unsigned id = next_clone_id(vm);
 		struct activation a = {.id = id, .console = console, .request_tsc = request_tsc};
 		trace_point("pool-activate");
 		if (write(kid.sock, &a, sizeof(a)) != sizeof(a)) {

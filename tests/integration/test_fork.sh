@@ -137,5 +137,19 @@ expect_status 240 "fork fails when the VMM has one descriptor left (the connecti
 expect_in "$RUN/err" "no clone made: .*Too many open files" "the fd limit is named"
 prlimit --pid "$pid" --nofile=1024:1024
 check "the parent still answers" vm_up con
+
+# A VM started again under a name whose clones still run (as serve boots a dead template
+# again): its clones are numbered past theirs, not refused.
+"$HF" run --name re --mem 64M --timeout $(scaled 60) --console none --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
+check "a VM re comes up" wait_for 10 vm_up re
+expect_status 0 "it forks re.1" -- "$HF" fork re
+"$HF" stop re > /dev/null
+check "re ends" wait_for 10 test ! -e "$RUN/re.sock"
+check "re.1 runs on" vm_up re.1
+"$HF" run --name re --mem 64M --timeout $(scaled 60) --console none --bare "$TGUESTS/ticker.elf" > /dev/null 2>&1 &
+check "re is started again" wait_for 10 vm_up re
+expect_status 0 "the new re forks while the old re.1 runs" -- "$HF" fork re
+expect_in "$RUN/out" "^re\.2 " "its clone is re.2"
+check "re.1 and re.2 both answer" bash -c "'$HF' status re.1 > /dev/null && '$HF' status re.2 > /dev/null"
 check "no zombie processes" no_zombies
 finish
