@@ -345,6 +345,10 @@ void seccomp_test_hook(enum seccomp_kind kind, bool in_clone)
 	}
 	if (strlen(names[kind]) != n || strncmp(t, names[kind], n))
 		return;
+	/* A clone's vCPUs start before it is ready; its log reaches its console only then
+	 * (until then a line goes to its parent, as the clone's failure to start). */
+	for (int i = 0; in_clone && kind == SECCOMP_VCPU && log_get_fd() != STDERR_FILENO && i < 500; i++)
+		usleep(10 * 1000);
 	pr_info("seccomp test hook: the %s thread makes a forbidden call", seccomp_kind_name(kind));
 	if (kind == SECCOMP_MAIN || kind == SECCOMP_KEEPER) {
 		int r = mount("none", "/", "none", 0, NULL);

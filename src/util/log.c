@@ -29,6 +29,11 @@ void log_set_fd(int fd)
 	log_fd = fd;
 }
 
+int log_get_fd(void)
+{
+	return log_fd;
+}
+
 void hf_vlog(enum hf_log_level level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = {"error: ", "warning: ", "", "debug: "};

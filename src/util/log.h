@@ -13,6 +13,7 @@ void log_set_level(enum hf_log_level level);
 enum hf_log_level log_level(void);
 /* Redirect log output to fd (default 2). */
 void log_set_fd(int fd);
+int log_get_fd(void);
 
 /* Async-signal-safe logging (a signal handler's last words): fill a log_buf piecewise, then
  * log_error_safe writes it as one error line with the usual prefix. */
