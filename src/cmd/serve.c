@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "hyperfork/abi.h"
+#include "jail/jail.h"
 #include "serve/serve.h"
 
 static void usage(FILE *f)
@@ -79,11 +79,9 @@ int cmd_serve(int argc, char **argv)
 		usage(stderr);
 		return HF_STATUS_ERROR;
 	}
-	const char *jail_err = !so.jail ? (so.uid >= 0 || so.gid >= 0 ? "--uid and --gid are for --jail" : NULL)
-			       : so.uid < 0 || so.gid < 0 ? "--jail needs --uid UID and --gid GID"
-			       : so.uid == 0		  ? "--jail: --uid 0 would keep root; give an unprivileged uid"
-			       : geteuid() != 0		  ? "--jail needs root (namespaces, mounts, cgroups)"
-							  : NULL;
+	const char *jail_err = so.jail			   ? jail_user_problem(so.uid, so.gid)
+			       : so.uid >= 0 || so.gid >= 0 ? "--uid and --gid are for --jail"
+							    : NULL;
 	if (jail_err) {
 		fprintf(stderr, "hyperfork: error: serve: %s\n", jail_err);
 		return HF_STATUS_ERROR;

@@ -178,19 +178,22 @@ static int check_cgroup2(void)
 }
 
 /* Everything the jail needs, checked at once; each problem named. */
+const char *jail_user_problem(long uid, long gid)
+{
+	if (uid < 0 || gid < 0)
+		return "--jail needs --uid UID and --gid GID: the user the VM runs as";
+	if (uid == 0)
+		return "--jail: --uid 0 would keep root; give an unprivileged uid";
+	if (geteuid() != 0)
+		return "--jail needs root (it makes namespaces, mounts and cgroups)";
+	return NULL;
+}
+
 static int check(struct jail_config *j, struct vm_config *cfg)
 {
-	if (j->uid < 0 || j->gid < 0) {
-		pr_err("--jail needs --uid UID and --gid GID: the user the VM runs as");
-		return -1;
-	}
-	if (j->uid == 0) {
-		pr_err("--jail: --uid 0 would keep root; give an unprivileged uid");
-		return -1;
-	}
-	if (geteuid() != 0) {
-		pr_err("--jail needs root (it makes namespaces, mounts and cgroups), not uid %d",
-		       (int)geteuid());
+	const char *problem = jail_user_problem(j->uid, j->gid);
+	if (problem) {
+		pr_err("%s", problem);
 		return -1;
 	}
 	for (unsigned i = 0; i < j->npaths; i++) {

@@ -46,6 +46,10 @@ int jail_parse_cpu(const char *s, uint64_t *quota_us);
 /* Note the argument of device option --opt: the files and devices it needs inside. */
 void jail_note_device(struct jail_config *j, const char *opt, const char *arg);
 
+/* What is wrong with jailing as uid/gid (-1: not given) from this process: NULL if
+ * nothing, else the problem, for the caller to report (run, and serve before its VMs). */
+const char *jail_user_problem(long uid, long gid);
+
 enum { JAIL_INSIDE = 0, JAIL_DONE = 1 };
 /* Build the jail for the VM of cfg and enter it. Returns JAIL_INSIDE in the process that
  * is to run the VM (inside the jail, still root; cfg->before_guest drops privileges), or

@@ -65,15 +65,11 @@ static int jail_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail
 	}
 	for (unsigned i = 0; i < s->config.nfns; i++) {
 		jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i, .gid = o->gid};
-		char *dir = s->fn_dirs[i];
-		size_t base = strlen(s->run_dir), name = strlen(s->config.fns[i].name);
-		if (base + 1 + name >= sizeof(s->fn_dirs[i])) {
+		if (strlen(s->run_dir) + 1 + strlen(s->config.fns[i].name) >= sizeof(s->fn_dirs[i])) {
 			pr_err("serve: function %s's run directory would be too long", s->config.fns[i].name);
 			return -1;
 		}
-		memcpy(dir, s->run_dir, base);
-		dir[base] = '/';
-		memcpy(dir + base + 1, s->config.fns[i].name, name + 1);
+		run_file(s->fn_dirs[i], sizeof(s->fn_dirs[i]), s->run_dir, s->config.fns[i].name, "");
 		if (mkdir(s->fn_dirs[i], 0700) < 0 ||
 		    chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)o->gid) < 0) {
 			pr_err("serve: cannot make function %s's run directory %s (uid %ld): %s",
