@@ -60,12 +60,17 @@ int jail_parse_cpu(const char *s, uint64_t *quota_us)
 	return 0;
 }
 
-static void add_path(struct jail_config *j, const char *path, bool writable, bool create)
+/* Returns the path's entry, or NULL if there is none (no path, or too many: check() says). */
+static struct jail_path *add_path(struct jail_config *j, const char *path, bool writable,
+				  bool create)
 {
-	if (path && *path && j->npaths < JAIL_MAX_PATHS)
-		j->paths[j->npaths++] = (struct jail_path){path, writable, create};
-	else if (path && *path)
+	if (path && *path && j->npaths < JAIL_MAX_PATHS) {
+		j->paths[j->npaths] = (struct jail_path){path, writable, create, false};
+		return &j->paths[j->npaths++];
+	}
+	if (path && *path)
 		j->paths[JAIL_MAX_PATHS - 1].path = NULL; /* reported by check() */
+	return NULL;
 }
 
 void jail_note_device(struct jail_config *j, const char *opt, const char *arg)
@@ -294,11 +299,14 @@ static int mkdirs(char *path, bool dir)
 	return dir && mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Bind host path abs at the same path below root, read-only unless writable. */
-static int bind_path(const char *root, const char *abs, bool writable)
+/* Bind host path p->path at the same path below root, read-only unless writable; or for
+ * p->own, make there a node of the same character device owned by uid/gid (bound onto
+ * itself, as the root's tmpfs allows no devices). */
+static int bind_path(const char *root, const struct jail_path *p, long uid, long gid)
 {
 	char target[PATH_MAX];
 	struct stat st;
+	const char *abs = p->path;
 	if (stat(abs, &st) < 0) {
 		pr_err("--jail: %s: %s", abs, strerror(errno));
 		return -1;
@@ -309,7 +317,15 @@ static int bind_path(const char *root, const char *abs, bool writable)
 		pr_err("--jail: cannot make %s: %s", target, strerror(errno));
 		return -1;
 	}
-	if (!dir && access(target, F_OK) < 0) {
+	if (p->own) {
+		if (!S_ISCHR(st.st_mode) || mknod(target, S_IFCHR | 0600, st.st_rdev) < 0 ||
+		    chown(target, (uid_t)uid, (gid_t)gid) < 0) {
+			pr_err("--jail: cannot make device %s for the jail's user: %s", abs,
+			       S_ISCHR(st.st_mode) ? strerror(errno) : "not a character device");
+			return -1;
+		}
+		abs = target;
+	} else if (!dir && access(target, F_OK) < 0) {
 		int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			pr_err("--jail: cannot make %s: %s", target, strerror(errno));
@@ -318,7 +334,7 @@ static int bind_path(const char *root, const char *abs, bool writable)
 		close(fd);
 	}
 	unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC;
-	if (!writable)
+	if (!p->writable)
 		flags |= MS_RDONLY;
 	if (!S_ISCHR(st.st_mode))
 		flags |= MS_NODEV;
@@ -339,7 +355,7 @@ static int by_length(const void *a, const void *b)
 
 /* A new mount namespace whose root is a tmpfs holding only paths (each at its host path),
  * /proc of the jail's PID namespace, and the current directory (so relative paths work). */
-static int build_root(struct jail_path *paths, unsigned n)
+static int build_root(struct jail_path *paths, unsigned n, long uid, long gid)
 {
 	char root[] = "/tmp/hf-jail.XXXXXX", old[PATH_MAX], cwd[PATH_MAX];
 	if (!getcwd(cwd, sizeof(cwd)))
@@ -356,7 +372,7 @@ static int build_root(struct jail_path *paths, unsigned n)
 	}
 	qsort(paths, n, sizeof(*paths), by_length); /* a directory before what is below it */
 	for (unsigned i = 0; i < n; i++)
-		if (bind_path(root, paths[i].path, paths[i].writable) < 0)
+		if (bind_path(root, &paths[i], uid, gid) < 0)
 			goto fail;
 	snprintf(old, sizeof(old), "%s/.old", root);
 	char here[PATH_MAX], proc[PATH_MAX];
@@ -754,7 +770,7 @@ static int keeper_start(struct jail_config *j, struct vm_config *cfg, int out, i
 			pr_err("--jail: cannot enter cgroup %s: %s", leaf, strerror(errno));
 			return -1;
 		}
-		if (build_root(j->paths, j->npaths) < 0)
+		if (build_root(j->paths, j->npaths, j->uid, j->gid) < 0)
 			return -1;
 		cfg->before_guest = drop_privileges;
 		return JAIL_INSIDE;
@@ -800,8 +816,9 @@ int jail_enter(struct jail_config *j, struct vm_config *cfg, int *status)
 	add_path(j, "/dev/null", true, false);
 	add_path(j, "/dev/urandom", false, false);
 	add_path(j, "/sys/module", false, false); /* which KVM module serves (core/host.c) */
-	if (j->net)
-		add_path(j, "/dev/net/tun", false, false);
+	struct jail_path *tun = j->net ? add_path(j, "/dev/net/tun", false, false) : NULL;
+	if (tun) /* each clone opens it anew, as the jail's user */
+		tun->own = true;
 	add_path(j, cfg->image, false, false);
 	add_path(j, cfg->initrd, false, false);
 	add_path(j, cfg->run_dir, true, false);

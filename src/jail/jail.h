@@ -27,6 +27,9 @@ struct jail_path {
 	const char *path;
 	bool writable;
 	bool create; /* a file the VM writes: created (empty) if it does not exist */
+	bool own;    /* a character device made anew for the jail's uid/gid (mode 0600, the
+		      * host's device number), not the host's node: one each clone opens
+		      * after dropping privileges (/dev/net/tun) */
 };
 
 struct jail_config {

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -142,6 +143,14 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 			dup2(fd, 2);
 		}
 		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
+		/* By its own path, so that it is named hyperfork (comm), not exe; the
+		 * link itself if the file has gone. */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0 && (size_t)n < sizeof(self) - 1) {
+			self[n] = 0;
+			execv(self, (char **)argv);
+		}
 		execv("/proc/self/exe", (char **)argv);
 		_exit(127);
 	}

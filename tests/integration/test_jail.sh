@@ -135,29 +135,54 @@ check "no socket is left" no_sockets
 check "no jail mount or root directory is left" \
 	bash -c "! grep -q hf-jail /proc/mounts && ! ls -d /tmp/hf-jail.* 2>/dev/null | grep -q ."
 
-# An existing network namespace joined, with a network card on a tap made there for the
-# jail's user. (Clones of a jailed VM need their taps TAP.N made beforehand, up, for that
-# user: a jailed VMM cannot make or bring up taps. Not shown here yet.)
-ns=hfjail$$
-if ip netns add $ns 2>/dev/null; then
-	ip -n $ns tuntap add hfj0 mode tap user $U
-	# (a Linux guest: hf.script=net brings eth0 up and waits for the host a while)
+# An existing network namespace joined, and a network card across a clone. The VMM makes
+# its tap hfj0 there while still root; a jailed clone cannot make taps, so its tap hfj0.1
+# is made beforehand for the jail's user, up, and is moved to a namespace of its own once
+# the clone holds it (both sides use the same addresses). The guest (hf.script=net) serves
+# HTTP, forks itself once the host answers, and each side reaches the host on its own tap.
+ns=hfjail$$ nsb=hfjailb$$
+if ip netns add $ns 2>/dev/null && ip netns add $nsb; then
+	ip -n $ns tuntap add hfj0.1 mode tap user $U
+	ip -n $ns link set hfj0.1 up
 	"$HF" run --jail --uid $U --gid $G --netns /run/netns/$ns --net hfj0 --name jn --mem 128M \
-		--timeout "$(scaled 120)" --console none --kernel "$VMLINUX" --initrd "$INITRD" \
+		--timeout "$(scaled 300)" --console "$RUN/jn.out" --kernel "$VMLINUX" --initrd "$INITRD" \
 		--cmdline "console=ttyS0 quiet hf.script=net" > "$RUN/jn.log" 2>&1 &
 	jn=$!
-	check_or_show "a jailed VM with a network card in network namespace $ns" "$RUN/jn.log" wait_for 20 vm_up jn
+	check_or_show "a jailed VM with a network card in network namespace $ns" "$RUN/jn.log" wait_for 40 vm_up jn
 	p=$(status_field jn pid)
 	check "it is in that namespace" test "$(readlink /proc/$p/ns/net)" = "net:[$(stat -L -c %i /run/netns/$ns)]"
 	holds_tap() { grep -qx "iff:[[:space:]]*$2" /proc/$1/fdinfo/* 2> /dev/null; }
-	check "it holds its tap hfj0" holds_tap "$p" hfj0
+	check "it holds the tap hfj0 it made" holds_tap "$p" hfj0
 	check "it runs jailed as uid $U" grep -Eq "^Uid:\s+$U\s" /proc/$p/status
+	check "its jail's /dev has a tun device of the jail's user's own" \
+		bash -c "[ \"\$(stat -c '%u %a %t:%T' /proc/$p/root/dev/net/tun)\" = '$U 600 a:c8' ]"
+	ip -n $ns addr add 10.0.2.1/24 dev hfj0
+	check_or_show "the guest reaches the host" "$RUN/jn.out" wait_for 90 grep -q "^HF-NET-UP" "$RUN/jn.out"
+	check_or_show "its clone (the guest's own fork) comes up in the jail" "$RUN/jn.log" wait_for 60 vm_up jn.1
+	c=$(status_field jn.1 pid)
+	check "the clone holds its tap hfj0.1" holds_tap "$c" hfj0.1
+	same_jail() { # PID is in the namespaces of jailed VM P, as the jail's user
+		[ "$(readlink /proc/$1/ns/pid)" = "$(readlink /proc/$2/ns/pid)" ] &&
+			[ "$(readlink /proc/$1/ns/mnt)" = "$(readlink /proc/$2/ns/mnt)" ] && jailed_as "$1"
+	}
+	check "the clone is in the VM's jail, as uid $U without capabilities" same_jail "$c" "$p"
+	ip -n $ns link set hfj0.1 netns $nsb
+	ip -n $nsb addr add 10.0.2.1/24 dev hfj0.1
+	ip -n $nsb link set hfj0.1 up
+	check_or_show "the original reaches the host on its tap" "$RUN/jn.out" wait_for 60 grep -q "^HF-NET 0 ok" "$RUN/jn.out"
+	check_or_show "the clone reaches the host on its own tap" "$RUN/jn.1.console" \
+		wait_for 90 grep -q "^HF-NET 1 ok" "$RUN/jn.1.console"
+	"$HF" stop jn.1 > /dev/null
 	"$HF" stop jn > /dev/null
 	wait $jn
-	check "its jail is gone" wait_for 10 test ! -d $CG/jn
+	check "the tap the VMM made is gone with it" wait_for 10 bash -c "! ip -n $ns link show hfj0 2>/dev/null"
+	check "the clone's tap, made beforehand, is left to its maker" ip -n $nsb link show hfj0.1
+	check "the jail is gone" wait_for 10 test ! -d $CG/jn
+	check "no jailed process is left" wait_for 10 no_vmm_left
 	ip netns del $ns
+	ip netns del $nsb
 else
-	fail "cannot make a network namespace to join (ip netns add)"
+	fail "cannot make network namespaces (ip netns add)"
 fi
 
 # A keeper that makes a forbidden call (the test hook): the jail ends with it, run says so,
@@ -214,9 +239,20 @@ check "serve --jail: the template sits in its jail's leaf" grep -qx "0::/hyperfo
 check "serve --jail: memory.max is (128 + 64) MiB x (template + pool 1 + concurrency 2)" \
 	test "$(cat $CG/sja/memory.max)" = $((192 * 4 << 20))
 check "serve --jail: a warm VM's memory.max is (128 + 64) MiB" test "$(cat $CG/sjb/memory.max)" = $((192 << 20))
-# (for the log: the function's groups and who is in them; where a function template's warm
-# clone waits is not checked here yet)
-for g in $CG/sja/*/; do echo "group $g: $(tr '\n' ' ' < $g/cgroup.procs 2>/dev/null)"; done
+# (the pool's group also holds KVM's worker threads of the VMs made there)
+warm_in_pool() {
+	local p
+	for p in $(cat $CG/sja/sja.pool/cgroup.procs 2> /dev/null); do
+		[ "$(cat /proc/$p/comm)" = hyperfork ] && [ "$p" != "$sja" ] && runs_as "$p" $U && return 0
+	done
+	return 1
+}
+check "serve --jail: the template's warm clone waits in its pool's group" wait_for 10 warm_in_pool
+for g in $CG/sja/*/; do
+	for p in $(cat $g/cgroup.procs 2>/dev/null); do
+		echo "  | $g: pid $p $(cat /proc/$p/comm) $(grep -E '^(Uid|Gid|CapEff|NSpid)' /proc/$p/status | tr '\n' ' ')"
+	done
+done
 sinv() { curl -s -X POST --max-time "$(scaled 10)" "http://127.0.0.1:$PORT/2015-03-31/functions/$1/invocations" -d "$2"; }
 r1=$(sinv sja '{"j":1}')
 check "serve --jail: an invocation runs in a jailed clone ($r1)" \
