@@ -172,6 +172,10 @@ if ip netns add $ns 2>/dev/null && ip netns add $nsb; then
 	check_or_show "the original reaches the host on its tap" "$RUN/jn.out" wait_for 60 grep -q "^HF-NET 0 ok" "$RUN/jn.out"
 	check_or_show "the clone reaches the host on its own tap" "$RUN/jn.1.console" \
 		wait_for 90 grep -q "^HF-NET 1 ok" "$RUN/jn.1.console"
+	expect_status 240 "a clone whose tap was not made beforehand is refused" -- "$HF" fork jn
+	expect_in "$RUN/err" "cannot attach to tap hfj0.2: Operation not permitted \(needs CAP_NET_ADMIN, or a tap made for this user\)" \
+		"the missing tap is named"
+	check "the VM lives on" vm_up jn
 	"$HF" stop jn.1 > /dev/null
 	"$HF" stop jn > /dev/null
 	wait $jn
