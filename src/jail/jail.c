@@ -182,7 +182,6 @@ static int check_cgroup2(void)
 	return 0;
 }
 
-/* Everything the jail needs, checked at once; each problem named. */
 const char *jail_user_problem(long uid, long gid)
 {
 	if (uid < 0 || gid < 0)
@@ -194,6 +193,7 @@ const char *jail_user_problem(long uid, long gid)
 	return NULL;
 }
 
+/* Everything the jail needs, checked at once; each problem named. */
 static int check(struct jail_config *j, struct vm_config *cfg)
 {
 	const char *problem = jail_user_problem(j->uid, j->gid);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,6 +58,9 @@ static void set_failed(struct function *f, const char *fmt, ...)
 	f->state = FN_FAILED;
 	pthread_mutex_unlock(&f->lock);
 }
+
+/* serve's own binary, by its path (learnt once, in function_start), for its VMMs. */
+static char vmm_path[PATH_MAX];
 
 /* Start a VM of the function named name: its template (mode clone), its warm VM (mode
  * warm) or an invocation's VM (mode boot), in a process group of its own whose output goes
@@ -143,14 +147,12 @@ static pid_t start_vm(const struct function *f, const char *name, char *why, siz
 			dup2(fd, 2);
 		}
 		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
-		/* By its own path, so that it is named hyperfork (comm), not exe; the
-		 * link itself if the file has gone. */
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n > 0 && (size_t)n < sizeof(self) - 1) {
-			self[n] = 0;
-			execv(self, (char **)argv);
-		}
+		/* By serve's own path, so that the VMM is named hyperfork (comm), not exe, as
+		 * long as that path is still serve's binary; else through the link. */
+		struct stat path, self;
+		if (vmm_path[0] && stat(vmm_path, &path) == 0 && stat("/proc/self/exe", &self) == 0 &&
+		    path.st_dev == self.st_dev && path.st_ino == self.st_ino)
+			execv(vmm_path, (char **)argv);
 		execv("/proc/self/exe", (char **)argv);
 		_exit(127);
 	}
@@ -184,6 +186,10 @@ uint64_t fn_jail_memory_mb(const struct fn_config *cfg)
 void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
 		    uint64_t reserve_bytes, const struct fn_jail *jail)
 {
+	if (!vmm_path[0]) {
+		ssize_t n = readlink("/proc/self/exe", vmm_path, sizeof(vmm_path) - 1);
+		vmm_path[n > 0 ? n : 0] = 0;
+	}
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->warm_lock, NULL);

@@ -19,10 +19,13 @@ jailed_as() {
 		grep -Eq '^CapEff:\s+0+$' "$s" && grep -Eq '^CapBnd:\s+0+$' "$s" &&
 		grep -Eq '^NoNewPrivs:\s+1$' "$s"
 }
-# PID has namespaces of its own (pid and mount), the same as the jail's first VM.
+# PID has namespaces of its own (pid and mount): those of jailed VM VM (default $pid, the
+# jail's first VM).
 in_jail_ns() {
+	local vm=${2:-$pid}
 	[ "$(readlink /proc/$1/ns/pid)" != "$host_pidns" ] && [ "$(readlink /proc/$1/ns/mnt)" != "$host_mntns" ] &&
-		[ "$(readlink /proc/$1/ns/pid)" = "$(readlink /proc/$pid/ns/pid)" ]
+		[ "$(readlink /proc/$1/ns/pid)" = "$(readlink /proc/$vm/ns/pid)" ] &&
+		[ "$(readlink /proc/$1/ns/mnt)" = "$(readlink /proc/$vm/ns/mnt)" ]
 }
 # PID's root holds only the jail: the guest image, the run directory with its socket, its
 # cgroup, /dev/kvm, /dev/null and /dev/urandom, /proc; nothing of the host's system.
@@ -49,7 +52,7 @@ sees_only_jail_procs() {
 	[ $n -ge 2 ] && [ $n -lt 10 ] || return 1
 	[ "$$" -lt 10 ] || [ ! -e "/proc/$1/root/proc/$$" ] # this shell is not there
 }
-jailed_clone() { in_jail_ns "$1" && jailed_as "$1"; }
+jailed_clone() { in_jail_ns "$1" "$2" && jailed_as "$1"; } # PID [VM]
 
 "$HF" run --jail --uid $U --gid $G --jail-memory 256 --jail-cpu 0.5 --name jt --mem 64M \
 	--timeout "$(scaled 300)" --console "$RUN/jt.out" --bare "$TGUESTS/ticker.elf" --cmdline 50 \
@@ -161,11 +164,7 @@ if ip netns add $ns 2>/dev/null && ip netns add $nsb; then
 	check_or_show "its clone (the guest's own fork) comes up in the jail" "$RUN/jn.log" wait_for 60 vm_up jn.1
 	c=$(status_field jn.1 pid)
 	check "the clone holds its tap hfj0.1" holds_tap "$c" hfj0.1
-	same_jail() { # PID is in the namespaces of jailed VM P, as the jail's user
-		[ "$(readlink /proc/$1/ns/pid)" = "$(readlink /proc/$2/ns/pid)" ] &&
-			[ "$(readlink /proc/$1/ns/mnt)" = "$(readlink /proc/$2/ns/mnt)" ] && jailed_as "$1"
-	}
-	check "the clone is in the VM's jail, as uid $U without capabilities" same_jail "$c" "$p"
+	check "the clone is in the VM's jail, as uid $U without capabilities" jailed_clone "$c" "$p"
 	ip -n $ns link set hfj0.1 netns $nsb
 	ip -n $nsb addr add 10.0.2.1/24 dev hfj0.1
 	ip -n $nsb link set hfj0.1 up
