@@ -52,7 +52,7 @@ sees_only_jail_procs() {
 	[ $n -ge 2 ] && [ $n -lt 10 ] || return 1
 	[ "$$" -lt 10 ] || [ ! -e "/proc/$1/root/proc/$$" ] # this shell is not there
 }
-jailed_clone() { in_jail_ns "$1" "$2" && jailed_as "$1"; } # PID [VM]
+jailed_clone() { in_jail_ns "$1" "${2:-}" && jailed_as "$1"; } # PID [VM]
 
 "$HF" run --jail --uid $U --gid $G --jail-memory 256 --jail-cpu 0.5 --name jt --mem 64M \
 	--timeout "$(scaled 300)" --console "$RUN/jt.out" --bare "$TGUESTS/ticker.elf" --cmdline 50 \
