@@ -125,7 +125,7 @@ export HF_CHECK_START := $(shell date +%s)
 export HF_CHECK_DEADLINE := $(if $(filter 0,$(CHECK_BUDGET)),0,$(shell echo $$(( $(HF_CHECK_START) + $(CHECK_BUDGET) ))))
 endif
 endif
-check: deps all unit fuzz linux-guest stock-kernel sanitize-build
+check: deps layers all unit fuzz linux-guest stock-kernel sanitize-build
 	@now=$$(date +%s); echo "check: $$((now - HF_CHECK_START)) s for packages, build, unit tests, fuzz smoke and kernels;" \
 		"$$( [ "$$HF_CHECK_DEADLINE" -gt 0 ] && echo "$$((HF_CHECK_DEADLINE - now)) s left of CHECK_BUDGET=$(CHECK_BUDGET)" || echo "no time budget")"
 	$(if $(filter-out 0,$(HF_CHECK_DEADLINE)),KVM_HOST_TIMEOUT=$$(( $(HF_CHECK_DEADLINE) - $$(date +%s) + 60 )); ) \
@@ -160,6 +160,11 @@ sanitize-run:
 deps:
 	@scripts/install-deps.sh
 
+# The house check: every #include runs down the layers of src/LAYERS or sideways, and no
+# files include each other in a circle (tests/layers.py, with its own test first).
+layers:
+	@tests/test_layers.sh
+
 linux-guest:
 	guest/linux/build.sh
 
@@ -185,6 +190,6 @@ clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
 		$(BUILD)/san
 
-.PHONY: soak fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel demo bench \
+.PHONY: layers soak fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel demo bench \
 	clean sanitize sanitize-build sanitize-run
 -include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)

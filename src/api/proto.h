@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/rundir.h"
 #include "util/util.h"
 
 #define PROTO_MAX_LINE (1u << 20) /* longest message accepted */

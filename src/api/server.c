@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/sock.h"
 
 struct server_client {
 	struct watch w;
@@ -28,35 +29,6 @@ struct server_client {
 	bool gone; /* sending failed: the client went away */
 	struct server_client *next;
 };
-
-static int make_addr(const char *path, struct sockaddr_un *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a->sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(a->sun_path, path);
-	return 0;
-}
-
-int control_connect(const char *path)
-{
-	struct sockaddr_un a;
-	if (make_addr(path, &a) < 0)
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
 
 static void client_drop(struct server_client *c, bool del)
 {
@@ -279,8 +251,6 @@ static void listen_event(struct watch *w, uint32_t events)
 
 int server_open(struct server *s, struct loop *l, const char *path, server_handler fn, void *arg)
 {
-	struct sockaddr_un a;
-
 	memset(s, 0, sizeof(*s));
 	s->listen.fd = -1;
 	s->spare = -1;
@@ -288,45 +258,19 @@ int server_open(struct server *s, struct loop *l, const char *path, server_handl
 	s->handler = fn;
 	s->arg = arg;
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	if (make_addr(path, &a) < 0) {
-		pr_err("control socket path %s is too long", path);
-		return -1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool stale;
+	int fd = unix_listen(path, &stale);
 	if (fd < 0) {
-		pr_err("socket: %s", strerror(errno));
-		return -1;
-	}
-	for (int attempt = 0;; attempt++) {
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-			break;
-		if (errno != EADDRINUSE || attempt > 0) {
-			pr_err("cannot bind control socket %s: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		int probe = control_connect(path);
-		if (probe >= 0) {
-			close(probe);
+		if (errno == ENAMETOOLONG)
+			pr_err("control socket path %s is too long", path);
+		else if (errno == EADDRINUSE)
 			pr_err("a VM with this name is already running (control socket %s)", path);
-			close(fd);
-			return -1;
-		}
-		if (errno != ECONNREFUSED && errno != ENOENT) {
-			pr_err("control socket %s exists and cannot be checked: %s", path,
-			       strerror(errno));
-			close(fd);
-			return -1;
-		}
-		pr_info("removing stale control socket %s left by a VM that is gone", path);
-		unlink(path);
-	}
-	if (listen(fd, 64) < 0) {
-		pr_err("listen on %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
+		else
+			pr_err("cannot listen on control socket %s: %s", path, strerror(errno));
 		return -1;
 	}
+	if (stale)
+		pr_info("removed a stale control socket %s left by a VM that is gone", path);
 	reserve_fd(s);
 	s->listen = (struct watch){.fd = fd, .fn = listen_event, .arg = s};
 	if (loop_add(l, &s->listen, EPOLLIN) < 0) {

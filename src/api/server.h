@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "api/proto.h"
-#include "core/loop.h"
+#include "util/loop.h"
 
 struct server_client;
 
@@ -40,8 +40,5 @@ void server_answer(struct server *s, struct server_client *c, struct hf_response
 void server_close(struct server *s);
 /* Fork child: drop the inherited fds without touching the parent's socket file. */
 void server_abandon(struct server *s);
-
-/* Client side: connect to path. Returns the fd, or -1 with errno (ECONNREFUSED: stale). */
-int control_connect(const char *path);
 
 #endif

@@ -21,11 +21,12 @@
 #include "arch/x86/cpu.h"
 #include "clone/prefault.h"
 #include "clone/snapshot.h"
-#include "core/loop.h"
+#include "util/loop.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "jail/jail.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/trace.h"
 
 #define CLONE_READY_TIMEOUT_MS 10000
@@ -134,7 +135,7 @@ void clone_reaped(struct vm *vm, pid_t pid)
 	/* Its names are its own (ids are never reused by this VM): whatever it left (killed
 	 * by a signal), no one else will remove. */
 	char name[HF_NAME_MAX + 16], path[PATH_MAX];
-	snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
+	clone_name(name, sizeof(name), vm->cfg.name, id);
 	for (unsigned i = 0; i < ARRAY_SIZE(run_file_sockets); i++) {
 		run_file(path, sizeof(path), vm->cfg.run_dir, name, run_file_sockets[i]);
 		unlink(path);
@@ -224,7 +225,7 @@ static int rebuild_kvm(struct vm *vm)
 static void take_identity(struct vm *vm, unsigned id)
 {
 	snprintf(vm->parent, sizeof(vm->parent), "%s", vm->cfg.name);
-	snprintf(vm->cfg.name, sizeof(vm->cfg.name), "%s.%u", vm->parent, id);
+	clone_name(vm->cfg.name, sizeof(vm->cfg.name), vm->parent, id);
 	log_set_name(vm->cfg.name);
 	vm->clone_id = id;
 	vm->clones_made = 0;
@@ -241,7 +242,7 @@ static void prepare_guest(struct vm *vm, const char *parent, unsigned id,
 			  enum console_kind console, uint64_t request_tsc)
 {
 	char name[HF_NAME_MAX + 16], path[PATH_MAX];
-	snprintf(name, sizeof(name), "%s.%u", parent, id);
+	clone_name(name, sizeof(name), parent, id);
 	run_file(path, sizeof(path), vm->cfg.run_dir, name, RUN_FILE_CONSOLE);
 	console_close(&vm->console);
 	console_defer(&vm->console, console, path);
@@ -318,7 +319,7 @@ static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
 static void describe(struct vm *vm, struct hf_clone_info *ci, unsigned id, pid_t pid,
 		     enum console_kind console)
 {
-	snprintf(ci->name, sizeof(ci->name), "%s.%u", vm->cfg.name, id);
+	clone_name(ci->name, sizeof(ci->name), vm->cfg.name, id);
 	ci->pid = pid;
 	run_file(ci->socket, sizeof(ci->socket), vm->cfg.run_dir, ci->name, RUN_FILE_SOCKET);
 	if (console == CONSOLE_FILE)
@@ -361,11 +362,11 @@ static unsigned next_clone_id(struct vm *vm)
 	for (unsigned tries = 0; tries < 4096; tries++, id++) {
 		char name[HF_NAME_MAX + 16], path[PATH_MAX];
 		struct stat st;
-		snprintf(name, sizeof(name), "%s.%u", vm->cfg.name, id);
+		clone_name(name, sizeof(name), vm->cfg.name, id);
 		run_file(path, sizeof(path), vm->cfg.run_dir, name, RUN_FILE_SOCKET);
 		if (lstat(path, &st) < 0)
 			break;
-		int fd = control_connect(path);
+		int fd = unix_connect(path, 0);
 		if (fd < 0)
 			break;
 		close(fd);
@@ -376,7 +377,7 @@ static unsigned next_clone_id(struct vm *vm)
 static int check_names(struct vm *vm, unsigned count, struct clone_result *res)
 {
 	char probe[HF_NAME_MAX + 16];
-	int need = snprintf(probe, sizeof(probe), "%s.%u", vm->cfg.name, vm->clones_made + count);
+	int need = clone_name(probe, sizeof(probe), vm->cfg.name, vm->clones_made + count);
 	if (need > HF_NAME_MAX) {
 		snprintf(res->error, sizeof(res->error), "clone name %s would exceed %d characters",
 			 probe, HF_NAME_MAX);

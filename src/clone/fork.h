@@ -9,7 +9,7 @@
 #define HF_FORK_H
 
 #include "api/proto.h"
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/vm.h"
 
 struct clone_result {

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/client.h"
 #include "cmd/cmd.h"
+#include "util/rundir.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/client.h"
 #include "cmd/cmd.h"
+#include "util/rundir.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 

@@ -10,6 +10,7 @@
 #include "arch/x86/board.h"
 #include "clone/prefault.h"
 #include "cmd/cmd.h"
+#include "util/rundir.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "jail/jail.h"
@@ -69,7 +70,7 @@ static void usage(FILE *f)
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
 		HF_STATUS_TIMEOUT, CLONE_LIMITS_MAX_DEFAULT, CLONE_LIMITS_RESERVE_DEFAULT_MIB,
-		HF_DEFAULT_RUN_DIR, "/sys/fs/cgroup/" JAIL_CGROUP_BASE, board_nirqs);
+		RUN_DIR_DEFAULT, "/sys/fs/cgroup/" JAIL_CGROUP_BASE, board_nirqs);
 	for (const struct device_option *const *o = device_options; *o; o++)
 		fputs((*o)->help, f);
 	fprintf(f,

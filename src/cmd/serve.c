@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "util/admit.h"
 #include "hyperfork/abi.h"
 #include "jail/jail.h"
 #include "serve/serve.h"

@@ -13,6 +13,8 @@
 #include "core/console.h"
 #include "core/host.h"
 #include "core/mem.h"
+#include "util/admit.h"
+#include "util/rundir.h"
 #include "util/util.h"
 
 enum vm_kind { VM_BARE, VM_LINUX };

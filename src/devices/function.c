@@ -36,18 +36,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "hyperfork/lambda.h"
 #include "util/log.h"
+#include "util/rundir.h"
+#include "util/sock.h"
 
 _Static_assert(HF_FN_PAYLOAD_MAX == HF_LAMBDA_MAX_PAYLOAD, "abi.h and lambda.h agree");
 
-#define FN_EXT ".fn"
 #define FLUSH_MS 2000 /* an answer in flight when the VM ends */
-#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 enum phase { P_IDLE, P_READING, P_HELD, P_TAKEN, P_SENDING };
 
@@ -541,8 +541,8 @@ static int fn_attach(struct device *d, struct loop *l)
 	struct vm *vm = d->vm;
 	if (f->listener < 0) { /* booted, or a clone: its own name */
 		char path[PATH_MAX];
-		run_file(path, sizeof(path), vm->cfg.run_dir, vm->cfg.name, FN_EXT);
-		int fd = strlen(path) < sizeof(f->path) ? unix_listen(path) : -1;
+		run_file(path, sizeof(path), vm->cfg.run_dir, vm->cfg.name, RUN_FILE_FUNCTION);
+		int fd = strlen(path) < sizeof(f->path) ? unix_listen(path, NULL) : -1;
 		if (fd < 0) {
 			pr_err("function: cannot listen on %s: %s", path,
 			       strlen(path) >= sizeof(f->path) ? "path too long for a Unix socket"

@@ -25,11 +25,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
 #include "util/log.h"
+#include "util/rundir.h"
 
 #define VIRTIO_ID_NET 1u
 #define VIRTIO_NET_F_MAC (1ull << 5)
@@ -225,7 +226,7 @@ static void vnet_reset(struct virtio_dev *v)
  * or -1 (logged). */
 static int clone_tap(struct vnet *n, unsigned id, char *name, size_t size)
 {
-	int len = snprintf(name, size, "%s.%u", n->ifname, id);
+	int len = clone_name(name, size, n->ifname, id);
 	if (len >= IFNAMSIZ) {
 		pr_err("network: the clone's tap name %s is longer than %d characters", name,
 		       IFNAMSIZ - 1);

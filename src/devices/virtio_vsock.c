@@ -36,11 +36,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
 #include "util/log.h"
+#include "util/rundir.h"
+#include "util/sock.h"
 
 #define VIRTIO_ID_VSOCK 19u
 #define RXQ 0u
@@ -56,7 +58,6 @@
 #define MAX_ORPHAN_RSTS 64u
 #define LINE_MAX_LEN 32u	   /* "CONNECT 4294967295\n" and some room */
 #define FIRST_HOST_PORT (1u << 30) /* ports of host-initiated connections */
-#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 #define TYPE_STREAM 1u
 enum {
@@ -739,7 +740,7 @@ static void listener_event(struct watch *w, uint32_t events)
  * (logged). */
 static int uds_listen(struct vsock *vs)
 {
-	int fd = unix_listen(vs->path);
+	int fd = unix_listen(vs->path, NULL);
 	if (fd < 0) {
 		pr_err("vsock: cannot listen on %s: %s", vs->path, strerror(errno));
 		return -1;
@@ -836,7 +837,7 @@ static int vsock_attach(struct virtio_dev *v, struct loop *l)
 	bool new_cid = false;
 	if (vs->renamed) { /* a clone, its guest already running: its own path (and CID) */
 		char path[SUN_PATH_SIZE];
-		int n = snprintf(path, sizeof(path), "%s.%u", vs->path, vm->clone_id);
+		int n = clone_name(path, sizeof(path), vs->path, vm->clone_id);
 		if (n < 0 || (size_t)n >= sizeof(path)) {
 			pr_err("vsock: the clone's socket path %s.%u is too long", vs->path,
 			       vm->clone_id);
@@ -956,7 +957,7 @@ static int virtio_vsock_add(struct vm *vm, const void *parsed)
 	if (a->path[0])
 		snprintf(vs->path, sizeof(vs->path), "%s", a->path);
 	else
-		run_file(vs->path, sizeof(vs->path), vm->cfg.run_dir, vm->cfg.name, ".vsock");
+		run_file(vs->path, sizeof(vs->path), vm->cfg.run_dir, vm->cfg.name, RUN_FILE_VSOCK);
 	if (strlen(vs->path) + 2 > sizeof(vs->path)) { /* room for PATH_P at least */
 		pr_err("vsock: the socket path %s is too long for a Unix socket", vs->path);
 		goto fail;

@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/cmd.h"
+#include "api/client.h"
+#include "util/rundir.h"
 #include "hyperfork/lambda.h"
 #include "util/log.h"
 #include "util/util.h"

@@ -14,6 +14,7 @@
 #include "hyperfork/lambda.h"
 #include "serve/metrics.h"
 #include "serve/serve.h"
+#include "util/admit.h"
 #include "util/log.h"
 
 #define INVOKE_PREFIX "/2015-03-31/functions/"

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd/cmd.h"
+#include "api/client.h"
+#include "util/rundir.h"
+#include "util/admit.h"
 #include "util/util.h"
 #include "serve/serve.h"
 

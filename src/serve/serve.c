@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/cmd.h"
+#include "api/client.h"
+#include "util/rundir.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 

@@ -15,6 +15,7 @@
 
 #include "api/server.h"
 #include "util/log.h"
+#include "util/sock.h"
 
 static struct loop loop;
 static struct server srv;
@@ -77,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int ready;
 	if (!ready++)
 		setup();
-	int fd = control_connect(path);
+	int fd = unix_connect(path, 0);
 	assert(fd >= 0);
 	pump(); /* accepted */
 	size_t sent = 0;

@@ -15,7 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"

@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 #include "devices/devices.h"
 #include "fuzz_virtio.h"
 #include "util/log.h"

@@ -64,7 +64,7 @@ check "the first VM stopped with status 244" test $? = 244
 "$SOCKRAW" --stale "$RUN/stale.sock"
 check "a stale socket exists" test -S "$RUN/stale.sock"
 expect_status 0 "a VM starts over a stale socket" -- timeout 20 "$HF" run --name stale --mem 16M --bare "$HELLO"
-expect_in "$RUN/err" "removing stale control socket" "the stale socket is reported"
+expect_in "$RUN/err" "removed a stale control socket" "the stale socket is reported"
 check "the stale socket is gone afterwards" test ! -e "$RUN/stale.sock"
 
 # A killed VM leaves its socket; ls notices and removes it.

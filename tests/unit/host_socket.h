@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 
 /* Run loop l until it has nothing to do for 20 ms (at most 400 events). */
 static inline void pump_loop(struct loop *l)

@@ -21,7 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "host_socket.h"

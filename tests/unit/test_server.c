@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "api/server.h"
+#include "util/sock.h"
 
 #define BIG_CLONES 1024 /* a fork answer of ~400 KiB: past any Unix socket buffer */
 
@@ -90,7 +91,7 @@ static void pump(struct fixture *f, int idle_ms)
 
 static int client(struct fixture *f)
 {
-	int fd = control_connect(f->path);
+	int fd = unix_connect(f->path, 0);
 	assert_true(fd >= 0);
 	int small = 4096; /* the smallest buffer the kernel gives */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "util/admit.h"
+#include "util/rundir.h"
 #include "util/util.h"
 
 static void expect_size(const char *s, uint64_t want)

@@ -1,37 +1,23 @@
-/* What the subcommands share: the run directory and the control-socket client. */
+/* The control socket's client: one request to a VM by name, one answer (see client.h). */
+#include "api/client.h"
+
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "api/server.h"
-#include "cmd/cmd.h"
 #include "util/log.h"
-
-const char *run_dir(const char *opt)
-{
-	if (opt && *opt)
-		return opt;
-	const char *env = getenv("HYPERFORK_RUN_DIR");
-	return env && *env ? env : HF_DEFAULT_RUN_DIR;
-}
-
-int run_dir_prepare(const char *dir)
-{
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		pr_err("cannot create run directory %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
+#include "util/rundir.h"
+#include "util/sock.h"
+#include "util/util.h"
 
 int ctl_connect(const char *dir, const char *name, bool quiet)
 {
-	char path[4096];
+	char path[PATH_MAX];
 
 	if (!valid_vm_name(name)) {
 		if (!quiet)
@@ -40,7 +26,7 @@ int ctl_connect(const char *dir, const char *name, bool quiet)
 		return -1;
 	}
 	run_file(path, sizeof(path), dir, name, RUN_FILE_SOCKET);
-	int fd = control_connect(path);
+	int fd = unix_connect(path, 0);
 	if (fd < 0 && !quiet) {
 		int e = errno;
 		if (e == ENOENT)

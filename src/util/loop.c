@@ -1,6 +1,6 @@
 /* A minimal epoll event loop for the VMM's main thread. One event per wait, so a handler
  * may remove any watch (itself included) without invalidating a pending batch. */
-#include "core/loop.h"
+#include "util/loop.h"
 
 #include <errno.h>
 #include <string.h>
