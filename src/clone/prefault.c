@@ -23,6 +23,8 @@
 #endif
 
 struct prefault {
+	struct vm *vm;
+	enum prefault_mode mode;
 	pthread_t thread;
 	bool running;
 	volatile bool stop;
@@ -78,7 +80,7 @@ static void chunk_populate(struct prefault *p, int pm, uint8_t *chunk, bool huge
 		madvise(chunk, CHUNK, MADV_COLLAPSE); /* best effort: may fail for lack of memory */
 }
 
-static void pass(struct vm *vm, struct prefault *p)
+static void pass(struct vm *vm, enum prefault_mode mode, struct prefault *p)
 {
 	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pm < 0) {
@@ -90,51 +92,53 @@ static void pass(struct vm *vm, struct prefault *p)
 	for (unsigned r = 0; r < vm->mem.nregions && !p->stop; r++) {
 		struct mem_region *reg = &vm->mem.regions[r];
 		for (uint64_t o = 0; o + CHUNK <= reg->size && !p->stop; o += CHUNK)
-			chunk_populate(p, pm, reg->hva + o, vm->cfg.cow_prefault == PREFAULT_HUGE);
+			chunk_populate(p, pm, reg->hva + o, mode == PREFAULT_HUGE);
 	}
 	close(pm);
 	trace_point("prefault-done");
 	pr_debug("prefault (%s): %llu pages made private in %.1f ms",
-		 prefault_name(vm->cfg.cow_prefault), (unsigned long long)p->pages,
+		 prefault_name(mode), (unsigned long long)p->pages,
 		 (double)(now_ns() - t0) / 1e6);
 }
 
 static void *prefault_thread(void *arg)
 {
-	struct vm *vm = arg;
+	struct prefault *p = arg;
 	if (seccomp_enter(SECCOMP_HELPER) < 0)
 		return NULL;
-	seccomp_test_hook(SECCOMP_HELPER, vm->clone_id != 0);
-	pass(vm, vm->prefault);
+	seccomp_test_hook(SECCOMP_HELPER, p->vm->clone_id != 0);
+	pass(p->vm, p->mode, p);
 	return NULL;
 }
 
-void prefault_run(struct vm *vm)
+void prefault_run(struct vm *vm, enum prefault_mode mode)
 {
 	struct prefault p = {0};
-	if (vm->cfg.cow_prefault != PREFAULT_NONE)
-		pass(vm, &p);
+	if (mode != PREFAULT_NONE)
+		pass(vm, mode, &p);
 }
 
-int prefault_start(struct vm *vm)
+int prefault_start(struct prefault **pp, struct vm *vm, enum prefault_mode mode)
 {
-	if (vm->cfg.cow_prefault == PREFAULT_NONE)
+	if (mode == PREFAULT_NONE)
 		return 0;
-	if (!vm->prefault) {
-		vm->prefault = calloc(1, sizeof(struct prefault));
-		if (!vm->prefault)
+	if (!*pp) {
+		*pp = calloc(1, sizeof(struct prefault));
+		if (!*pp)
 			return -1;
 	}
-	struct prefault *p = vm->prefault;
+	struct prefault *p = *pp;
 	if (p->running)
-		prefault_stop(vm); /* a new fork: start over, every page may be shared again */
+		prefault_stop(p); /* a new fork: start over, every page may be shared again */
+	p->vm = vm;
+	p->mode = mode;
 	p->stop = false;
 	p->pages = 0;
 	sigset_t all, old;
 	sigfillset(&all);
 	sigdelset(&all, SIGSYS); /* a blocked SIGSYS would kill without the seccomp report */
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&p->thread, NULL, prefault_thread, vm);
+	int e = pthread_create(&p->thread, NULL, prefault_thread, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e) {
 		pr_err("cannot start the copy-on-write prefault thread: %s", strerror(e));
@@ -144,9 +148,8 @@ int prefault_start(struct vm *vm)
 	return 0;
 }
 
-void prefault_stop(struct vm *vm)
+void prefault_stop(struct prefault *p)
 {
-	struct prefault *p = vm->prefault;
 	if (!p || !p->running)
 		return;
 	p->stop = true;
@@ -154,8 +157,14 @@ void prefault_stop(struct vm *vm)
 	p->running = false;
 }
 
-void prefault_forget(struct vm *vm)
+void prefault_forget(struct prefault *p)
 {
-	if (vm->prefault)
-		((struct prefault *)vm->prefault)->running = false;
+	if (p)
+		p->running = false;
+}
+
+void prefault_free(struct prefault *p)
+{
+	prefault_stop(p);
+	free(p);
 }

@@ -19,18 +19,22 @@
 enum prefault_mode { PREFAULT_NONE, PREFAULT_POPULATE, PREFAULT_HUGE };
 
 struct vm;
+struct prefault; /* a background pass */
 
 /* Parse "none", "populate", "huge", "populate-sync" or "huge-sync". Returns 0 or -1. */
 int prefault_parse(const char *s, enum prefault_mode *mode, bool *sync);
 const char *prefault_name(enum prefault_mode mode);
-/* Start the pass over vm's guest RAM on a background thread (no-op for PREFAULT_NONE;
- * a pass already running is stopped first). Returns 0 or -1 (logged). */
-int prefault_start(struct vm *vm);
+/* Start the pass (mode) over vm's guest RAM on a background thread, kept in *p (made on
+ * first use); nothing for PREFAULT_NONE; a pass already running is stopped first. Returns
+ * 0 or -1 (logged). */
+int prefault_start(struct prefault **p, struct vm *vm, enum prefault_mode mode);
 /* The same pass, on this thread, now. */
-void prefault_run(struct vm *vm);
-/* Wait for a running pass to end (before the guest RAM goes). */
-void prefault_stop(struct vm *vm);
-/* Fork child: the thread did not survive; forget it. */
-void prefault_forget(struct vm *vm);
+void prefault_run(struct vm *vm, enum prefault_mode mode);
+/* Wait for a running pass to end (before the guest RAM goes). p may be NULL. */
+void prefault_stop(struct prefault *p);
+/* Fork child: the thread did not survive; forget it. p may be NULL. */
+void prefault_forget(struct prefault *p);
+/* prefault_stop, then free p. */
+void prefault_free(struct prefault *p);
 
 #endif

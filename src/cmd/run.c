@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "api/proto.h"
-#include "arch/x86/board.h"
 #include "clone/prefault.h"
 #include "cmd/cmd.h"
 #include "util/rundir.h"
@@ -15,6 +14,8 @@
 #include "hyperfork/abi.h"
 #include "jail/jail.h"
 #include "util/log.h"
+#include "vmm/board.h"
+#include "vmm/vmm.h"
 
 static void usage(FILE *f)
 {
@@ -141,7 +142,7 @@ static int make_options(struct option *out)
 }
 
 /* --NAME ARG of device option o: parsed into cfg. Returns 0 or HF_STATUS_ERROR (logged). */
-static int add_device_arg(struct vm_config *cfg, const struct device_option *o, const char *arg)
+static int add_device_arg(struct vmm_config *cfg, const struct device_option *o, const char *arg)
 {
 	unsigned same = 0;
 	for (unsigned i = 0; i < cfg->ndevices; i++)
@@ -151,7 +152,7 @@ static int add_device_arg(struct vm_config *cfg, const struct device_option *o, 
 		       o->max, o->name);
 		return HF_STATUS_ERROR;
 	}
-	if (cfg->ndevices == VM_MAX_DEVICE_ARGS) { /* the board's lines run out before this */
+	if (cfg->ndevices == VMM_MAX_DEVICES) { /* the board's lines run out before this */
 		pr_err("--%s %s: too many devices", o->name, arg);
 		return HF_STATUS_ERROR;
 	}
@@ -166,7 +167,7 @@ static int add_device_arg(struct vm_config *cfg, const struct device_option *o, 
 	return 0;
 }
 
-static void free_device_args(struct vm_config *cfg)
+static void free_device_args(struct vmm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->ndevices; i++)
 		free(cfg->devices[i].arg);
@@ -185,7 +186,7 @@ static int bad(const char *fmt, const char *arg)
 
 /* Parse the arguments of `run` into cfg. Returns 0 to run, 1 if --help was shown, or
  * HF_STATUS_ERROR (logged). */
-static int parse(int argc, char **argv, struct vm_config *cfg)
+static int parse(int argc, char **argv, struct vmm_config *cfg)
 {
 	struct option options[NOPTIONS + MAX_DEVICE_OPTIONS + 1];
 	const char *bare = NULL, *kernel = NULL, *console = "stdio", *dir = NULL;
@@ -203,27 +204,27 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 				return bad("invalid --name '%s': use 1-64 characters of "
 					   "A-Z a-z 0-9 _ . - not starting with . or -",
 					   optarg);
-			snprintf(cfg->name, sizeof(cfg->name), "%s", optarg);
+			snprintf(cfg->vm.name, sizeof(cfg->vm.name), "%s", optarg);
 			break;
 		case OPT_MEM:
-			if (parse_size(optarg, &cfg->ram_size) < 0)
+			if (parse_size(optarg, &cfg->vm.ram_size) < 0)
 				return bad("invalid --mem '%s': expected a size such as 512M or 2G",
 					   optarg);
 			break;
 		case OPT_CPUS:
 			if (parse_uint(optarg, 1024, &v) < 0 || v == 0)
 				return bad("invalid --cpus '%s': expected a positive number", optarg);
-			cfg->ncpus = (unsigned)v;
+			cfg->vm.ncpus = (unsigned)v;
 			break;
 		case OPT_BARE: bare = optarg; break;
 		case OPT_KERNEL: kernel = optarg; break;
-		case OPT_INITRD: cfg->initrd = optarg; break;
-		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_INITRD: cfg->vm.initrd = optarg; break;
+		case OPT_CMDLINE: cfg->vm.cmdline = optarg; break;
 		case OPT_CONSOLE: console = optarg; break;
 		case OPT_CLONE_CONSOLE:
 			if (strcmp(optarg, "file") && strcmp(optarg, "pty") && strcmp(optarg, "none"))
 				return bad("invalid --clone-console '%s': file, pty or none", optarg);
-			console_parse(optarg, &cfg->clone_console, &(const char *){NULL});
+			console_parse(optarg, &cfg->clone.console, &(const char *){NULL});
 			break;
 		case OPT_TIMEOUT:
 			if (parse_seconds(optarg, &cfg->timeout_ns) < 0 || cfg->timeout_ns == 0)
@@ -231,24 +232,24 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_PAGES:
 			if (!strcmp(optarg, "huge"))
-				cfg->huge = true;
+				cfg->vm.huge = true;
 			else if (!strcmp(optarg, "4k"))
-				cfg->huge = false;
+				cfg->vm.huge = false;
 			else
 				return bad("invalid --pages '%s': huge or 4k", optarg);
 			break;
-		case OPT_NO_HOST_FLAGS: cfg->host_flags = false; break;
-		case OPT_NO_SECCOMP: cfg->no_seccomp = true; break;
+		case OPT_NO_HOST_FLAGS: cfg->vm.host_flags = false; break;
+		case OPT_NO_SECCOMP: cfg->no_seccomp = jail.no_seccomp = true; break;
 		case OPT_MARKS: cfg->marks_path = optarg; break;
 		case OPT_RUN_DIR: dir = optarg; break;
 		case OPT_TEMPLATE: template = true; break;
 		case OPT_PREFAULT: {
 			enum prefault_mode m;
-			if (prefault_parse(optarg, &m, &cfg->cow_prefault_sync) < 0)
+			if (prefault_parse(optarg, &m, &cfg->clone.prefault_sync) < 0)
 				return bad("invalid --cow-prefault '%s': none, populate, huge, "
 					   "populate-sync or huge-sync",
 					   optarg);
-			cfg->cow_prefault = m;
+			cfg->clone.prefault = m;
 			break;
 		}
 		case OPT_POOL:
@@ -259,13 +260,13 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 		case OPT_MAX_CLONES:
 			if (parse_uint(optarg, 1000000, &v) < 0)
 				return bad("invalid --max-clones '%s': 0..1000000 (0: no limit)", optarg);
-			cfg->limits.max_clones = (unsigned)v;
+			cfg->clone.limits.max_clones = (unsigned)v;
 			break;
 		case OPT_RESERVE:
 			if (parse_uint(optarg, 1u << 30, &v) < 0)
 				return bad("invalid --reserve-memory '%s': MiB, 0 to turn it off",
 					   optarg);
-			cfg->limits.reserve_bytes = v << 20;
+			cfg->clone.limits.reserve_bytes = v << 20;
 			break;
 		case OPT_JAIL: jail.on = true; break;
 		case OPT_UID:
@@ -306,7 +307,7 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 		return bad("%s--uid, --gid, --netns, --jail-memory and --jail-cpu are for --jail", "");
 	if (!!bare == !!kernel)
 		return bad("%sgive exactly one of --bare FILE or --kernel FILE", "");
-	if (bare && cfg->initrd)
+	if (bare && cfg->vm.initrd)
 		return bad("%s--initrd is for Linux guests (--kernel)", "");
 	for (unsigned i = 0; bare && i < cfg->ndevices; i++)
 		if (cfg->devices[i].opt->linux_only)
@@ -314,30 +315,39 @@ static int parse(int argc, char **argv, struct vm_config *cfg)
 	for (unsigned i = 0; kernel && i < cfg->ndevices; i++)
 		if (cfg->devices[i].opt->bare_only)
 			return bad("--%s is for bare guests (--bare)", cfg->devices[i].opt->name);
-	cfg->kind = bare ? VM_BARE : VM_LINUX;
-	cfg->template = template;
-	cfg->template_pool = pool;
-	cfg->image = bare ? bare : kernel;
-	if (!cfg->name[0])
-		snprintf(cfg->name, sizeof(cfg->name), "vm%d", (int)getpid());
-	console_parse(console, &cfg->console, &cfg->console_path);
-	cfg->run_dir = run_dir(dir);
-	log_set_name(cfg->name);
-	return run_dir_prepare(cfg->run_dir) < 0 ? HF_STATUS_ERROR : 0;
+	cfg->vm.kind = bare ? VM_BARE : VM_LINUX;
+	cfg->clone.template = template;
+	cfg->clone.pool = pool;
+	cfg->vm.image = bare ? bare : kernel;
+	if (!cfg->vm.name[0])
+		snprintf(cfg->vm.name, sizeof(cfg->vm.name), "vm%d", (int)getpid());
+	console_parse(console, &cfg->vm.console, &cfg->vm.console_path);
+	cfg->vm.run_dir = run_dir(dir);
+	log_set_name(cfg->vm.name);
+	return run_dir_prepare(cfg->vm.run_dir) < 0 ? HF_STATUS_ERROR : 0;
 }
 
 int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg = {.ncpus = 1, .ram_size = 128 * MiB, .huge = true,
-				.host_flags = true, .console = CONSOLE_STDIO,
-				.clone_console = CONSOLE_FILE,
-				.limits = {CLONE_LIMITS_MAX_DEFAULT,
-					   (uint64_t)CLONE_LIMITS_RESERVE_DEFAULT_MIB << 20}};
+	struct vmm_config cfg = {
+		.vm = {.ncpus = 1, .ram_size = 128 * MiB, .huge = true, .host_flags = true,
+		       .console = CONSOLE_STDIO},
+		.clone = {.console = CONSOLE_FILE,
+			  .limits = {CLONE_LIMITS_MAX_DEFAULT,
+				     (uint64_t)CLONE_LIMITS_RESERVE_DEFAULT_MIB << 20}},
+	};
 	int r = parse(argc, argv, &cfg);
-	if (r == 0 && (!jail.on || jail_enter(&jail, &cfg, &r) == JAIL_INSIDE))
-		r = board_run(&cfg);
-	else if (r == 1)
+	if (r == 0 && jail.on) {
+		jail_add_path(&jail, cfg.marks_path, true, true);
+		if (jail_enter(&jail, &cfg.vm, &r) == JAIL_INSIDE) {
+			cfg.before_guest = jail_drop_privileges;
+			r = vmm_run(&cfg);
+		}
+	} else if (r == 0) {
+		r = vmm_run(&cfg);
+	} else if (r == 1) {
 		r = 0;
+	}
 	free_device_args(&cfg);
 	return r;
 }

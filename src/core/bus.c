@@ -127,6 +127,13 @@ int bus_pre_fork(const struct bus *b) { return walk(b, HOOK_PRE_FORK, NULL); }
 int bus_post_fork(const struct bus *b) { return walk(b, HOOK_POST_FORK, NULL); }
 int bus_attach(const struct bus *b, struct loop *l) { return walk(b, HOOK_ATTACH, l); }
 
+void bus_status(const struct bus *b, struct hf_vm_status *st)
+{
+	for (unsigned i = 0; i < b->ndevices; i++)
+		if (b->devices[i]->ops->status)
+			b->devices[i]->ops->status(b->devices[i], st);
+}
+
 void bus_destroy(struct bus *b)
 {
 	for (unsigned i = 0; i < b->ndevices; i++) {

@@ -10,6 +10,7 @@ struct vm;
 struct vcpu;
 struct device;
 struct loop;
+struct hf_vm_status; /* api/proto.h */
 
 struct device_ops {
 	const char *name;
@@ -45,6 +46,9 @@ struct device_ops {
 	const char *(*cannot_clone)(struct device *d);
 	int (*pre_fork)(struct device *d);
 	int (*post_fork)(struct device *d);
+	/* What the device adds to the VM's status (`hyperfork status`: e.g. its host tap), main
+	 * thread. Optional. */
+	void (*status)(struct device *d, struct hf_vm_status *st);
 	/* Free the device. Optional. */
 	void (*destroy)(struct device *d);
 };
@@ -56,7 +60,6 @@ struct device {
 	uint64_t mmio_base, mmio_size;  /* mmio_size 0: no MMIO window */
 	char cmdline[80];               /* announces it on a Linux kernel command line */
 	void *priv;
-	struct device *next;
 };
 
 #define BUS_MAX_DEVICES 32
@@ -97,6 +100,8 @@ const char *bus_refusal(const struct bus *b);
 int bus_pre_fork(const struct bus *b);
 int bus_post_fork(const struct bus *b);
 int bus_attach(const struct bus *b, struct loop *l);
+/* Every device's part of the VM's status. */
+void bus_status(const struct bus *b, struct hf_vm_status *st);
 /* Free every device (destroy) and empty the bus. */
 void bus_destroy(struct bus *b);
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/marks.h"
+#include "hyperfork/abi.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -79,19 +81,25 @@ static int open_sink(struct console *c, enum console_kind kind, const char *path
 	return 0;
 }
 
-int console_open(struct console *c, enum console_kind kind, const char *path)
+/* A console with nothing open, keeping its marks log. */
+static void reset(struct console *c)
 {
+	struct marks *m = c->marks;
 	memset(c, 0, sizeof(*c));
+	c->marks = m;
 	pthread_mutex_init(&c->lock, NULL);
 	c->out_fd = c->in_fd = -1;
+}
+
+int console_open(struct console *c, enum console_kind kind, const char *path)
+{
+	reset(c);
 	return open_sink(c, kind, path);
 }
 
 void console_defer(struct console *c, enum console_kind kind, const char *path)
 {
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	c->out_fd = c->in_fd = -1;
+	reset(c);
 	c->kind = kind;
 	c->deferred = 1;
 	snprintf(c->path, sizeof(c->path), "%s", path ? path : "");
@@ -136,6 +144,8 @@ static void flush_locked(struct console *c)
 void console_write(struct console *c, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	if (c->marks && !__atomic_exchange_n(&c->output_marked, 1, __ATOMIC_RELAXED))
+		marks_record(c->marks, HF_MARK_FIRST_OUTPUT);
 	if (c->deferred) {
 		pthread_mutex_lock(&c->lock);
 		if (c->deferred && c->kind != CONSOLE_NONE) {

@@ -1,19 +1,26 @@
-/* vCPU threads: the KVM_RUN loop, exit dispatch, and parking for pause and fork. */
+/* vCPUs: their KVM objects and threads (the KVM_RUN loop, exit dispatch, parking), and the
+ * run control of the VM's vCPU threads. */
+#include "core/vcpu.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "clone/fork.h"
-#include "clone/snapshot.h"
 #include "core/seccomp.h"
-#include "core/vm.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 #include "util/trace.h"
 
-int vcpu_kick_signal(void)
+/* The signal that pulls a vCPU thread out of KVM_RUN. */
+static int kick_signal(void)
 {
 	return SIGRTMIN;
 }
@@ -28,14 +35,14 @@ void vcpu_install_kick_handler(void)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN must return EINTR */
-	sigaction(vcpu_kick_signal(), &sa, NULL);
+	sigaction(kick_signal(), &sa, NULL);
 }
 
 /* Why a vCPU must not run now (vm->lock held). */
 static bool held(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
-	return vm->pause_req || c->self_park || c->halted || c->io_wait ||
+	return vm->pause_req || c->loop_call || c->halted || c->waiting ||
 	       (c->sleep_until && c->sleep_until > now_ns());
 }
 
@@ -60,10 +67,10 @@ static bool vcpu_park(struct vcpu *c)
 	c->parked = true;
 	vm->nparked++;
 	pthread_cond_broadcast(&vm->cond);
-	if (c->fork_pending)
-		vm_notify(vm); /* stopped at a fork point: the main loop clones the VM now */
+	if (c->loop_call)
+		vm_notify(vm); /* stopped for the main loop (a fork point): it acts now */
 	while (held(c) && !vm->exiting && !vm->threads_stop) {
-		if (c->sleep_until && !vm->pause_req && !c->self_park && !c->halted && !c->io_wait) {
+		if (c->sleep_until && !vm->pause_req && !c->loop_call && !c->halted && !c->waiting) {
 			struct timespec ts = {.tv_sec = (time_t)(c->sleep_until / 1000000000ull),
 					      .tv_nsec = (long)(c->sleep_until % 1000000000ull)};
 			pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
@@ -81,6 +88,16 @@ static bool vcpu_park(struct vcpu *c)
 	return end;
 }
 
+void vcpu_guest_error(struct vcpu *c, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vm_request_exit(c->vm, HF_STATUS_CRASH, "guest error on vCPU %u: %s", c->index, msg);
+}
+
 static void handle_io(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
@@ -94,7 +111,7 @@ static void handle_io(struct vcpu *c)
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
 		if (!d) {
 			if (vm->strict_io) {
-				vm_guest_error(vm, c, "%s of unknown I/O port 0x%x (size %u)",
+				vcpu_guest_error(c, "%s of unknown I/O port 0x%x (size %u)",
 					       write ? "write" : "read", port, size);
 				return;
 			}
@@ -119,7 +136,7 @@ static void handle_mmio(struct vcpu *c)
 		return;
 	}
 	if (vm->strict_io) {
-		vm_guest_error(vm, c, "%s of %u bytes at address 0x%llx, outside guest RAM",
+		vcpu_guest_error(c, "%s of %u bytes at address 0x%llx, outside guest RAM",
 			       run->mmio.is_write ? "write" : "read", run->mmio.len,
 			       (unsigned long long)run->mmio.phys_addr);
 		return;
@@ -153,13 +170,13 @@ static void handle_exit(struct vcpu *c)
 	case KVM_EXIT_INTR:
 		break;
 	case KVM_EXIT_HLT:
-		vm_guest_error(vm, c, "halted with no interrupt source (rip 0x%llx)", guest_rip(c));
+		vcpu_guest_error(c, "halted with no interrupt source (rip 0x%llx)", guest_rip(c));
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		vm_guest_error(vm, c, "triple fault (rip 0x%llx)", guest_rip(c));
+		vcpu_guest_error(c, "triple fault (rip 0x%llx)", guest_rip(c));
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		vm_guest_error(vm, c, "KVM internal error, suberror %u%s (rip 0x%llx)",
+		vcpu_guest_error(c, "KVM internal error, suberror %u%s (rip 0x%llx)",
 			       run->internal.suberror,
 			       run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
 				       ? " (instruction emulation failed)"
@@ -167,7 +184,7 @@ static void handle_exit(struct vcpu *c)
 			       guest_rip(c));
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
-		vm_guest_error(vm, c, "VM entry failed, hardware reason 0x%llx",
+		vcpu_guest_error(c, "VM entry failed, hardware reason 0x%llx",
 			       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -179,24 +196,12 @@ static void handle_exit(struct vcpu *c)
 			vm_request_exit(vm, HF_STATUS_RESET, "guest requested a reset");
 			break;
 		default:
-			vm_guest_error(vm, c, "system event %u", run->system_event.type);
+			vcpu_guest_error(c, "system event %u", run->system_event.type);
 		}
 		break;
 	default:
-		vm_guest_error(vm, c, "unexpected KVM exit reason %u", run->exit_reason);
+		vcpu_guest_error(c, "unexpected KVM exit reason %u", run->exit_reason);
 	}
-}
-
-void vcpu_set_rax_on_entry(struct vcpu *c, uint64_t value)
-{
-	if (c->vm->host->sync_regs) {
-		/* Handed to KVM with the next KVM_RUN: no ioctl of its own. */
-		c->run->s.regs.regs = c->snap->regs;
-		c->run->s.regs.regs.rax = value;
-		c->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-		return;
-	}
-	vcpu_set_rax(c, value);
 }
 
 void vcpu_set_rax(struct vcpu *c, uint64_t value)
@@ -210,21 +215,21 @@ void vcpu_set_rax(struct vcpu *c, uint64_t value)
 	pr_err("cannot set RAX on vCPU %u: %s", c->index, strerror(errno));
 }
 
-void *vcpu_thread(void *arg)
+static void *thread_main(void *arg)
 {
 	struct vcpu *c = arg;
 	struct vm *vm = c->vm;
 	sigset_t set;
 
 	sigemptyset(&set);
-	sigaddset(&set, vcpu_kick_signal());
+	sigaddset(&set, kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	trace_point("vcpu-thread");
 	if (seccomp_enter(SECCOMP_VCPU) < 0) {
 		vm_request_exit(vm, HF_STATUS_ERROR, "vCPU %u has no seccomp filter", c->index);
 		return NULL;
 	}
-	if (c->index == 0 && vm->warm_fd >= 0 && !clone_warm_activate(c))
+	if (vm->first_run && !vm->first_run(c, vm->first_run_arg))
 		return NULL;
 	seccomp_test_hook(SECCOMP_VCPU, vm->clone_id != 0);
 
@@ -247,4 +252,246 @@ void *vcpu_thread(void *arg)
 		handle_exit(c);
 	}
 	return NULL;
+}
+
+/* ---- KVM objects ------------------------------------------------------------------------- */
+
+int vcpu_create(struct vm *vm, struct vcpu *c)
+{
+	c->vm = vm;
+	trace_point("vcpu-create");
+	c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)c->index);
+	if (c->fd < 0) {
+		pr_err("KVM_CREATE_VCPU %u: %s", c->index, strerror(errno));
+		return -1;
+	}
+	if (fcntl(c->fd, F_SETFD, FD_CLOEXEC) < 0)
+		pr_debug("FD_CLOEXEC on vCPU fd: %s", strerror(errno));
+	c->run = mmap(NULL, (size_t)vm->host->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      c->fd, 0);
+	if (c->run == MAP_FAILED) {
+		pr_err("mmap of vCPU %u run area: %s", c->index, strerror(errno));
+		c->run = NULL;
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void vcpu_close(struct vcpu *c)
+{
+	if (c->run)
+		munmap(c->run, (size_t)c->vm->host->vcpu_mmap_size);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->run = NULL;
+	c->fd = -1;
+}
+
+int vcpus_create(struct vm *vm)
+{
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		pr_err("out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = -1};
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vcpu_create(vm, &vm->vcpus[i]) < 0)
+			return -1;
+	if (vm->host->tsc_khz) {
+		int khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+		vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
+	}
+	return 0;
+}
+
+void vcpus_close(struct vm *vm)
+{
+	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
+		vcpu_close(&vm->vcpus[i]);
+}
+
+void vcpus_free(struct vm *vm)
+{
+	vcpus_close(vm);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+}
+
+/* ---- threads ----------------------------------------------------------------------------- */
+
+int vcpus_start(struct vm *vm)
+{
+	sigset_t all, old;
+
+	/* vCPU threads start with every signal blocked but the kick (vcpu_thread unblocks it),
+	 * so process signals go to the main loop's signalfd. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS); /* a blocked SIGSYS would kill without the seccomp report */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+		if (c->thread_running)
+			continue;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		int e = pthread_create(&c->thread, &attr, thread_main, c);
+		pthread_attr_destroy(&attr);
+		if (e) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			pr_err("cannot start vCPU %u thread: %s", i, strerror(e));
+			vm_request_exit(vm, HF_STATUS_ERROR, "cannot start vCPU threads");
+			return -1;
+		}
+		c->thread_running = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+static void kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].thread_running)
+			pthread_kill(vm->vcpus[i].thread, kick_signal());
+}
+
+static unsigned running_threads(struct vm *vm)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		n += vm->vcpus[i].thread_running;
+	return n;
+}
+
+static void end_threads(struct vm *vm, bool exiting)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (exiting)
+		vm->exiting = true;
+	vm->threads_stop = true;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	kick_all(vm);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+		if (c->thread_running) {
+			pthread_join(c->thread, NULL);
+			c->thread_running = false;
+		}
+	}
+	pthread_mutex_lock(&vm->lock);
+	vm->threads_stop = false;
+	vm->nparked = 0;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vcpus_join(struct vm *vm)
+{
+	end_threads(vm, true);
+}
+
+void vcpus_stop(struct vm *vm)
+{
+	end_threads(vm, false);
+}
+
+void vcpus_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->pause_req = true;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->lock);
+	kick_all(vm);
+	pthread_mutex_lock(&vm->lock);
+	while (vm->nparked < running_threads(vm))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vcpus_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->pause_req = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vcpus_forget(struct vm *vm)
+{
+	vm->nparked = 0;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+		c->thread_running = c->parked = c->loop_call = false;
+	}
+}
+
+/* ---- a vCPU held by a device, or stopped for the main loop -------------------------------- */
+
+void vcpu_wait(struct vcpu *c)
+{
+	pthread_mutex_lock(&c->vm->lock);
+	c->waiting = true;
+	pthread_mutex_unlock(&c->vm->lock);
+}
+
+void vcpu_wake(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	pthread_mutex_lock(&vm->lock);
+	c->waiting = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vcpu_sleep(struct vcpu *c, uint64_t until_ns)
+{
+	pthread_mutex_lock(&c->vm->lock);
+	c->sleep_until = until_ns;
+	pthread_mutex_unlock(&c->vm->lock);
+}
+
+unsigned vcpu_halt(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	unsigned halted = 0;
+	pthread_mutex_lock(&vm->lock);
+	c->halted = true;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		halted += vm->vcpus[i].halted;
+	pthread_mutex_unlock(&vm->lock);
+	return halted;
+}
+
+void vcpu_call_loop(struct vcpu *c)
+{
+	pthread_mutex_lock(&c->vm->lock);
+	c->loop_call = true;
+	pthread_mutex_unlock(&c->vm->lock);
+}
+
+bool vcpu_loop_called(struct vcpu *c)
+{
+	pthread_mutex_lock(&c->vm->lock);
+	bool called = c->loop_call && c->parked;
+	pthread_mutex_unlock(&c->vm->lock);
+	return called;
+}
+
+void vcpu_loop_done(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	pthread_mutex_lock(&vm->lock);
+	c->loop_call = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 }

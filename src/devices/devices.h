@@ -1,14 +1,19 @@
-/* Constructors of the VMM's devices; each device lives in its own file. */
+/* The VMM's devices: each lives in its own file and is put on a VM's board by the board
+ * builder (vmm/board.c), either by its constructor below or, for those the command line
+ * adds, through its struct device_option. */
 #ifndef HF_DEVICES_H
 #define HF_DEVICES_H
 
 #include "core/vm.h"
 #include "hyperfork/abi.h"
 
-/* Hypercall ports of include/hyperfork/abi.h (all guests). */
-int hfport_add(struct vm *vm);
+struct marks;
+
+/* Hypercall ports of include/hyperfork/abi.h (all guests); HF_PORT_MARK writes go to marks
+ * (core/marks.h; NULL: none). */
+int hfport_add(struct vm *vm, struct marks *marks);
 /* What a guest hands a hypercall port, checked in one place (the guest is told off with
- * vm_guest_error, naming what, when it is wrong). guest_struct: the len-byte struct
+ * vcpu_guest_error, naming what, when it is wrong). guest_struct: the len-byte struct
  * (kind, e.g. "descriptor") at guest-physical at; guest_buffer: the kind addr+len, at
  * most max bytes. Each returns a pointer into guest RAM, or NULL. Copy what the struct
  * holds before using it: the guest may change it meanwhile. */
@@ -18,7 +23,8 @@ const void *guest_buffer(struct vm *vm, struct vcpu *c, const char *what, const 
 			 uint64_t addr, uint64_t len, uint64_t max);
 /* 8250 UART at 0x3f8, IRQ 4 (Linux guests). */
 int serial_add(struct vm *vm);
-/* Legacy PC ports a Linux guest touches: POST/delay port 0x80, the i8042 reset line. */
+/* Legacy PC ports a Linux guest touches: the i8042 controller's status and reset line
+ * (0x60-0x64). */
 int legacy_add(struct vm *vm);
 
 /* A device the command line adds: `--NAME ARG`, given once per device. Each device's file
@@ -37,6 +43,12 @@ struct device_option {
 	/* Put the device on vm's board (its interrupt line and MMIO window from the bus).
 	 * Returns 0 or -1 (logged). */
 	int (*add)(struct vm *vm, const void *parsed);
+};
+
+/* A device option given on the command line: the option and what its parse made. */
+struct device_arg {
+	const struct device_option *opt;
+	void *arg;
 };
 
 /* Every device option, NULL-terminated, in the order --help shows them. */
@@ -59,22 +71,6 @@ extern const struct device_option virtio_vsock_option;
 
 /* Invocations for a bare guest over the function ports of include/hyperfork/abi.h, from
  * the Unix socket RUN_DIR/NAME.fn (--function). Clones get sockets of their own. */
-extern const struct device_option function_option;
-
-/* Feed console input to the serial port (main loop). */
-void serial_input(struct vm *vm, const uint8_t *data, size_t len);
-
-/* Host timestamp log written on HF_PORT_MARK. Opened by `run --marks FILE`. */
-int marks_open(struct vm *vm, const char *path);
-void marks_record(struct vm *vm, uint32_t tag);
-/* A mark with its own time (CLOCK_MONOTONIC ns) and VM name. */
-void marks_record_at(struct vm *vm, uint32_t tag, uint64_t ns, const char *name);
-void marks_close(struct vm *vm);
-/* The guest wrote to its console: record HF_MARK_FIRST_OUTPUT the first time. */
-static inline void marks_output(struct vm *vm)
-{
-	if (vm->marks && !__atomic_exchange_n(&vm->output_marked, 1, __ATOMIC_RELAXED))
-		marks_record(vm, HF_MARK_FIRST_OUTPUT);
-}
+extern const struct device_option fnport_option;
 
 #endif

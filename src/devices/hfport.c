@@ -1,6 +1,6 @@
 /* The hypercall ports of include/hyperfork/abi.h: console, exit, fork point, clone id,
  * timestamps, vCPU halt and sleep, console buffers, host randomness. (The function ports
- * are the function device's, devices/function.c.) */
+ * are the function device's, devices/fnport.c.) */
 #include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,13 +9,11 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "core/marks.h"
+#include "core/vcpu.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
-
-struct mark_log {
-	int fd;
-};
 
 static uint32_t load32(const uint8_t *d)
 {
@@ -43,19 +41,18 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		break;
 	}
 	if (size != want || write != want_write) {
-		vm_guest_error(vm, c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
+		vcpu_guest_error(c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
 			       write ? "write" : "read", size);
 		return -1;
 	}
 	switch (port) {
 	case HF_PORT_CONSOLE:
-		marks_output(vm);
 		console_write(&vm->console, data, 1);
 		return 0;
 	case HF_PORT_EXIT: {
 		uint32_t code = load32(data);
 		if (code > HF_EXIT_CODE_MAX) {
-			vm_guest_error(vm, c, "exit code %u out of range 0..%d", code,
+			vcpu_guest_error(c, "exit code %u out of range 0..%d", code,
 				       HF_EXIT_CODE_MAX);
 			return -1;
 		}
@@ -67,22 +64,19 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		 * written into RAX when the clone restores it. The vCPU parks at once so the
 		 * fork happens exactly at this instruction. */
 		memset(data, 0, 4);
-		pthread_mutex_lock(&vm->lock);
-		c->fork_pending = true;
-		c->self_park = true;
-		pthread_mutex_unlock(&vm->lock);
-		return 0; /* the vCPU parks next and wakes the main loop (vcpu_park) */
+		vcpu_call_loop(c); /* the vCPU parks next and wakes the main loop */
+		return 0;
 	case HF_PORT_CLONE_ID:
 		memcpy(data, &vm->clone_id, 4);
 		return 0;
 	case HF_PORT_MARK:
-		marks_record(vm, load32(data));
+		marks_record(d->priv, load32(data)); /* the marks log, or NULL */
 		return 0;
 	case HF_PORT_RANDOM:
 		/* Straight from the kernel each time: bytes kept in VMM memory would be
 		 * inherited by every clone made from this process. */
 		if (getrandom(data, 4, 0) != 4) {
-			vm_guest_error(vm, c, "host random number generator failed: %s",
+			vcpu_guest_error(c, "host random number generator failed: %s",
 				       strerror(errno));
 			return -1;
 		}
@@ -90,13 +84,11 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 	case HF_PORT_SLEEP: {
 		uint32_t us = load32(data);
 		if (us > HF_SLEEP_MAX) {
-			vm_guest_error(vm, c, "sleep of %u us is longer than %u", us, HF_SLEEP_MAX);
+			vcpu_guest_error(c, "sleep of %u us is longer than %u", us, HF_SLEEP_MAX);
 			return -1;
 		}
-		pthread_mutex_lock(&vm->lock);
-		c->sleep_until = now_ns() + (uint64_t)us * 1000;
-		pthread_mutex_unlock(&vm->lock);
-		return 0; /* the vCPU parks until then (vcpu_park) */
+		vcpu_sleep(c, now_ns() + (uint64_t)us * 1000);
+		return 0;
 	}
 	case HF_PORT_WRITE: {
 		const struct hf_buf *b = guest_struct(vm, c, "console write", "descriptor",
@@ -108,19 +100,12 @@ static int hfport_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 					     desc.len, HF_WRITE_MAX);
 		if (!p)
 			return -1;
-		marks_output(vm);
 		console_write(&vm->console, p, (size_t)desc.len);
 		return 0;
 	}
 	case HF_PORT_HALT: {
-		unsigned halted = 0;
-		pthread_mutex_lock(&vm->lock);
-		c->halted = true;
-		for (unsigned i = 0; i < vm->ncpus; i++)
-			halted += vm->vcpus[i].halted;
-		pthread_mutex_unlock(&vm->lock);
-		if (halted == vm->ncpus) {
-			vm_guest_error(vm, c, "every vCPU has halted: nothing left to run");
+		if (vcpu_halt(c) == vm->ncpus) {
+			vcpu_guest_error(c, "every vCPU has halted: nothing left to run");
 			return -1;
 		}
 		return 0;
@@ -134,7 +119,7 @@ const void *guest_struct(struct vm *vm, struct vcpu *c, const char *what, const 
 {
 	const void *p = mem_ptr(&vm->mem, at, len);
 	if (!p)
-		vm_guest_error(vm, c, "%s: %s at 0x%x is outside guest RAM", what, kind, at);
+		vcpu_guest_error(c, "%s: %s at 0x%x is outside guest RAM", what, kind, at);
 	return p;
 }
 
@@ -143,7 +128,7 @@ const void *guest_buffer(struct vm *vm, struct vcpu *c, const char *what, const 
 {
 	const void *p = len <= max ? mem_ptr(&vm->mem, addr, len) : NULL;
 	if (!p)
-		vm_guest_error(vm, c, "%s: %s 0x%llx+%llu is outside guest RAM or longer than %llu "
+		vcpu_guest_error(c, "%s: %s 0x%llx+%llu is outside guest RAM or longer than %llu "
 			       "bytes", what, kind, (unsigned long long)addr,
 			       (unsigned long long)len, (unsigned long long)max);
 	return p;
@@ -160,56 +145,16 @@ static const struct device_ops hfport_ops = {
 	.destroy = hfport_destroy,
 };
 
-int hfport_add(struct vm *vm)
+int hfport_add(struct vm *vm, struct marks *marks)
 {
 	struct device *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -1;
 	*d = (struct device){.ops = &hfport_ops, .vm = vm, .port_base = HF_PORT_BASE,
-			     .port_count = HF_PORT_RANDOM - HF_PORT_BASE + 1};
+			     .port_count = HF_PORT_RANDOM - HF_PORT_BASE + 1, .priv = marks};
 	if (bus_add(&vm->bus, d) < 0) {
 		free(d);
 		return -1;
 	}
 	return 0;
-}
-
-int marks_open(struct vm *vm, const char *path)
-{
-	struct mark_log *m = calloc(1, sizeof(*m));
-	if (!m)
-		return -1;
-	m->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (m->fd < 0) {
-		pr_err("cannot open marks file %s: %s", path, strerror(errno));
-		free(m);
-		return -1;
-	}
-	vm->marks = m;
-	return 0;
-}
-
-void marks_record(struct vm *vm, uint32_t tag)
-{
-	marks_record_at(vm, tag, now_ns(), vm->cfg.name);
-}
-
-void marks_record_at(struct vm *vm, uint32_t tag, uint64_t ns, const char *name)
-{
-	char line[160];
-	if (!vm->marks)
-		return;
-	int n = snprintf(line, sizeof(line), "%u %llu %s\n", tag, (unsigned long long)ns, name);
-	/* O_APPEND: parent and clones share the file; one write per line keeps lines whole. */
-	ssize_t w = write(vm->marks->fd, line, (size_t)n);
-	(void)w;
-}
-
-void marks_close(struct vm *vm)
-{
-	if (!vm->marks)
-		return;
-	close(vm->marks->fd);
-	free(vm->marks);
-	vm->marks = NULL;
 }

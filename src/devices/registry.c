@@ -7,6 +7,6 @@ const struct device_option *const device_options[] = {
 	&virtio_net_option,
 	&virtio_blk_option,
 	&virtio_vsock_option,
-	&function_option,
+	&fnport_option,
 	NULL,
 };

@@ -1,12 +1,16 @@
 /* 8250/16550A UART at 0x3f8 (COM1), IRQ 4: the Linux guest's console. Transmits
- * instantly; received bytes queue in a FIFO. Its state lives in VMM memory, so fork()
- * copies it; the interrupt line level is part of the captured irqchip state. */
+ * instantly; received bytes queue in a FIFO, fed from the console's input (a terminal or
+ * a pty), which the device watches on the VM's main loop. Its state lives in VMM memory,
+ * so fork() copies it; the interrupt line level is part of the captured irqchip state. */
 #include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "devices/devices.h"
+#include "util/loop.h"
 #include "util/log.h"
 
 #define COM1_BASE 0x3f8
@@ -46,6 +50,9 @@
 #define RX_SIZE 4096
 
 struct serial {
+	struct device dev;
+	struct loop *loop; /* the main loop watching the console's input, NULL: none */
+	struct watch input;
 	pthread_mutex_t lock;
 	uint8_t ier, lcr, mcr, msr, scr, dll, dlm, fcr;
 	bool thri_pending;
@@ -53,14 +60,6 @@ struct serial {
 	unsigned rx_head, rx_count;
 	uint8_t rx[RX_SIZE];
 };
-
-static struct serial *serial_of(struct vm *vm)
-{
-	for (unsigned i = 0; i < vm->bus.ndevices; i++)
-		if (vm->bus.devices[i]->port_base == COM1_BASE)
-			return vm->bus.devices[i]->priv;
-	return NULL;
-}
 
 static uint8_t iir(const struct serial *s)
 {
@@ -131,7 +130,6 @@ static int serial_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 				rx_push(s, v);
 				s->thri_pending = true;
 			} else {
-				marks_output(vm);
 				console_write(&vm->console, &v, 1);
 				s->thri_pending = true;
 			}
@@ -187,55 +185,81 @@ static int serial_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 	return 0;
 }
 
-void serial_input(struct vm *vm, const uint8_t *data, size_t len)
+/* Console input for the guest (main loop). */
+static void input(struct serial *s, const uint8_t *data, size_t len)
 {
-	struct serial *s = serial_of(vm);
-	if (!s)
-		return;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < len; i++)
 		rx_push(s, data[i] == '\n' ? '\r' : data[i]);
-	update_irq(vm, s);
+	update_irq(s->dev.vm, s);
 	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_input(struct watch *w, uint32_t events)
+{
+	struct serial *s = w->arg;
+	uint8_t buf[256];
+	ssize_t n = read(w->fd, buf, sizeof(buf));
+	if (n > 0) {
+		input(s, buf, (size_t)n);
+		return;
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
+		/* End of input (or a pty nobody has opened): stop watching. */
+		loop_del(s->loop, w);
+		s->loop = NULL;
+	}
+}
+
+/* The main loop is (re)made: watch the console's input, if it has one. */
+static int serial_attach(struct device *d, struct loop *l)
+{
+	struct serial *s = d->priv;
+	int fd = d->vm->console.in_fd;
+	s->loop = NULL;
+	if (fd < 0)
+		return 0;
+	s->input = (struct watch){.fd = fd, .fn = on_input, .arg = s};
+	if (loop_add(l, &s->input, EPOLLIN) == 0)
+		s->loop = l;
+	return 0;
 }
 
 static int serial_post_fork(struct device *d)
 {
 	struct serial *s = d->priv;
-	/* The lock may have been copied mid-use by another thread of the parent. */
+	/* The lock may have been copied mid-use by another thread of the parent; the loop is
+	 * the parent's. */
 	pthread_mutex_init(&s->lock, NULL);
+	s->loop = NULL;
 	return 0;
 }
 
 static void serial_destroy(struct device *d)
 {
-	free(d->priv);
-	free(d);
+	free(d->priv); /* d is its first member */
 }
 
 static const struct device_ops serial_ops = {
 	.name = "serial",
 	.pio = serial_pio,
 	.post_fork = serial_post_fork,
+	.attach = serial_attach,
 	.destroy = serial_destroy,
 };
 
 int serial_add(struct vm *vm)
 {
-	struct device *d = calloc(1, sizeof(*d));
 	struct serial *s = calloc(1, sizeof(*s));
-	if (!d || !s) {
-		free(d);
-		free(s);
+	if (!s)
 		return -1;
-	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
 	s->mcr = MCR_OUT2;
-	*d = (struct device){.ops = &serial_ops, .vm = vm, .port_base = COM1_BASE,
-			     .port_count = 8, .priv = s};
-	if (bus_add(&vm->bus, d) < 0) {
-		serial_destroy(d);
+	s->dev = (struct device){.ops = &serial_ops, .vm = vm, .port_base = COM1_BASE,
+				 .port_count = 8, .priv = s};
+	if (bus_add(&vm->bus, &s->dev) < 0) {
+		free(s);
 		return -1;
 	}
 	return 0;

@@ -433,6 +433,13 @@ static int vdev_attach(struct device *d, struct loop *l)
 	return v->ops->attach ? v->ops->attach(v, l) : 0;
 }
 
+static void vdev_status(struct device *d, struct hf_vm_status *st)
+{
+	struct virtio_dev *v = d->priv;
+	if (v->ops->status)
+		v->ops->status(v, st);
+}
+
 static void vdev_destroy(struct device *d)
 {
 	struct virtio_dev *v = d->priv;
@@ -447,6 +454,7 @@ static const struct device_ops vdev_ops = {
 	.pre_fork = vdev_pre_fork,
 	.post_fork = vdev_post_fork,
 	.attach = vdev_attach,
+	.status = vdev_status,
 	.destroy = vdev_destroy,
 };
 

@@ -70,6 +70,7 @@ struct virtio_ops {
 	int (*pre_fork)(struct virtio_dev *v);
 	int (*post_fork)(struct virtio_dev *v);
 	int (*attach)(struct virtio_dev *v, struct loop *l);
+	void (*status)(struct virtio_dev *v, struct hf_vm_status *st);
 	void (*destroy)(struct virtio_dev *v);
 };
 

@@ -27,6 +27,7 @@
 
 #include "util/loop.h"
 #include "core/vm.h"
+#include "api/proto.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
 #include "util/log.h"
@@ -163,7 +164,7 @@ static void rx_event(struct watch *w, uint32_t events)
 
 	pthread_mutex_lock(&n->v.lock);
 	for (unsigned i = 0; i < RX_BATCH; i++) {
-		if (vm->is_template || !virtq_has_avail(&n->v, RXQ)) {
+		if (vm->frozen || !virtq_has_avail(&n->v, RXQ)) {
 			/* No buffer to put a frame in: stop watching until the driver adds one
 			 * (it notifies the receive queue). A template's guest never runs again. */
 			watch_tap(n, false);
@@ -250,7 +251,6 @@ static int vnet_attach(struct virtio_dev *v, struct loop *l)
 		tap = clone_tap(n, v->dev.vm->clone_id, name, sizeof(name));
 		if (tap < 0)
 			return -1;
-		snprintf(v->dev.vm->net_tap, sizeof(v->dev.vm->net_tap), "%s", name);
 	}
 	pthread_mutex_lock(&n->v.lock);
 	if (tap >= 0) {
@@ -288,6 +288,12 @@ static int vnet_post_fork(struct virtio_dev *v)
 	return 0;
 }
 
+static void vnet_status(struct virtio_dev *v, struct hf_vm_status *st)
+{
+	struct vnet *n = v->owner;
+	snprintf(st->net, sizeof(st->net), "%s", n->ifname);
+}
+
 static void vnet_destroy(struct virtio_dev *v)
 {
 	struct vnet *n = v->owner;
@@ -307,6 +313,7 @@ static const struct virtio_ops vnet_virtio_ops = {
 	.attach = vnet_attach,
 	.pre_fork = vnet_pre_fork,
 	.post_fork = vnet_post_fork,
+	.status = vnet_status,
 	.destroy = vnet_destroy,
 };
 
@@ -369,7 +376,6 @@ static int vnet_add(struct vm *vm, int fd, const char *ifname, const uint8_t *ma
 		return -1;
 	}
 	snprintf(n->ifname, sizeof(n->ifname), "%s", ifname);
-	snprintf(vm->net_tap, sizeof(vm->net_tap), "%s", ifname);
 	if (mac)
 		memcpy(n->mac, mac, 6);
 	else

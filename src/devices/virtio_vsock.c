@@ -166,7 +166,7 @@ static void conn_watch(struct conn *c)
 		ev = EPOLLRDHUP;
 	} else if (c->state == C_ESTABLISHED) {
 		if (!c->host_eof && !c->guest_shut_rcv && !vs->rx_stalled && peer_credit(c) &&
-		    !vs->v.dev.vm->is_template)
+		    !vs->v.dev.vm->frozen)
 			ev |= EPOLLIN;
 		if (c->buf_len)
 			ev |= EPOLLOUT;
@@ -367,7 +367,7 @@ static void host_to_guest(struct conn *c)
 	for (unsigned n = 0; n < RX_BATCH && c->state == C_ESTABLISHED && !c->host_eof; n++) {
 		uint32_t credit = peer_credit(c);
 		struct virtq_elem e;
-		if (!credit || vs->v.dev.vm->is_template || !rx_take(vs, &e))
+		if (!credit || vs->v.dev.vm->frozen || !rx_take(vs, &e))
 			break;
 		size_t want = e.in_len - HDR_LEN;
 		if (want > credit)
@@ -716,7 +716,7 @@ out:
 static void listener_event(struct watch *w, uint32_t events)
 {
 	struct vsock *vs = w->arg;
-	bool frozen = vs->v.dev.vm->is_template;
+	bool frozen = vs->v.dev.vm->frozen;
 	(void)events;
 	pthread_mutex_lock(&vs->v.lock);
 	for (int i = 0; i < 16; i++) {

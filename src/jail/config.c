@@ -109,7 +109,7 @@ const char *jail_user_problem(long uid, long gid)
 }
 
 /* Everything the jail needs, checked at once; each problem named. */
-static int check(struct jail_config *j, struct vm_config *cfg)
+static int check(struct jail_config *j, const struct vm_config *cfg)
 {
 	const char *problem = jail_user_problem(j->uid, j->gid);
 	if (problem) {
@@ -138,7 +138,7 @@ static int check(struct jail_config *j, struct vm_config *cfg)
 	return jail_cgroup_check();
 }
 
-int jail_paths_prepare(struct jail_config *j, struct vm_config *cfg)
+int jail_paths_prepare(struct jail_config *j, const struct vm_config *cfg)
 {
 	const char *kvm = getenv("HYPERFORK_KVM") ? getenv("HYPERFORK_KVM") : "/dev/kvm";
 	jail_add_path(j, kvm, false, false);
@@ -151,7 +151,6 @@ int jail_paths_prepare(struct jail_config *j, struct vm_config *cfg)
 	jail_add_path(j, cfg->image, false, false);
 	jail_add_path(j, cfg->initrd, false, false);
 	jail_add_path(j, cfg->run_dir, true, false);
-	jail_add_path(j, cfg->marks_path, true, true);
 	if (cfg->console == CONSOLE_FILE)
 		jail_add_path(j, cfg->console_path, true, true);
 	for (unsigned i = 0; i < j->npaths; i++)

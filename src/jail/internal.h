@@ -34,17 +34,11 @@ void jail_self_set_ask_fd(int fd);
 
 /* ---- paths and checks (config.c; the launcher) ---------------------------------------- */
 
-/* Add path to what the jail holds (read-only unless writable; create: a file the VM
- * writes, created empty if it does not exist). Returns its entry, or NULL if there is none:
- * no path (NULL or ""), or too many, which leaves the last entry's path NULL, for
- * jail_paths_prepare and the launcher to report. */
-struct jail_path *jail_add_path(struct jail_config *j, const char *path, bool writable,
-				bool create);
 /* Complete j's paths for the VM of cfg (KVM, /dev/null, /dev/urandom, /sys/module, the tun
  * device for a network card, the kernel, initrd, run directory, marks and console files),
  * each made absolute; check everything the jail needs (the user, the paths, the run
  * directory, cgroup2); create the files the VM writes. Returns 0 or -1 (logged). */
-int jail_paths_prepare(struct jail_config *j, struct vm_config *cfg);
+int jail_paths_prepare(struct jail_config *j, const struct vm_config *cfg);
 
 /* ---- cgroups (cgroup.c) --------------------------------------------------------------- */
 
@@ -67,8 +61,8 @@ int jail_cgroup_enter_vm(const char *name);
 
 /* The VMM, just forked by the keeper (its inherited fds closed but ask_fd, its end of the
  * socket to the keeper): enter its cgroup, build its root (a new mount namespace) and have
- * cfg->before_guest drop its privileges. Returns JAIL_INSIDE, or -1 (logged). */
-int jail_vmm_enter(struct jail_config *j, struct vm_config *cfg, int ask_fd);
+ * jail_drop_privileges drop its privileges. Returns JAIL_INSIDE, or -1 (logged). */
+int jail_vmm_enter(struct jail_config *j, const struct vm_config *cfg, int ask_fd);
 
 /* ---- host pids: the keeper's answers (hostpid.c) -------------------------------------- */
 
@@ -86,7 +80,7 @@ void jail_host_pid_answer(int fd);
  * (reap, watch the cgroups, answer pid questions on ask[0]) until it is empty, sending the
  * VMM's status on out when it ends. Returns JAIL_INSIDE in the VMM (-1 if its jail could
  * not be entered, logged), JAIL_DONE in the keeper once the jail is empty. */
-int jail_keeper_start(struct jail_config *j, struct vm_config *cfg, int out, int ask[2]);
+int jail_keeper_start(struct jail_config *j, const struct vm_config *cfg, int out, int ask[2]);
 /* Whatever is left once the jail of cgroup (its group's directory) is empty: every VM's
  * leaf and its sockets in run_dir, then the jail's group. Returns 0, or -1 if the jail's
  * group is still there (errno set). */

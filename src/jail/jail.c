@@ -88,7 +88,7 @@ static int launcher_wait(int in, pid_t keeper_pid, const char *run_dir)
 	return keeper_lost(keeper_pid, run_dir);
 }
 
-int jail_enter(struct jail_config *j, struct vm_config *cfg, int *status)
+int jail_enter(struct jail_config *j, const struct vm_config *cfg, int *status)
 {
 	*status = HF_STATUS_ERROR;
 	if (jail_paths_prepare(j, cfg) < 0)

@@ -39,6 +39,7 @@ struct jail_config {
 	uint64_t memory;       /* memory.max of the jail in bytes, 0: no limit */
 	uint64_t cpu_quota_us; /* cpu.max quota per JAIL_CPU_PERIOD_US, 0: no limit */
 	bool net;              /* a network card: /dev/net/tun is needed */
+	bool no_seccomp;       /* run --no-seccomp: the keeper has no filter either */
 	unsigned npaths;       /* what device options name (disks, vsock directories) */
 	struct jail_path paths[JAIL_MAX_PATHS];
 };
@@ -48,6 +49,12 @@ struct jail_config {
 int jail_parse_cpu(const char *s, uint64_t *quota_us);
 /* Note the argument of device option --opt: the files and devices it needs inside. */
 void jail_note_device(struct jail_config *j, const char *opt, const char *arg);
+/* Add path to what the jail holds (read-only unless writable; create: a file the VM
+ * writes, created empty if it does not exist). Returns its entry, or NULL if there is none:
+ * no path (NULL or ""), or too many, which leaves the last entry's path NULL, for
+ * jail_enter to report. */
+struct jail_path *jail_add_path(struct jail_config *j, const char *path, bool writable,
+				bool create);
 
 /* What is wrong with jailing as uid/gid (-1: not given) from this process: NULL if
  * nothing, else the problem, for the caller to report (run, and serve before its VMs). */
@@ -55,11 +62,14 @@ const char *jail_user_problem(long uid, long gid);
 
 enum { JAIL_INSIDE = 0, JAIL_DONE = 1 };
 /* Build the jail for the VM of cfg and enter it. Returns JAIL_INSIDE in the process that
- * is to run the VM (inside the jail, still root; cfg->before_guest drops privileges), or
- * JAIL_DONE with *status set in the others: the launcher (the VM's exit status, or
- * HF_STATUS_ERROR with the cause logged if the jail could not be made) and the keeper
- * (0, once the jail is empty and cleaned up). */
-int jail_enter(struct jail_config *j, struct vm_config *cfg, int *status);
+ * is to run the VM (inside the jail, still root: jail_drop_privileges, once its board is
+ * built, drops them), or JAIL_DONE with *status set in the others: the launcher (the VM's
+ * exit status, or HF_STATUS_ERROR with the cause logged if the jail could not be made) and
+ * the keeper (0, once the jail is empty and cleaned up). */
+int jail_enter(struct jail_config *j, const struct vm_config *cfg, int *status);
+/* In the jailed VMM, once what needs root is open (before the guest runs): become the
+ * jail's uid/gid for good, without capabilities. Returns 0 or -1 (logged). */
+int jail_drop_privileges(void);
 
 /* This process's pid (pid, a pid in the jail) as the host sees it; pid itself outside a
  * jail, 0 if it cannot be learnt (logged). Asks the keeper: one round trip. */

@@ -183,7 +183,7 @@ static int keeper(const char *cgroup, const char *run_dir, pid_t vmm, int out, i
 	return 0;
 }
 
-int jail_keeper_start(struct jail_config *j, struct vm_config *cfg, int out, int ask[2])
+int jail_keeper_start(struct jail_config *j, const struct vm_config *cfg, int out, int ask[2])
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -211,7 +211,7 @@ int jail_keeper_start(struct jail_config *j, struct vm_config *cfg, int out, int
 		pr_debug("jail keeper: the launcher is gone");
 	/* The keeper stays root: from here it is held to what it does (the VMM, forked
 	 * already, loads its own filters). If its filter cannot be loaded, the jail ends. */
-	if (!cfg->no_seccomp) {
+	if (!j->no_seccomp) {
 		if (seccomp_prepare(true) < 0 || seccomp_enter(SECCOMP_KEEPER) < 0) {
 			kill(vmm, SIGKILL);
 			return JAIL_DONE;

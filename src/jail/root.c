@@ -146,9 +146,7 @@ fail:
 
 /* ---- privileges (the VMM, once its board is built) ------------------------------------ */
 
-/* The VMM's cfg->before_guest: become the jail's uid/gid for good, without capabilities.
- * Returns 0 or -1 (logged). */
-static int drop_privileges(void)
+int jail_drop_privileges(void)
 {
 	uid_t uid = jail_self()->uid;
 	gid_t gid = jail_self()->gid;
@@ -179,13 +177,12 @@ static int drop_privileges(void)
 
 /* ---- the VMM, just forked ------------------------------------------------------------- */
 
-int jail_vmm_enter(struct jail_config *j, struct vm_config *cfg, int ask_fd)
+int jail_vmm_enter(struct jail_config *j, const struct vm_config *cfg, int ask_fd)
 {
 	jail_self_set_ask_fd(ask_fd);
 	if (jail_cgroup_enter_vm(cfg->name) < 0)
 		return -1;
 	if (build_root(j->paths, j->npaths, j->uid, j->gid) < 0)
 		return -1;
-	cfg->before_guest = drop_privileges;
 	return JAIL_INSIDE;
 }

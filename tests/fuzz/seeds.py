@@ -75,10 +75,10 @@ put("fuzz_serve_http", "metrics", "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /
 put("fuzz_serve_http", "wrong", "GET %s HTTP/1.1\r\nHost: x\r\n\r\nPUT /nope HTTP/1.0\r\n\r\n" % inv)
 
 # the function device: what a client sends on a VM's .fn socket
-put("fuzz_function", "invoke", "INVOKE 6f1c-22 1700000000123 arn:aws:lambda:us-east-1:0:function:f - 4 7\nctx!{\"a\":1}")
-put("fuzz_function", "noctx", "INVOKE id 1 arn - 0 0\n")
-put("fuzz_function", "short", "INVOKE id 1 arn - 0 10\n{}")
-put("fuzz_function", "bad", "INVOKE  id 1\n")
+put("fuzz_fnport", "invoke", "INVOKE 6f1c-22 1700000000123 arn:aws:lambda:us-east-1:0:function:f - 4 7\nctx!{\"a\":1}")
+put("fuzz_fnport", "noctx", "INVOKE id 1 arn - 0 0\n")
+put("fuzz_fnport", "short", "INVOKE id 1 arn - 0 10\n{}")
+put("fuzz_fnport", "bad", "INVOKE  id 1\n")
 
 # virtio-vsock: a driver's program (see fuzz_vsock.c): a REQUEST to the host's port 5000,
 # data on it, a CREDIT_REQUEST, a SHUTDOWN; and a register write and a ring scribble

@@ -68,10 +68,11 @@ expect_in "$RUN/s" "^pool: +0 warm of 0, 2 clone\(s\) made on demand" "status co
 expect_status 0 "stop it" -- "$HF" stop tz
 wait $tz
 expect_status 240 "template --pool 65 is refused" -- "$HF" template tk.1 --pool 65
-# A parent killed between making a clone and answering for it (test-only hook): no one
-# knows of that clone, so it ends by itself instead of living on unseen.
+# A parent killed between making a clone and answering for it (the test-only
+# HYPERFORK_TEST_KILL_AT at its trace point fork-answer, util/trace.h): no one knows of that
+# clone, so it ends by itself instead of living on unseen.
 for mode in template fork; do
-	env HYPERFORK_TEST_KILL_BEFORE_ANSWER=1 "$HF" run --name kb$mode --mem 64M --timeout $(scaled 60) \
+	env HYPERFORK_TEST_KILL_AT=fork-answer "$HF" run --name kb$mode --mem 64M --timeout $(scaled 60) \
 		--console "$RUN/kb$mode.out" --bare "$TGUESTS/ticker.elf" > "$RUN/kb$mode.log" 2>&1 &
 	p=$!
 	check "$mode: the VM runs" wait_for 10 grep -q "^tick 1 " "$RUN/kb$mode.out"

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "clone/snapshot.h"
+#include "arch/x86/snapshot.h"
 
 static struct kvm_segment tr(uint8_t type)
 {

@@ -226,3 +226,12 @@ int bare_setup(struct vm *vm, const uint8_t *data, size_t len)
 			return -1;
 	return 0;
 }
+
+void bare_clone_info(struct vm *vm, unsigned id, uint64_t request_tsc)
+{
+	struct hf_boot_info *bi = mem_ptr(&vm->mem, HF_BOOT_INFO_ADDR, sizeof(*bi));
+	if (!bi)
+		return;
+	bi->clone_id = id;
+	bi->clone_request_tsc = request_tsc;
+}

@@ -6,6 +6,7 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
+#include "core/vcpu.h"
 #include "core/vm.h"
 
 #define X86_CR0_PE (1ull << 0)

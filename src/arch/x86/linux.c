@@ -11,7 +11,7 @@
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/mptable.h"
-#include "devices/devices.h"
+#include "core/vcpu.h"
 #include "loader/elf.h"
 #include "util/log.h"
 

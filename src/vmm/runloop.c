@@ -1,6 +1,5 @@
-/* The VMM main thread: runs a VM until it ends, serving its control socket, signals,
- * timeout, console input and fork points. */
-#include "core/runloop.h"
+/* The VMM's main thread: runs the VM until it ends (see runloop.h). */
+#include "vmm/runloop.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -15,19 +14,20 @@
 #include <x86intrin.h>
 
 #include "api/server.h"
-#include "clone/fork.h"
-#include "clone/prefault.h"
+#include "core/marks.h"
 #include "core/seccomp.h"
-#include "devices/devices.h"
 #include "hyperfork/abi.h"
-#include "jail/jail.h"
 #include "util/log.h"
 #include "util/trace.h"
+#include "vmm/status.h"
 
 struct runloop {
+	const struct vmm_config *cfg;
 	struct vm *vm;
+	struct clones *clones;
+	struct marks *marks;
 	struct loop loop;
-	struct watch sig, notify, timer, input;
+	struct watch sig, notify, timer;
 	struct server server;
 	/* Work done at the top of the loop, outside any callback, because it forks: a fork or
 	 * template asked through the control socket (its client waits for the answer), and
@@ -41,54 +41,12 @@ struct runloop {
 	bool notified;
 };
 
-static void read_smaps_rollup(struct hf_vm_status *st)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
-	char line[256];
-	unsigned long long v, priv = 0;
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Rss: %llu kB", &v) == 1)
-			st->rss_kb = v;
-		else if (sscanf(line, "Pss: %llu kB", &v) == 1)
-			st->pss_kb = v;
-		else if (sscanf(line, "Private_Clean: %llu kB", &v) == 1 ||
-			 sscanf(line, "Private_Dirty: %llu kB", &v) == 1)
-			priv += v;
-	}
-	st->private_kb = priv;
-	fclose(f);
-}
-
-void vm_status(struct vm *vm, struct hf_vm_status *st)
-{
-	memset(st, 0, sizeof(*st));
-	snprintf(st->name, sizeof(st->name), "%s", vm->cfg.name);
-	snprintf(st->parent, sizeof(st->parent), "%s", vm->parent);
-	pthread_mutex_lock(&vm->lock);
-	snprintf(st->state, sizeof(st->state), "%s", vm_state_name(vm));
-	pthread_mutex_unlock(&vm->lock);
-	snprintf(st->kind, sizeof(st->kind), "%s", vm->cfg.kind == VM_BARE ? "bare" : "linux");
-	snprintf(st->console, sizeof(st->console), "%s", console_kind_name(vm->console.kind));
-	snprintf(st->console_path, sizeof(st->console_path), "%s", vm->console.path);
-	snprintf(st->net, sizeof(st->net), "%s", vm->net_tap);
-	st->pid = (int)jail_host_pid(getpid()); /* a jail has a PID namespace of its own */
-	st->cpus = vm->ncpus;
-	st->clone_id = vm->clone_id;
-	st->clones = vm->clones_made;
-	st->mem_bytes = vm->mem.ram_size;
-	st->uptime_ms = (now_ns() - vm->start_ns) / 1000000;
-	read_smaps_rollup(st);
-	template_pool_status(vm, st);
-}
-
-static void reap_children(struct vm *vm)
+static void reap_children(struct runloop *rl)
 {
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		clone_reaped(vm, pid); /* no longer counts against --max-clones */
+		clone_reaped(rl->clones, pid); /* no longer counts against --max-clones */
 		if (WIFEXITED(status))
 			pr_debug("clone pid %d exited with status %d", (int)pid,
 				 WEXITSTATUS(status));
@@ -104,7 +62,7 @@ static void on_signal(struct watch *w, uint32_t events)
 	(void)events;
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
-			reap_children(rl->vm);
+			reap_children(rl);
 		else
 			vm_request_exit(rl->vm, HF_STATUS_STOPPED, "stopped by signal %s",
 					strsignal((int)si.ssi_signo));
@@ -118,56 +76,7 @@ static void on_timer(struct watch *w, uint32_t events)
 	(void)events;
 	if (read(w->fd, &n, sizeof(n)) == sizeof(n))
 		vm_request_exit(rl->vm, HF_STATUS_TIMEOUT, "timed out after %.3g s",
-				(double)rl->vm->cfg.timeout_ns / 1e9);
-}
-
-static void on_input(struct watch *w, uint32_t events)
-{
-	struct runloop *rl = w->arg;
-	uint8_t buf[256];
-	ssize_t n = read(w->fd, buf, sizeof(buf));
-	if (n > 0) {
-		serial_input(rl->vm, buf, (size_t)n);
-		return;
-	}
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
-		/* End of input (or a pty nobody has opened): stop watching. */
-		loop_del(&rl->loop, w);
-	}
-}
-
-/* Serve the fork points vCPUs have reached: clone, or freeze into a template. Returns 1 in
- * a new clone. */
-static int serve_fork_points(struct runloop *rl)
-{
-	struct vm *vm = rl->vm;
-	for (unsigned i = 0; i < vm->ncpus && !vm->is_template; i++) {
-		struct vcpu *c = &vm->vcpus[i];
-		pthread_mutex_lock(&vm->lock);
-		bool pending = c->fork_pending && c->parked;
-		pthread_mutex_unlock(&vm->lock);
-		if (!pending)
-			continue;
-		uint64_t tsc = __rdtsc(), t_request = now_ns();
-		if (vm->cfg.template) {
-			char err[256];
-			int r = template_freeze(vm, c, vm->cfg.template_pool, err, sizeof(err));
-			if (r < 0)
-				pr_err("fork point on vCPU %u: cannot make a template: %s", i, err);
-			return r == 1;
-		}
-		struct clone_result res;
-		int r = clone_fork(vm, 1, vm->cfg.clone_console, c, tsc, &res);
-		if (r == 1)
-			return 1;
-		if (r < 0)
-			pr_err("fork point on vCPU %u: no clone made: %s", i, res.error);
-		else
-			marks_record_at(vm, HF_MARK_FORK_REQUEST, t_request, res.clones[0].name);
-		clone_handed_out(&res); /* the guest's own fork point: no one else to tell */
-		clone_result_free(&res);
-	}
-	return 0;
+				(double)rl->cfg->timeout_ns / 1e9);
 }
 
 static void on_notify(struct watch *w, uint32_t events)
@@ -180,17 +89,42 @@ static void on_notify(struct watch *w, uint32_t events)
 	rl->notified = true;
 }
 
+/* Serve the fork points vCPUs have reached: clone, or freeze into a template. Returns 1 in
+ * a new clone. */
+static int serve_fork_points(struct runloop *rl)
+{
+	struct vm *vm = rl->vm;
+	for (unsigned i = 0; i < vm->ncpus && !vm->frozen; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+		if (!vcpu_loop_called(c))
+			continue;
+		uint64_t tsc = __rdtsc(), t_request = now_ns();
+		struct clone_result res;
+		if (clone_fork_point(rl->clones, c, tsc, &res) == 1)
+			return 1;
+		for (unsigned k = 0; k < res.made; k++)
+			marks_record_at(rl->marks, HF_MARK_FORK_REQUEST, t_request,
+					res.clones[k].name);
+		clone_handed_out(&res); /* the guest's own fork point: no one else to tell */
+		clone_result_free(&res);
+		if (!res.requested)
+			return 0; /* a template's fork point: frozen, or it could not be */
+	}
+	return 0;
+}
+
 /* A fork or template asked through the control socket (rl->ctl), at the top of the loop.
  * Returns 1 in a new clone (which does not answer: the client is the parent's). */
 static int serve_control_fork(struct runloop *rl)
 {
 	struct vm *vm = rl->vm;
+	struct clones *cl = rl->clones;
 	const struct hf_request *req = &rl->ctl.req;
 	struct hf_response resp = {.ok = true};
 	rl->ctl.asked = false;
 	if (req->cmd == CMD_TEMPLATE) {
 		char err[200];
-		switch (template_freeze(vm, NULL, req->pool, err, sizeof(err))) {
+		switch (template_freeze(cl, NULL, req->pool, err, sizeof(err))) {
 		case 1:
 			return 1;
 		case -1:
@@ -200,12 +134,12 @@ static int serve_control_fork(struct runloop *rl)
 		server_answer(&rl->server, rl->ctl.client, &resp);
 		return 0;
 	}
-	enum console_kind kind = vm->cfg.clone_console;
+	enum console_kind kind = rl->cfg->clone.console;
 	const char *unused;
 	if (req->console[0])
 		console_parse(req->console, &kind, &unused);
 	struct clone_result res;
-	int r = clone_fork(vm, req->count, kind, NULL, rl->ctl.tsc, &res);
+	int r = clone_fork(cl, req->count, kind, NULL, rl->ctl.tsc, &res);
 	if (r == 1)
 		return 1;
 	if (r < 0) {
@@ -222,19 +156,13 @@ static int serve_control_fork(struct runloop *rl)
 		resp.nclones = res.made;
 		resp.clones = res.clones; /* freed with the response */
 		for (unsigned i = 0; i < res.made; i++)
-			marks_record_at(vm, HF_MARK_FORK_REQUEST, rl->ctl.t_request,
+			marks_record_at(rl->marks, HF_MARK_FORK_REQUEST, rl->ctl.t_request,
 					res.clones[i].name);
+		trace_point("fork-answer"); /* clones made, not yet handed out */
 	}
-	/* Test-only: a parent killed between making its clones and answering (the environment
-	 * is read once, not on every fork). */
-	static int kill_before_answer = -1;
-	if (kill_before_answer < 0)
-		kill_before_answer = getenv("HYPERFORK_TEST_KILL_BEFORE_ANSWER") != NULL;
-	if (res.made && kill_before_answer)
-		raise(SIGKILL);
 	server_answer(&rl->server, rl->ctl.client, &resp);
 	clone_handed_out(&res);
-	if (vm->is_template)
+	if (vm->frozen)
 		vm_notify(vm); /* refill the pool, now that the answer is out */
 	return 0;
 }
@@ -247,7 +175,7 @@ static int serve_forks(struct runloop *rl)
 	if (!rl->notified || rl->vm->exiting)
 		return 0;
 	rl->notified = false;
-	return serve_fork_points(rl) == 1 || template_refill(rl->vm) == 1;
+	return serve_fork_points(rl) == 1 || template_refill(rl->clones) == 1;
 }
 
 static int control(void *arg, struct server_client *client, const struct hf_request *req,
@@ -259,14 +187,14 @@ static int control(void *arg, struct server_client *client, const struct hf_requ
 	resp->ok = true;
 	switch (req->cmd) {
 	case CMD_STATUS:
-		vm_status(vm, &resp->vm);
+		vm_status(vm, rl->clones, &resp->vm);
 		break;
 	case CMD_PAUSE:
-		if (vm->is_template) {
+		if (vm->frozen) {
 			resp->ok = false;
 			snprintf(resp->error, sizeof(resp->error), "a template does not run");
 		} else if (!vm->user_paused) {
-			vm_pause_all(vm);
+			vcpus_pause(vm);
 			console_flush(&vm->console);
 			vm->user_paused = true;
 		}
@@ -274,14 +202,14 @@ static int control(void *arg, struct server_client *client, const struct hf_requ
 	case CMD_RESUME:
 		if (vm->user_paused) {
 			vm->user_paused = false;
-			vm_resume_all(vm);
+			vcpus_resume(vm);
 		}
 		break;
 	case CMD_STOP:
 		vm_request_exit(vm, HF_STATUS_STOPPED, "stopped through the control socket");
 		break;
 	case CMD_TEMPLATE:
-		if (vm->is_template) {
+		if (vm->frozen) {
 			resp->ok = false;
 			snprintf(resp->error, sizeof(resp->error), "already a template");
 			break;
@@ -303,16 +231,16 @@ static int control(void *arg, struct server_client *client, const struct hf_requ
 	return SERVER_ANSWER;
 }
 
-static int setup(struct runloop *rl, struct vm *vm)
+static int setup(struct runloop *rl)
 {
+	struct vm *vm = rl->vm;
 	sigset_t set;
 	char path[PATH_MAX];
 
-	memset(rl, 0, sizeof(*rl));
-	rl->vm = vm;
-	vm->runloop = rl;
-	rl->sig.fd = rl->timer.fd = rl->input.fd = -1;
+	rl->sig.fd = rl->timer.fd = -1;
 	rl->server.listen.fd = -1;
+	rl->notified = false;
+	memset(&rl->ctl, 0, sizeof(rl->ctl));
 	if (loop_init(&rl->loop) < 0)
 		return -1;
 
@@ -332,10 +260,10 @@ static int setup(struct runloop *rl, struct vm *vm)
 	rl->notify = (struct watch){.fd = vm->notify_fd, .fn = on_notify, .arg = rl};
 	if (loop_add(&rl->loop, &rl->notify, EPOLLIN) < 0)
 		return -1;
-	if (vm->cfg.timeout_ns) {
-		struct itimerspec its = {
-			.it_value = {.tv_sec = (time_t)(vm->cfg.timeout_ns / 1000000000ull),
-				     .tv_nsec = (long)(vm->cfg.timeout_ns % 1000000000ull)}};
+	uint64_t timeout = rl->cfg->timeout_ns;
+	if (timeout) {
+		struct itimerspec its = {.it_value = {.tv_sec = (time_t)(timeout / 1000000000ull),
+						      .tv_nsec = (long)(timeout % 1000000000ull)}};
 		rl->timer = (struct watch){.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC),
 					   .fn = on_timer,
 					   .arg = rl};
@@ -344,11 +272,6 @@ static int setup(struct runloop *rl, struct vm *vm)
 			pr_err("timerfd: %s", strerror(errno));
 			return -1;
 		}
-	}
-	if (vm->console.in_fd >= 0 && vm->cfg.kind == VM_LINUX) {
-		rl->input = (struct watch){.fd = vm->console.in_fd, .fn = on_input, .arg = rl};
-		if (loop_add(&rl->loop, &rl->input, EPOLLIN) < 0)
-			rl->input.fd = -1;
 	}
 	if (bus_attach(&vm->bus, &rl->loop) < 0)
 		return -1;
@@ -373,17 +296,18 @@ static void teardown(struct runloop *rl, bool abandon)
 	loop_close(&rl->loop);
 }
 
-int vm_run(struct vm *vm)
+int runloop_run(struct vm *vm, struct clones *cl, struct marks *marks,
+		const struct vmm_config *cfg)
 {
-	struct runloop rl;
+	struct runloop rl = {.cfg = cfg, .vm = vm, .clones = cl, .marks = marks};
 
 	vcpu_install_kick_handler();
-	if (setup(&rl, vm) < 0 || seccomp_enter(SECCOMP_MAIN) < 0) {
+	if (setup(&rl) < 0 || seccomp_enter(SECCOMP_MAIN) < 0) {
 		teardown(&rl, false);
 		return HF_STATUS_ERROR;
 	}
 	seccomp_test_hook(SECCOMP_MAIN, vm->clone_id != 0);
-	if (vm_start_vcpus(vm) < 0) {
+	if (vcpus_start(vm) < 0) {
 		teardown(&rl, false);
 		return HF_STATUS_ERROR;
 	}
@@ -394,10 +318,10 @@ int vm_run(struct vm *vm)
 			 * do). */
 			trace_point("clone-loop");
 			teardown(&rl, true);
-			bool ok = vm_start_vcpus(vm) == 0;
+			bool ok = vcpus_start(vm) == 0;
 			trace_point("clone-vcpus-started");
-			if (!ok || setup(&rl, vm) < 0 || clone_child_started(vm, &rl.loop) < 0) {
-				vm_join_vcpus(vm);
+			if (!ok || setup(&rl) < 0 || clone_child_started(cl, &rl.loop) < 0) {
+				vcpus_join(vm);
 				teardown(&rl, false);
 				return HF_STATUS_ERROR;
 			}
@@ -410,16 +334,13 @@ int vm_run(struct vm *vm)
 		if (done)
 			break;
 		/* A pool the admission limits hold back is retried every second. */
-		bool held = template_refill_held(vm);
+		bool held = template_refill_held(cl);
 		if (loop_once(&rl.loop, held ? 1000 : -1) < 0)
 			vm_request_exit(vm, HF_STATUS_ERROR, "event loop failed");
 		rl.notified |= held;
 	}
-	vm_join_vcpus(vm);
-	prefault_stop(vm);
+	vcpus_join(vm);
 	console_flush(&vm->console);
-	template_release(vm);
 	teardown(&rl, false);
-	vm->runloop = NULL;
 	return vm->exit_status;
 }

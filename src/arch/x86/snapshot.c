@@ -1,6 +1,5 @@
-/* KVM state capture and restore: everything about a VM that lives in the kernel rather than
- * in the VMM's memory (which fork() copies by itself). */
-#include "clone/snapshot.h"
+/* KVM state capture and restore (x86; see snapshot.h). */
+#include "arch/x86/snapshot.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <x86intrin.h>
 
+#include "core/vcpu.h"
 #include "core/vm.h"
 #include "util/log.h"
 #include "util/trace.h"
@@ -15,49 +15,22 @@
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 
-struct vm_snapshot *snapshot_vm_alloc(struct vm *vm)
+static size_t xsave_size(const struct host *h)
 {
-	(void)vm;
-	return calloc(1, sizeof(struct vm_snapshot));
+	return h->xsave2_size > (int)sizeof(struct kvm_xsave) ? (size_t)h->xsave2_size
+							     : sizeof(struct kvm_xsave);
 }
 
-void snapshot_vm_free(struct vm_snapshot *s)
+void snapshot_free(struct snapshot *s)
 {
 	if (!s)
 		return;
-	free(s->msr_index);
-	free(s);
-}
-
-static size_t xsave_size(const struct vm *vm)
-{
-	size_t sz = vm->host->xsave2_size > (int)sizeof(struct kvm_xsave)
-			    ? (size_t)vm->host->xsave2_size
-			    : sizeof(struct kvm_xsave);
-	return sz;
-}
-
-struct vcpu_snapshot *snapshot_vcpu_alloc(struct vm *vm)
-{
-	struct vcpu_snapshot *s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	if (vm->host->xsave) {
-		s->xsave = calloc(1, xsave_size(vm));
-		if (!s->xsave) {
-			free(s);
-			return NULL;
-		}
+	for (unsigned i = 0; s->vcpus && i < s->ncpus; i++) {
+		free(s->vcpus[i].xsave);
+		free(s->vcpus[i].msrs);
 	}
-	return s;
-}
-
-void snapshot_vcpu_free(struct vcpu_snapshot *s)
-{
-	if (!s)
-		return;
-	free(s->xsave);
-	free(s->msrs);
+	free(s->vcpus);
+	free(s->vm.msr_index);
 	free(s);
 }
 
@@ -97,14 +70,12 @@ struct kvm_segment snapshot_tr_to_restore(struct kvm_segment tr, bool tr_busy_fo
 	return tr;
 }
 
-int snapshot_prepare(struct vm *vm)
+static int prepare(struct snapshot *snap, struct vm *vm)
 {
-	struct vm_snapshot *s = vm->snap;
+	struct vm_snapshot *s = &snap->vm;
 	struct vcpu *c0 = &vm->vcpus[0];
 	const struct kvm_msr_list *all = vm->host->msrs;
 
-	if (s->prepared)
-		return 0;
 	struct kvm_device_attr attr = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET};
 	s->tsc_offset_attr =
 		vm->host->vcpu_attrs && ioctl(c0->fd, KVM_HAS_DEVICE_ATTR, &attr) == 0;
@@ -150,9 +121,8 @@ int snapshot_prepare(struct vm *vm)
 	free(probe);
 	if (deadline)
 		s->msr_index[s->nmsrs++] = MSR_IA32_TSC_DEADLINE; /* restored after the LAPIC */
-	for (unsigned i = 0; i < vm->ncpus; i++) {
-		struct vcpu_snapshot *vs = vm->vcpus[i].snap;
-		free(vs->msrs);
+	for (unsigned i = 0; i < snap->ncpus; i++) {
+		struct vcpu_snapshot *vs = &snap->vcpus[i];
 		vs->msrs = msrs_alloc(s->nmsrs);
 		if (!vs->msrs) {
 			pr_err("out of memory");
@@ -162,8 +132,31 @@ int snapshot_prepare(struct vm *vm)
 	pr_debug("snapshot: %u MSRs saved per vCPU, TSC restored by %s, TR busy %s", s->nmsrs,
 		 s->tsc_offset_attr ? "offset" : "value",
 		 s->tr_busy_forced ? "always reported" : "as held");
-	s->prepared = true;
 	return 0;
+}
+
+struct snapshot *snapshot_new(struct vm *vm)
+{
+	struct snapshot *s = calloc(1, sizeof(*s));
+	if (!s || !(s->vcpus = calloc(vm->ncpus, sizeof(*s->vcpus)))) {
+		free(s);
+		pr_err("out of memory");
+		return NULL;
+	}
+	s->ncpus = vm->ncpus;
+	for (unsigned i = 0; vm->host->xsave && i < s->ncpus; i++) {
+		s->vcpus[i].xsave = calloc(1, xsave_size(vm->host));
+		if (!s->vcpus[i].xsave) {
+			pr_err("out of memory");
+			snapshot_free(s);
+			return NULL;
+		}
+	}
+	if (prepare(s, vm) < 0) {
+		snapshot_free(s);
+		return NULL;
+	}
+	return s;
 }
 
 #define VCPU_IOCTL(c, req, arg, name)                                                              \
@@ -174,9 +167,9 @@ int snapshot_prepare(struct vm *vm)
 		}                                                                                  \
 	} while (0)
 
-static int capture_vcpu(struct vm *vm, struct vcpu *c)
+static int capture_vcpu(struct snapshot *snap, struct vm *vm, struct vcpu *c)
 {
-	struct vcpu_snapshot *s = c->snap;
+	struct vcpu_snapshot *s = &snap->vcpus[c->index];
 	const struct host *h = vm->host;
 
 	VCPU_IOCTL(c, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
@@ -191,9 +184,9 @@ static int capture_vcpu(struct vm *vm, struct vcpu *c)
 	}
 	if (h->xcrs)
 		VCPU_IOCTL(c, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS");
-	s->msrs->nmsrs = vm->snap->nmsrs;
-	for (unsigned i = 0; i < vm->snap->nmsrs; i++)
-		s->msrs->entries[i].index = vm->snap->msr_index[i];
+	s->msrs->nmsrs = snap->vm.nmsrs;
+	for (unsigned i = 0; i < snap->vm.nmsrs; i++)
+		s->msrs->entries[i].index = snap->vm.msr_index[i];
 	int r = ioctl(c->fd, KVM_GET_MSRS, s->msrs);
 	if (r < 0 || (unsigned)r != s->msrs->nmsrs) {
 		pr_err("KVM_GET_MSRS on vCPU %u: read %d of %u", c->index, r, s->msrs->nmsrs);
@@ -207,7 +200,7 @@ static int capture_vcpu(struct vm *vm, struct vcpu *c)
 		VCPU_IOCTL(c, KVM_GET_MP_STATE, &s->mp_state, "KVM_GET_MP_STATE");
 	if (h->debugregs)
 		VCPU_IOCTL(c, KVM_GET_DEBUGREGS, &s->debugregs, "KVM_GET_DEBUGREGS");
-	if (vm->snap->tsc_offset_attr) {
+	if (snap->vm.tsc_offset_attr) {
 		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
 					    .attr = KVM_VCPU_TSC_OFFSET,
 					    .addr = (uintptr_t)&s->tsc_offset};
@@ -224,14 +217,12 @@ static int capture_vcpu(struct vm *vm, struct vcpu *c)
 		}                                                                                  \
 	} while (0)
 
-int snapshot_capture(struct vm *vm)
+int snapshot_capture(struct snapshot *snap, struct vm *vm)
 {
-	struct vm_snapshot *s = vm->snap;
+	struct vm_snapshot *s = &snap->vm;
 
-	if (!s->prepared && snapshot_prepare(vm) < 0)
-		return -1;
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (capture_vcpu(vm, &vm->vcpus[i]) < 0)
+		if (capture_vcpu(snap, vm, &vm->vcpus[i]) < 0)
 			return -1;
 	if (vm->has_irqchip) {
 		for (unsigned i = 0; i < 3; i++) {
@@ -250,10 +241,10 @@ int snapshot_capture(struct vm *vm)
 	return 0;
 }
 
-int snapshot_restore_vm(struct vm *vm)
+int snapshot_restore_vm(const struct snapshot *snap, struct vm *vm)
 {
 	trace_point("restore-vm");
-	struct vm_snapshot *s = vm->snap;
+	const struct vm_snapshot *s = &snap->vm;
 	if (vm->has_irqchip)
 		for (unsigned i = 0; i < 3; i++)
 			VM_IOCTL(vm, KVM_SET_IRQCHIP, &s->chip[i], "KVM_SET_IRQCHIP");
@@ -291,11 +282,11 @@ static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
 	return 0;
 }
 
-int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
+int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c)
 {
 	trace_point("restore-vcpu");
-	struct vcpu_snapshot *s = c->snap;
-	const struct host *h = vm->host;
+	const struct vcpu_snapshot *s = &snap->vcpus[c->index];
+	const struct host *h = c->vm->host;
 	unsigned nmsrs = s->msrs->nmsrs;
 	bool deadline = nmsrs && s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
 
@@ -307,7 +298,7 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 	if (h->xcrs)
 		VCPU_IOCTL(c, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
 	struct kvm_sregs sregs = s->sregs;
-	sregs.tr = snapshot_tr_to_restore(sregs.tr, vm->snap->tr_busy_forced);
+	sregs.tr = snapshot_tr_to_restore(sregs.tr, snap->vm.tr_busy_forced);
 	VCPU_IOCTL(c, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 	struct kvm_msr_entry *e = malloc((nmsrs ? nmsrs : 1) * sizeof(*e));
 	if (!e) {
@@ -315,14 +306,14 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 		return -1;
 	}
 	memcpy(e, s->msrs->entries, nmsrs * sizeof(*e));
-	if (!vm->snap->tsc_offset_attr) {
+	if (!snap->vm.tsc_offset_attr) {
 		/* No offset control: move the TSC on by the host time since the capture. */
 		for (unsigned i = 0; i < nmsrs; i++)
 			if (e[i].index == MSR_IA32_TSC)
-				e[i].data += __rdtsc() - vm->snap->captured_tsc;
+				e[i].data += __rdtsc() - snap->vm.captured_tsc;
 	}
 	int r = set_msrs(c, e, nmsrs - deadline);
-	if (r == 0 && vm->has_irqchip && ioctl(c->fd, KVM_SET_LAPIC, &s->lapic) < 0) {
+	if (r == 0 && c->vm->has_irqchip && ioctl(c->fd, KVM_SET_LAPIC, &s->lapic) < 0) {
 		pr_err("KVM_SET_LAPIC on vCPU %u: %s", c->index, strerror(errno));
 		r = -1;
 	}
@@ -337,7 +328,7 @@ int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c)
 		VCPU_IOCTL(c, KVM_SET_MP_STATE, &s->mp_state, "KVM_SET_MP_STATE");
 	if (h->debugregs)
 		VCPU_IOCTL(c, KVM_SET_DEBUGREGS, &s->debugregs, "KVM_SET_DEBUGREGS");
-	if (vm->snap->tsc_offset_attr) {
+	if (snap->vm.tsc_offset_attr) {
 		/* Same host, same TSC: the parent's offset keeps the guest TSC continuous. */
 		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
 					    .attr = KVM_VCPU_TSC_OFFSET,
@@ -361,22 +352,39 @@ struct kvm_clock_data snapshot_clock_to_restore(struct kvm_clock_data captured, 
 	return captured;
 }
 
-int snapshot_restore_clock(struct vm *vm)
+int snapshot_restore_clock(const struct snapshot *snap, struct vm *vm)
 {
 	trace_point("restore-clock");
 	struct kvm_clock_data cd =
-		snapshot_clock_to_restore(vm->snap->clock, vm->snap->captured_ns, now_ns());
+		snapshot_clock_to_restore(snap->vm.clock, snap->vm.captured_ns, now_ns());
 	VM_IOCTL(vm, KVM_SET_CLOCK, &cd, "KVM_SET_CLOCK");
 	return 0;
 }
 
-uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc)
+uint64_t snapshot_guest_tsc(const struct snapshot *snap, uint64_t host_tsc)
 {
-	const struct vcpu_snapshot *s = vm->vcpus[0].snap;
-	if (vm->snap->tsc_offset_attr)
+	const struct vcpu_snapshot *s = &snap->vcpus[0];
+	if (snap->vm.tsc_offset_attr)
 		return host_tsc + s->tsc_offset;
 	for (unsigned i = 0; s->msrs && i < s->msrs->nmsrs; i++)
 		if (s->msrs->entries[i].index == MSR_IA32_TSC)
-			return s->msrs->entries[i].data + (host_tsc - vm->snap->captured_tsc);
+			return s->msrs->entries[i].data + (host_tsc - snap->vm.captured_tsc);
 	return host_tsc;
+}
+
+void snapshot_set_rax(struct snapshot *s, unsigned index, uint64_t value)
+{
+	s->vcpus[index].regs.rax = value;
+}
+
+void snapshot_set_rax_on_entry(const struct snapshot *s, struct vcpu *c, uint64_t value)
+{
+	if (c->vm->host->sync_regs) {
+		/* Handed to KVM with the next KVM_RUN: no ioctl of its own. */
+		c->run->s.regs.regs = s->vcpus[c->index].regs;
+		c->run->s.regs.regs.rax = value;
+		c->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return;
+	}
+	vcpu_set_rax(c, value);
 }

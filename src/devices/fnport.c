@@ -16,9 +16,9 @@
  * sees it); while TAKEN, the guest's answer is later dropped quietly.
  *
  * Threads: the ports run on vCPU threads, the socket events on the main loop, both under
- * the device's lock (then vm->lock, for the vCPU's io_wait). Every check of what the guest
+ * the device's lock (a vCPU waiting for an invocation: vcpu_wait). Every check of what the guest
  * hands over is in the port handlers below (port_next, port_respond, port_fail); a guest
- * that breaks the rules ends with vm_guest_error.
+ * that breaks the rules ends with vcpu_guest_error.
  *
  * Across a clone: the clone drops the parent's connection and listener (an invocation the
  * parent's guest had taken stays taken in the clone, answered into the void); at attach it
@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "util/loop.h"
-#include "core/vm.h"
+#include "core/vcpu.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "hyperfork/lambda.h"
@@ -208,11 +208,7 @@ static void deliver(struct fn *f)
 	memcpy((uint8_t *)mem_ptr(&f->vm->mem, f->want, sizeof(out)) + from, (uint8_t *)&out + from,
 	       sizeof(out) - from);
 	if (f->waiter) {
-		struct vm *vm = f->vm;
-		pthread_mutex_lock(&vm->lock);
-		f->waiter->io_wait = false;
-		pthread_cond_broadcast(&vm->cond);
-		pthread_mutex_unlock(&vm->lock);
+		vcpu_wake(f->waiter);
 		f->waiter = NULL;
 	}
 	fn_watch(f);
@@ -362,7 +358,7 @@ static void listener_event(struct watch *w, uint32_t events)
 	pthread_mutex_lock(&f->lock);
 	int fd = f->phase == P_IDLE ? accept4(f->listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
 				    : -1;
-	if (fd >= 0 && f->vm->is_template) {
+	if (fd >= 0 && f->vm->frozen) {
 		pr_debug("function: connection refused: a template's guest does not run");
 		close(fd);
 	} else if (fd >= 0) {
@@ -394,7 +390,7 @@ static int port_next(struct fn *f, struct vcpu *c, uint32_t at)
 	if (f->waiter) {
 		unsigned other = f->waiter->index;
 		pthread_mutex_unlock(&f->lock);
-		vm_guest_error(vm, c, "next invocation: vCPU %u already waits for one", other);
+		vcpu_guest_error(c, "next invocation: vCPU %u already waits for one", other);
 		return -1;
 	}
 	if (f->phase == P_TAKEN) { /* the one taken before goes unanswered */
@@ -408,9 +404,7 @@ static int port_next(struct fn *f, struct vcpu *c, uint32_t at)
 		deliver(f);
 	} else {
 		f->waiter = c;
-		pthread_mutex_lock(&vm->lock);
-		c->io_wait = true; /* the vCPU parks until deliver() */
-		pthread_mutex_unlock(&vm->lock);
+		vcpu_wait(c); /* the vCPU parks until deliver() */
 	}
 	pthread_mutex_unlock(&f->lock);
 	return 0;
@@ -441,7 +435,7 @@ static int give_answer(struct fn *f, struct vcpu *c, const char *type, const voi
 			answer(f, "INIT_ERROR", type, body, (size_t)len);
 	} else {
 		pthread_mutex_unlock(&f->lock);
-		vm_guest_error(f->vm, c, "%s with no invocation taken", what);
+		vcpu_guest_error(c, "%s with no invocation taken", what);
 		return -1;
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -473,13 +467,13 @@ static int port_fail(struct fn *f, struct vcpu *c, uint32_t at)
 		return -1;
 	memcpy(&d, e, sizeof(d));
 	if (!memchr(d.type, 0, sizeof(d.type))) {
-		vm_guest_error(vm, c, "error report: the error type is not NUL-terminated within "
+		vcpu_guest_error(c, "error report: the error type is not NUL-terminated within "
 				      "%u bytes", HF_FN_ERROR_TYPE_MAX);
 		return -1;
 	}
 	for (const char *t = d.type; *t; t++)
 		if (*t < 0x21 || *t > 0x7e) {
-			vm_guest_error(vm, c, "error report: the error type has byte 0x%02x at %zu: "
+			vcpu_guest_error(c, "error report: the error type has byte 0x%02x at %zu: "
 					      "only visible ASCII without spaces",
 				       (unsigned)(uint8_t)*t, (size_t)(t - d.type));
 			return -1;
@@ -497,7 +491,7 @@ static int fn_pio(struct device *d, struct vcpu *c, uint16_t port, bool write, u
 	struct fn *f = d->priv;
 	uint32_t at;
 	if (size != 4 || !write) {
-		vm_guest_error(d->vm, c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
+		vcpu_guest_error(c, "bad access to hypercall port 0x%x: %s of %u bytes", port,
 			       write ? "write" : "read", size);
 		return -1;
 	}
@@ -635,7 +629,7 @@ static int fn_add(struct vm *vm, const void *parsed)
 	return 0;
 }
 
-const struct device_option function_option = {
+const struct device_option fnport_option = {
     .name = "function",
     .metavar = NULL,
     .help = "  --function        bare guests: serve invocations (include/hyperfork/lambda.h,\n"

@@ -1,4 +1,4 @@
-/* libFuzzer target: the function device (src/devices/function.c) reading what a client sends
+/* libFuzzer target: the function device (src/devices/fnport.c) reading what a client sends
  * on the VM's .fn socket (lambda.h's INVOKE line, client context and payload), over real guest
  * RAM, a real Unix socket and a real event loop. A well-behaved guest waits in HF_PORT_NEXT;
  * what the client sent must either be refused (no invocation delivered, nothing answered) or
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "util/loop.h"
-#include "core/vm.h"
+#include "core/vcpu.h"
 #include "devices/devices.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
@@ -55,8 +55,8 @@ static void setup(struct fixture *f)
 	snprintf(f->vm.cfg.name, sizeof(f->vm.cfg.name), "f");
 	f->vm.cfg.run_dir = dir;
 	char err[128];
-	void *a = function_option.parse("", err, sizeof(err));
-	assert(a && function_option.add(&f->vm, a) == 0);
+	void *a = fnport_option.parse("", err, sizeof(err));
+	assert(a && fnport_option.add(&f->vm, a) == 0);
 	free(a);
 	assert(loop_init(&f->loop) == 0);
 	f->dev = f->vm.bus.devices[0];
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(inv, 0xee, sizeof(*inv));
 	inv->buf = PAY;
 	inv->cap = CAP;
-	assert(port(&f, HF_PORT_NEXT, INV) == 0 && f.cpu.io_wait); /* the guest waits */
+	assert(port(&f, HF_PORT_NEXT, INV) == 0 && f.cpu.waiting); /* the guest waits */
 
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	char buf[256];
 	ssize_t n;
-	if (!f.cpu.io_wait) { /* delivered: a whole invocation within the guest's buffer */
+	if (!f.cpu.waiting) { /* delivered: a whole invocation within the guest's buffer */
 		assert(inv->status == 0 && inv->len <= CAP);
 		assert(memchr(inv->request_id, 0, sizeof(inv->request_id)));
 		memcpy(gp(&f, BODY), "ok", 2);

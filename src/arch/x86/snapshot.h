@@ -1,6 +1,8 @@
-/* KVM state capture and restore: everything about a VM that lives in the kernel rather than
- * in the VMM's memory (which fork() copies by itself). The parent captures with its vCPUs
- * parked; the clone restores into the VM and vCPUs it has just created. */
+/* KVM state capture and restore (x86): everything about a VM that lives in the kernel
+ * rather than in the VMM's memory (which fork() copies by itself): per vCPU the registers,
+ * FPU/XSAVE, XCRs, MSRs, LAPIC, events, MP state, debug registers and TSC; per VM the PIC
+ * and IOAPIC, PIT and kvm-clock. The parent captures with its vCPUs parked; the clone
+ * restores into the VM and vCPUs it has just created. */
 #ifndef HF_SNAPSHOT_H
 #define HF_SNAPSHOT_H
 
@@ -35,29 +37,41 @@ struct vm_snapshot {
 	/* KVM reports the task register busy whatever the CPU holds (KVM on AMD ORs the busy
 	 * bit in on every read): restore it as the guest's LTR left it, available. */
 	bool tr_busy_forced;
-	bool prepared;
 	uint64_t captured_ns;   /* CLOCK_MONOTONIC at capture */
 	uint64_t captured_tsc;  /* host TSC at capture (fallback TSC restore) */
 };
 
-struct vm_snapshot *snapshot_vm_alloc(struct vm *vm);
-void snapshot_vm_free(struct vm_snapshot *s);
-struct vcpu_snapshot *snapshot_vcpu_alloc(struct vm *vm);
-void snapshot_vcpu_free(struct vcpu_snapshot *s);
+/* A VM's captured state: VM-wide and one part per vCPU. */
+struct snapshot {
+	struct vm_snapshot vm;
+	unsigned ncpus;
+	struct vcpu_snapshot *vcpus;
+};
 
-/* Once, after the vCPUs have their CPUID and before the guest runs: find which MSRs can be
- * read and how the TSC can be restored, and size the buffers. Returns 0 or -1. */
-int snapshot_prepare(struct vm *vm);
+/* Once, after the vCPUs have their CPUID and before the guest runs: the snapshot of vm,
+ * with what can be captured found out (which MSRs can be read, how the TSC can be
+ * restored, whether KVM reports TR busy: probed on vCPU 0) and its buffers sized. Returns
+ * it, or NULL (logged). */
+struct snapshot *snapshot_new(struct vm *vm);
+void snapshot_free(struct snapshot *s);
 
-/* Parent, every vCPU parked: capture VM and vCPU state into vm->snap / vcpu->snap.
- * Returns 0 or -1 (logged). */
-int snapshot_capture(struct vm *vm);
+/* Parent, every vCPU parked: capture vm's VM and vCPU state into s. Returns 0 or -1
+ * (logged). */
+int snapshot_capture(struct snapshot *s, struct vm *vm);
 
 /* Clone: load the captured state into the freshly created KVM VM and vCPUs. VM-wide device
  * state (irqchip, PIT) must be restored before the vCPUs, the clock after. */
-int snapshot_restore_vm(struct vm *vm);
-int snapshot_restore_vcpu(struct vm *vm, struct vcpu *c);
-int snapshot_restore_clock(struct vm *vm);
+int snapshot_restore_vm(const struct snapshot *s, struct vm *vm);
+int snapshot_restore_vcpu(const struct snapshot *s, struct vcpu *c);
+int snapshot_restore_clock(const struct snapshot *s, struct vm *vm);
+
+/* The captured RAX of vCPU index: what it finds there once restored (a clone's vCPU stopped
+ * at its fork point returns the clone's number). */
+void snapshot_set_rax(struct snapshot *s, unsigned index, uint64_t value);
+/* Set the RAX of vCPU c, whose registers are still those restored from s: with
+ * KVM_CAP_SYNC_REGS they go in with the next KVM_RUN, costing no ioctl (c's thread, before
+ * it runs). */
+void snapshot_set_rax_on_entry(const struct snapshot *s, struct vcpu *c, uint64_t value);
 /* The task register to load into a clone, given the captured one: on a host that reports
  * TR busy whatever the CPU held (tr_busy_forced), a busy 64-bit TSS (type 11) goes back as
  * available (type 9), which is what the guest's own LTR left in the CPU there; software
@@ -71,6 +85,6 @@ struct kvm_clock_data snapshot_clock_to_restore(struct kvm_clock_data captured, 
 					       uint64_t now);
 
 /* The captured VM's guest TSC (vCPU 0) corresponding to host TSC value host_tsc. */
-uint64_t snapshot_guest_tsc(const struct vm *vm, uint64_t host_tsc);
+uint64_t snapshot_guest_tsc(const struct snapshot *s, uint64_t host_tsc);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for the function device (src/devices/function.c), driven through its ports as
+/* Unit tests for the function device (src/devices/fnport.c), driven through its ports as
  * a hostile bare guest would, over real guest RAM, against real Unix sockets and a real
  * event loop: invocations both ways round (client first, guest first), payloads over the
  * guest's cap, errors and init errors, every bad address, length, cap and error type (each
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "util/loop.h"
-#include "core/vm.h"
+#include "core/vcpu.h"
 #include "devices/devices.h"
 #include "host_socket.h"
 #include "hyperfork/abi.h"
@@ -65,8 +65,8 @@ static int setup(void **state)
 	f->vm.cfg.run_dir = f->dir;
 	snprintf(f->path, sizeof(f->path), "%s/f.fn", f->dir);
 	char err[128];
-	void *a = function_option.parse("", err, sizeof(err));
-	int r = a ? function_option.add(&f->vm, a) : -1;
+	void *a = fnport_option.parse("", err, sizeof(err));
+	int r = a ? fnport_option.add(&f->vm, a) : -1;
 	free(a);
 	if (r < 0 || loop_init(&f->loop) < 0)
 		return -1;
@@ -184,7 +184,7 @@ static int report(struct fixture *f, const char *type, const char *body)
 
 static bool waiting(struct fixture *f)
 {
-	return f->cpus[0].io_wait;
+	return f->cpus[0].waiting;
 }
 
 /* The guest was stopped for misbehaving, with a message holding what; then the VM is
@@ -559,8 +559,8 @@ static void test_clone_gets_its_own_socket(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/f.fn", f->dir);
 	assert_int_equal(stat(f->path, &st), 0);
 	f->vm.bus.ndevices = 0; /* a fresh device for teardown */
-	void *a = function_option.parse("", (char[8]){0}, 8);
-	assert_int_equal(function_option.add(&f->vm, a), 0);
+	void *a = fnport_option.parse("", (char[8]){0}, 8);
+	assert_int_equal(fnport_option.add(&f->vm, a), 0);
 	free(a);
 	f->dev = f->vm.bus.devices[0];
 }
@@ -568,30 +568,30 @@ static void test_clone_gets_its_own_socket(void **state)
 static void test_template_refuses_clients(void **state)
 {
 	struct fixture *f = *state;
-	f->vm.is_template = true;
+	f->vm.frozen = true;
 	int c = host_connect(f->path);
 	send_all(c, "INVOKE a 1 arn - 0 1\nz", 22);
 	pump(f);
 	char buf[16];
 	assert_int_equal(read_all(c, buf, sizeof(buf)), 0);
 	close(c);
-	f->vm.is_template = false;
+	f->vm.frozen = false;
 }
 
 static void test_option(void **state)
 {
 	(void)state;
 	char err[64] = "";
-	void *p = function_option.parse("", err, sizeof(err));
+	void *p = fnport_option.parse("", err, sizeof(err));
 	assert_non_null(p);
 	free(p);
-	assert_null(function_option.parse("x", err, sizeof(err)));
+	assert_null(fnport_option.parse("x", err, sizeof(err)));
 	assert_string_equal(err, "takes no argument");
-	assert_true(function_option.bare_only && !function_option.linux_only);
-	assert_null(function_option.metavar);
+	assert_true(fnport_option.bare_only && !fnport_option.linux_only);
+	assert_null(fnport_option.metavar);
 	bool listed = false;
 	for (const struct device_option *const *o = device_options; *o; o++)
-		listed |= *o == &function_option;
+		listed |= *o == &fnport_option;
 	assert_true(listed);
 }
 
@@ -602,8 +602,8 @@ static void test_live_socket_is_refused(void **state)
 	struct vm other = {0};
 	vm_init_sync(&other);
 	other.cfg = f->vm.cfg;
-	void *a = function_option.parse("", (char[8]){0}, 8);
-	assert_int_equal(function_option.add(&other, a), 0);
+	void *a = fnport_option.parse("", (char[8]){0}, 8);
+	assert_int_equal(fnport_option.add(&other, a), 0);
 	free(a);
 	struct device *d = other.bus.devices[0];
 	assert_int_equal(d->ops->attach(d, &f->loop), -1);
