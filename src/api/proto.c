@@ -20,6 +20,16 @@ const char *proto_cmd_name(enum hf_cmd cmd)
 	return (unsigned)cmd < ARRAY_SIZE(cmd_names) ? cmd_names[cmd] : "?";
 }
 
+int proto_cmd_parse(const char *name, enum hf_cmd *cmd)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(cmd_names); i++)
+		if (!strcmp(name, cmd_names[i])) {
+			*cmd = (enum hf_cmd)i;
+			return 0;
+		}
+	return -1;
+}
+
 static json_t *load(const char *line, size_t len, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -102,15 +112,10 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 		goto out;
 	}
 	const char *name = json_string_value(cmd);
-	unsigned i;
-	for (i = 0; i < ARRAY_SIZE(cmd_names); i++)
-		if (!strcmp(name, cmd_names[i]))
-			break;
-	if (i == ARRAY_SIZE(cmd_names)) {
+	if (proto_cmd_parse(name, &req->cmd) < 0) {
 		errf(err, errlen, "unknown command \"%.32s\"", name);
 		goto out;
 	}
-	req->cmd = (enum hf_cmd)i;
 	const char *key;
 	json_t *val;
 	json_object_foreach(j, key, val)

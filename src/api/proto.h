@@ -37,7 +37,7 @@ struct hf_request {
 struct hf_vm_status {
 	char name[HF_NAME_MAX + 1];
 	char parent[HF_NAME_MAX + 1]; /* "" if booted */
-	char state[16];               /* running, paused, exiting */
+	char state[16];               /* running, paused, exiting, template */
 	char kind[8];                 /* bare, linux */
 	char console[8];              /* stdio, file, pty, none */
 	char console_path[256];
@@ -72,6 +72,8 @@ struct hf_response {
 };
 
 const char *proto_cmd_name(enum hf_cmd cmd);
+/* The command called name ("status", "fork", ...) into *cmd. Returns 0, or -1 if none is. */
+int proto_cmd_parse(const char *name, enum hf_cmd *cmd);
 
 /* Parse one request line (len bytes, no NUL needed). Returns 0, or -1 with err set. */
 int proto_parse_request(const char *line, size_t len, struct hf_request *req, char *err,

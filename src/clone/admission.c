@@ -48,11 +48,11 @@ static bool live_remove(struct clones *cl, pid_t pid, unsigned *id)
 	return false;
 }
 
-void clone_reaped(struct clones *cl, pid_t pid)
+bool clone_forget(struct clones *cl, pid_t pid)
 {
 	unsigned id;
 	if (!live_remove(cl, pid, &id))
-		return;
+		return false;
 	/* Its names are its own (ids are never reused by this VM): whatever it left (killed
 	 * by a signal), no one else will remove. */
 	struct vm *vm = cl->vm;
@@ -62,6 +62,5 @@ void clone_reaped(struct clones *cl, pid_t pid)
 		run_file(path, sizeof(path), vm->cfg.run_dir, name, run_file_sockets[i]);
 		unlink(path);
 	}
-	if (template_refill_held(cl))
-		vm_notify(vm); /* a held pool may refill now */
+	return true;
 }

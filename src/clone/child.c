@@ -19,9 +19,6 @@
 #include "util/rundir.h"
 #include "util/trace.h"
 
-#define READY_LINE "READY\n"
-#define HANDED_BYTE 'H' /* the parent's word: this clone was handed out */
-
 /* Drop this process's own channel to its parent (the epoll instance that watched it is
  * the parent's in a fork child: the watch is left alone). */
 static void handoff_forget(struct clones *cl)
@@ -55,28 +52,7 @@ static void on_handoff(struct watch *w, uint32_t events)
 				"it): the clone ends");
 }
 
-void clone_handed_out(struct clone_result *res)
-{
-	char b = HANDED_BYTE;
-	for (unsigned i = 0; res->handoff && i < res->made; i++) {
-		if (write(res->handoff[i], &b, 1) != 1) /* (res->clones may be gone) */
-			pr_debug("clone %u of the request was not told it was handed out: %s", i + 1,
-				 strerror(errno));
-		close(res->handoff[i]);
-	}
-	free(res->handoff);
-	res->handoff = NULL;
-}
 
-void clone_result_free(struct clone_result *res)
-{
-	for (unsigned i = 0; res->handoff && i < res->made; i++)
-		close(res->handoff[i]); /* not handed out: the clone ends by itself */
-	free(res->handoff);
-	res->handoff = NULL;
-	free(res->clones);
-	res->clones = NULL;
-}
 
 /* In the clone, stderr is the console (or nothing), never the parent's terminal or pipe:
  * a clone must not keep its parent's output streams open. */
@@ -101,6 +77,7 @@ int child_begin(struct clones *cl, int channel)
 	cl->ready_fd = channel;
 	log_set_fd(channel); /* errors while it starts reach the parent */
 	live_forget(cl);
+	cl->prefaulted = false;
 	vm_init_sync(vm);
 	vcpus_forget(vm);
 	vm->pause_req = vm->user_paused; /* a clone of a paused VM starts paused */
@@ -169,8 +146,9 @@ int clone_child_started(struct clones *cl, struct loop *l)
 	if (console_attach(&vm->console) < 0)
 		return -1; /* the parent hears why through ready_fd */
 	redirect_stdio(vm);
-	if (!cl->cfg.prefault_sync)
+	if (!cl->cfg.prefault_sync && !cl->prefaulted)
 		prefault_start(&cl->prefault, vm, cl->cfg.prefault);
+	cl->prefaulted = false; /* its own clones prefault as the VM was told */
 	ssize_t w = write(cl->ready_fd, READY_LINE, strlen(READY_LINE));
 	(void)w;
 	log_set_fd(STDERR_FILENO);

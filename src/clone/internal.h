@@ -8,6 +8,8 @@
 #include "clone/clone.h"
 
 #define CLONE_READY_TIMEOUT_MS 10000
+#define READY_LINE "READY\n" /* a new clone's word to its parent: it runs */
+#define HANDED_BYTE 'H'       /* the parent's word to a clone: it was handed out */
 #define POOL_MAX PROTO_POOL_MAX /* most warm children a template keeps (api/proto.h) */
 
 /* A clone still alive (forked or activated, not reaped): what --max-clones counts. */
@@ -29,6 +31,8 @@ struct clones {
 	struct pool *pool;           /* its warm children, NULL if it is not a template */
 	int requester;               /* vCPU stopped at the fork point that froze it, or -1 */
 	int warm_fd;                 /* a warm child: where vCPU 0 awaits its activation, or -1 */
+	bool prefaulted;             /* this clone's pages were made private before it was
+	                                activated (a warm child does it while it waits) */
 	/* admission.c: this VM's live clones (a clone starts with none of its own) */
 	struct live_clone *live;
 	unsigned nlive, live_cap;
@@ -47,6 +51,10 @@ int admit(struct clones *cl, unsigned extra, unsigned count, char *why, size_t w
 void live_add(struct clones *cl, pid_t pid, unsigned id);
 /* Fork child: the parent's live clones are not this clone's. */
 void live_forget(struct clones *cl);
+/* Clone pid is gone (reaped, or it never started): if it was a live clone, it is no longer
+ * counted and its sockets in the run directory (which a killed clone cannot remove) are
+ * removed. Returns whether it was one. */
+bool clone_forget(struct clones *cl, pid_t pid);
 
 /* ---- child.c: the clone's side ---- */
 
@@ -65,7 +73,7 @@ void child_prepare_guest(struct clones *cl, const char *parent, unsigned id,
  * still carries. */
 void child_take_identity(struct clones *cl, unsigned id);
 
-/* ---- fork.c: the parent's side ---- */
+/* ---- parent.c: the parent's side, for a fork and a template's activation ---- */
 
 /* Pause every vCPU (exits in flight completed), flush the console, let each device capture
  * what lives outside this process, and capture the KVM state. Returns 0 or -1 (the vCPUs

@@ -137,7 +137,7 @@ static int pool_spawn(struct clones *cl)
 			bare_clone_info(vm, vm->clone_id, 0);
 		prefault_run(vm, cl->cfg.prefault); /* while it waits: the clone then starts with
 						      private pages */
-		cl->cfg.prefault_sync = true; /* done: not again once activated */
+		cl->prefaulted = true;
 		return warm_child(cl, sv[1]);
 	}
 	close(sv[1]);

@@ -76,19 +76,7 @@ int cmd_ctl(int argc, char **argv)
 	uint64_t v;
 	int opt;
 
-	if (!strcmp(cmd, "status"))
-		req.cmd = CMD_STATUS;
-	else if (!strcmp(cmd, "pause"))
-		req.cmd = CMD_PAUSE;
-	else if (!strcmp(cmd, "resume"))
-		req.cmd = CMD_RESUME;
-	else if (!strcmp(cmd, "stop"))
-		req.cmd = CMD_STOP;
-	else if (!strcmp(cmd, "template"))
-		req.cmd = CMD_TEMPLATE;
-	else if (!strcmp(cmd, "fork"))
-		req.cmd = CMD_FORK;
-	else
+	if (proto_cmd_parse(cmd, &req.cmd) < 0)
 		req.cmd = CMD_STATUS; /* wait: sends nothing */
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {

@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"  --marks FILE      append host timestamps of HF_PORT_MARK writes to FILE\n"
 		"  --template        at its first fork point the VM freezes into a template:\n"
 		"                    `hyperfork fork NAME` then starts warm clones of it\n"
-		"  --pool N          warm clones a template keeps ready, 0..64 (default 4; 0:\n"
+		"  --pool N          warm clones a template keeps ready, 0..%u (default %u; 0:\n"
 		"                    each clone is made when it is asked for)\n"
 		"  --cow-prefault M  after a fork, break copy-on-write of every touched page from\n"
 		"                    the host in the background: none (default), populate, huge;\n"
@@ -70,7 +70,8 @@ static void usage(FILE *f)
 		"\n"
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
-		HF_STATUS_TIMEOUT, CLONE_LIMITS_MAX_DEFAULT, CLONE_LIMITS_RESERVE_DEFAULT_MIB,
+		HF_STATUS_TIMEOUT, PROTO_POOL_MAX, PROTO_POOL_DEFAULT, CLONE_LIMITS_MAX_DEFAULT,
+		CLONE_LIMITS_RESERVE_DEFAULT_MIB,
 		RUN_DIR_DEFAULT, "/sys/fs/cgroup/" JAIL_CGROUP_BASE, board_nirqs);
 	for (const struct device_option *const *o = device_options; *o; o++)
 		fputs((*o)->help, f);
@@ -254,7 +255,12 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 		}
 		case OPT_POOL:
 			if (parse_uint(optarg, PROTO_POOL_MAX, &v) < 0)
-				return bad("invalid --pool '%s': 0..64 warm clones", optarg);
+			{
+				char why[64];
+				snprintf(why, sizeof(why), "invalid --pool '%%s': 0..%u warm clones",
+					 PROTO_POOL_MAX);
+				return bad(why, optarg);
+			}
 			pool = (unsigned)v;
 			break;
 		case OPT_MAX_CLONES:

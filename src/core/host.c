@@ -206,7 +206,8 @@ struct kvm_cpuid_entry2 *host_cpuid(const struct host *h, uint32_t function, uin
 const char *host_linux_flags(const struct host *h)
 {
 	/* PVM emulates guest ring 0 and its emulator fails on these instructions
-	 * (measured: ../shared/DESIGN-NOTES.md); the kernel's own switches avoid them.
+	 * (measured: guest/linux/README.md, "Kernel command line on PVM hosts"); the kernel's own switches
+	 * avoid them.
 	 * noint3selftest is our guest kernel's (guest/linux/patches/0001). rodata=off and
 	 * percpu_alloc=page each save ~0.6 s of emulated boot (guest/linux/README.md). */
 	if (h->backend == HOST_PVM)

@@ -53,7 +53,7 @@ struct virtio_dev;
 
 struct virtio_ops {
 	const char *name;
-	uint32_t device_id; /* 1: network */
+	uint32_t device_id; /* virtio 1.x 5: 1 network, 2 block, 19 socket */
 	uint64_t features;  /* offered to every such device (VIRTIO_F_VERSION_1 is added) */
 	unsigned nqueues;
 	/* The driver notified queue q (vCPU thread, lock held). */

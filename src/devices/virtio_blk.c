@@ -57,7 +57,7 @@ struct vblk {
 
 /* Serve one request; returns the status and sets *written (bytes put in in-buffers,
  * status excluded). */
-static uint8_t serve(struct vblk *b, struct virtq_elem *e, uint32_t type, uint64_t sector,
+static uint8_t request(struct vblk *b, struct virtq_elem *e, uint32_t type, uint64_t sector,
 		     size_t *written)
 {
 	size_t in_data = e->in_len - 1; /* the last in-byte is the status */
@@ -117,7 +117,7 @@ static void vblk_notify(struct virtio_dev *v, unsigned q)
 		memcpy(&type, hdr, 4);
 		memcpy(&sector, hdr + 8, 8);
 		size_t written;
-		uint8_t status = serve(b, &e, type, sector, &written);
+		uint8_t status = request(b, &e, type, sector, &written);
 		struct iovec *last = &e.in[e.nin - 1];
 		((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
 		virtq_push(v, q, e.head, (uint32_t)(written + 1));

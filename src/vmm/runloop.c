@@ -91,7 +91,7 @@ static void on_notify(struct watch *w, uint32_t events)
 
 /* Serve the fork points vCPUs have reached: clone, or freeze into a template. Returns 1 in
  * a new clone. */
-static int serve_fork_points(struct runloop *rl)
+static int fork_points(struct runloop *rl)
 {
 	struct vm *vm = rl->vm;
 	for (unsigned i = 0; i < vm->ncpus && !vm->frozen; i++) {
@@ -115,7 +115,7 @@ static int serve_fork_points(struct runloop *rl)
 
 /* A fork or template asked through the control socket (rl->ctl), at the top of the loop.
  * Returns 1 in a new clone (which does not answer: the client is the parent's). */
-static int serve_control_fork(struct runloop *rl)
+static int control_fork(struct runloop *rl)
 {
 	struct vm *vm = rl->vm;
 	struct clones *cl = rl->clones;
@@ -168,14 +168,14 @@ static int serve_control_fork(struct runloop *rl)
 }
 
 /* What the loop does at its top. Returns 1 if this process is now a clone. */
-static int serve_forks(struct runloop *rl)
+static int top_of_loop(struct runloop *rl)
 {
-	if (rl->ctl.asked && serve_control_fork(rl) == 1)
+	if (rl->ctl.asked && control_fork(rl) == 1)
 		return 1;
 	if (!rl->notified || rl->vm->exiting)
 		return 0;
 	rl->notified = false;
-	return serve_fork_points(rl) == 1 || template_refill(rl->clones) == 1;
+	return fork_points(rl) == 1 || template_refill(rl->clones) == 1;
 }
 
 static int control(void *arg, struct server_client *client, const struct hf_request *req,
@@ -312,7 +312,7 @@ int runloop_run(struct vm *vm, struct clones *cl, struct marks *marks,
 		return HF_STATUS_ERROR;
 	}
 	for (;;) {
-		if (serve_forks(&rl) == 1) {
+		if (top_of_loop(&rl) == 1) {
 			/* This process is now a clone: its KVM state is restored; give it its own
 			 * loop, socket and timer, and let its vCPUs run (a warm clone's already
 			 * do). */
