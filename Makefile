@@ -9,7 +9,8 @@ HF_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra $(WERROR) -Wno-missing-field-ini
 HF_LDLIBS := -ljansson -lmicrohttpd -lseccomp -lpthread
 
 VMM_SRCS := $(wildcard src/util/*.c src/core/*.c src/arch/x86/*.c src/loader/*.c \
-	src/devices/*.c src/clone/*.c src/api/*.c src/cmd/*.c src/serve/*.c src/jail/*.c src/vmm/*.c)
+	src/devices/*.c src/devices/vsock/*.c src/clone/*.c src/api/*.c src/cmd/*.c src/serve/*.c \
+	src/jail/*.c src/vmm/*.c)
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libhyperfork.a
 
