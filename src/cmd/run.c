@@ -177,6 +177,14 @@ static void free_device_args(struct vmm_config *cfg)
 
 static struct jail_config jail = {.uid = -1, .gid = -1};
 
+/* A device's host file, for the jail (device_option.host_paths). */
+static void add_jail_path(void *ctx, const char *path, unsigned flags)
+{
+	struct jail_path *p = jail_add_path(ctx, path, flags & DEV_PATH_WRITABLE, false);
+	if (p && (flags & DEV_PATH_OWN_NODE))
+		p->own = true; /* each clone opens it anew, as the jail's user */
+}
+
 static int bad(const char *fmt, const char *arg)
 {
 	char msg[512];
@@ -298,8 +306,6 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 				if (add_device_arg(cfg, device_options[opt - OPT_DEVICE],
 						   optarg ? optarg : "") != 0)
 					return HF_STATUS_ERROR;
-				jail_note_device(&jail, device_options[opt - OPT_DEVICE]->name,
-						 optarg ? optarg : "");
 				break;
 			}
 			usage(stderr);
@@ -344,6 +350,9 @@ int cmd_run(int argc, char **argv)
 	};
 	int r = parse(argc, argv, &cfg);
 	if (r == 0 && jail.on) {
+		for (unsigned i = 0; i < cfg.ndevices; i++)
+			if (cfg.devices[i].opt->host_paths)
+				cfg.devices[i].opt->host_paths(cfg.devices[i].arg, add_jail_path, &jail);
 		jail_add_path(&jail, cfg.marks_path, true, true);
 		if (jail_enter(&jail, &cfg.vm, &r) == JAIL_INSIDE) {
 			cfg.before_guest = jail_drop_privileges;

@@ -27,6 +27,12 @@ int serial_add(struct vm *vm);
  * (0x60-0x64). */
 int legacy_add(struct vm *vm);
 
+/* What a host file a device opens once the VM runs is to it (host_paths below). */
+#define DEV_PATH_WRITABLE 1u /* it writes there (a persistent disk, a directory of sockets) */
+#define DEV_PATH_OWN_NODE 2u /* a character device each clone opens anew (/dev/net/tun): a
+			      * jail makes a node of its own for its user */
+typedef void (*device_path_fn)(void *ctx, const char *path, unsigned flags);
+
 /* A device the command line adds: `--NAME ARG`, given once per device. Each device's file
  * defines its own and parses its own argument; device_options lists them all. */
 struct device_option {
@@ -43,6 +49,10 @@ struct device_option {
 	/* Put the device on vm's board (its interrupt line and MMIO window from the bus).
 	 * Returns 0 or -1 (logged). */
 	int (*add)(struct vm *vm, const void *parsed);
+	/* The host files the device parsed will open once the VM runs (a jail binds them into
+	 * its root), each handed to add with DEV_PATH_* flags; the strings live as long as
+	 * parsed. Optional (none). Pure. */
+	void (*host_paths)(const void *parsed, device_path_fn add, void *ctx);
 };
 
 /* A device option given on the command line: the option and what its parse made. */

@@ -236,6 +236,12 @@ static int virtio_blk_add(struct vm *vm, const void *parsed)
 	return 0;
 }
 
+static void disk_host_paths(const void *parsed, device_path_fn add, void *ctx)
+{
+	const struct disk_arg *d = parsed;
+	add(ctx, d->path, d->mode == DISK_PERSIST ? DEV_PATH_WRITABLE : 0);
+}
+
 const struct device_option virtio_blk_option = {
 	.name = "disk",
 	.metavar = "FILE[,ro|,persist]",
@@ -247,4 +253,5 @@ const struct device_option virtio_blk_option = {
 	.linux_only = true,
 	.parse = disk_parse,
 	.add = virtio_blk_add,
+	.host_paths = disk_host_paths,
 };

@@ -411,6 +411,12 @@ static int virtio_net_add(struct vm *vm, const void *parsed)
 	return vnet_add(vm, tap, ifname, a->have_mac ? a->mac : NULL);
 }
 
+static void net_host_paths(const void *parsed, device_path_fn add, void *ctx)
+{
+	(void)parsed;
+	add(ctx, "/dev/net/tun", DEV_PATH_OWN_NODE); /* each clone opens it for its tap */
+}
+
 const struct device_option virtio_net_option = {
 	.name = "net",
 	.metavar = "TAP[,mac=MAC]",
@@ -422,4 +428,5 @@ const struct device_option virtio_net_option = {
 	.linux_only = true,
 	.parse = net_parse,
 	.add = virtio_net_add,
+	.host_paths = net_host_paths,
 };

@@ -36,32 +36,6 @@ struct jail_path *jail_add_path(struct jail_config *j, const char *path, bool wr
 	return NULL;
 }
 
-void jail_note_device(struct jail_config *j, const char *opt, const char *arg)
-{
-	if (!strcmp(opt, "net")) {
-		j->net = true;
-	} else if (!strcmp(opt, "disk")) { /* FILE[,ro|,persist] (devices/virtio_blk.c) */
-		size_t len = strlen(arg);
-		bool persist = len > 8 && !strcmp(arg + len - 8, ",persist");
-		if (len > 3 && !strcmp(arg + len - 3, ",ro"))
-			len -= 3;
-		else if (persist)
-			len -= 8;
-		jail_add_path(j, strndup(arg, len), persist, false);
-	} else if (!strcmp(opt, "vsock")) { /* CID[,uds=PATH][,...]: PATH's directory */
-		const char *u = strstr(arg, ",uds=");
-		if (!u)
-			return;
-		char *p = strndup(u + 5, strcspn(u + 5, ","));
-		char *slash = p ? strrchr(p, '/') : NULL;
-		if (slash && slash != p)
-			*slash = 0;
-		else if (p)
-			strcpy(p, slash ? "/" : ".");
-		jail_add_path(j, p, true, false);
-	}
-}
-
 /* path as an absolute path, lexically (symbolic links are followed on the host when it is
  * bound; inside the jail the same string names it). "..": resolved with realpath. */
 static char *absolute(const char *path)
@@ -145,9 +119,6 @@ int jail_paths_prepare(struct jail_config *j, const struct vm_config *cfg)
 	jail_add_path(j, "/dev/null", true, false);
 	jail_add_path(j, "/dev/urandom", false, false);
 	jail_add_path(j, "/sys/module", false, false); /* which KVM module serves (core/host.c) */
-	struct jail_path *tun = j->net ? jail_add_path(j, "/dev/net/tun", false, false) : NULL;
-	if (tun) /* each clone opens it anew, as the jail's user */
-		tun->own = true;
 	jail_add_path(j, cfg->image, false, false);
 	jail_add_path(j, cfg->initrd, false, false);
 	jail_add_path(j, cfg->run_dir, true, false);

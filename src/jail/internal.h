@@ -9,13 +9,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Declared in jail.h and core/vm.h, which each of the jail's files includes itself: jail.c
- * includes this header, so this header including jail.h would make the two a circle. */
-struct jail_config;
-struct jail_path;
-struct vm_config;
+#include "jail/jail.h"
 
-/* ---- this process's jail (jail.c owns it) --------------------------------------------- */
+/* ---- this process's jail (state.c owns it) -------------------------------------------- */
 
 /* The jail's processes' state: the launcher fills in cgroup, uid and gid once it made the
  * jail's cgroup (the keeper and the VMM inherit them by fork), the VMM its ask_fd; the
@@ -26,8 +22,8 @@ struct jail_self {
 	uid_t uid;
 	gid_t gid;
 };
-/* This process's jail, to read. */
-const struct jail_self *jail_self(void);
+/* This process's jail (the launcher fills it in; the others read it). */
+struct jail_self *jail_self(void);
 /* The VMM, just forked by the keeper: fd is its end of the socket to the keeper (from now
  * on, this process and its clones are in a jail). */
 void jail_self_set_ask_fd(int fd);

@@ -38,17 +38,15 @@ struct jail_config {
 	const char *netns;     /* a network namespace file to join (/run/netns/NAME), or NULL */
 	uint64_t memory;       /* memory.max of the jail in bytes, 0: no limit */
 	uint64_t cpu_quota_us; /* cpu.max quota per JAIL_CPU_PERIOD_US, 0: no limit */
-	bool net;              /* a network card: /dev/net/tun is needed */
 	bool no_seccomp;       /* run --no-seccomp: the keeper has no filter either */
-	unsigned npaths;       /* what device options name (disks, vsock directories) */
+	unsigned npaths;       /* what the VM needs inside (its devices' host files: disks,
+	                          vsock directories, /dev/net/tun; its image, its console) */
 	struct jail_path paths[JAIL_MAX_PATHS];
 };
 
 /* --jail-cpu CPUS: a decimal number of CPUs (0.01 .. 1024, e.g. 0.5 or 2) into a quota in
  * microseconds per JAIL_CPU_PERIOD_US. Returns 0 or -1. */
 int jail_parse_cpu(const char *s, uint64_t *quota_us);
-/* Note the argument of device option --opt: the files and devices it needs inside. */
-void jail_note_device(struct jail_config *j, const char *opt, const char *arg);
 /* Add path to what the jail holds (read-only unless writable; create: a file the VM
  * writes, created empty if it does not exist). Returns its entry, or NULL if there is none:
  * no path (NULL or ""), or too many, which leaves the last entry's path NULL, for

@@ -1,7 +1,6 @@
-/* virtio-vsock, the virtio device: its queues (the guest's packets from the transmit
- * queue, every check of them in handle_packet; the receive queue, which carries what is
- * owed to the guest and the host programs' streams; the event queue's transport reset),
- * its virtio ops and clone hooks, and the --vsock option that adds it. The model, the
+/* virtio-vsock, the virtio device: its transmit queue (the guest's packets, every check of
+ * them in handle_packet) and event queue (the transport reset), its virtio ops and clone
+ * hooks, and the --vsock option that adds it (the receive queue is rx.c's). The model, the
  * threads, the credit and clones are told in vsock.h. */
 #include <errno.h>
 #include <stdio.h>
@@ -18,87 +17,7 @@
 #include "util/sock.h"
 
 #define VIRTIO_ID_VSOCK 19u
-#define HOST_CID 2u
-#define TYPE_STREAM 1u
 #define EVENT_TRANSPORT_RESET 0u
-
-/* ---- to the guest: the receive queue ---------------------------------------------------- */
-
-bool vsock_rx_take(struct vsock *vs, struct virtq_elem *e)
-{
-	int r = virtq_pop(&vs->v, RXQ, e);
-	if (r == 0)
-		vs->rx_stalled = true;
-	if (r != 1)
-		return false;
-	if (e->in_len <= HDR_LEN) {
-		virtio_needs_reset(&vs->v,
-				   "a receive buffer of %zu bytes cannot hold a %u-byte "
-				   "header and data",
-				   e->in_len, HDR_LEN);
-		return false;
-	}
-	return true;
-}
-
-void vsock_rx_put(struct vsock *vs, struct virtq_elem *e, struct conn *c, uint16_t op,
-		  uint32_t flags, uint32_t len)
-{
-	struct vsock_hdr h = {.src_cid = HOST_CID,
-			      .dst_cid = vs->cid,
-			      .len = len,
-			      .type = TYPE_STREAM,
-			      .op = op,
-			      .flags = flags};
-	if (c) {
-		h.src_port = c->local_port;
-		h.dst_port = c->peer_port;
-		h.buf_alloc = HOST_BUF;
-		h.fwd_cnt = c->fwd_told = c->fwd_cnt;
-		c->pend &= ~PEND_CREDIT; /* every packet tells the credit */
-	}
-	virtq_copy_in(e, 0, &h, sizeof(h));
-	virtq_push(&vs->v, RXQ, e->head, HDR_LEN + len);
-	vs->rx_pushed++;
-}
-
-void vsock_flush_owed(struct vsock *vs)
-{
-	struct virtq_elem e;
-	while (vs->norphans && vsock_rx_take(vs, &e)) {
-		vs->norphans--;
-		struct conn o = {.local_port = vs->orphans[vs->norphans].src_port,
-				 .peer_port = vs->orphans[vs->norphans].dst_port};
-		vsock_rx_put(vs, &e, &o, OP_RST, 0, 0);
-	}
-	for (unsigned i = 0; i < vs->nconns; i++) {
-		struct conn *c = &vs->conns[i];
-		while (c->pend && vsock_rx_take(vs, &e)) {
-			if (c->pend & PEND_RST) {
-				vsock_rx_put(vs, &e, c, OP_RST, 0, 0);
-				vsock_conn_free(c, false);
-			} else if (c->pend & (PEND_REQUEST | PEND_RESPONSE)) {
-				uint16_t op = c->pend & PEND_REQUEST ? OP_REQUEST : OP_RESPONSE;
-				c->pend &= ~(PEND_REQUEST | PEND_RESPONSE);
-				vsock_rx_put(vs, &e, c, op, 0, 0);
-			} else if (c->pend & PEND_SHUTDOWN) {
-				c->pend &= ~PEND_SHUTDOWN;
-				vsock_rx_put(vs, &e, c, OP_SHUTDOWN, SHUTDOWN_SEND, 0);
-			} else {
-				vsock_rx_put(vs, &e, c, OP_CREDIT_UPDATE, 0, 0);
-			}
-		}
-		if (c->pend)
-			return; /* no more buffers */
-	}
-}
-
-void vsock_rx_interrupt(struct vsock *vs)
-{
-	if (vs->rx_pushed)
-		virtio_notify_used(&vs->v, RXQ);
-	vs->rx_pushed = 0;
-}
 
 /* ---- from the guest: the transmit queue ------------------------------------------------- */
 
@@ -374,6 +293,7 @@ struct vsock_arg {
 	uint64_t cid;
 	bool cid_per_clone;
 	char path[SUN_PATH_SIZE]; /* "": RUN_DIR/NAME.vsock */
+	char dir[SUN_PATH_SIZE];  /* path's directory, where the host side listens and connects */
 };
 
 static void *vsock_parse(const char *arg, char *err, size_t errlen)
@@ -402,6 +322,13 @@ static void *vsock_parse(const char *arg, char *err, size_t errlen)
 			goto bad;
 		}
 		p += len;
+	}
+	if (a.path[0]) {
+		char *slash = strrchr(a.path, '/');
+		if (slash && slash != a.path)
+			memcpy(a.dir, a.path, (size_t)(slash - a.path));
+		else
+			strcpy(a.dir, slash ? "/" : ".");
 	}
 	struct vsock_arg *r = malloc(sizeof(*r));
 	if (r)
@@ -449,6 +376,14 @@ fail:
 	return -1;
 }
 
+/* The directory of a socket path given (RUN_DIR's is the VM's own anyway). */
+static void vsock_host_paths(const void *parsed, device_path_fn add, void *ctx)
+{
+	const struct vsock_arg *a = parsed;
+	if (a->dir[0])
+		add(ctx, a->dir, DEV_PATH_WRITABLE);
+}
+
 const struct device_option virtio_vsock_option = {
     .name = "vsock",
     .metavar = "CID[,uds=PATH][,cid-per-clone]",
@@ -465,4 +400,5 @@ const struct device_option virtio_vsock_option = {
     .linux_only = true,
     .parse = vsock_parse,
     .add = virtio_vsock_add,
+    .host_paths = vsock_host_paths,
 };

@@ -28,9 +28,10 @@
  * accepting. Clone N listens on PATH.N and connects out to PATH.N_P; it keeps the guest's
  * CID unless the VM was started with cid-per-clone (clone N gets CID + N).
  *
- * The device's files: conn.c keeps the connection table, the credit and what is owed to
- * the guest; host.c is the host's side (the Unix sockets, on the main loop); device.c is
- * the virtio device (its queues, ops and clone hooks) and the --vsock option. This header
+ * The device's files, each calling only those before it: conn.c keeps the connection
+ * table, the credit and what is owed to the guest; rx.c fills the receive queue; host.c is
+ * the host's side (the Unix sockets, on the main loop); device.c is the virtio device (its
+ * transmit and event queues, ops and clone hooks) and the --vsock option. This header
  * is theirs alone: the rest of the VMM knows the device by virtio_vsock_option
  * (devices/devices.h). Unless a contract says otherwise, its functions run under the
  * transport's lock (vs->v.lock). */
@@ -44,6 +45,8 @@
 #include "util/loop.h"
 #include "util/sock.h"
 
+#define HOST_CID 2u      /* the host's address, where the guest's packets go */
+#define TYPE_STREAM 1u   /* the only socket type there is */
 #define RXQ 0u
 #define TXQ 1u
 #define EVQ 2u
@@ -190,7 +193,7 @@ void vsock_guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t le
  * new connection, its RESPONSE owed; else a reset owed. */
 void vsock_guest_connect(struct vsock *vs, const struct vsock_hdr *h);
 
-/* ---- device.c: the receive queue -------------------------------------------------------- */
+/* ---- rx.c: the receive queue ------------------------------------------------------------ */
 
 /* Take a receive buffer; false if the guest has none (the queue stalls) or gave one too
  * small for a header and data (the device needs a reset). */

@@ -1,8 +1,7 @@
 /* The jail's entry and its launcher: what `hyperfork run --jail` does in the host's
  * namespaces (the VM's paths checked, the network namespace joined, the cgroups made, the
  * keeper started in a new PID namespace), then the launcher in the foreground until the VM
- * ends. Also the one owner of this process's jail state (internal.h), which the keeper and
- * the VMM inherit by fork. See jail.h for the processes involved. */
+ * ends. See jail.h for the processes involved. */
 #include "jail/jail.h"
 
 #include <errno.h>
@@ -24,20 +23,6 @@
 #include "jail/internal.h"
 #include "util/log.h"
 
-/* In the jail's processes (the VMM and its clones, which inherit it by fork); filled in by
- * the launcher and the VMM (internal.h). */
-static struct jail_self self = {.ask_fd = -1};
-
-const struct jail_self *jail_self(void)
-{
-	return &self;
-}
-
-void jail_self_set_ask_fd(int fd)
-{
-	self.ask_fd = fd;
-}
-
 /* ---- the launcher --------------------------------------------------------------------- */
 
 /* The keeper ended before the VMM's status came (its own filter, or killed): the kernel
@@ -52,7 +37,7 @@ static int keeper_lost(pid_t keeper_pid, const char *run_dir)
 		pr_err("--jail: the jail's keeper ended (status %d) before the VM; its VMs end with it",
 		       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	/* while its processes die */
-	for (int i = 0; i < 50 && jail_clean(self.cgroup, run_dir) < 0; i++)
+	for (int i = 0; i < 50 && jail_clean(jail_self()->cgroup, run_dir) < 0; i++)
 		usleep(100 * 1000);
 	return HF_STATUS_ERROR;
 }
@@ -103,11 +88,12 @@ int jail_enter(struct jail_config *j, const struct vm_config *cfg, int *status)
 	}
 	if (netns >= 0)
 		close(netns);
-	if (jail_cgroup_make(j, cfg->name, self.cgroup, sizeof(self.cgroup)) < 0)
+	struct jail_self *self = jail_self();
+	if (jail_cgroup_make(j, cfg->name, self->cgroup, sizeof(self->cgroup)) < 0)
 		return JAIL_DONE;
-	self.uid = (uid_t)j->uid;
-	self.gid = (gid_t)j->gid;
-	jail_add_path(j, self.cgroup, true, false);
+	self->uid = (uid_t)j->uid;
+	self->gid = (gid_t)j->gid;
+	jail_add_path(j, self->cgroup, true, false);
 	if (!j->paths[j->npaths - 1].path) {
 		pr_err("--jail: too many files for the jail");
 		goto fail;
