@@ -1,10 +1,10 @@
 # Shared by the benchmark scripts: paths, a private run directory whose VMs (clones
 # included) are all killed at exit, and the host's Linux flags.
 cd "$(dirname "${BASH_SOURCE[1]}")/.." || exit 1
-HF=$PWD/build/hyperfork
+HF=${HF_BIN:-$PWD/build/hyperfork} # HF_BIN: another build, for a comparison (bench/fork-ab.sh)
 STAMP=$PWD/build/bench/tools/stamp
 SOCKRAW=$PWD/build/tests/tools/sockraw
-OUT=$PWD/bench/results
+OUT=${BENCH_OUT:-$PWD/bench/results}
 mkdir -p "$OUT"
 export HYPERFORK_RUN_DIR=$(mktemp -d /tmp/hf-bench.XXXXXX)
 RUN=$HYPERFORK_RUN_DIR
