@@ -96,7 +96,7 @@ static int cg_mkdir(char *out, size_t len, const char *dir, const char *name)
 int jail_cgroup_make(struct jail_config *j, const char *name, char *jail_cg, size_t len)
 {
 	const char *root = cgroup_root();
-	char base[PATH_MAX], leaf[PATH_MAX], v[64];
+	char base[PATH_MAX], leaf[PATH_MAX] = "", v[64];
 	if (write_file(root, "cgroup.subtree_control", "+memory +cpu") < 0 ||
 	    cg_mkdir(base, sizeof(base), root, JAIL_CGROUP_BASE) < 0 ||
 	    write_file(base, "cgroup.subtree_control", "+memory +cpu") < 0) {
@@ -132,7 +132,8 @@ int jail_cgroup_make(struct jail_config *j, const char *name, char *jail_cg, siz
 	}
 	return 0;
 fail:
-	rmdir(leaf);
+	if (leaf[0]) /* (made only in the last step) */
+		rmdir(leaf);
 	rmdir(jail_cg);
 	return -1;
 }
