@@ -14,7 +14,7 @@
 
 #include "api/proto.h"
 #include "serve/config.h"
-#include "serve/metrics.h"
+#include "serve/histogram.h"
 
 enum fn_state { FN_STARTING, FN_READY, FN_FAILED };
 
