@@ -2,7 +2,12 @@
  * first call of its Runtime API agent for an invocation) and the invocations it runs, each
  * in a fresh clone activated from the template's warm pool, destroyed after its answer.
  * (Its config's mode may ask instead for one warm VM reused by every invocation, or for a
- * VM booted per invocation: see config.h.) */
+ * VM booted per invocation: see config.h.)
+ *
+ * Its files, by job: launch.c starts its VMs (`hyperfork run`), template.c follows its
+ * template's life, agent.c talks to the agent in a VM (include/hyperfork/lambda.h),
+ * invoke.c runs an invocation in the VM its mode gives; function_private.h is what they
+ * share. */
 #ifndef HF_SERVE_FUNCTION_H
 #define HF_SERVE_FUNCTION_H
 
@@ -14,7 +19,7 @@
 
 #include "api/proto.h"
 #include "serve/config.h"
-#include "serve/metrics.h"
+#include "serve/histogram.h"
 
 enum fn_state { FN_STARTING, FN_READY, FN_FAILED };
 
@@ -104,9 +109,10 @@ struct inv_result {
 	bool keep_console;          /* mode boot: function_release leaves its console file */
 };
 
-/* Run inv in a fresh clone of f's template and wait for its answer, at most the function's
- * timeout. Always fills r. The clone is left running, so that the answer can go out first:
- * end it with function_release, then free r with inv_result_free. */
+/* Run inv in a fresh clone of f's template (or, by its mode, in its warm VM or a VM booted
+ * for it) and wait for its answer, at most the function's timeout. Always fills r. The
+ * clone is left running, so that the answer can go out first: end it with
+ * function_release, then free r with inv_result_free. */
 void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r);
 /* End the VM that ran r (nothing if none or done). */
 void function_release(struct function *f, struct inv_result *r);

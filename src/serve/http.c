@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "hyperfork/lambda.h"
+#include "serve/function.h"
+#include "serve/histogram.h"
+#include "serve/http.h"
 #include "serve/metrics.h"
-#include "serve/serve.h"
 #include "util/admit.h"
 #include "util/log.h"
 
@@ -107,7 +109,8 @@ static enum MHD_Result too_many(struct MHD_Connection *c, const char *reason, co
 
 /* The function a URL names: "/2015-03-31/functions/NAME/invocations", NAME a name or its
  * ARN. */
-static struct function *find_function(struct serve *s, const char *url, char *name, size_t len)
+static struct function *find_function(struct serve_http *h, const char *url, char *name,
+				      size_t len)
 {
 	const char *p = url + strlen(INVOKE_PREFIX);
 	const char *end = strstr(p, INVOKE_SUFFIX);
@@ -117,9 +120,9 @@ static struct function *find_function(struct serve *s, const char *url, char *na
 	name[end - p] = 0;
 	const char *bare = !strncmp(name, ARN_PREFIX, strlen(ARN_PREFIX)) ? name + strlen(ARN_PREFIX)
 									: name;
-	for (unsigned i = 0; i < s->config.nfns; i++)
-		if (!strcmp(s->fns[i].cfg->name, bare))
-			return &s->fns[i];
+	for (unsigned i = 0; i < h->nfns; i++)
+		if (!strcmp(h->fns[i].cfg->name, bare))
+			return &h->fns[i];
 	return NULL;
 }
 
@@ -157,11 +160,11 @@ static void *event_thread(void *arg)
 	return NULL;
 }
 
-static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const char *url,
+static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, const char *url,
 			      struct req *rq)
 {
 	char name[256];
-	struct function *f = find_function(s, url, name, sizeof(name));
+	struct function *f = find_function(h, url, name, sizeof(name));
 	if (!f)
 		return api_error(c, 404, "ResourceNotFoundException", "Function not found: %s%.200s",
 				 strncmp(name, "arn:", 4) ? ARN_PREFIX : "", name);
@@ -199,7 +202,7 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 				 state == FN_STARTING ? "Pending" : "Failed", why[0] ? ": " : "", why);
 	/* The same decision as the template's own before each clone (it is passed the same
 	 * reserve), made here too so that a function booting a VM per invocation meets it. */
-	struct clone_limits lim = {.reserve_bytes = s->reserve_bytes};
+	struct clone_limits lim = {.reserve_bytes = h->reserve_bytes};
 	char refused[256];
 	if (admit_clones_now(&lim, 0, 1, refused, sizeof(refused)) != ADMIT_OK) {
 		function_throttled(f);
@@ -260,11 +263,11 @@ static enum MHD_Result invoke(struct serve *s, struct MHD_Connection *c, const c
 	return send_response(c, 200, resp);
 }
 
-static enum MHD_Result metrics(struct serve *s, struct MHD_Connection *c)
+static enum MHD_Result metrics(struct serve_http *h, struct MHD_Connection *c)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	if (serve_metrics(s, &buf, &len) < 0) {
+	if (serve_metrics(h->fns, h->nfns, &buf, &len) < 0) {
 		free(buf);
 		return api_error(c, 500, "ServiceException", "cannot gather the metrics");
 	}
@@ -274,13 +277,13 @@ static enum MHD_Result metrics(struct serve *s, struct MHD_Connection *c)
 	return r;
 }
 
-static enum MHD_Result health(struct serve *s, struct MHD_Connection *c)
+static enum MHD_Result health(struct serve_http *h, struct MHD_Connection *c)
 {
 	char body[8192];
 	size_t n = (size_t)snprintf(body, sizeof(body), "{\"functions\":{");
 	bool all = true;
-	for (unsigned i = 0; i < s->config.nfns && n < sizeof(body) - 128; i++) {
-		struct function *f = &s->fns[i];
+	for (unsigned i = 0; i < h->nfns && n < sizeof(body) - 128; i++) {
+		struct function *f = &h->fns[i];
 		pthread_mutex_lock(&f->lock);
 		enum fn_state st = f->state;
 		pthread_mutex_unlock(&f->lock);
@@ -297,7 +300,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **con_cls)
 {
-	struct serve *s = cls;
+	struct serve_http *h = cls;
 	struct req *rq = *con_cls;
 	(void)version;
 	if (!rq) { /* the headers are in: the body follows */
@@ -329,12 +332,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (strcmp(method, "POST"))
 			return api_error(c, 405, "InvalidRequestContentException",
 					 "%s is not allowed here: invoke with POST", method);
-		return invoke(s, c, url, rq);
+		return invoke(h, c, url, rq);
 	}
 	if (!strcmp(url, "/metrics") && !strcmp(method, "GET"))
-		return metrics(s, c);
+		return metrics(h, c);
 	if (!strcmp(url, "/health") && !strcmp(method, "GET"))
-		return health(s, c);
+		return health(h, c);
 	return api_error(c, 404, "UnknownOperationException", "no such operation: %.8s %.200s",
 			 method, url);
 }
@@ -356,25 +359,25 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-int serve_http_start(struct serve *s)
+int serve_http_start(struct serve_http *h)
 {
 	struct MHD_Daemon *d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL,
-		0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->listen,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+		0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->listen,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
 	if (!d) {
-		pr_err("serve: cannot listen on %s:%u: %s", inet_ntoa(s->listen.sin_addr),
-		       ntohs(s->listen.sin_port), strerror(errno));
+		pr_err("serve: cannot listen on %s:%u: %s", inet_ntoa(h->listen.sin_addr),
+		       ntohs(h->listen.sin_port), strerror(errno));
 		return -1;
 	}
-	s->http = d;
+	h->daemon = d;
 	return 0;
 }
 
-void serve_http_stop(struct serve *s)
+void serve_http_stop(struct serve_http *h)
 {
-	if (s->http)
-		MHD_stop_daemon(s->http);
-	s->http = NULL;
+	if (h->daemon)
+		MHD_stop_daemon(h->daemon);
+	h->daemon = NULL;
 }

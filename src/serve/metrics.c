@@ -12,23 +12,8 @@
 #include "util/rundir.h"
 #include "util/admit.h"
 #include "util/util.h"
-#include "serve/serve.h"
-
-static const double bounds[HIST_NBUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
-					      0.05,   0.1,   0.2,   0.5,   1,    2,
-					      5,      10,    30,    60};
-
-void hist_observe(struct histogram *h, uint64_t ns)
-{
-	double s = (double)ns / 1e9;
-	unsigned i = 0;
-	while (i < HIST_NBUCKETS && s > bounds[i])
-		i++;
-	if (i < HIST_NBUCKETS)
-		h->bucket[i]++;
-	h->count++;
-	h->sum_ns += ns;
-}
+#include "serve/function.h"
+#include "serve/histogram.h"
 
 /* One metric family's header. */
 static void family(FILE *m, const char *name, const char *type, const char *help)
@@ -41,7 +26,7 @@ static void hist_print(FILE *m, const char *name, const char *fn, const struct h
 	uint64_t cum = 0;
 	for (unsigned i = 0; i < HIST_NBUCKETS; i++) {
 		cum += h->bucket[i];
-		fprintf(m, "%s_bucket{function=\"%s\",le=\"%g\"} %llu\n", name, fn, bounds[i],
+		fprintf(m, "%s_bucket{function=\"%s\",le=\"%g\"} %llu\n", name, fn, hist_bounds[i],
 			(unsigned long long)cum);
 	}
 	fprintf(m, "%s_bucket{function=\"%s\",le=\"+Inf\"} %llu\n", name, fn,
@@ -147,11 +132,10 @@ static const struct scalar {
 	 offsetof(struct fn_snapshot, memory)},
 };
 
-int serve_metrics(struct serve *s, char **buf, size_t *len)
+int serve_metrics(struct function *fns, unsigned n, char **buf, size_t *len)
 {
 	static const char *const outcomes[] = {"ok", "handled", "unhandled", "timeout",
 					       "throttled", "service"};
-	unsigned n = s->config.nfns;
 	struct fn_snapshot *snap = calloc(n ? n : 1, sizeof(*snap));
 	FILE *m = snap ? open_memstream(buf, len) : NULL;
 	if (!m) {
@@ -159,7 +143,7 @@ int serve_metrics(struct serve *s, char **buf, size_t *len)
 		return -1;
 	}
 	for (unsigned i = 0; i < n; i++)
-		snapshot(&s->fns[i], &snap[i]);
+		snapshot(&fns[i], &snap[i]);
 	groups_pss(snap, n);
 
 	family(m, "hyperfork_invocations_total", "counter",

@@ -17,8 +17,19 @@
 #include "util/rundir.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
+#include "serve/config.h"
+#include "serve/function.h"
+#include "serve/http.h"
 
 #define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
+
+struct serve {
+	struct serve_config config;
+	struct function fns[FN_MAX_FUNCTIONS];
+	char run_dir[4096];
+	struct serve_http http; /* the HTTP side: the functions, the listen address, the reserve */
+	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* jailed: each function's run directory */
+};
 
 int serve_parse_listen(const char *s, struct sockaddr_in *a)
 {
@@ -86,8 +97,8 @@ int serve_run(const struct serve_opts *o)
 	static struct serve s; /* large: the functions' state */
 	static struct fn_jail jails[FN_MAX_FUNCTIONS];
 	char err[512];
-	s.reserve_bytes = o->reserve_bytes;
-	if (serve_parse_listen(o->listen, &s.listen) < 0) {
+	s.http.reserve_bytes = o->reserve_bytes;
+	if (serve_parse_listen(o->listen, &s.http.listen) < 0) {
 		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", o->listen);
 		return HF_STATUS_ERROR;
 	}
@@ -114,12 +125,14 @@ int serve_run(const struct serve_opts *o)
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	int status = 0;
-	if (serve_http_start(&s) < 0) {
+	s.http.fns = s.fns;
+	s.http.nfns = s.config.nfns;
+	if (serve_http_start(&s.http) < 0) {
 		status = HF_STATUS_ERROR;
 		goto out;
 	}
-	printf("serve: listening on http://%s:%u (functions' VMs in %s", inet_ntoa(s.listen.sin_addr),
-	       ntohs(s.listen.sin_port), s.run_dir);
+	printf("serve: listening on http://%s:%u (functions' VMs in %s",
+	       inet_ntoa(s.http.listen.sin_addr), ntohs(s.http.listen.sin_port), s.run_dir);
 	if (o->jail)
 		printf(", jailed: function 1 as uid %ld, each next one as the next uid, gid %ld", o->uid,
 		       o->gid);
@@ -127,7 +140,7 @@ int serve_run(const struct serve_opts *o)
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++) {
 		function_start(&s.fns[i], &s.config.fns[i], o->jail ? s.fn_dirs[i] : s.run_dir,
-			       s.reserve_bytes, &jails[i]);
+			       s.http.reserve_bytes, &jails[i]);
 		if (s.config.fns[i].mode == FN_MODE_BOOT)
 			printf("serve: function %s ready (a VM is booted for each invocation)\n",
 			       s.config.fns[i].name);
@@ -156,7 +169,7 @@ int serve_run(const struct serve_opts *o)
 	}
 	printf("serve: %s: stopping\n", strsignal(sig));
 out:
-	serve_http_stop(&s);
+	serve_http_stop(&s.http);
 	for (unsigned i = 0; i < s.config.nfns; i++)
 		function_stop(&s.fns[i]);
 	remove_run_dir(s.run_dir);

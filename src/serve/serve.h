@@ -4,19 +4,8 @@
 #define HF_SERVE_H
 
 #include <netinet/in.h>
-
-#include "serve/config.h"
-#include "serve/function.h"
-
-struct serve {
-	struct serve_config config;
-	struct function fns[FN_MAX_FUNCTIONS];
-	char run_dir[4096];
-	struct sockaddr_in listen;
-	void *http; /* the HTTP daemon */
-	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
-	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* jailed: each function's run directory */
-};
+#include <stdbool.h>
+#include <stdint.h>
 
 /* How serve runs (its command line). */
 struct serve_opts {
@@ -27,10 +16,6 @@ struct serve_opts {
 	bool jail;               /* every function's VMs jailed, function i as uid + i */
 	long uid, gid;
 };
-
-/* The HTTP side (http.c): start answering on s->listen; stop. Return 0 or -1 (logged). */
-int serve_http_start(struct serve *s);
-void serve_http_stop(struct serve *s);
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.
  * Returns an exit status (0, or HF_STATUS_ERROR with the reason logged). */

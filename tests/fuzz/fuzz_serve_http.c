@@ -15,10 +15,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "serve/serve.h"
+#include "serve/config.h"
+#include "serve/function.h"
+#include "serve/http.h"
 #include "util/log.h"
 
-static struct serve s;
+static struct serve_config config;
+static struct function fn;
+static struct serve_http h = {.fns = &fn, .nfns = 1};
 static struct sockaddr_in addr;
 
 static void setup(void)
@@ -27,21 +31,20 @@ static void setup(void)
 				  "\"initrd\":\"/nonexistent/i\",\"concurrency\":2}]}";
 	char err[256];
 	log_set_level(HF_LOG_ERROR);
-	assert(serve_config_parse(cfg, strlen(cfg), "/", &s.config, err, sizeof(err)) == 0);
-	struct function *f = &s.fns[0];
+	assert(serve_config_parse(cfg, strlen(cfg), "/", &config, err, sizeof(err)) == 0);
+	struct function *f = &fn;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->warm_lock, NULL);
-	f->cfg = &s.config.fns[0];
+	f->cfg = &config.fns[0];
 	f->run_dir = "/nonexistent";
 	f->state = FN_FAILED;
 	snprintf(f->why, sizeof(f->why), "its init failed");
-	snprintf(s.run_dir, sizeof(s.run_dir), "/nonexistent");
-	s.listen.sin_family = AF_INET; /* 127.0.0.1, any free port */
-	s.listen.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert(serve_http_start(&s) == 0);
-	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s.http, MHD_DAEMON_INFO_BIND_PORT);
+	h.listen.sin_family = AF_INET; /* 127.0.0.1, any free port */
+	h.listen.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert(serve_http_start(&h) == 0);
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(h.daemon, MHD_DAEMON_INFO_BIND_PORT);
 	assert(i && i->port);
-	addr = s.listen;
+	addr = h.listen;
 	addr.sin_port = htons(i->port);
 }
 

@@ -1,0 +1,46 @@
+/* What the files of a serve function (function.h) share: starting its VMs (launch.c),
+ * reading what they leave in the run directory, and talking to their agent (agent.c).
+ * Not for the rest of serve: function.h is a function's public face. */
+#ifndef HF_SERVE_FUNCTION_PRIVATE_H
+#define HF_SERVE_FUNCTION_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "serve/function.h"
+
+/* ---- launch.c: the function's VMs ------------------------------------------------------ */
+
+/* Learn serve's own binary's path (once; later calls keep the first), by which its VMMs
+ * are started. */
+void fn_launch_init(void);
+/* Start a VM of the function named name: its template (mode clone), its warm VM (mode
+ * warm) or an invocation's VM (mode boot), in a process group of its own whose output goes
+ * to RUN_DIR/NAME.log. Returns its pid, or -1 with the reason in why. */
+pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t whylen);
+/* The last line of file path that holds prefix, from prefix on (without its line end),
+ * into out; "" if none (or no such file). */
+void fn_find_line(const char *path, const char *prefix, char *out, size_t len);
+
+/* ---- agent.c: the exchange with the agent in a VM (include/hyperfork/lambda.h) ---------- */
+
+/* The socket of VM name's agent into path: the vsock device's default, RUN_DIR/NAME.vsock
+ * (a Linux guest), or the function device's, RUN_DIR/NAME.fn (a bare guest). */
+void fn_agent_path(const struct function *f, const char *name, char *path, size_t len);
+/* Connect to the agent whose socket is path: over vsock (Linux) with the CONNECT
+ * handshake, to a bare guest's function socket directly. Returns the fd or -1. */
+int fn_agent_connect(const struct function *f, const char *path, uint64_t deadline);
+/* The agent in VM name takes connections. */
+bool fn_agent_up(const struct function *f, const char *name);
+/* The exchange with the agent on s (lambda.h): INVOKE out, one answer back, into r (its
+ * outcome and body), before deadline. */
+void fn_exchange(struct function *f, int s, const struct invocation *inv, uint64_t deadline,
+		 struct inv_result *r);
+/* The answer Lambda gives for an invocation that timed out, or whose runtime ended (or
+ * broke the protocol) without an answer, into r (timeouts counted). */
+void fn_failed(struct function *f, const struct invocation *inv, struct inv_result *r,
+	       bool timed_out);
+
+#endif

@@ -1,0 +1,25 @@
+/* `hyperfork serve`'s HTTP side (http.c): the Lambda Invoke API, /metrics and /health over
+ * serve's functions. It sees only what it answers with (struct serve_http), not serve. */
+#ifndef HF_SERVE_HTTP_H
+#define HF_SERVE_HTTP_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+struct function;
+
+/* What the HTTP side serves, set by its owner before serve_http_start. */
+struct serve_http {
+	struct function *fns; /* the functions, nfns of them: invoked by name */
+	unsigned nfns;
+	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
+	struct sockaddr_in listen;
+	void *daemon; /* the HTTP daemon: serve_http_start's, NULL when stopped */
+};
+
+/* Start answering on h->listen. Returns 0 or -1 (logged). */
+int serve_http_start(struct serve_http *h);
+/* Stop answering (nothing if not started). */
+void serve_http_stop(struct serve_http *h);
+
+#endif

@@ -1,0 +1,371 @@
+/* A serve function's invocations (see function.h): each in the VM the function's mode
+ * gives it (a clone of the template, the one warm VM, or a VM booted for it), through the
+ * exchange with its agent, and that VM's end. What differs between the modes is one entry
+ * of modes[] each. */
+#include "serve/function_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "util/rundir.h"
+#include "util/util.h"
+
+#define TAIL_BYTES 4096
+#define SERVE_BOOT_TIMEOUT_MS (120u * 1000) /* mode boot: an invocation's VM up to its agent */
+#define VM_GONE (-2) /* a mode's connect: the VM ended before its agent was up */
+
+void request_id_new(char *id)
+{
+	uint8_t b[16];
+	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+		uint64_t t = now_ns();
+		memcpy(b, &t, 8);
+		memcpy(b + 8, &t, 8);
+	}
+	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	snprintf(id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+/* The last TAIL_BYTES of the console file path, base64 (malloc'd; NULL if out of memory). */
+static char *console_tail(const char *path)
+{
+	char buf[TAIL_BYTES];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+	if (fd >= 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+		off_t from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
+		n = pread(fd, buf, sizeof(buf), from);
+		close(fd);
+	}
+	char *out = malloc(BASE64_LEN(sizeof(buf)));
+	if (out)
+		base64_encode(buf, n > 0 ? (size_t)n : 0, out);
+	return out;
+}
+
+/* ---- the modes ------------------------------------------------------------------------- */
+
+/* What an invocation does that depends on its function's mode (enum fn_mode). */
+struct mode {
+	/* Get a VM for inv into r. Returns 0, or -1 with r->error set (no VM: a service
+	 * error). */
+	int (*get)(struct function *f, const struct invocation *inv, struct inv_result *r);
+	/* The socket of that VM's agent into path (len bytes). */
+	void (*agent)(const struct function *f, const struct inv_result *r, char *path, size_t len);
+	/* Connect to the agent at path by *deadline, the invocation's, which the mode may set
+	 * anew (t0: when the invocation came). Returns the fd; -1 with errno, the agent not
+	 * reached (the invocation fails as unhandled); or VM_GONE with r->error set, the VM
+	 * ended (and released) first: a service error. */
+	int (*connect)(struct function *f, const char *path, struct inv_result *r, uint64_t t0,
+		       uint64_t *deadline);
+	/* The exchange is over: the VM is free for another invocation (NULL: nothing to do). */
+	void (*put)(struct function *f);
+	/* End the VM that ran r and remove what it leaves, if r still holds one (mode boot:
+	 * also one that ended by itself): true if it did (function_release counts it gone). */
+	bool (*release)(struct function *f, struct inv_result *r);
+	/* The console of the VM that ran r into path (len bytes), for Tail, once the VM is
+	 * released: true if it is the invocation's own (removed once read), false if the
+	 * function's (kept). */
+	bool (*console)(const struct function *f, const struct inv_result *r, char *path,
+			size_t len);
+};
+
+/* Connect to the agent at path by the invocation's deadline (modes clone and warm). */
+static int connect_now(struct function *f, const char *path, struct inv_result *r, uint64_t t0,
+		       uint64_t *deadline)
+{
+	(void)r, (void)t0;
+	return fn_agent_connect(f, path, *deadline);
+}
+
+/* The invocation's own VM's console (modes clone and boot): removed once read. */
+static bool own_console(const struct function *f, const struct inv_result *r, char *path,
+			size_t len)
+{
+	(void)f;
+	snprintf(path, len, "%s", r->clone.console);
+	return true;
+}
+
+/* ---- mode clone: a fresh clone of the template per invocation -------------------------- */
+
+/* A clone of the template, activated for this invocation, into r->clone. Returns 0, or -1
+ * with r->error set. */
+static int clone_get(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	/* The clone's console is kept only when its end is asked for (Tail). */
+	struct hf_request req = {.cmd = CMD_FORK, .count = 1};
+	snprintf(req.console, sizeof(req.console), "%s", inv->tail ? "file" : "none");
+	struct hf_response resp = {0};
+	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+	int rc = -1;
+	if (fd < 0 || ctl_exchange(fd, f->cfg->name, &req, &resp) < 0 || !resp.ok ||
+	    resp.nclones != 1) {
+		snprintf(r->error, sizeof(r->error), "no clone of function %s could be made: %s",
+			 f->cfg->name, resp.error[0] ? resp.error : "its template does not answer");
+	} else {
+		r->clone = resp.clones[0];
+		pthread_mutex_lock(&f->lock);
+		f->stats.live++;
+		f->stats.on_demand += r->clone.on_demand;
+		pthread_mutex_unlock(&f->lock);
+		rc = 0;
+	}
+	proto_response_free(&resp);
+	return rc;
+}
+
+/* The clone NAME.N of a Linux function listens on the template's vsock socket path + ".N"
+ * (the vsock device's rule: `hyperfork run --vsock`'s help, src/devices/virtio_vsock.c);
+ * a bare one on its own NAME.N.fn. */
+static void clone_agent(const struct function *f, const struct inv_result *r, char *path,
+			size_t len)
+{
+	if (f->cfg->image) {
+		fn_agent_path(f, r->clone.name, path, len);
+		return;
+	}
+	char template[4096];
+	const char *dot = strrchr(r->clone.name, '.');
+	fn_agent_path(f, f->cfg->name, template, sizeof(template));
+	clone_name(path, len, template, dot ? (unsigned)strtoul(dot + 1, NULL, 10) : 0);
+}
+
+/* End the clone: asked through its control socket (it removes its sockets), killed if it
+ * does not answer. */
+static bool clone_release(struct function *f, struct inv_result *r)
+{
+	const struct hf_clone_info *c = &r->clone;
+	if (!c->name[0] || c->pid <= 0)
+		return false;
+	struct hf_request req = {.cmd = CMD_STOP};
+	struct hf_response resp = {0};
+	int fd = ctl_connect(f->run_dir, c->name, true);
+	if (fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok)
+		kill(c->pid, SIGKILL);
+	return true;
+}
+
+/* ---- mode warm: the function's one VM, one invocation at a time ------------------------ */
+
+/* The function's VM, once the invocation before has done with it (warm_put). */
+static int warm_get(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	(void)inv, (void)r;
+	pthread_mutex_lock(&f->warm_lock);
+	return 0;
+}
+
+static void warm_agent(const struct function *f, const struct inv_result *r, char *path,
+		       size_t len)
+{
+	(void)r;
+	fn_agent_path(f, f->cfg->name, path, len);
+}
+
+static void warm_put(struct function *f)
+{
+	pthread_mutex_unlock(&f->warm_lock);
+}
+
+/* The VM is the function's: it lives on. */
+static bool warm_release(struct function *f, struct inv_result *r)
+{
+	(void)f, (void)r;
+	return false;
+}
+
+/* The function's VM's console: kept. */
+static bool warm_console(const struct function *f, const struct inv_result *r, char *path,
+			 size_t len)
+{
+	(void)r;
+	run_file(path, len, f->run_dir, f->cfg->name, RUN_FILE_CONSOLE);
+	return false;
+}
+
+/* ---- mode boot: a VM booted for each invocation ---------------------------------------- */
+
+/* Boot a VM for this invocation (r->booted, its name in r->clone). Returns 0, or -1 with
+ * r->error set. */
+static int boot_get(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	char name[HF_NAME_MAX + 1], why[512];
+	(void)inv;
+	pthread_mutex_lock(&f->lock);
+	unsigned seq = ++f->boot_seq;
+	pthread_mutex_unlock(&f->lock);
+	snprintf(name, sizeof(name), "%.40s-b%u", f->cfg->name, seq);
+	pid_t pid = fn_vm_start(f, name, why, sizeof(why));
+	if (pid < 0) {
+		snprintf(r->error, sizeof(r->error), "no VM of function %s could be booted: %s",
+			 f->cfg->name, why);
+		return -1;
+	}
+	r->booted = pid;
+	snprintf(r->clone.name, sizeof(r->clone.name), "%s", name);
+	run_file(r->clone.console, sizeof(r->clone.console), f->run_dir, name, RUN_FILE_CONSOLE);
+	pthread_mutex_lock(&f->lock);
+	f->stats.live++;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* The booted VM's own agent socket. */
+static void boot_agent(const struct function *f, const struct inv_result *r, char *path,
+		       size_t len)
+{
+	fn_agent_path(f, r->clone.name, path, len);
+}
+
+/* Connect to the agent of the VM just booted, trying until it listens (or the VM ends, or
+ * deadline). */
+static int agent_connect_booting(const struct function *f, const char *path, pid_t pid,
+				 uint64_t deadline)
+{
+	for (;;) {
+		int s = fn_agent_connect(f, path, deadline);
+		if (s >= 0 || errno == ETIMEDOUT || now_ns() >= deadline)
+			return s;
+		if (waitpid(pid, NULL, WNOHANG) != 0) {
+			errno = ECHILD; /* the VM ended: reaped here */
+			return -1;
+		}
+		struct timespec ts = {.tv_nsec = 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The boot is not the invocation's: its timeout starts once the agent is up. */
+static int boot_connect(struct function *f, const char *path, struct inv_result *r, uint64_t t0,
+			uint64_t *deadline)
+{
+	int s = agent_connect_booting(f, path, r->booted,
+				      t0 + (uint64_t)SERVE_BOOT_TIMEOUT_MS * 1000000);
+	*deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
+	if (s < 0 && errno == ECHILD) { /* it never came up: why is in its log */
+		char log[4096], line[600];
+		run_file(log, sizeof(log), f->run_dir, r->clone.name, RUN_FILE_LOG);
+		fn_find_line(log, "error: ", line, sizeof(line));
+		snprintf(r->error, sizeof(r->error), "the VM booted for the invocation "
+			 "ended before its agent was up%s%s", line[0] ? ": " : "", line);
+		r->booted = -1; /* reaped */
+		function_release(f, r);
+		return VM_GONE;
+	}
+	return s;
+}
+
+/* End the booted VM (the VMM stops cleanly), remove its log and, unless Tail wants it,
+ * its console. */
+static bool boot_release(struct function *f, struct inv_result *r)
+{
+	if (!r->booted)
+		return false;
+	if (r->booted > 0) { /* (-1: it ended and was reaped) */
+		kill(-r->booted, SIGTERM); /* the VMM stops cleanly, removing its sockets */
+		waitpid(r->booted, NULL, 0);
+	}
+	r->booted = 0;
+	char log[4096];
+	run_file(log, sizeof(log), f->run_dir, r->clone.name, RUN_FILE_LOG);
+	unlink(log);
+	if (!r->keep_console) /* Tail: read, then removed, by function_invoke */
+		unlink(r->clone.console);
+	return true;
+}
+
+static const struct mode modes[] = {
+	[FN_MODE_CLONE] = {clone_get, clone_agent, connect_now, NULL, clone_release, own_console},
+	[FN_MODE_WARM] = {warm_get, warm_agent, connect_now, warm_put, warm_release, warm_console},
+	[FN_MODE_BOOT] = {boot_get, boot_agent, boot_connect, NULL, boot_release, own_console},
+};
+
+/* ---- an invocation --------------------------------------------------------------------- */
+
+void function_release(struct function *f, struct inv_result *r)
+{
+	if (!modes[f->cfg->mode].release(f, r))
+		return;
+	r->clone.pid = 0;
+	pthread_mutex_lock(&f->lock);
+	f->stats.live--;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	const struct mode *m = &modes[f->cfg->mode];
+	memset(r, 0, sizeof(*r));
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)f->cfg->timeout_s * 1000000000ull;
+	pthread_mutex_lock(&f->lock);
+	f->stats.invocations++;
+	enum fn_state state = f->state;
+	pthread_mutex_unlock(&f->lock);
+
+	char path[4096];
+	int s = -1, vm = -1;
+	if (state != FN_READY) {
+		snprintf(r->error, sizeof(r->error), "function %s is not ready", f->cfg->name);
+	} else if ((vm = m->get(f, inv, r)) == 0) {
+		m->agent(f, r, path, sizeof(path));
+		s = m->connect(f, path, r, t0, &deadline);
+		if (s == VM_GONE)
+			vm = -1;
+	}
+	if (vm < 0) {
+		r->outcome = INV_SERVICE;
+		pthread_mutex_lock(&f->lock);
+		f->stats.service_errors++;
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	if (s < 0) {
+		fn_failed(f, inv, r, errno == ETIMEDOUT);
+	} else {
+		pthread_mutex_lock(&f->lock);
+		hist_observe(&f->stats.activation, now_ns() - t0);
+		pthread_mutex_unlock(&f->lock);
+		fn_exchange(f, s, inv, deadline, r);
+		close(s);
+	}
+	if (m->put)
+		m->put(f);
+	if (inv->tail) { /* its console complete: the VM ended first */
+		r->keep_console = true;
+		function_release(f, r);
+		char console[4096];
+		bool own = m->console(f, r, console, sizeof(console));
+		r->log_tail_b64 = console_tail(console);
+		if (own)
+			unlink(console);
+	}
+	pthread_mutex_lock(&f->lock);
+	if (r->outcome == INV_OK)
+		f->stats.ok++;
+	else if (r->outcome == INV_HANDLED)
+		f->stats.handled++;
+	else
+		f->stats.unhandled++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void inv_result_free(struct inv_result *r)
+{
+	free(r->body);
+	free(r->log_tail_b64);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,145 @@
+/* A serve function's VMs (see function_private.h): the `hyperfork run` command line of its
+ * template, warm VM or invocation's VM, started in a process group of its own with its
+ * output in its log, and what its files say once it ended. */
+#include "serve/function_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/rundir.h"
+#include "util/util.h"
+
+#define LINUX_CMDLINE_ROOM 1700 /* of the 2047 bytes x86 Linux keeps, what serve's words may use */
+
+/* serve's own binary, by its path (learnt once, in function_start), for its VMMs. */
+static char vmm_path[PATH_MAX];
+
+void fn_launch_init(void)
+{
+	if (!vmm_path[0]) {
+		ssize_t n = readlink("/proc/self/exe", vmm_path, sizeof(vmm_path) - 1);
+		vmm_path[n > 0 ? n : 0] = 0;
+	}
+}
+
+uint64_t fn_jail_memory_mb(const struct fn_config *cfg)
+{
+	uint64_t vms = cfg->mode == FN_MODE_CLONE ? 1ull + cfg->pool + cfg->concurrency : 1;
+	return ((uint64_t)cfg->memory_mb + FN_JAIL_VM_OVERHEAD_MB) * vms;
+}
+
+pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t whylen)
+{
+	const struct fn_config *cfg = f->cfg;
+	const char *run_dir = f->run_dir;
+	bool template = cfg->mode == FN_MODE_CLONE;
+	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
+	char uid[24], gid[24], jail_mem[24];
+	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
+	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
+	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
+	snprintf(pool, sizeof(pool), "%u", cfg->pool);
+	run_file(console, sizeof(console), run_dir, name, RUN_FILE_CONSOLE);
+	run_file(log, sizeof(log), run_dir, name, RUN_FILE_LOG);
+	const char *argv[64] = {"hyperfork", "run", "--name", name, "--run-dir", run_dir,
+				"--mem", mem, "--cpus", cpus, "--console", console,
+				"--cmdline", cmdline};
+	unsigned argc = 14;
+	if (cfg->image) { /* a bare guest: its function ports (--function) */
+		snprintf(cmdline, sizeof(cmdline), "hf.fn=%s%s%s%s", cfg->name,
+			 template ? "" : " hf.lambda=warm", cfg->cmdline ? " " : "",
+			 cfg->cmdline ? cfg->cmdline : "");
+		argv[argc++] = "--function";
+		argv[argc++] = "--bare";
+		argv[argc++] = cfg->image;
+	} else { /* Linux: hf-lambda, the Runtime API agent, over vsock */
+		base64_encode(cfg->env, strlen(cfg->env), env);
+		snprintf(cmdline, sizeof(cmdline),
+			 "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s", cfg->name,
+			 template ? "" : " hf.lambda=warm", cfg->handler ? " hf.handler=" : "",
+			 cfg->handler ? cfg->handler : "", env[0] ? " hf.env=" : "", env,
+			 cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
+		if (strlen(cmdline) > LINUX_CMDLINE_ROOM) {
+			snprintf(why, whylen, "its kernel command line would be %zu bytes, over the "
+				 "%u Linux keeps with room for the VMM's words: shorten \"cmdline\" "
+				 "or \"environment\"", strlen(cmdline), LINUX_CMDLINE_ROOM);
+			return -1;
+		}
+		argv[argc++] = "--vsock";
+		argv[argc++] = "3";
+		argv[argc++] = "--kernel";
+		argv[argc++] = cfg->kernel;
+		argv[argc++] = "--initrd";
+		argv[argc++] = cfg->initrd;
+		for (unsigned i = 0; i < cfg->ndisks; i++) {
+			snprintf(disks[i], sizeof(disks[i]), "%s,ro", cfg->disks[i]);
+			argv[argc++] = "--disk";
+			argv[argc++] = disks[i];
+		}
+	}
+	if (template) {
+		argv[argc++] = "--template";
+		argv[argc++] = "--pool";
+		argv[argc++] = pool;
+		/* The template decides before each clone, warm ones included (serve's own check
+		 * answers 429 before asking it). Its --max-clones default is above any
+		 * function's concurrency. */
+		snprintf(reserve, sizeof(reserve), "%llu", (unsigned long long)(f->reserve_bytes >> 20));
+		argv[argc++] = "--reserve-memory";
+		argv[argc++] = reserve;
+	}
+	if (f->jail.on) {
+		snprintf(uid, sizeof(uid), "%ld", f->jail.uid);
+		snprintf(gid, sizeof(gid), "%ld", f->jail.gid);
+		snprintf(jail_mem, sizeof(jail_mem), "%llu", (unsigned long long)fn_jail_memory_mb(cfg));
+		const char *jail[] = {"--jail", "--uid", uid, "--gid", gid, "--jail-memory", jail_mem};
+		for (unsigned i = 0; i < sizeof(jail) / sizeof(jail[0]); i++)
+			argv[argc++] = jail[i];
+	}
+	argv[argc] = NULL;
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "cannot start its VM: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
+		/* By serve's own path, so that the VMM is named hyperfork (comm), not exe, as
+		 * long as that path is still serve's binary; else through the link. */
+		struct stat path, self;
+		if (vmm_path[0] && stat(vmm_path, &path) == 0 && stat("/proc/self/exe", &self) == 0 &&
+		    path.st_dev == self.st_dev && path.st_ino == self.st_ino)
+			execv(vmm_path, (char **)argv);
+		execv("/proc/self/exe", (char **)argv);
+		_exit(127);
+	}
+	setpgid(pid, pid); /* also here: no race with a kill(-pid) before the child ran */
+	return pid;
+}
+
+void fn_find_line(const char *path, const char *prefix, char *out, size_t len)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+	out[0] = 0;
+	while (fp && fgets(line, sizeof(line), fp)) {
+		char *p = strstr(line, prefix);
+		if (p) {
+			p[strcspn(p, "\r\n")] = 0;
+			snprintf(out, len, "%s", p);
+		}
+	}
+	if (fp)
+		fclose(fp);
+}
