@@ -129,7 +129,7 @@ static int clone_get(struct function *f, const struct invocation *inv, struct in
 }
 
 /* The clone NAME.N of a Linux function listens on the template's vsock socket path + ".N"
- * (the vsock device's rule: `hyperfork run --vsock`'s help, src/devices/virtio_vsock.c);
+ * (the vsock device's rule: `hyperfork run --vsock`'s help, src/devices/vsock/);
  * a bare one on its own NAME.N.fn. */
 static void clone_agent(const struct function *f, const struct inv_result *r, char *path,
 			size_t len)

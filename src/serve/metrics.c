@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "api/client.h"
-#include "util/rundir.h"
 #include "util/admit.h"
 #include "util/util.h"
 #include "serve/function.h"

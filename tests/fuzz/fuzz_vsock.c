@@ -1,4 +1,4 @@
-/* libFuzzer target: virtio-vsock (src/devices/virtio_vsock.c and the virtio transport) against
+/* libFuzzer target: virtio-vsock (src/devices/vsock/ and the virtio transport) against
  * a hostile driver, over real guest RAM, real Unix sockets and a real event loop. After the
  * driver's bring-up (three queues of 8, receive buffers given), the input is a program:
  *   0 OFF VALUE    write a device register (OFF: 0..0xfc)

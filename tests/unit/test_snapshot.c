@@ -1,4 +1,4 @@
-/* Unit tests for the pure parts of src/clone/snapshot.c: the task register and the kvm-clock
+/* Unit tests for the pure parts of src/arch/x86/snapshot.c: the task register and the kvm-clock
  * a clone gets. */
 #include <setjmp.h>
 #include <stdarg.h>

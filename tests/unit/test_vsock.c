@@ -1,4 +1,4 @@
-/* Unit tests for virtio-vsock (src/devices/virtio_vsock.c), driven through its registers as
+/* Unit tests for virtio-vsock (src/devices/vsock/), driven through its registers as
  * a guest driver would, over real guest RAM, against real Unix sockets and a real event
  * loop: connections both ways, streams, and every way a guest can break the rules (each
  * must cost the guest its connection or the device, never the VMM). */
