@@ -372,5 +372,18 @@ if [ -f $R/soak.txt ]; then
 	echo '```'
 	echo
 fi
+if [ -f $R/fork-ab-summary.csv ]; then
+	echo "## 13. Clone latency of two builds, side by side"
+	echo
+	echo "\`bench/fork-ab.sh OLD_HYPERFORK ROUNDS FORK.SH ARGUMENTS\`: bench/fork.sh with an older build"
+	echo "and this one (build/hyperfork), taking turns in one run; the median over the rounds of"
+	echo "each round's p50 and p99, request to the clone's first instruction (us, measured in the"
+	echo "guest as in section 1)."
+	echo
+	echo "| mode | pages | MB | old p50 | new p50 | old p99 | new p99 |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' $R/fork-ab-summary.csv
+	echo
+fi
 } > "$OUTMD"
 echo "report: $OUTMD"
