@@ -176,9 +176,9 @@ for t in $tools; do
 		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/include/hyperfork/lambda.h" -nt "$out/tools/$t" ] ||
 		[ "$repo_root/guest/tools/hf-tool.h" -nt "$out/tools/$t" ] ||
-		[ "$repo_root/bench/function/function.h" -nt "$out/tools/$t" ]; then
+		[ "$repo_root/guest/tools/fn-workload.h" -nt "$out/tools/$t" ]; then
 		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" \
-			-I"$repo_root/bench" -o "$out/tools/$t" "$c" -lm
+			-o "$out/tools/$t" "$c" -lm
 	fi
 done
 
