@@ -6,7 +6,7 @@
  * 0 if the transforms were right. */
 #include "hf.h"
 
-#include "../function/function.h"
+#include "../../guest/tools/fn-workload.h"
 
 static uint8_t *heap;
 

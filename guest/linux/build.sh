@@ -212,18 +212,29 @@ fi
 fi
 
 # ---------------------------------------------------------------- guest tools
+# Each guest/tools/hf-NAME.c is a program; hf-lambda is made of it and its parts,
+# guest/tools/lambda-*.c (which are no programs of their own). A tool is rebuilt when one
+# of its files, a header of guest/tools, include/hyperfork/abi.h or lambda.h is newer.
 step "building guest tools with $tools_cc"
 mkdir -p "$out/tools"
-tools=$(cd "$repo_root/guest/tools" && ls hf-*.c | sed 's/\.c$//')
+tools_dir=$repo_root/guest/tools
+tools=$(cd "$tools_dir" && ls hf-*.c | sed 's/\.c$//')
 for t in $tools; do
-	c=$repo_root/guest/tools/$t.c
-	if [ ! -f "$out/tools/$t" ] || [ "$c" -nt "$out/tools/$t" ] ||
-		[ "$repo_root/include/hyperfork/abi.h" -nt "$out/tools/$t" ] ||
-		[ "$repo_root/include/hyperfork/lambda.h" -nt "$out/tools/$t" ] ||
-		[ "$repo_root/guest/tools/hf-tool.h" -nt "$out/tools/$t" ] ||
-		[ "$repo_root/bench/function/function.h" -nt "$out/tools/$t" ]; then
+	srcs=("$tools_dir/$t.c")
+	case $t in
+	hf-lambda) srcs+=("$tools_dir"/lambda-*.c) ;;
+	esac
+	rebuild=0
+	[ -f "$out/tools/$t" ] || rebuild=1
+	for f in "${srcs[@]}" "$tools_dir"/*.h "$repo_root/include/hyperfork/abi.h" \
+		"$repo_root/include/hyperfork/lambda.h"; do
+		if [ "$f" -nt "$out/tools/$t" ]; then
+			rebuild=1
+		fi
+	done
+	if [ $rebuild = 1 ]; then
 		"$tools_cc" -static -O2 -Wall -Wextra -Werror -s -I"$repo_root/include" \
-			-I"$repo_root/bench" -o "$out/tools/$t" "$c" -lm
+			-o "$out/tools/$t" "${srcs[@]}" -lm
 	fi
 done
 

@@ -1,4 +1,4 @@
-/* hf-function: the function benchmark in a Linux guest (bench/function/function.h).
+/* hf-function: the function benchmark in a Linux guest (its workload: fn-workload.h).
  * hf-function full       initialize and compute
  * hf-function afterinit  initialize, signal the fork point (HF_PORT_FORK), compute
  * Prints "function: done ID init_ms I compute_ms C error small|LARGE", records host mark 1
@@ -9,7 +9,7 @@
 #include <sys/io.h>
 #include <time.h>
 
-#include "function/function.h"
+#include "fn-workload.h"
 #include "hf-tool.h"
 
 void *fn_alloc(uint64_t bytes)

@@ -1,7 +1,9 @@
 /* libFuzzer target: hf-lambda's Lambda Runtime API (guest/tools/hf-lambda.c, built in with
- * HF_LAMBDA_NO_MAIN), the agent inside Linux guests: what a function (untrusted) sends it
- * over HTTP, and the host's INVOKE line, over real sockets, in warm mode (no hf-fork). The
- * first input byte says whether the runtime's init is over; then a program:
+ * HF_LAMBDA_NO_MAIN, and the parts it drives: lambda-http.c, lambda-host.c, lambda-out.c,
+ * lambda-util.c; not lambda-runtime.c, as no runtime process runs here), the agent inside
+ * Linux guests: what a function (untrusted) sends it over HTTP, and the host's INVOKE line,
+ * over real sockets, in warm mode (no hf-fork). The first input byte says whether the
+ * runtime's init is over; then a program:
  *   0             a new HTTP connection from the runtime (up to 4)
  *   1 L1 L2 B...  the current connection sends L (<= 4096) bytes
  *   2 I           connection I becomes the current one
@@ -49,6 +51,10 @@ static void fuzz_exit(int status)
 #define HF_LAMBDA_NO_MAIN
 #pragma clang diagnostic ignored "-Wunused-function"
 #include "../../guest/tools/hf-lambda.c"
+#include "../../guest/tools/lambda-host.c"
+#include "../../guest/tools/lambda-http.c"
+#include "../../guest/tools/lambda-out.c"
+#include "../../guest/tools/lambda-util.c"
 #undef exit
 #undef execvp
 

@@ -1,9 +1,11 @@
 /* The benchmark "function": an expensive initialization (tens of MB of tables computed
  * with libm) then an FFT-class computation checked against itself. Shared by the bare
  * guest (bench/guests/function.c) and the Linux guest tool (guest/tools/hf-function.c).
- * The caller provides fn_alloc() for the tables. */
-#ifndef HF_BENCH_FUNCTION_H
-#define HF_BENCH_FUNCTION_H
+ * It lives in the guest tree because guest sits below bench (src/LAYERS): bench may
+ * include it from here, a guest tool may not reach up into bench. The caller provides
+ * fn_alloc() for the tables. */
+#ifndef HF_FN_WORKLOAD_H
+#define HF_FN_WORKLOAD_H
 
 #include <stdint.h>
 
