@@ -52,8 +52,6 @@ static void on_handoff(struct watch *w, uint32_t events)
 				"it): the clone ends");
 }
 
-
-
 /* In the clone, stderr is the console (or nothing), never the parent's terminal or pipe:
  * a clone must not keep its parent's output streams open. */
 static void redirect_stdio(struct vm *vm)

@@ -2,15 +2,10 @@
  * side is child.c), let the VM run on, and collect each clone's word that it started; a
  * template serves the request from its pool instead (template.c). */
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clone/internal.h"
@@ -18,7 +13,6 @@
 #include "jail/jail.h"
 #include "util/log.h"
 #include "util/rundir.h"
-#include "util/sock.h"
 #include "util/trace.h"
 
 struct clones *clones_new(struct vm *vm, const struct clone_config *cfg)
@@ -51,10 +45,6 @@ void clones_free(struct clones *cl)
 	free(cl);
 }
 
-
-
-
-
 /* The clones' names must fit HF_NAME_MAX. Returns 0, or -1 with res->error set. */
 static int check_names(struct clones *cl, unsigned count, struct clone_result *res)
 {
@@ -67,8 +57,6 @@ static int check_names(struct clones *cl, unsigned count, struct clone_result *r
 	}
 	return 0;
 }
-
-
 
 /* Child of fork number k of a request: become clone id. Returns 1, or exits if it cannot
  * (its parent hears why on channel). */
