@@ -24,7 +24,7 @@ for r in $(seq "$ROUNDS"); do
 		dir=$OUT/ab/$build.$r
 		mkdir -p "$dir"
 		echo "== round $r, $build build ($bin)" >&2
-		HF_BIN=$bin BENCH_OUT=$dir bench/fork.sh "$@" > "$dir/fork.out" 2>&1 ||
+		FORK_IDLE_CLONES=0 HF_BIN=$bin BENCH_OUT=$dir bench/fork.sh "$@" > "$dir/fork.out" 2>&1 ||
 			echo "fork-ab: bench/fork.sh failed with the $build build (see $dir/fork.out)" >&2
 		tail -n +2 "$dir/fork-summary.csv" 2>/dev/null | sed "s/^/$build,$r,/" >> "$CSV"
 	done

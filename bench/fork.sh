@@ -61,26 +61,29 @@ echo
 echo "Clone latency, request -> clone's first instruction, measured in the guest (us); $(nproc) cores, $(uname -r)"
 column -s, -t "$SUM"
 
-# Memory of 100 idle clones of a 512 MB VM (guest RAM touched, then idle in a sleep).
-MEMCSV=$OUT/clone-memory.csv
-echo "clones,avail_before_kb,avail_after_kb,sum_rss_kb,sum_pss_kb,sum_private_kb,parent_pss_kb" > "$MEMCSV"
-avail() { awk '/^MemAvailable/ { print $2 }' /proc/meminfo; }
-$HF run --name idle --mem 512M --timeout 900 --console none --bare build/tests/guests/ticker.elf --cmdline 10000 2>> "$OUT/fork.log" &
-for i in $(seq 100); do [ "$(state_of idle)" = running ] && break; sleep 0.1; done
-sleep 1
-before=$(avail)
-$HF fork idle --count 100 --console none > /dev/null
-sleep 2
-after=$(avail)
-$HF ls --json | awk -v b=$before -v a=$after '
-	/"name":"idle"/ { match($0, /"pss_kb":[0-9]+/); ppss = substr($0, RSTART + 9, RLENGTH - 9) }
-	/"name":"idle\./ { n++
-		match($0, /"rss_kb":[0-9]+/); r += substr($0, RSTART + 9, RLENGTH - 9)
-		match($0, /"pss_kb":[0-9]+/); p += substr($0, RSTART + 9, RLENGTH - 9)
-		match($0, /"private_kb":[0-9]+/); q += substr($0, RSTART + 13, RLENGTH - 13) }
-	END { printf "%d,%d,%d,%d,%d,%d,%d\n", n, b, a, r, p, q, ppss }' >> "$MEMCSV"
-$HF stop idle > /dev/null
-tail -1 "$MEMCSV" | awk -F, '{ printf "\n%d idle clones of a 512 MB VM: per clone RSS %.0f KB, PSS %.0f KB, private %.0f KB; MemAvailable fell %.0f KB per clone (kernel page tables and KVM state included)\n", $1, $4 / $1, $5 / $1, $6 / $1, ($2 - $3) / $1 }'
+# Memory of 100 idle clones of a 512 MB VM (guest RAM touched, then idle in a sleep);
+# FORK_IDLE_CLONES=0 leaves it out (bench/fork-ab.sh, which compares latencies).
+if [ "${FORK_IDLE_CLONES:-100}" != 0 ]; then
+	MEMCSV=$OUT/clone-memory.csv
+	echo "clones,avail_before_kb,avail_after_kb,sum_rss_kb,sum_pss_kb,sum_private_kb,parent_pss_kb" > "$MEMCSV"
+	avail() { awk '/^MemAvailable/ { print $2 }' /proc/meminfo; }
+	$HF run --name idle --mem 512M --timeout 900 --console none --bare build/tests/guests/ticker.elf --cmdline 10000 2>> "$OUT/fork.log" &
+	for i in $(seq 100); do [ "$(state_of idle)" = running ] && break; sleep 0.1; done
+	sleep 1
+	before=$(avail)
+	$HF fork idle --count 100 --console none > /dev/null
+	sleep 2
+	after=$(avail)
+	$HF ls --json | awk -v b=$before -v a=$after '
+		/"name":"idle"/ { match($0, /"pss_kb":[0-9]+/); ppss = substr($0, RSTART + 9, RLENGTH - 9) }
+		/"name":"idle\./ { n++
+			match($0, /"rss_kb":[0-9]+/); r += substr($0, RSTART + 9, RLENGTH - 9)
+			match($0, /"pss_kb":[0-9]+/); p += substr($0, RSTART + 9, RLENGTH - 9)
+			match($0, /"private_kb":[0-9]+/); q += substr($0, RSTART + 13, RLENGTH - 13) }
+		END { printf "%d,%d,%d,%d,%d,%d,%d\n", n, b, a, r, p, q, ppss }' >> "$MEMCSV"
+	$HF stop idle > /dev/null
+	tail -1 "$MEMCSV" | awk -F, '{ printf "\n%d idle clones of a 512 MB VM: per clone RSS %.0f KB, PSS %.0f KB, private %.0f KB; MemAvailable fell %.0f KB per clone (kernel page tables and KVM state included)\n", $1, $4 / $1, $5 / $1, $6 / $1, ($2 - $3) / $1 }'
+fi
 
 # Plot (gnuplot, if installed).
 if command -v gnuplot > /dev/null; then
