@@ -107,4 +107,4 @@ plot "$RUN/fork-huge.dat" u 1:(\$2/1000):(\$2/1000):(\$3/1000) w yerrorlines t "
 GP
 	echo "(plot: $OUT/fork.png)"
 fi
-echo "(CSV: $CSV, $SUM, $MEMCSV)"
+echo "(CSV: $CSV, $SUM${MEMCSV:+, $MEMCSV})"
