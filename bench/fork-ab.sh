@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Clone latency of two VMM builds side by side in one run: bench/fork.sh with each, taking
-# turns (old, new, old, new, ...), so that both see the same machine. For a change that
+# turns (old then new, then new then old, ...), so that both see the same machine and
+# neither always runs first. For a change that
 # must not move the figures (a restructuring): its figures beside the old ones.
 #   bench/fork-ab.sh OLD_HYPERFORK [ROUNDS] [FORK.SH ARGUMENTS...]
 #   e.g. bench/fork-ab.sh /tmp/hyperfork-old 2 20 "128 512" 128
@@ -19,7 +20,9 @@ mkdir -p "$OUT/ab"
 CSV=$OUT/fork-ab.csv
 echo "build,round,mode,pages,mem_mb,n,p50_us,p99_us,min_us,max_us" > "$CSV"
 for r in $(seq "$ROUNDS"); do
-	for build in old new; do
+	order="old new"
+	[ $((r % 2)) = 0 ] && order="new old" # ABBA: neither build always goes first
+	for build in $order; do
 		bin=$OLD; [ $build = new ] && bin=$NEW
 		dir=$OUT/ab/$build.$r
 		mkdir -p "$dir"
