@@ -86,6 +86,13 @@ long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err
 	trace_point("reset-request");
 	vcpus_pause(vm);
 	console_flush(&vm->console);
+	pthread_mutex_lock(&vm->lock);
+	bool ending = vm->exiting; /* its guest crashed, exited, or it was stopped meanwhile */
+	pthread_mutex_unlock(&vm->lock);
+	if (ending) {
+		errf(err, errlen, "the clone is ending: %s", vm->exit_msg);
+		return -1;
+	}
 	long pages = rewind_vm(cl, id ? id : vm->clone_id, request_tsc);
 	if (pages < 0) {
 		errf(err, errlen, "the reset failed midway: the clone ends");
