@@ -91,27 +91,23 @@ int bus_alloc(struct bus *b, const char *name, uint64_t mmio_size, unsigned *irq
 	return 0;
 }
 
-const char *bus_refusal(const struct bus *b)
+/* The first device's reason, asked through its cannot_clone (reset false) or cannot_reset
+ * hook; NULL if none gives one. */
+static const char *refusal(const struct bus *b, bool reset)
 {
 	for (unsigned i = 0; i < b->ndevices; i++) {
 		struct device *d = b->devices[i];
-		const char *why = d->ops->cannot_clone ? d->ops->cannot_clone(d) : NULL;
+		const char *(*ask)(struct device *) = reset ? d->ops->cannot_reset
+							    : d->ops->cannot_clone;
+		const char *why = ask ? ask(d) : NULL;
 		if (why)
 			return why;
 	}
 	return NULL;
 }
 
-const char *bus_reset_refusal(const struct bus *b)
-{
-	for (unsigned i = 0; i < b->ndevices; i++) {
-		struct device *d = b->devices[i];
-		const char *why = d->ops->cannot_reset ? d->ops->cannot_reset(d) : NULL;
-		if (why)
-			return why;
-	}
-	return NULL;
-}
+const char *bus_refusal(const struct bus *b) { return refusal(b, false); }
+const char *bus_reset_refusal(const struct bus *b) { return refusal(b, true); }
 
 enum hook { HOOK_PRE_FORK, HOOK_POST_FORK, HOOK_ATTACH, HOOK_RESET };
 
