@@ -138,7 +138,7 @@ integration-run:
 
 # The unit tests and the integration tests (all but the long Linux boot tests) built with
 # AddressSanitizer and UBSan; any report fails the run.
-SAN_TESTS ?= test_bare test_cli test_control test_fork test_template test_net test_disk test_vsock test_function
+SAN_TESTS ?= test_bare test_cli test_control test_fork test_template test_reset test_net test_disk test_vsock test_function
 sanitize: sanitize-build
 	$(KVM_RUN) $(MAKE) --no-print-directory sanitize-run
 

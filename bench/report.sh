@@ -11,7 +11,7 @@ TOTAL=${1:-}
 EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
 COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
 NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5 100' SCALE_CMD='bench/scale.sh 20000 3072'
-SERVE_CMD='bench/serve.sh 10 "1 8 64" 64 200000 60' SECCOMP_CMD='bench/seccomp.sh 100 3'
+SERVE_CMD='bench/serve.sh 10 "1 8 64" 64 200000 60' SECCOMP_CMD='bench/seccomp.sh 100 3' RESET_CMD='bench/reset.sh 100 128 "1 16 256 all"'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
@@ -370,6 +370,21 @@ if [ -f $R/soak.txt ]; then
 	echo '```'
 	grep -v '^  ' $R/soak.txt
 	echo '```'
+	echo
+fi
+if [ -f $R/reset-summary.csv ]; then
+	echo "## 14. Reset: a used clone back to its template's state, against a new clone"
+	echo
+	echo "\`${RESET_CMD:-bench/reset.sh}\`: from the moment the VMM took the request to the guest's first"
+	echo "instruction after it (measured in the guest, as section 1): a clone of a \`--reusable\`"
+	echo "template reset after it wrote the pages given (its KVM dirty log and the VMM's own writes"
+	echo "name the pages put back), beside clones activated from a template's warm pool (a"
+	echo "\`--reusable\` template, whose RAM is a file its clones map privately, and a plain one) and"
+	echo "fork() clones of a running VM of the same size, in the same run."
+	echo
+	echo "| mode | pages written | n | p50 us | p99 us | min us | max us |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' $R/reset-summary.csv
 	echo
 fi
 if [ -f $R/fork-ab-summary.csv ]; then

@@ -13,6 +13,7 @@
 static const char *const cmd_names[] = {
 	[CMD_STATUS] = "status", [CMD_PAUSE] = "pause", [CMD_RESUME] = "resume",
 	[CMD_STOP] = "stop",     [CMD_FORK] = "fork",     [CMD_TEMPLATE] = "template",
+	[CMD_RESET] = "reset",
 };
 
 const char *proto_cmd_name(enum hf_cmd cmd)
@@ -138,6 +139,13 @@ int proto_parse_request(const char *line, size_t len, struct hf_request *req, ch
 				goto out;
 			}
 			req->pool = (unsigned)json_integer_value(val);
+		} else if (req->cmd == CMD_RESET && !strcmp(key, "id")) {
+			if (!json_is_integer(val) || json_integer_value(val) < 1 ||
+			    json_integer_value(val) > UINT32_MAX) {
+				errf(err, errlen, "\"id\" must be an integer from 1 to %u", UINT32_MAX);
+				goto out;
+			}
+			req->id = (unsigned)json_integer_value(val);
 		} else if (req->cmd == CMD_FORK && !strcmp(key, "console")) {
 			const char *c = json_string_value(val);
 			if (!c || (strcmp(c, "file") && strcmp(c, "pty") && strcmp(c, "none"))) {
@@ -166,6 +174,8 @@ char *proto_format_request(const struct hf_request *req)
 	}
 	if (j && req->cmd == CMD_TEMPLATE)
 		json_object_set_new(j, "pool", json_integer(req->pool));
+	if (j && req->cmd == CMD_RESET && req->id)
+		json_object_set_new(j, "id", json_integer(req->id));
 	return dump_line(j);
 }
 
@@ -197,6 +207,8 @@ char *proto_format_response(enum hf_cmd cmd, const struct hf_response *r)
 		bad |= json_object_set_new(j, "warning", jstr(r->error));
 	if (cmd == CMD_STATUS)
 		bad |= json_object_set_new(j, "vm", status_to_json(&r->vm));
+	if (cmd == CMD_RESET)
+		bad |= json_object_set_new(j, "pages", json_integer((json_int_t)r->pages));
 	if (cmd == CMD_FORK) {
 		json_t *a = json_array();
 		for (unsigned i = 0; a && i < r->nclones; i++) {
@@ -294,6 +306,10 @@ int proto_parse_response(enum hf_cmd cmd, const char *line, size_t len, struct h
 	if (json_object_get(j, "warning") &&
 	    get_str(j, "warning", r->error, sizeof(r->error))) {
 		errf(err, errlen, "\"warning\" is not a string");
+		goto out;
+	}
+	if (cmd == CMD_RESET && get_uint(j, "pages", UINT64_MAX, &r->pages)) {
+		errf(err, errlen, "reset response has a missing or malformed \"pages\" number");
 		goto out;
 	}
 	if (cmd == CMD_STATUS && status_from_json(json_object_get(j, "vm"), &r->vm)) {

@@ -4,10 +4,14 @@
  * Requests:  {"cmd":"status"} {"cmd":"pause"} {"cmd":"resume"} {"cmd":"stop"}
  *            {"cmd":"fork","count":K,"console":"file"|"pty"|"none"}  (count, console optional)
  *            {"cmd":"template","pool":N}  freeze the VM as a template (pool optional)
+ *            {"cmd":"reset","id":N}  a clone of a reusable template goes back to its
+ *                                    template's state and runs anew as clone N (id
+ *                                    optional: its number stays)
  * Responses: {"ok":false,"error":"..."} on failure; on success {"ok":true} (with an
  *            optional "warning":"...", e.g. fewer clones made than asked) plus, for
  *            status, "vm":{...} and, for fork,
- *            "clones":[{"name","pid","socket","console","on_demand"}].
+ *            "clones":[{"name","pid","socket","console","on_demand"}], for reset,
+ *            "pages": the pages of guest RAM put back.
  */
 #ifndef HF_PROTO_H
 #define HF_PROTO_H
@@ -25,13 +29,14 @@
 #define PROTO_POOL_MAX 64u        /* most warm clones a template keeps (0: a clone per request) */
 #define PROTO_POOL_DEFAULT 4u
 
-enum hf_cmd { CMD_STATUS, CMD_PAUSE, CMD_RESUME, CMD_STOP, CMD_FORK, CMD_TEMPLATE };
+enum hf_cmd { CMD_STATUS, CMD_PAUSE, CMD_RESUME, CMD_STOP, CMD_FORK, CMD_TEMPLATE, CMD_RESET };
 
 struct hf_request {
 	enum hf_cmd cmd;
 	unsigned count;      /* fork: number of clones (default 1) */
 	char console[8];     /* fork: "file", "pty", "none", or "" for the VM's default */
 	unsigned pool;       /* template: warm clones to keep ready (default PROTO_POOL_DEFAULT) */
+	unsigned id;         /* reset: the clone's new number (0: it keeps its own) */
 };
 
 struct hf_vm_status {
@@ -69,6 +74,7 @@ struct hf_response {
 	struct hf_vm_status vm;       /* status */
 	unsigned nclones;             /* fork */
 	struct hf_clone_info *clones; /* fork: malloc'd array (proto_response_free) */
+	uint64_t pages;               /* reset: pages of guest RAM put back */
 };
 
 const char *proto_cmd_name(enum hf_cmd cmd);

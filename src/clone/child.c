@@ -83,6 +83,10 @@ int child_begin(struct clones *cl, int channel)
 	prefault_forget(cl->prefault);
 	vcpus_close(vm);
 	vm_kvm_close(vm);
+	reset_forget(cl); /* a warm child of a reusable template takes it up again */
+	vm->log_dirty = false;
+	if (mem_private(&vm->mem) < 0) /* first: nothing may write to a template's file */
+		return -1;
 	close(vm->notify_fd);
 	vm->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->notify_fd < 0) {

@@ -94,6 +94,15 @@ int template_refill(struct clones *cl);
  * loop then retries template_refill every second: memory may come back). */
 bool template_refill_held(struct clones *cl);
 
+/* A clone of a template started with --reusable goes back to the exact state it started
+ * in, its template's, and runs again from there as clone id (0: its own number again):
+ * guest RAM as the template left it (only the pages written since are put back), vCPUs
+ * and devices as they started, the guest's clocks moved on, its boot info (a bare guest)
+ * naming id and request_tsc (host TSC when the request was taken). Main thread. Returns
+ * the pages of guest RAM put back, or -1 with why in err (the clone runs on unchanged, or,
+ * if it failed midway, ends). */
+long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err, size_t errlen);
+
 /* What clone/ tells of the VM in its status: its parent's name, the clones made, and a
  * template's pool (pool_ready, pool_target, on_demand). */
 void clone_status(struct clones *cl, struct hf_vm_status *st);

@@ -40,6 +40,7 @@ void clones_free(struct clones *cl)
 		return;
 	prefault_free(cl->prefault);
 	template_release(cl);
+	reset_forget(cl);
 	snapshot_free(cl->snap);
 	free(cl->live);
 	free(cl);
@@ -93,6 +94,9 @@ int clone_fork(struct clones *cl, unsigned count, enum console_kind console,
 		snprintf(res->error, sizeof(res->error), "out of memory");
 	else if (check_names(cl, count, res) == 0 && (why = bus_refusal(&vm->bus)))
 		snprintf(res->error, sizeof(res->error), "cannot clone: %s", why);
+	else if (!res->error[0] && vm->mem.file && !vm->frozen && !vm->mem.private_view)
+		snprintf(res->error, sizeof(res->error),
+			 "a reusable VM (--reusable) is cloned only once frozen into a template");
 	else if (!res->error[0])
 		admit(cl, 0, count, res->error, sizeof(res->error));
 	if (res->error[0]) {

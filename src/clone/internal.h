@@ -33,6 +33,9 @@ struct clones {
 	int warm_fd;                 /* a warm child: where vCPU 0 awaits its activation, or -1 */
 	bool prefaulted;             /* this clone's pages were made private before it was
 	                                activated (a warm child does it while it waits) */
+	/* reset.c: a clone of a reusable template, which can go back to its state */
+	bool resettable;
+	uint64_t *dirty[MEM_MAX_REGIONS]; /* KVM's dirty log, a bitmap per RAM region */
 	/* admission.c: this VM's live clones (a clone starts with none of its own) */
 	struct live_clone *live;
 	unsigned nlive, live_cap;
@@ -90,6 +93,15 @@ void describe(struct clones *cl, struct hf_clone_info *ci, unsigned id, pid_t pi
 /* Keep the clones that said READY, with their channels (fds, compacted like res->clones),
  * drop the others (reporting the first failure). */
 void collect_ready(struct clones *cl, struct clone_result *res, int *fds);
+
+/* ---- reset.c ---- */
+
+/* A warm child of a reusable template (its RAM a file it maps privately, its memory slots
+ * logging what the guest writes): it can be reset. Returns 0 or -1 (logged). */
+int reset_prepare(struct clones *cl);
+/* It can no longer be (it captures a state of its own: a fork, a freeze; or it is a fork
+ * child). */
+void reset_forget(struct clones *cl);
 
 /* ---- template.c ---- */
 

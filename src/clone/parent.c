@@ -120,6 +120,7 @@ unsigned next_clone_id(struct clones *cl)
 int pause_and_capture(struct clones *cl)
 {
 	struct vm *vm = cl->vm;
+	reset_forget(cl); /* its snapshot is its own from now on, no longer its template's */
 	trace_point("fork-request");
 	vcpus_pause(vm);
 	trace_point("fork-paused");

@@ -130,7 +130,8 @@ static int pool_spawn(struct clones *cl)
 		if (child_begin(cl, sv[1]) < 0)
 			_exit(HF_STATUS_ERROR);
 		jail_enter_clone_cgroup(vm->cfg.name, 0); /* waits in the pool's group */
-		if (child_rebuild(cl) < 0)
+		vm->log_dirty = vm->mem.file; /* a reusable template's: what its guest writes */
+		if (child_rebuild(cl) < 0 || (vm->mem.file && reset_prepare(cl) < 0))
 			_exit(HF_STATUS_ERROR);
 		/* Copy the boot info page now, not when the clone is waited for. */
 		if (vm->cfg.kind == VM_BARE)

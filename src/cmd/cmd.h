@@ -22,7 +22,7 @@ void commands_usage(FILE *f);
 int cmd_run(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_ctl(int argc, char **argv); /* one request to a VM: status, pause, resume, stop,
-				       fork, template; wait (cmd/ctl.c) */
+				       fork, template, reset; wait (cmd/ctl.c) */
 int cmd_host(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 

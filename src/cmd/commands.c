@@ -17,6 +17,10 @@ const struct command commands[] = {
 	{"template", cmd_ctl,
 	 "  template NAME [--pool N]\n"
 	 "                   freeze a VM into a template that keeps N warm clones ready\n"},
+	{"reset", cmd_ctl,
+	 "  reset NAME [--id N]\n"
+	 "                   a clone of a --reusable template goes back to its state and\n"
+	 "                   runs again (as clone N)\n"},
 	{"host", cmd_host, "  host             show what this host's KVM offers\n"},
 	{"serve", cmd_serve,
 	 "  serve --config FILE [--listen ADDR:PORT]\n"

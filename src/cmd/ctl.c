@@ -21,6 +21,8 @@ static void usage(FILE *f, const char *cmd)
 		fprintf(f, "usage: hyperfork template NAME [--pool N] [--run-dir DIR]\n");
 	else if (!strcmp(cmd, "wait"))
 		fprintf(f, "usage: hyperfork wait NAME [--run-dir DIR]\n");
+	else if (!strcmp(cmd, "reset"))
+		fprintf(f, "usage: hyperfork reset NAME [--id N] [--run-dir DIR] [--json]\n");
 	else
 		fprintf(f, "usage: hyperfork %s NAME [--run-dir DIR]%s\n", cmd,
 			strcmp(cmd, "status") ? "" : " [--json]");
@@ -68,7 +70,7 @@ int cmd_ctl(int argc, char **argv)
 		{"count", required_argument, NULL, 'c'}, {"console", required_argument, NULL, 'o'},
 		{"run-dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
 		{"pool", required_argument, NULL, 'p'},    {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"id", required_argument, NULL, 'i'},      {NULL, 0, NULL, 0},
 	};
 	const char *cmd = argv[0], *dir = NULL;
 	struct hf_request req = {.count = 1, .pool = PROTO_POOL_DEFAULT};
@@ -106,6 +108,13 @@ int cmd_ctl(int argc, char **argv)
 			}
 			req.pool = (unsigned)v;
 			break;
+		case 'i':
+			if (req.cmd != CMD_RESET || parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0) {
+				pr_err("invalid --id '%s': 1..%u (reset only)", optarg, UINT32_MAX);
+				return HF_STATUS_ERROR;
+			}
+			req.id = (unsigned)v;
+			break;
 		case 'd': dir = optarg; break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout, cmd); return 0;
@@ -133,6 +142,9 @@ int cmd_ctl(int argc, char **argv)
 		free(line);
 	} else if (req.cmd == CMD_STATUS) {
 		print_status(&resp.vm);
+	} else if (req.cmd == CMD_RESET) {
+		printf("%s reset: %llu page(s) of guest RAM put back\n", name,
+		       (unsigned long long)resp.pages);
 	} else if (req.cmd == CMD_FORK) {
 		for (unsigned i = 0; i < resp.nclones; i++)
 			printf("%s pid %d console %s%s\n", resp.clones[i].name, resp.clones[i].pid,

@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"                     [--cmdline STR] [--console stdio|none|FILE]\n"
 		"                     [--clone-console file|pty|none] [--timeout SECONDS]\n"
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
-		"                     [--template [--pool N]] [--cow-prefault MODE]\n"
+		"                     [--template [--pool N] [--reusable]] [--cow-prefault MODE]\n"
 		"                     [--max-clones N] [--reserve-memory MIB]\n"
 		"                     [--run-dir DIR] [--no-seccomp] [--debug] [DEVICE OPTIONS]\n"
 		"                     [--jail --uid UID --gid GID [--netns FILE]\n"
@@ -48,6 +48,9 @@ static void usage(FILE *f)
 		"                    `hyperfork fork NAME` then starts warm clones of it\n"
 		"  --pool N          warm clones a template keeps ready, 0..%u (default %u; 0:\n"
 		"                    each clone is made when it is asked for)\n"
+		"  --reusable        the template's clones can be reset (`hyperfork reset`): back\n"
+		"                    to its state, only the pages they wrote put back (its RAM\n"
+		"                    is then a file its clones map privately)\n"
 		"  --cow-prefault M  after a fork, break copy-on-write of every touched page from\n"
 		"                    the host in the background: none (default), populate, huge;\n"
 		"                    populate-sync, huge-sync: in a clone, before its guest runs\n"
@@ -87,7 +90,7 @@ enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
-	OPT_MAX_CLONES, OPT_RESERVE,
+	OPT_MAX_CLONES, OPT_RESERVE, OPT_REUSABLE,
 	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU,
 	OPT_DEVICE, /* + index in device_options */
 };
@@ -109,6 +112,7 @@ static const struct option base_options[] = {
 	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
 	{"template", no_argument, NULL, OPT_TEMPLATE},
 	{"pool", required_argument, NULL, OPT_POOL},
+	{"reusable", no_argument, NULL, OPT_REUSABLE},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"max-clones", required_argument, NULL, OPT_MAX_CLONES},
@@ -252,6 +256,7 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 		case OPT_MARKS: cfg->marks_path = optarg; break;
 		case OPT_RUN_DIR: dir = optarg; break;
 		case OPT_TEMPLATE: template = true; break;
+		case OPT_REUSABLE: cfg->vm.ram_file = true; break;
 		case OPT_PREFAULT: {
 			enum prefault_mode m;
 			if (prefault_parse(optarg, &m, &cfg->clone.prefault_sync) < 0)
@@ -317,6 +322,8 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 	if (!jail.on && (jail.uid >= 0 || jail.gid >= 0 || jail.netns || jail.memory ||
 			 jail.cpu_quota_us))
 		return bad("%s--uid, --gid, --netns, --jail-memory and --jail-cpu are for --jail", "");
+	if (cfg->vm.ram_file && !template)
+		return bad("%s--reusable is for a template (--template)", "");
 	if (!!bare == !!kernel)
 		return bad("%sgive exactly one of --bare FILE or --kernel FILE", "");
 	if (bare && cfg->vm.initrd)

@@ -91,18 +91,25 @@ int bus_alloc(struct bus *b, const char *name, uint64_t mmio_size, unsigned *irq
 	return 0;
 }
 
-const char *bus_refusal(const struct bus *b)
+/* The first device's reason, asked through its cannot_clone (reset false) or cannot_reset
+ * hook; NULL if none gives one. */
+static const char *refusal(const struct bus *b, bool reset)
 {
 	for (unsigned i = 0; i < b->ndevices; i++) {
 		struct device *d = b->devices[i];
-		const char *why = d->ops->cannot_clone ? d->ops->cannot_clone(d) : NULL;
+		const char *(*ask)(struct device *) = reset ? d->ops->cannot_reset
+							    : d->ops->cannot_clone;
+		const char *why = ask ? ask(d) : NULL;
 		if (why)
 			return why;
 	}
 	return NULL;
 }
 
-enum hook { HOOK_PRE_FORK, HOOK_POST_FORK, HOOK_ATTACH };
+const char *bus_refusal(const struct bus *b) { return refusal(b, false); }
+const char *bus_reset_refusal(const struct bus *b) { return refusal(b, true); }
+
+enum hook { HOOK_PRE_FORK, HOOK_POST_FORK, HOOK_ATTACH, HOOK_RESET };
 
 /* Call one hook on every device that has it, stopping at the first failure. */
 static int walk(const struct bus *b, enum hook h, struct loop *l)
@@ -117,6 +124,8 @@ static int walk(const struct bus *b, enum hook h, struct loop *l)
 			r = o->post_fork(d);
 		else if (h == HOOK_ATTACH && o->attach)
 			r = o->attach(d, l);
+		else if (h == HOOK_RESET && o->reset)
+			r = o->reset(d);
 		if (r < 0)
 			return -1;
 	}
@@ -126,6 +135,7 @@ static int walk(const struct bus *b, enum hook h, struct loop *l)
 int bus_pre_fork(const struct bus *b) { return walk(b, HOOK_PRE_FORK, NULL); }
 int bus_post_fork(const struct bus *b) { return walk(b, HOOK_POST_FORK, NULL); }
 int bus_attach(const struct bus *b, struct loop *l) { return walk(b, HOOK_ATTACH, l); }
+int bus_reset(const struct bus *b) { return walk(b, HOOK_RESET, NULL); }
 
 void bus_status(const struct bus *b, struct hf_vm_status *st)
 {

@@ -46,6 +46,14 @@ struct device_ops {
 	const char *(*cannot_clone)(struct device *d);
 	int (*pre_fork)(struct device *d);
 	int (*post_fork)(struct device *d);
+	/* A clone goes back to the state it started in (its template's) and runs anew
+	 * (clone/reset.c), its vCPUs paused: cannot_reset says why this device keeps its VM
+	 * from that (NULL: it does not), asked first; reset drops what happened since the
+	 * clone started (a connection, an invocation, buffered bytes) and takes the state the
+	 * device had then. Both optional (a device without state has nothing to do). Returns
+	 * 0 or -1 (logged; the VM then ends). */
+	const char *(*cannot_reset)(struct device *d);
+	int (*reset)(struct device *d);
 	/* What the device adds to the VM's status (`hyperfork status`: e.g. its host tap), main
 	 * thread. Optional. */
 	void (*status)(struct device *d, struct hf_vm_status *st);
@@ -100,6 +108,10 @@ const char *bus_refusal(const struct bus *b);
 int bus_pre_fork(const struct bus *b);
 int bus_post_fork(const struct bus *b);
 int bus_attach(const struct bus *b, struct loop *l);
+/* The reset hooks: why the VM cannot be reset (the first device that says so), and every
+ * device's reset (stopping at the first failure, -1). */
+const char *bus_reset_refusal(const struct bus *b);
+int bus_reset(const struct bus *b);
 /* Every device's part of the VM's status. */
 void bus_status(const struct bus *b, struct hf_vm_status *st);
 /* Free every device (destroy) and empty the bus. */

@@ -1,5 +1,10 @@
 /* Guest RAM: one host mapping split into guest-physical regions, and the one checked
- * accessor through which every guest-supplied address is translated. */
+ * accessor through which every guest-supplied address is translated.
+ *
+ * RAM is private anonymous memory (fork() makes it copy-on-write), or a file (a memfd)
+ * mapped shared: a template's, whose clones each map it privately (mem_private) and can go
+ * back to it page by page (mem_restore): the pages the guest wrote (KVM's dirty log) and
+ * those the VMM wrote for it (mem_note_write). */
 #ifndef HF_MEM_H
 #define HF_MEM_H
 
@@ -20,7 +25,18 @@ struct guest_mem {
 	bool huge;         /* transparent huge pages requested */
 	unsigned nregions;
 	struct mem_region regions[MEM_MAX_REGIONS];
+	/* file-backed RAM (mem_map_file) */
+	bool file;          /* RAM is the file fd (offset = host address - base) */
+	int fd;
+	bool private_view;  /* this process maps it privately (mem_private) */
+	const uint8_t *pristine; /* the file, mapped shared read-only: what mem_restore copies */
+	uint64_t *written;  /* pages the VMM wrote since the last mem_restore, a bit per 4 KiB
+	                       of RAM from base (mem_private makes it); NULL: none kept */
 };
+
+#define MEM_PAGE 4096ull
+/* 64-bit words of a bitmap with a bit per page of size bytes. */
+#define MEM_BITMAP_WORDS(size) (((size) / MEM_PAGE + 63) / 64)
 
 /* Lay out ram_size bytes of RAM: [0, ram) if hole_start is 0 or ram fits below it, otherwise
  * [0, hole_start) and [4 GiB, 4 GiB + ram - hole_start). Pure: does not allocate. */
@@ -29,7 +45,29 @@ void mem_layout(struct guest_mem *m, uint64_t ram_size, uint64_t hole_start);
 /* Map the RAM laid out by mem_layout: private anonymous memory (copy-on-write across fork),
  * 2 MiB aligned, with MADV_HUGEPAGE if huge else MADV_NOHUGEPAGE. Returns 0 or -1 (logged). */
 int mem_map(struct guest_mem *m, bool huge);
+/* The same, but RAM is a memfd mapped shared: what the VM writes is the file's. For a VM to
+ * be frozen into a template whose clones go back to it (mem_private, mem_restore). */
+int mem_map_file(struct guest_mem *m, bool huge);
 void mem_unmap(struct guest_mem *m);
+
+/* A fork child of a VM whose RAM is a file, before anything writes to its RAM: map the file
+ * privately at the same address (copy-on-write of the file: the parent no longer sees this
+ * process's writes, nor this process the parent's), beside a read-only view of the file,
+ * and start keeping a record of the VMM's writes. Nothing if RAM is not a file, or is this
+ * process's own private view already (a clone of a clone inherits it by fork). Returns 0 or
+ * -1 (logged). */
+int mem_private(struct guest_mem *m);
+/* The VMM wrote len bytes at host address hva, inside guest RAM (device emulation: a
+ * payload, a virtqueue's buffers): noted for mem_restore. Any thread. Nothing if no record
+ * is kept. */
+void mem_note_write(const struct guest_mem *m, const void *hva, uint64_t len);
+/* Put back the file's contents (the template's) in the pages set in dirty[r] (a bitmap with
+ * a bit per page of region r, MEM_BITMAP_WORDS(its size) words, as KVM's dirty log gives
+ * it) and in the pages the VMM noted, and forget the notes. dirty NULL: the guest's writes
+ * are not known; every page this process holds a private copy of is put back
+ * (/proc/self/pagemap, a walk of all of RAM). Needs mem_private. Returns the pages put
+ * back, or -1 (logged). */
+long mem_restore(struct guest_mem *m, uint64_t *const *dirty);
 
 /* Host pointer for guest range [gpa, gpa+len) if it lies entirely inside one RAM region,
  * else NULL. Overflow-safe; len 0 is allowed. All guest-controlled addresses go through

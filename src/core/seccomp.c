@@ -112,6 +112,8 @@ static const unsigned long main_ioctls[] = {
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR,
 	KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_GET_PIT2,
 	KVM_SET_PIT2, KVM_SET_CPUID2,
+	/* a reset: the pages the guest wrote */
+	KVM_GET_DIRTY_LOG,
 	/* tap devices */
 	TUNSETIFF, SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCGIFHWADDR, SIOCSIFHWADDR,
 	/* terminals: the console (stdio, pty) */

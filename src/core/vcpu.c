@@ -435,6 +435,17 @@ void vcpus_forget(struct vm *vm)
 	}
 }
 
+void vcpus_rewind(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+		c->waiting = c->halted = c->loop_call = false;
+		c->sleep_until = 0;
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
 /* ---- a vCPU held by a device, or stopped for the main loop -------------------------------- */
 
 void vcpu_wait(struct vcpu *c)

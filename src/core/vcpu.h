@@ -48,6 +48,9 @@ void vcpus_stop(struct vm *vm);
  * parent's: forget them, and any vCPU's call to the parent's main loop (a vCPU a device
  * holds stays held). */
 void vcpus_forget(struct vm *vm);
+/* Main thread, vCPUs paused, their state loaded again from a snapshot (a reset): none of
+ * them waits for a device, sleeps, is halted or has a call for the main loop any more. */
+void vcpus_rewind(struct vm *vm);
 /* Pause: every vCPU leaves KVM_RUN, completes any exit in flight and parks. Returns when
  * all are parked. vcpus_resume lets them run again. Main thread only. */
 void vcpus_pause(struct vm *vm);

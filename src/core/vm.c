@@ -60,12 +60,22 @@ int vm_kvm_setup(struct vm *vm)
 		struct mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,
+			.flags = vm->log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uintptr_t)r->hva,
 		};
 		trace_point("kvm-memslot");
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+		int rc = ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+		if (rc < 0 && slot.flags) {
+			/* No dirty log here: whoever wanted one does without (vm->log_dirty). */
+			pr_debug("KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES: %s",
+				 strerror(errno));
+			vm->log_dirty = false;
+			slot.flags = 0;
+			rc = ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+		}
+		if (rc < 0) {
 			pr_err("KVM_SET_USER_MEMORY_REGION slot %u (0x%llx+0x%llx): %s", i,
 			       (unsigned long long)r->gpa, (unsigned long long)r->size,
 			       strerror(errno));
@@ -129,7 +139,7 @@ int vm_create(struct vm *vm, struct host *h, const struct vm_config *cfg)
 	}
 	/* Linux guests get the usual 3-4 GiB hole for the LAPIC/IOAPIC and KVM's pages. */
 	mem_layout(&vm->mem, cfg->ram_size, cfg->kind == VM_LINUX ? 3 * GiB : 0);
-	if (mem_map(&vm->mem, cfg->huge) < 0)
+	if ((cfg->ram_file ? mem_map_file(&vm->mem, cfg->huge) : mem_map(&vm->mem, cfg->huge)) < 0)
 		return -1;
 	vm->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->notify_fd < 0) {
@@ -142,6 +152,16 @@ int vm_create(struct vm *vm, struct host *h, const struct vm_config *cfg)
 fail:
 	vm_destroy(vm);
 	return -1;
+}
+
+int vm_dirty_log(struct vm *vm, unsigned slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = {.slot = slot, .dirty_bitmap = bitmap};
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		pr_err("KVM_GET_DIRTY_LOG slot %u: %s", slot, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 void vm_kvm_close(struct vm *vm)

@@ -27,6 +27,8 @@ struct vm_config {
 	uint64_t ram_size;
 	unsigned ncpus;
 	bool huge;           /* transparent huge pages for guest RAM */
+	bool ram_file;       /* guest RAM in a file, which a template's clones can go back to
+	                        (core/mem.h: mem_map_file) */
 	const char *image;   /* bare ELF, bzImage or vmlinux */
 	const char *initrd;  /* Linux only, may be NULL */
 	const char *cmdline; /* may be NULL */
@@ -46,6 +48,7 @@ struct vm {
 	unsigned ncpus;
 	struct vcpu *vcpus; /* ncpus of them (vcpus_create) */
 	bool has_irqchip, has_pit;
+	bool log_dirty;     /* its memory slots log the pages the guest writes (vm_dirty_log) */
 	struct bus bus;
 	struct console console;
 	bool strict_io; /* unknown ports are guest errors (bare guests) */
@@ -87,6 +90,10 @@ void vm_destroy(struct vm *vm);
 /* Create the KVM side only (VM fd, TSS/identity map, irqchip/PIT if has_irqchip/has_pit,
  * memory slots). Used at boot and by a clone rebuilding its VM. */
 int vm_kvm_setup(struct vm *vm);
+/* The pages of memory slot slot (RAM region slot) the guest wrote since the last call (or
+ * since the slot was made with vm->log_dirty), into bitmap (MEM_BITMAP_WORDS of the region's
+ * size), and log afresh. Returns 0 or -1 (logged). */
+int vm_dirty_log(struct vm *vm, unsigned slot, uint64_t *bitmap);
 /* Let go of this process's KVM VM fd (the vCPUs first: vcpus_close); guest RAM stays. In
  * a fork child it is the parent's, which lives on. */
 void vm_kvm_close(struct vm *vm);

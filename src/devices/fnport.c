@@ -77,6 +77,11 @@ struct fn {
 	uint32_t want;	     /* its struct hf_invocation */
 	uint64_t want_buf, want_cap;
 	bool taken_any; /* this VM (or the one it was cloned from) took an invocation */
+	struct { /* the clone's state when it started (post_fork), for a reset */
+		enum phase phase;
+		bool taken_any;
+		char request_id[HF_FN_REQUEST_ID_MAX];
+	} start;
 	/* SENDING */
 	uint8_t *out;
 	size_t out_len, out_sent;
@@ -195,8 +200,9 @@ static void deliver(struct fn *f)
 	if (f->payload_len > f->want_cap) {
 		out.status = HF_NEXT_TOO_LARGE; /* held for a next call with room */
 	} else {
-		memcpy(mem_ptr(&f->vm->mem, f->want_buf, f->payload_len), f->payload,
-		       f->payload_len);
+		void *buf = mem_ptr(&f->vm->mem, f->want_buf, f->payload_len);
+		memcpy(buf, f->payload, f->payload_len);
+		mem_note_write(&f->vm->mem, buf, f->payload_len);
 		out.status = HF_NEXT_OK;
 		free(f->payload);
 		f->payload = NULL;
@@ -205,8 +211,9 @@ static void deliver(struct fn *f)
 	}
 	/* The out fields only: buf and cap are the guest's. */
 	size_t from = offsetof(struct hf_invocation, len);
-	memcpy((uint8_t *)mem_ptr(&f->vm->mem, f->want, sizeof(out)) + from, (uint8_t *)&out + from,
-	       sizeof(out) - from);
+	uint8_t *inv = (uint8_t *)mem_ptr(&f->vm->mem, f->want, sizeof(out)) + from;
+	memcpy(inv, (uint8_t *)&out + from, sizeof(out) - from);
+	mem_note_write(&f->vm->mem, inv, sizeof(out) - from);
 	if (f->waiter) {
 		vcpu_wake(f->waiter);
 		f->waiter = NULL;
@@ -526,6 +533,26 @@ static int fn_post_fork(struct device *d)
 		drop_invocation(f);
 		f->phase = P_IDLE;
 	}
+	f->start.phase = f->phase;
+	f->start.taken_any = f->taken_any;
+	memcpy(f->start.request_id, f->request_id, sizeof(f->request_id));
+	return 0;
+}
+
+/* A reset: back to the state the clone started in. The listener stays (the clone keeps its
+ * name); a client still connected is let go (its invocation was answered, or it ends
+ * unanswered), and no vCPU waits any more (the vCPUs start again from their snapshot). */
+static int fn_reset(struct device *d)
+{
+	struct fn *f = d->priv;
+	pthread_mutex_lock(&f->lock);
+	f->waiter = NULL;
+	conn_close(f, false);
+	f->phase = f->start.phase;
+	f->taken_any = f->start.taken_any;
+	memcpy(f->request_id, f->start.request_id, sizeof(f->request_id));
+	fn_watch(f);
+	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
 
@@ -594,6 +621,7 @@ static const struct device_ops fn_ops = {
 	.pio = fn_pio,
 	.post_fork = fn_post_fork,
 	.attach = fn_attach,
+	.reset = fn_reset,
 	.destroy = fn_destroy,
 };
 

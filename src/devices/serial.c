@@ -49,11 +49,8 @@
 
 #define RX_SIZE 4096
 
-struct serial {
-	struct device dev;
-	struct loop *loop; /* the main loop watching the console's input, NULL: none */
-	struct watch input;
-	pthread_mutex_t lock;
+/* The UART's registers and receive FIFO. */
+struct uart {
 	uint8_t ier, lcr, mcr, msr, scr, dll, dlm, fcr;
 	bool thri_pending;
 	bool irq_level;
@@ -61,12 +58,21 @@ struct serial {
 	uint8_t rx[RX_SIZE];
 };
 
+struct serial {
+	struct device dev;
+	struct loop *loop; /* the main loop watching the console's input, NULL: none */
+	struct watch input;
+	pthread_mutex_t lock;
+	struct uart u;
+	struct uart start; /* a clone's, when it started (post_fork): what a reset goes back to */
+};
+
 static uint8_t iir(const struct serial *s)
 {
-	uint8_t fifo = (s->fcr & 1) ? IIR_FIFO : 0;
-	if ((s->ier & IER_RDI) && s->rx_count)
+	uint8_t fifo = (s->u.fcr & 1) ? IIR_FIFO : 0;
+	if ((s->u.ier & IER_RDI) && s->u.rx_count)
 		return fifo | IIR_RDI;
-	if ((s->ier & IER_THRI) && s->thri_pending)
+	if ((s->u.ier & IER_THRI) && s->u.thri_pending)
 		return fifo | IIR_THRI;
 	return fifo | IIR_NO_INT;
 }
@@ -75,33 +81,33 @@ static uint8_t iir(const struct serial *s)
 static void update_irq(struct vm *vm, struct serial *s)
 {
 	bool level = !(iir(s) & IIR_NO_INT);
-	if (level == s->irq_level || !vm->has_irqchip)
+	if (level == s->u.irq_level || !vm->has_irqchip)
 		return;
 	struct kvm_irq_level irq = {.irq = COM1_IRQ, .level = level};
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		pr_debug("KVM_IRQ_LINE %d: %s", COM1_IRQ, strerror(errno));
-	s->irq_level = level;
+	s->u.irq_level = level;
 }
 
 static void rx_push(struct serial *s, uint8_t b)
 {
-	if (s->rx_count == RX_SIZE)
+	if (s->u.rx_count == RX_SIZE)
 		return; /* full: drop, as a UART overrun would */
-	s->rx[(s->rx_head + s->rx_count++) % RX_SIZE] = b;
+	s->u.rx[(s->u.rx_head + s->u.rx_count++) % RX_SIZE] = b;
 }
 
 static uint8_t modem_status(const struct serial *s)
 {
-	if (!(s->mcr & MCR_LOOP))
-		return s->msr;
+	if (!(s->u.mcr & MCR_LOOP))
+		return s->u.msr;
 	uint8_t m = 0;
-	if (s->mcr & MCR_RTS)
+	if (s->u.mcr & MCR_RTS)
 		m |= MSR_CTS;
-	if (s->mcr & MCR_DTR)
+	if (s->u.mcr & MCR_DTR)
 		m |= MSR_DSR;
-	if (s->mcr & MCR_OUT1)
+	if (s->u.mcr & MCR_OUT1)
 		m |= MSR_RI;
-	if (s->mcr & MCR_OUT2)
+	if (s->u.mcr & MCR_OUT2)
 		m |= MSR_DCD;
 	return m;
 }
@@ -124,59 +130,59 @@ static int serial_pio(struct device *d, struct vcpu *c, uint16_t port, bool writ
 		uint8_t v = *data;
 		switch (off) {
 		case UART_TX:
-			if (s->lcr & LCR_DLAB) {
-				s->dll = v;
-			} else if (s->mcr & MCR_LOOP) {
+			if (s->u.lcr & LCR_DLAB) {
+				s->u.dll = v;
+			} else if (s->u.mcr & MCR_LOOP) {
 				rx_push(s, v);
-				s->thri_pending = true;
+				s->u.thri_pending = true;
 			} else {
 				console_write(&vm->console, &v, 1);
-				s->thri_pending = true;
+				s->u.thri_pending = true;
 			}
 			break;
 		case UART_IER:
-			if (s->lcr & LCR_DLAB) {
-				s->dlm = v;
+			if (s->u.lcr & LCR_DLAB) {
+				s->u.dlm = v;
 			} else {
 				/* Enabling THRI with the transmitter empty raises it at once. */
-				if ((v & IER_THRI) && !(s->ier & IER_THRI))
-					s->thri_pending = true;
-				s->ier = v & 0x0f;
+				if ((v & IER_THRI) && !(s->u.ier & IER_THRI))
+					s->u.thri_pending = true;
+				s->u.ier = v & 0x0f;
 			}
 			break;
 		case UART_FCR:
-			s->fcr = v & 0xc9;
+			s->u.fcr = v & 0xc9;
 			if (v & 0x02) /* clear receive FIFO */
-				s->rx_count = 0;
+				s->u.rx_count = 0;
 			break;
-		case UART_LCR: s->lcr = v; break;
-		case UART_MCR: s->mcr = v & 0x1f; break;
-		case UART_SCR: s->scr = v; break;
+		case UART_LCR: s->u.lcr = v; break;
+		case UART_MCR: s->u.mcr = v & 0x1f; break;
+		case UART_SCR: s->u.scr = v; break;
 		default: break; /* LSR, MSR: read-only */
 		}
 	} else {
 		uint8_t v = 0;
 		switch (off) {
 		case UART_RX:
-			if (s->lcr & LCR_DLAB) {
-				v = s->dll;
-			} else if (s->rx_count) {
-				v = s->rx[s->rx_head];
-				s->rx_head = (s->rx_head + 1) % RX_SIZE;
-				s->rx_count--;
+			if (s->u.lcr & LCR_DLAB) {
+				v = s->u.dll;
+			} else if (s->u.rx_count) {
+				v = s->u.rx[s->u.rx_head];
+				s->u.rx_head = (s->u.rx_head + 1) % RX_SIZE;
+				s->u.rx_count--;
 			}
 			break;
-		case UART_IER: v = (s->lcr & LCR_DLAB) ? s->dlm : s->ier; break;
+		case UART_IER: v = (s->u.lcr & LCR_DLAB) ? s->u.dlm : s->u.ier; break;
 		case UART_IIR:
 			v = iir(s);
 			if ((v & 0x0f) == IIR_THRI)
-				s->thri_pending = false; /* reading IIR acknowledges THRI */
+				s->u.thri_pending = false; /* reading IIR acknowledges THRI */
 			break;
-		case UART_LCR: v = s->lcr; break;
-		case UART_MCR: v = s->mcr; break;
-		case UART_LSR: v = LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0); break;
+		case UART_LCR: v = s->u.lcr; break;
+		case UART_MCR: v = s->u.mcr; break;
+		case UART_LSR: v = LSR_THRE | LSR_TEMT | (s->u.rx_count ? LSR_DR : 0); break;
 		case UART_MSR: v = modem_status(s); break;
-		case UART_SCR: v = s->scr; break;
+		case UART_SCR: v = s->u.scr; break;
 		}
 		*data = v;
 	}
@@ -232,6 +238,18 @@ static int serial_post_fork(struct device *d)
 	 * the parent's. */
 	pthread_mutex_init(&s->lock, NULL);
 	s->loop = NULL;
+	s->start = s->u;
+	return 0;
+}
+
+/* A reset: the UART as the clone started (what the guest wrote or was sent since is gone);
+ * console input goes on being watched. */
+static int serial_reset(struct device *d)
+{
+	struct serial *s = d->priv;
+	pthread_mutex_lock(&s->lock);
+	s->u = s->start;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -245,6 +263,7 @@ static const struct device_ops serial_ops = {
 	.pio = serial_pio,
 	.post_fork = serial_post_fork,
 	.attach = serial_attach,
+	.reset = serial_reset,
 	.destroy = serial_destroy,
 };
 
@@ -254,8 +273,8 @@ int serial_add(struct vm *vm)
 	if (!s)
 		return -1;
 	pthread_mutex_init(&s->lock, NULL);
-	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
-	s->mcr = MCR_OUT2;
+	s->u.msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	s->u.mcr = MCR_OUT2;
 	s->dev = (struct device){.ops = &serial_ops, .vm = vm, .port_base = COM1_BASE,
 				 .port_count = 8, .priv = s};
 	if (bus_add(&vm->bus, &s->dev) < 0) {

@@ -178,6 +178,7 @@ int virtq_pop(struct virtio_dev *v, unsigned qi, struct virtq_elem *e)
 		if (d.flags & VIRTQ_DESC_F_WRITE) {
 			e->in[e->nin++] = (struct iovec){.iov_base = p, .iov_len = d.len};
 			e->in_len += d.len;
+			mem_note_write(m, p, d.len); /* the device may write all of it */
 		} else {
 			if (e->nin) {
 				virtio_needs_reset(v, "queue %u: readable buffer after a writable one",
@@ -219,6 +220,8 @@ void virtq_push(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t len)
 	q->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	__atomic_store_n((uint16_t *)(used + 2), q->used_idx, __ATOMIC_RELEASE);
+	mem_note_write(&v->dev.vm->mem, (const void *)used, 4);
+	mem_note_write(&v->dev.vm->mem, (const void *)slot, sizeof(elem));
 }
 
 void virtio_notify_used(struct virtio_dev *v, unsigned qi)
@@ -433,6 +436,14 @@ static int vdev_attach(struct device *d, struct loop *l)
 	return v->ops->attach ? v->ops->attach(v, l) : 0;
 }
 
+/* Not yet: the queues' state would have to go back with the driver's in guest RAM, and each
+ * device's own (connections, a disk's writes) with it. */
+static const char *vdev_cannot_reset(struct device *d)
+{
+	(void)d;
+	return "its virtio devices (network, disks, vsock) cannot be reset yet";
+}
+
 static void vdev_status(struct device *d, struct hf_vm_status *st)
 {
 	struct virtio_dev *v = d->priv;
@@ -454,6 +465,7 @@ static const struct device_ops vdev_ops = {
 	.pre_fork = vdev_pre_fork,
 	.post_fork = vdev_post_fork,
 	.attach = vdev_attach,
+	.cannot_reset = vdev_cannot_reset,
 	.status = vdev_status,
 	.destroy = vdev_destroy,
 };

@@ -113,7 +113,7 @@ static int parse_env(json_t *f, const char *fn, struct fn_config *c, char *err, 
 static int parse_mode(json_t *f, const char *fn, struct fn_config *c, char *err, size_t errlen)
 {
 	static const char *const modes[] = {[FN_MODE_CLONE] = "clone", [FN_MODE_WARM] = "warm",
-					     [FN_MODE_BOOT] = "boot"};
+					     [FN_MODE_BOOT] = "boot", [FN_MODE_FRESH] = "fresh"};
 	json_t *v = json_object_get(f, "mode");
 	const char *s = json_string_value(v);
 	c->mode = FN_MODE_CLONE;
@@ -124,8 +124,8 @@ static int parse_mode(json_t *f, const char *fn, struct fn_config *c, char *err,
 			c->mode = (enum fn_mode)i;
 			return 0;
 		}
-	return fail(err, errlen, "function %s: \"mode\" must be \"clone\", \"warm\" or \"boot\"",
-		    fn);
+	return fail(err, errlen,
+		    "function %s: \"mode\" must be \"clone\", \"fresh\", \"warm\" or \"boot\"", fn);
 }
 
 static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_config *sc,
@@ -134,7 +134,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	struct fn_config *c = &sc->fns[index];
 	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
-					     "handler", "environment", "mode", NULL};
+					     "handler", "environment", "mode", "recycle", NULL};
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
@@ -175,6 +175,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	    get_uint(f, name, "timeout", 1, 900, 3, &c->timeout_s, err, errlen) < 0 ||
 	    get_uint(f, name, "concurrency", 1, 1000, 10, &c->concurrency, err, errlen) < 0 ||
 	    get_uint(f, name, "pool", 0, 64, 4, &c->pool, err, errlen) < 0 ||
+	    get_uint(f, name, "recycle", 0, 1000000, 0, &c->recycle, err, errlen) < 0 ||
 	    parse_env(f, name, c, err, errlen) < 0 || parse_mode(f, name, c, err, errlen) < 0)
 		return -1;
 	if (c->handler && strpbrk(c->handler, " \t\n"))

@@ -15,12 +15,20 @@
  *       "concurrency": 10,                      invocations at once (1 to 1000)
  *       "pool": 4,                              warm clones kept ready (0 to 64; 0: each
  *                                               invocation's clone is made when it comes)
- *       "mode": "clone",                        how invocations run: "clone" (each in a fresh
- *                                               clone of the frozen template, the default),
+ *       "mode": "clone",                        how invocations run: "clone" (each in the
+ *                                               frozen template's state, the default: in a
+ *                                               clone that is reset to it after each answer
+ *                                               and reused, where the function's clones can
+ *                                               be reset (bare functions), else in a fresh
+ *                                               clone), "fresh" (each in a fresh clone of
+ *                                               the template, ended after its answer),
  *                                               "warm" (one VM reused for every invocation,
  *                                               one at a time: Lambda's warm container, state
  *                                               passes between invocations), "boot" (a VM
  *                                               booted for each invocation: cold starts)
+ *       "recycle": 0,                           mode clone: a clone reused this many times is
+ *                                               replaced by a fresh one (0: never; 1 to
+ *                                               1000000)
  *       "handler": "function.handler",          optional, $_HANDLER in the guest (Linux)
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
  *                                               most 1024 bytes as KEY=VALUE lines; Linux)
@@ -36,7 +44,7 @@
 #define FN_MAX_FUNCTIONS 64
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
 
-enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT };
+enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT, FN_MODE_FRESH };
 
 struct fn_config {
 	char name[FN_NAME_MAX + 1];
@@ -47,8 +55,16 @@ struct fn_config {
 	unsigned ndisks;
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;
 	enum fn_mode mode;
+	unsigned recycle; /* mode clone: invocations a reused clone runs before it is replaced
+			     (0: no limit) */
 	char *env; /* "KEY=VALUE\n" lines, malloc'd, "" if none */
 };
+
+/* Whether the function's invocations run in clones of a template (modes clone and fresh). */
+static inline int fn_cloned(const struct fn_config *c)
+{
+	return c->mode == FN_MODE_CLONE || c->mode == FN_MODE_FRESH;
+}
 
 struct serve_config {
 	struct fn_config fns[FN_MAX_FUNCTIONS];

@@ -1,8 +1,10 @@
 /* One function of `hyperfork serve`: its template VM (booted, initialised and frozen at the
  * first call of its Runtime API agent for an invocation) and the invocations it runs, each
- * in a fresh clone activated from the template's warm pool, destroyed after its answer.
- * (Its config's mode may ask instead for one warm VM reused by every invocation, or for a
- * VM booted per invocation: see config.h.)
+ * in the template's state: in one of its workers, clones activated from the template's
+ * warm pool and reset to its state after each answer (mode clone, where its clones can be
+ * reset), or in a fresh clone destroyed after its answer. (Its config's mode may ask
+ * instead for one warm VM reused by every invocation, or for a VM booted per invocation:
+ * see config.h.)
  *
  * Its files, by job: launch.c starts its VMs (`hyperfork run`), template.c follows its
  * template's life, agent.c talks to the agent in a VM (include/hyperfork/lambda.h),
@@ -44,6 +46,15 @@ struct fn_jail {
 #define FN_JAIL_VM_OVERHEAD_MB 64u
 uint64_t fn_jail_memory_mb(const struct fn_config *cfg);
 
+/* Mode clone, reused: a clone that runs one invocation after another, reset to the
+ * template's state (and given a new number) in between. */
+struct fn_worker {
+	struct hf_clone_info clone; /* its name, pid and console file */
+	unsigned uses;              /* invocations it has run */
+	bool used;                  /* this slot holds a worker */
+	bool busy;                  /* it runs an invocation now (or is being reset) */
+};
+
 struct function {
 	const struct fn_config *cfg;
 	const char *run_dir; /* the templates' and clones' sockets and consoles: serve's own,
@@ -59,6 +70,9 @@ struct function {
 	unsigned active;     /* invocations in flight */
 	unsigned boot_seq;   /* mode boot: numbers the invocations' VMs */
 	pthread_mutex_t warm_lock; /* mode warm: one invocation at a time in the VM */
+	bool reuse;                /* mode clone with clones that can be reset: workers */
+	struct fn_worker *workers; /* reuse: cfg->concurrency slots (guarded by lock) */
+	unsigned next_id;          /* reuse: the number a worker's next reset gives it */
 	struct fn_stats stats;
 };
 
@@ -73,7 +87,7 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
  * ended is booted again (FN_STARTING: invocations get "Pending" meanwhile). Returns true
  * when the state changed (f->why says why when it failed). */
 bool function_poll(struct function *f, unsigned init_timeout_ms);
-/* End the template and its warm clones. */
+/* End the template, its warm clones and its workers. */
 void function_stop(struct function *f);
 
 /* Take a slot of the function's concurrency; false if all are taken (throttled counted). */
@@ -106,6 +120,9 @@ struct inv_result {
 	/* the invocation's own VM, still running: ended by function_release */
 	struct hf_clone_info clone; /* its clone (name "" if none) */
 	pid_t booted;               /* mode boot: its process (0 if none, -1 if it ended) */
+	int worker;                 /* reuse: its worker's slot (-1: none) */
+	long console_from;          /* reuse: where this invocation's output starts in the
+				       worker's console (Tail) */
 	bool keep_console;          /* mode boot: function_release leaves its console file */
 };
 

@@ -24,6 +24,14 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
  * into out; "" if none (or no such file). */
 void fn_find_line(const char *path, const char *prefix, char *out, size_t len);
 
+/* ---- invoke.c ---- */
+
+/* The numbers reset workers take, one per invocation, from here up: past those of the
+ * template's clones (their names NAME.N count from 1). */
+#define FN_RESET_ID_FIRST (1u << 20)
+/* End every worker (mode clone, reused), free their slots. */
+void fn_workers_stop(struct function *f);
+
 /* ---- agent.c: the exchange with the agent in a VM (include/hyperfork/lambda.h) ---------- */
 
 /* The socket of VM name's agent into path: the vsock device's default, RUN_DIR/NAME.vsock

@@ -1,7 +1,8 @@
 /* A serve function's invocations (see function.h): each in the VM the function's mode
- * gives it (a clone of the template, the one warm VM, or a VM booted for it), through the
- * exchange with its agent, and that VM's end. What differs between the modes is one entry
- * of modes[] each. */
+ * gives it (a worker, reset to the template's state after each answer; a fresh clone of the
+ * template; the one warm VM; or a VM booted for it), through the exchange with its agent,
+ * and what becomes of that VM afterwards. What differs between them is one struct mode
+ * each. */
 #include "serve/function_private.h"
 
 #include <errno.h>
@@ -11,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/client.h"
+#include "util/log.h"
 #include "util/rundir.h"
 #include "util/util.h"
 
@@ -38,8 +41,9 @@ void request_id_new(char *id)
 		 b[13], b[14], b[15]);
 }
 
-/* The last TAIL_BYTES of the console file path, base64 (malloc'd; NULL if out of memory). */
-static char *console_tail(const char *path)
+/* The last TAIL_BYTES of the console file path from offset start on, base64 (malloc'd;
+ * NULL if out of memory). */
+static char *console_tail(const char *path, off_t start)
 {
 	char buf[TAIL_BYTES];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -47,6 +51,8 @@ static char *console_tail(const char *path)
 	if (fd >= 0) {
 		off_t size = lseek(fd, 0, SEEK_END);
 		off_t from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
+		if (from < start)
+			from = start;
 		n = pread(fd, buf, sizeof(buf), from);
 		close(fd);
 	}
@@ -81,6 +87,9 @@ struct mode {
 	 * function's (kept). */
 	bool (*console)(const struct function *f, const struct inv_result *r, char *path,
 			size_t len);
+	/* The VM lives on after the invocation (its console is read for Tail before it is
+	 * released: it goes on writing there). */
+	bool lives_on;
 };
 
 /* Connect to the agent at path by the invocation's deadline (modes clone and warm). */
@@ -157,6 +166,107 @@ static bool clone_release(struct function *f, struct inv_result *r)
 	if (fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok)
 		kill(c->pid, SIGKILL);
 	return true;
+}
+
+/* ---- mode clone, reused: workers reset to the template's state after each answer ------- */
+
+/* A worker for the invocation: an idle one, or else a new clone of the template, a worker
+ * from then on (its console a file, which Tail reads from this invocation's start on). */
+static int reuse_get(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	pthread_mutex_lock(&f->lock);
+	for (unsigned i = 0; i < f->cfg->concurrency && r->worker < 0; i++) {
+		struct fn_worker *w = &f->workers[i];
+		if (w->used && !w->busy) {
+			w->busy = true;
+			r->worker = (int)i;
+			r->clone = w->clone;
+			f->stats.live++;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (r->worker < 0) {
+		struct invocation first = *inv;
+		first.tail = true; /* a worker's console is a file */
+		if (clone_get(f, &first, r) < 0)
+			return -1;
+		pthread_mutex_lock(&f->lock); /* (a slot is free: at most concurrency run) */
+		for (unsigned i = 0; i < f->cfg->concurrency && r->worker < 0; i++)
+			if (!f->workers[i].used) {
+				f->workers[i] = (struct fn_worker){.clone = r->clone, .used = true,
+								   .busy = true};
+				r->worker = (int)i;
+			}
+		pthread_mutex_unlock(&f->lock);
+	}
+	struct stat st;
+	r->console_from = stat(r->clone.console, &st) == 0 ? (long)st.st_size : 0;
+	return 0;
+}
+
+/* Let worker w go: it ends, and its console with it; its slot is free. */
+static void worker_drop(struct function *f, struct fn_worker *w, struct inv_result *r)
+{
+	struct inv_result one = {.clone = w->clone};
+	clone_release(f, r ? r : &one);
+	if (w->clone.console[0] == '/')
+		unlink(w->clone.console);
+	pthread_mutex_lock(&f->lock);
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* The answer is out: the worker is reset for the next invocation (a new number, the
+ * template's state), unless its guest failed this one (it crashed, spun past the timeout
+ * or broke the protocol: the invocation is unhandled) or it has run the function's
+ * "recycle" count: then it ends and a fresh clone will take its place. */
+static bool reuse_release(struct function *f, struct inv_result *r)
+{
+	if (r->worker < 0)
+		return clone_release(f, r);
+	struct fn_worker *w = &f->workers[r->worker];
+	r->worker = -1;
+	w->uses++;
+	bool keep = (r->outcome == INV_OK || r->outcome == INV_HANDLED) &&
+		    (!f->cfg->recycle || w->uses < f->cfg->recycle);
+	if (keep) {
+		pthread_mutex_lock(&f->lock);
+		struct hf_request req = {.cmd = CMD_RESET, .id = f->next_id++};
+		pthread_mutex_unlock(&f->lock);
+		struct hf_response resp = {0};
+		int fd = ctl_connect(f->run_dir, w->clone.name, true);
+		keep = fd >= 0 && ctl_exchange(fd, w->clone.name, &req, &resp) == 0 && resp.ok;
+		if (!keep)
+			pr_warn("serve: function %s: worker %s could not be reset (%s): it is "
+				"replaced", f->cfg->name, w->clone.name,
+				resp.error[0] ? resp.error : "it does not answer");
+	}
+	if (!keep) {
+		worker_drop(f, w, r);
+		return true;
+	}
+	pthread_mutex_lock(&f->lock);
+	w->busy = false;
+	pthread_mutex_unlock(&f->lock);
+	return true;
+}
+
+/* The worker's console, kept: this invocation's part starts at r->console_from. */
+static bool reuse_console(const struct function *f, const struct inv_result *r, char *path,
+			  size_t len)
+{
+	(void)f;
+	snprintf(path, len, "%s", r->clone.console);
+	return false;
+}
+
+void fn_workers_stop(struct function *f)
+{
+	for (unsigned i = 0; f->workers && i < f->cfg->concurrency; i++)
+		if (f->workers[i].used)
+			worker_drop(f, &f->workers[i], NULL);
+	free(f->workers);
+	f->workers = NULL;
 }
 
 /* ---- mode warm: the function's one VM, one invocation at a time ------------------------ */
@@ -290,15 +400,26 @@ static bool boot_release(struct function *f, struct inv_result *r)
 
 static const struct mode modes[] = {
 	[FN_MODE_CLONE] = {clone_get, clone_agent, connect_now, NULL, clone_release, own_console},
-	[FN_MODE_WARM] = {warm_get, warm_agent, connect_now, warm_put, warm_release, warm_console},
+	[FN_MODE_FRESH] = {clone_get, clone_agent, connect_now, NULL, clone_release, own_console},
+	[FN_MODE_WARM] = {warm_get, warm_agent, connect_now, warm_put, warm_release, warm_console,
+			  true},
 	[FN_MODE_BOOT] = {boot_get, boot_agent, boot_connect, NULL, boot_release, own_console},
 };
+static const struct mode reuse = {reuse_get,	  clone_agent,	 connect_now, NULL,
+				  reuse_release, reuse_console, true};
+
+/* What f's invocations run in: mode clone's workers where its clones can be reset, else
+ * its mode's. */
+static const struct mode *mode_of(const struct function *f)
+{
+	return f->reuse ? &reuse : &modes[f->cfg->mode];
+}
 
 /* ---- an invocation --------------------------------------------------------------------- */
 
 void function_release(struct function *f, struct inv_result *r)
 {
-	if (!modes[f->cfg->mode].release(f, r))
+	if (!mode_of(f)->release(f, r))
 		return;
 	r->clone.pid = 0;
 	pthread_mutex_lock(&f->lock);
@@ -308,8 +429,9 @@ void function_release(struct function *f, struct inv_result *r)
 
 void function_invoke(struct function *f, const struct invocation *inv, struct inv_result *r)
 {
-	const struct mode *m = &modes[f->cfg->mode];
+	const struct mode *m = mode_of(f);
 	memset(r, 0, sizeof(*r));
+	r->worker = -1;
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)f->cfg->timeout_s * 1000000000ull;
 	pthread_mutex_lock(&f->lock);
 	f->stats.invocations++;
@@ -344,12 +466,13 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 	}
 	if (m->put)
 		m->put(f);
-	if (inv->tail) { /* its console complete: the VM ended first */
+	if (inv->tail) { /* its console complete: the VM ended first (unless it lives on) */
 		r->keep_console = true;
-		function_release(f, r);
+		if (!m->lives_on)
+			function_release(f, r);
 		char console[4096];
 		bool own = m->console(f, r, console, sizeof(console));
-		r->log_tail_b64 = console_tail(console);
+		r->log_tail_b64 = console_tail(console, m->lives_on ? (off_t)r->console_from : 0);
 		if (own)
 			unlink(console);
 	}

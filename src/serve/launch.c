@@ -29,7 +29,7 @@ void fn_launch_init(void)
 
 uint64_t fn_jail_memory_mb(const struct fn_config *cfg)
 {
-	uint64_t vms = cfg->mode == FN_MODE_CLONE ? 1ull + cfg->pool + cfg->concurrency : 1;
+	uint64_t vms = fn_cloned(cfg) ? 1ull + cfg->pool + cfg->concurrency : 1;
 	return ((uint64_t)cfg->memory_mb + FN_JAIL_VM_OVERHEAD_MB) * vms;
 }
 
@@ -37,7 +37,7 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 {
 	const struct fn_config *cfg = f->cfg;
 	const char *run_dir = f->run_dir;
-	bool template = cfg->mode == FN_MODE_CLONE;
+	bool template = fn_cloned(cfg);
 	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
 	char uid[24], gid[24], jail_mem[24];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
@@ -83,6 +83,8 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		}
 	}
 	if (template) {
+		if (f->reuse)
+			argv[argc++] = "--reusable"; /* its clones are reset and reused */
 		argv[argc++] = "--template";
 		argv[argc++] = "--pool";
 		argv[argc++] = pool;

@@ -56,7 +56,7 @@ static void snapshot(struct function *f, struct fn_snapshot *out)
 	out->on_demand = out->st.on_demand;
 	out->live = out->st.live;
 	out->pool_ready = out->pool_target = 0;
-	if (out->ready && f->cfg->mode == FN_MODE_CLONE) {
+	if (out->ready && fn_cloned(f->cfg)) {
 		struct hf_request req = {.cmd = CMD_STATUS};
 		struct hf_response resp = {0};
 		int fd = ctl_connect(f->run_dir, f->cfg->name, true);

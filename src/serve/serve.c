@@ -155,7 +155,7 @@ int serve_run(const struct serve_opts *o)
 				continue;
 			if (f->state == FN_READY)
 				printf("serve: function %s ready (%s in %llu ms)\n", f->cfg->name,
-				       f->cfg->mode == FN_MODE_CLONE
+				       fn_cloned(f->cfg)
 					       ? "booted, initialised and frozen"
 					       : "its warm VM booted, its agent up",
 				       (unsigned long long)((now_ns() - f->boot_ns) / 1000000));

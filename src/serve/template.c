@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -55,6 +56,15 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 	f->reserve_bytes = reserve_bytes;
 	if (jail)
 		f->jail = *jail;
+	/* Mode clone reuses its clones where they can be reset: a bare function's (a Linux
+	 * guest's virtio devices cannot be reset yet). */
+	f->reuse = cfg->mode == FN_MODE_CLONE && cfg->image;
+	if (f->reuse && !(f->workers = calloc(cfg->concurrency, sizeof(*f->workers)))) {
+		pr_warn("serve: function %s: out of memory for its workers: a fresh clone for "
+			"each invocation", cfg->name);
+		f->reuse = false;
+	}
+	f->next_id = FN_RESET_ID_FIRST;
 	if (cfg->mode == FN_MODE_BOOT)
 		f->state = FN_READY; /* each invocation boots its own */
 	else
@@ -106,7 +116,7 @@ bool function_poll(struct function *f, unsigned init_timeout_ms)
 	}
 	if (state == FN_READY)
 		return false;
-	if (f->cfg->mode == FN_MODE_CLONE ? frozen(f) : fn_agent_up(f, f->cfg->name)) {
+	if (fn_cloned(f->cfg) ? frozen(f) : fn_agent_up(f, f->cfg->name)) {
 		pthread_mutex_lock(&f->lock);
 		f->state = FN_READY;
 		f->why[0] = 0;
@@ -126,6 +136,7 @@ bool function_poll(struct function *f, unsigned init_timeout_ms)
 
 void function_stop(struct function *f)
 {
+	fn_workers_stop(f);
 	if (f->template_pid > 0) {
 		kill(-f->template_pid, SIGTERM); /* its process group: the template and its pool */
 		waitpid(f->template_pid, NULL, 0);

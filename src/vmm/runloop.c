@@ -208,6 +208,13 @@ static int control(void *arg, struct server_client *client, const struct hf_requ
 	case CMD_STOP:
 		vm_request_exit(vm, HF_STATUS_STOPPED, "stopped through the control socket");
 		break;
+	case CMD_RESET: {
+		long pages = clone_reset(rl->clones, req->id, __rdtsc(), resp->error,
+					 sizeof(resp->error));
+		resp->ok = pages >= 0;
+		resp->pages = pages >= 0 ? (uint64_t)pages : 0;
+		break;
+	}
 	case CMD_TEMPLATE:
 		if (vm->frozen) {
 			resp->ok = false;

@@ -292,6 +292,77 @@ static void test_map_unmap(void **state)
 	assert_null(m.base);
 }
 
+/* A template's RAM in a file, a clone's private view of it: what the template wrote is
+ * there; what the clone writes is its own; mem_restore puts back exactly the pages it is
+ * told of (the guest's, as KVM's dirty log says, and those the VMM noted), and with no
+ * dirty log every page the clone holds a copy of. */
+static void test_file_private_restore(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+	const uint64_t pages = 2048; /* 8 MiB */
+
+	mem_layout(&m, pages * 4096, 0);
+	assert_int_equal(mem_map_file(&m, false), 0);
+	assert_true(m.file);
+	for (uint64_t pg = 0; pg < pages; pg++) /* the template's contents */
+		memset(m.base + pg * 4096, (int)(pg % 251) + 1, 4096);
+	assert_null(m.written);
+	assert_int_equal(mem_private(&m), 0);
+	assert_true(m.private_view);
+	assert_non_null(m.written);
+	assert_int_equal(mem_private(&m), 0); /* already: nothing */
+	assert_int_equal(m.base[5 * 4096], 6); /* the template's, through the private view */
+
+	/* The clone writes pages 3, 100, 200 and 300; the dirty log names 3 and 100, the VMM
+	 * noted 200 (a buffer spanning into 201, untouched), nobody names 300. */
+	for (uint64_t pg = 3; pg <= 300; pg = pg == 3 ? 100 : pg + 100)
+		memset(m.base + pg * 4096, 0xee, 4096);
+	assert_int_equal(m.pristine[100 * 4096], 101 % 251); /* the file is untouched */
+	uint64_t bits[MEM_BITMAP_WORDS(2048 * 4096)] = {0};
+	bits[0] |= 1ull << 3;
+	bits[100 / 64] |= 1ull << (100 % 64);
+	uint64_t *dirty[] = {bits};
+	mem_note_write(&m, m.base + 200 * 4096 + 4000, 200);
+	mem_note_write(&m, m.base - 1, 1);             /* outside RAM: ignored */
+	mem_note_write(&m, m.base + pages * 4096, 10); /* past the end: ignored */
+	assert_int_equal(mem_restore(&m, dirty), 4); /* 3, 100, 200 and 201 */
+	assert_int_equal(m.base[3 * 4096 + 17], 4);
+	assert_int_equal(m.base[100 * 4096], 101 % 251);
+	assert_int_equal(m.base[200 * 4096 + 4095], 201 % 251);
+	assert_int_equal(m.base[300 * 4096], 0xee); /* not named: left as it is */
+	/* The notes are forgotten: the same again restores only what the log names. */
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(mem_restore(&m, dirty), 0);
+
+	/* No dirty log: every private copy goes back (300, and the pages restored before,
+	 * which the copying made private too). */
+	m.base[1500 * 4096] = 0x55;
+	long n = mem_restore(&m, NULL);
+	assert_int_equal(n, 6); /* 3, 100, 200, 201, 300, 1500 */
+	assert_int_equal(m.base[300 * 4096], 301 % 251);
+	assert_int_equal(m.base[1500 * 4096], 1501 % 251);
+	for (uint64_t pg = 0; pg < pages; pg++)
+		assert_int_equal(m.base[pg * 4096 + 7], (int)(pg % 251) + 1);
+	mem_unmap(&m);
+	assert_false(m.file);
+	assert_null(m.written);
+}
+
+/* Anonymous RAM has no template's copy to go back to. */
+static void test_restore_needs_file(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+	mem_layout(&m, 2 * MiB, 0);
+	assert_int_equal(mem_map(&m, false), 0);
+	assert_int_equal(mem_private(&m), 0); /* nothing to do */
+	assert_null(m.written);
+	assert_int_equal(mem_restore(&m, NULL), -1);
+	mem_note_write(&m, m.base, 10); /* no record kept: nothing */
+	mem_unmap(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +381,8 @@ int main(void)
 		cmocka_unit_test(test_ptr_unmapped),
 		cmocka_unit_test(test_ptr_real_hole),
 		cmocka_unit_test(test_map_unmap),
+		cmocka_unit_test(test_file_private_restore),
+		cmocka_unit_test(test_restore_needs_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -862,6 +862,41 @@ static void test_template_request(void **state)
 	}
 }
 
+/* reset: an optional new number, 1..2^32-1; its answer carries the pages put back. */
+static void test_reset_request(void **state)
+{
+	(void)state;
+	struct hf_request req, back;
+	char err[256];
+	const char *plain = "{\"cmd\":\"reset\"}";
+	assert_int_equal(proto_parse_request(plain, strlen(plain), &req, err, sizeof(err)), 0);
+	assert_int_equal(req.cmd, CMD_RESET);
+	assert_int_equal(req.id, 0);
+	const char *seven = "{\"cmd\":\"reset\",\"id\":7}";
+	assert_int_equal(proto_parse_request(seven, strlen(seven), &req, err, sizeof(err)), 0);
+	assert_int_equal(req.id, 7);
+	char *line = proto_format_request(&req);
+	assert_int_equal(proto_parse_request(line, strlen(line), &back, err, sizeof(err)), 0);
+	assert_int_equal(back.cmd, CMD_RESET);
+	assert_int_equal(back.id, 7);
+	free(line);
+	const char *bad[] = {"{\"cmd\":\"reset\",\"id\":0}", "{\"cmd\":\"reset\",\"id\":4294967296}",
+			     "{\"cmd\":\"reset\",\"id\":\"7\"}", "{\"cmd\":\"fork\",\"id\":7}"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(proto_parse_request(bad[i], strlen(bad[i]), &req, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "id"));
+	}
+	struct hf_response r = {.ok = true, .pages = 16}, rb;
+	line = proto_format_response(CMD_RESET, &r);
+	assert_int_equal(proto_parse_response(CMD_RESET, line, strlen(line), &rb, err, sizeof(err)), 0);
+	assert_true(rb.ok);
+	assert_int_equal(rb.pages, 16);
+	free(line);
+	const char *nopages = "{\"ok\":true}";
+	assert_int_equal(proto_parse_response(CMD_RESET, nopages, strlen(nopages), &rb, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "pages"));
+}
+
 /* Paths and names are bytes, JSON strings are UTF-8: the reply must still be whole, with
  * the offending bytes replaced, and errors must keep their text. */
 static void test_non_utf8_strings(void **state)
@@ -938,6 +973,7 @@ int main(void)
 		cmocka_unit_test(test_response_for_wrong_cmd),
 		cmocka_unit_test(test_non_utf8_strings),
 		cmocka_unit_test(test_template_request),
+		cmocka_unit_test(test_reset_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

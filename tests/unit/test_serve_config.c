@@ -57,6 +57,7 @@ static void test_full_function(void **state)
 	assert_int_equal(f->vcpus, 1);
 	assert_int_equal(f->pool, 4);
 	assert_int_equal(f->mode, FN_MODE_CLONE);
+	assert_int_equal(f->recycle, 0);
 	assert_string_equal(f->env, "");
 	assert_null(f->image);
 	assert_null(serve_config_find(&c, "nope"));
@@ -79,6 +80,16 @@ static void test_bare_function(void **state)
 	assert_null(f->kernel);
 	assert_null(f->initrd);
 	assert_string_equal(f->cmdline, "echo.x=1");
+	serve_config_free(&c);
+	/* A fresh clone for each invocation, or clones reused up to a count. */
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"f\",\"image\":\"e.elf\",\"mode\":\"fresh\"},"
+			       "{\"name\":\"r\",\"image\":\"e.elf\",\"recycle\":50}]}", &c, err), 0);
+	assert_int_equal(serve_config_find(&c, "f")->mode, FN_MODE_FRESH);
+	assert_true(fn_cloned(serve_config_find(&c, "f")));
+	assert_int_equal(serve_config_find(&c, "r")->mode, FN_MODE_CLONE);
+	assert_int_equal(serve_config_find(&c, "r")->recycle, 50);
+	/* mode fresh has a template, its pool and a clone per invocation, as mode clone */
+	assert_int_equal(fn_jail_memory_mb(serve_config_find(&c, "f")), (256 + 64) * (1 + 4 + 10));
 	serve_config_free(&c);
 }
 
@@ -112,7 +123,9 @@ static void test_refusals(void **state)
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"pool\":65}]}",
 		 "\"pool\" must be a whole number from 0 to 64"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"mode\":\"hot\"}]}",
-		 "function a: \"mode\" must be \"clone\", \"warm\" or \"boot\""},
+		 "function a: \"mode\" must be \"clone\", \"fresh\", \"warm\" or \"boot\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"recycle\":1000001}]}",
+		 "\"recycle\" must be a whole number from 0 to 1000000"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"mode\":1}]}",
 		 "\"mode\" must"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"vcpus\":4294967297}]}",

@@ -234,4 +234,5 @@ void bare_clone_info(struct vm *vm, unsigned id, uint64_t request_tsc)
 		return;
 	bi->clone_id = id;
 	bi->clone_request_tsc = request_tsc;
+	mem_note_write(&vm->mem, bi, sizeof(*bi));
 }

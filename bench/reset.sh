@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Reset against clone, measured inside the guest from the moment the VMM took the request
+# to the guest's first instruction after it (bench/guests/resetlat.c, forklat.c): a clone of
+# a --reusable template reset N times after it wrote 1, 16, 256 pages or all of its free
+# RAM; beside them, in the same run, clones activated from a template's warm pool (a
+# --reusable template and a plain one) and fork() clones of a running VM of the same size.
+# Writes bench/results/reset.csv and reset-summary.csv.
+#   bench/reset.sh [N] [MEM_MB] [PAGES]     e.g. bench/reset.sh 20 128 "1 16 256 all"
+set -u
+N=${1:-20}
+MEM=${2:-128}
+PAGES=${3:-"1 16 256 all"}
+. "$(dirname "$0")/lib.sh"
+GUEST=$PWD/build/bench/guests/resetlat.elf
+CSV=$OUT/reset.csv
+echo "mode,pages,sample,request_us" > "$CSV"
+# wait_line FILE PATTERN: until the clone's console has the line (at most 5 minutes)
+wait_line() { local i; for i in $(seq 6000); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+template_up() { local i; for i in $(seq 1800); do [ "$(state_of "$1")" = template ] && return 0; sleep 0.1; done; return 1; }
+log=$OUT/reset.log
+: > "$log"
+
+for p in $PAGES; do
+	name=r$p
+	echo "reset after $p page(s) written, ${MEM} MB: $N resets" >&2
+	$HF run --name "$name" --mem "${MEM}M" --timeout 3600 --console none --template --pool 1 \
+		--reusable --bare "$GUEST" --cmdline "$p" 2>> "$log" &
+	template_up "$name" || { echo "reset.sh: template $name did not come up" >&2; continue; }
+	$HF fork "$name" --console file > /dev/null 2>> "$log"
+	con=$RUN/$name.1.console
+	wait_line "$con" "^resetlat: dirtied 1 " || echo "reset.sh: clone of $name did not start" >&2
+	written=$(sed -n 's/^resetlat: dirtied 1 \([0-9]*\)$/\1/p' "$con")
+	for i in $(seq 2 $((N + 1))); do
+		$HF reset "$name.1" --id "$i" >> "$log" 2>&1
+		wait_line "$con" "^resetlat: dirtied $i " || { echo "reset.sh: reset $i of $name did not finish" >&2; break; }
+	done
+	awk -v p="${written:-$p}" '/^resetlat: clone [0-9]+ request_ns/ && $3 > 1 { printf "reset,%s,%d,%.1f\n", p, $3, $5 / 1000 }' "$con" >> "$CSV"
+	$HF stop "$name" > /dev/null 2>&1
+	wait
+done
+
+for kind in reusable plain; do
+	name=a$kind
+	echo "template activation ($kind template), ${MEM} MB: $N clones" >&2
+	$HF run --name "$name" --mem "${MEM}M" --timeout 3600 --console none --template --pool 4 \
+		$([ $kind = reusable ] && echo --reusable) --bare "$GUEST" --cmdline 1 2>> "$log" &
+	template_clones "$name" "$N"
+	cat "$RUN/$name".*.console 2>/dev/null | awk -v m="activate-$kind" \
+		'/^resetlat: clone [0-9]+ request_ns/ { printf "%s,0,%d,%.1f\n", m, $3, $5 / 1000 }' >> "$CSV"
+done
+
+echo "fork() of a running VM, ${MEM} MB: $N clones" >&2
+$HF run --name fk --mem "${MEM}M" --timeout 3600 --console none --bare "$PWD/build/bench/guests/forklat.elf" \
+	--cmdline "touch $N 20" 2>> "$log"
+sleep 0.5
+cat "$RUN"/fk.*.console 2>/dev/null | awk '/^forklat: clone/ { printf "fork,0,%d,%.1f\n", $3, $7 / 1000 }' >> "$CSV"
+
+SUM=$OUT/reset-summary.csv
+echo "mode,pages,n,p50_us,p99_us,min_us,max_us" > "$SUM"
+tail -n +2 "$CSV" | sort -t, -k1,1 -k2,2n -k4,4n | awk -F, '
+function flush() { if (n) printf "%s,%s,%d,%.0f,%.0f,%.0f,%.0f\n", mode, pages, n, v[int((n - 1) * 0.5) + 1], v[int((n - 1) * 0.99) + 1], v[1], v[n]; n = 0 }
+{ k = $1 "," $2; if (k != key) { flush(); key = k; mode = $1; pages = $2 } v[++n] = $4 }
+END { flush() }' >> "$SUM"
+echo
+echo "Reset and clone latency, request -> the guest's first instruction after it (us), ${MEM} MB guest; $(nproc) cores, $(uname -r)"
+column -s, -t "$SUM"
+echo "(CSV: $CSV, $SUM)"

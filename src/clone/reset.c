@@ -1,0 +1,107 @@
+/* Resetting a clone: a clone of a reusable template (its RAM a file the clone maps
+ * privately) goes back to the exact state it started in, its template's, and runs anew as
+ * a new clone: the pages of guest RAM written since (the guest's, from KVM's dirty log, and
+ * the VMM's, from its notes) are copied back from the template's file, the vCPUs and the
+ * VM-wide KVM state are loaded again from the template's snapshot, every device goes back
+ * to its state at the clone's start, and the guest's clocks move on. No fork, no new KVM
+ * VM: what it costs grows with the pages written, not with the VM. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/bare.h"
+#include "clone/internal.h"
+#include "hyperfork/abi.h"
+#include "util/log.h"
+#include "util/trace.h"
+
+int reset_prepare(struct clones *cl)
+{
+	struct vm *vm = cl->vm;
+	for (unsigned r = 0; r < vm->mem.nregions; r++) {
+		cl->dirty[r] = calloc(MEM_BITMAP_WORDS(vm->mem.regions[r].size), sizeof(uint64_t));
+		if (!cl->dirty[r]) {
+			pr_err("out of memory");
+			return -1;
+		}
+	}
+	cl->resettable = true;
+	return 0;
+}
+
+void reset_forget(struct clones *cl)
+{
+	for (unsigned r = 0; r < MEM_MAX_REGIONS; r++) {
+		free(cl->dirty[r]);
+		cl->dirty[r] = NULL;
+	}
+	cl->resettable = false;
+}
+
+/* With the vCPUs paused: everything back, as clone id. Returns the pages put back, or -1
+ * (logged: the VM cannot go on). */
+static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc)
+{
+	struct vm *vm = cl->vm;
+	for (unsigned r = 0; vm->log_dirty && r < vm->mem.nregions; r++)
+		if (vm_dirty_log(vm, r, cl->dirty[r]) < 0)
+			return -1;
+	trace_point("reset-logged");
+	long pages = mem_restore(&vm->mem, vm->log_dirty ? cl->dirty : NULL);
+	if (pages < 0)
+		return -1;
+	trace_point("reset-memory");
+	if (cl->requester >= 0)
+		snapshot_set_rax(cl->snap, (unsigned)cl->requester, id); /* its fork point returns */
+	if (snapshot_restore_vm(cl->snap, vm) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i]) < 0)
+			return -1;
+	if (snapshot_restore_clock(cl->snap, vm) < 0)
+		return -1;
+	trace_point("reset-kvm");
+	vcpus_rewind(vm);
+	if (bus_reset(&vm->bus) < 0)
+		return -1;
+	vm->clone_id = id;
+	if (vm->cfg.kind == VM_BARE)
+		bare_clone_info(vm, id, snapshot_guest_tsc(cl->snap, request_tsc));
+	vm->start_ns = now_ns();
+	return pages;
+}
+
+long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err, size_t errlen)
+{
+	struct vm *vm = cl->vm;
+	const char *why = bus_reset_refusal(&vm->bus);
+	if (!cl->resettable) {
+		errf(err, errlen, "only a clone of a template started with --reusable can be reset "
+			"(and only until it forks or is frozen itself)");
+		return -1;
+	}
+	if (why) {
+		errf(err, errlen, "cannot reset: %s", why);
+		return -1;
+	}
+	trace_point("reset-request");
+	vcpus_pause(vm);
+	console_flush(&vm->console);
+	pthread_mutex_lock(&vm->lock);
+	bool ending = vm->exiting; /* its guest crashed, exited, or it was stopped meanwhile */
+	pthread_mutex_unlock(&vm->lock);
+	if (ending) {
+		errf(err, errlen, "the clone is ending: %s", vm->exit_msg);
+		return -1;
+	}
+	long pages = rewind_vm(cl, id ? id : vm->clone_id, request_tsc);
+	if (pages < 0) {
+		errf(err, errlen, "the reset failed midway: the clone ends");
+		vm_request_exit(vm, HF_STATUS_ERROR, "reset failed");
+	}
+	if (!vm->user_paused)
+		vcpus_resume(vm);
+	else
+		pthread_cond_broadcast(&vm->cond);
+	trace_point("reset-done");
+	return pages;
+}

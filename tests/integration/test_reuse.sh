@@ -1,0 +1,111 @@
+# serve reuses clones: a bare function in mode clone runs each invocation in a worker, a
+# clone of its template that is reset to the template's state after each answer
+# (`hyperfork reset`), and tests/guests/statefn.elf reports from inside what it finds: every
+# invocation sees the template's memory, counter and SSE register, a number of its own and
+# random bytes of its own, while one worker serves them all. Beside it: mode fresh (a new
+# clone each time), mode warm (state passes on), and workers that crash, spin past their
+# timeout, answer twice or reach their "recycle" count being replaced.
+. "$(dirname "$0")/lib.sh"
+
+for t in /usr/bin/curl /usr/bin/python3; do [ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }; done
+PORT=$((20000 + $$ % 20000))
+URL=http://127.0.0.1:$PORT
+SF=$TGUESTS/statefn.elf
+EF=$GUESTS/echo-fn.elf
+T=$(scaled 3)
+cat > "$RUN/fn.json" << JSON
+{"functions": [
+  {"name": "st", "image": "$SF", "memory": 128, "timeout": $T, "concurrency": 2, "pool": 1},
+  {"name": "stf", "image": "$SF", "memory": 128, "timeout": $T, "mode": "fresh"},
+  {"name": "stw", "image": "$SF", "memory": 128, "timeout": $T, "mode": "warm"},
+  {"name": "ec", "image": "$EF", "memory": 128, "timeout": $T, "concurrency": 1, "recycle": 3}
+]}
+JSON
+"$HF" serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --run-dir "$RUN" > "$RUN/serve.out" 2> "$RUN/serve.err" &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
+if ! wait_for 60 bash -c "[ \$(grep -c '^serve: function .* ready' '$RUN/serve.out') = 4 ]"; then
+	fail "the functions are initialised"; sed 's/^/  | /' "$RUN/serve.out" "$RUN/serve.err"; finish
+fi
+pass "the functions are initialised"
+SDIR=$(sed -n 's/^serve: listening on .*VMs in \([^ ,)]*\).*/\1/p' "$RUN/serve.out")
+
+# inv NAME PAYLOAD: an invocation with curl; the body in $RUN/c.out, the HTTP status in
+# $code, the function error header in $ferr.
+inv() {
+	code=$(curl -s -o "$RUN/c.out" -D "$RUN/c.hdr" -w '%{http_code}' -m "$(scaled 30)" \
+		-X POST --data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
+	ferr=$(tr -d '\r' < "$RUN/c.hdr" | sed -n 's/^X-Amz-Function-Error: *//ip')
+}
+jfield() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$RUN/c.out" "$1" 2>/dev/null; }
+# The clones of function NAME that serve keeps now (its workers), by name.
+clones_of() { "$HF" ls --run-dir "$SDIR" 2>/dev/null | awk -v f="$1" 'index($1, f ".") == 1 { print $1 }' | sort | tr '\n' ' '; }
+no_clones_of() { [ -z "$(clones_of "$1")" ]; }
+
+# ---------------------------------------------------------------- mode clone: reused
+ids="" rands="" all_template=1
+for i in 1 2 3 4 5; do
+	inv st "{\"n\":$i}"
+	if [ "$code" != 200 ] || [ -n "$ferr" ] || [ "$(jfield state)/$(jfield counter)" != template/0 ]; then
+		all_template=0
+		echo "  | invocation $i: $code $ferr $(cat "$RUN/c.out")"
+	fi
+	ids="$ids $(jfield clone)"
+	rands="$rands $(jfield rand)"
+	[ $i = 1 ] && first_worker=$(clones_of st)
+done
+check "5 invocations, each in the template's state: memory, counter 0, xmm15" test $all_template = 1
+check "each with a clone number of its own ($ids )" test "$(echo $ids | tr ' ' '\n' | sort -u | wc -l)" = 5
+check "and random bytes of its own" test "$(echo $rands | tr ' ' '\n' | sort -u | wc -l)" = 5
+check "one worker ran them all ($first_worker, then $(clones_of st))" \
+	test -n "$first_worker" -a "$(clones_of st)" = "$first_worker"
+check "its VMM lives on between invocations" \
+	bash -c "'$HF' status --run-dir '$SDIR' $first_worker | grep -q '^state: *running'"
+# Two at once: at most two workers (the function's concurrency).
+inv st '{"n":"a"}' & inv st '{"n":"b"}'; wait
+check "two invocations at once: at most two workers ($(clones_of st))" \
+	test "$(clones_of st | wc -w)" -le 2
+
+# ---------------------------------------------------------------- mode fresh; mode warm
+inv stf '{"n":1}'; f1="$(jfield state)/$(jfield counter)/$(jfield clone)"
+inv stf '{"n":2}'; f2="$(jfield state)/$(jfield counter)/$(jfield clone)"
+check "fresh: each invocation in a fresh clone in the template's state ($f1, $f2)" \
+	bash -c "[ '${f1%/*}' = template/0 ] && [ '${f2%/*}' = template/0 ] && [ '$f1' != '$f2' ]"
+check "fresh: its clones end after their answers" wait_for 10 no_clones_of stf
+inv stw '{"n":1}'; w1="$(jfield state)/$(jfield counter)"
+inv stw '{"n":2}'; w2="$(jfield state)/$(jfield counter)"
+check "warm: state passes on from one invocation to the next ($w1, then $w2)" test "$w2" = changed/1
+
+# ---------------------------------------------------------------- replaced workers
+inv ec '{"n":1}'
+w=$(clones_of ec)
+check "echo: a worker answers ($w: $(cat "$RUN/c.out"))" test "$code" = 200 -a -n "$w"
+inv ec '{"cmd":"crash"}'
+check "a crash is Unhandled ($ferr)" test "$ferr" = Unhandled
+inv ec '{"n":2}'
+check_or_show "and the next invocation succeeds, in a new worker ($(clones_of ec))" "$RUN/c.out" \
+	bash -c "[ $code = 200 ] && [ -z '$ferr' ] && [ '$(clones_of ec)' != '$w' ]"
+w=$(clones_of ec)
+inv ec '{"cmd":"spin"}'
+check "a guest spinning past its timeout is Unhandled ($ferr: $(cat "$RUN/c.out"))" \
+	bash -c "[ '$ferr' = Unhandled ] && grep -q 'Task timed out' '$RUN/c.out'"
+inv ec '{"n":3}'
+check "and the next succeeds in a new worker" bash -c "[ $code = 200 ] && [ '$(clones_of ec)' != '$w' ]"
+w=$(clones_of ec)
+inv ec '{"cmd":"twice"}'
+inv ec '{"n":4}'
+check "a guest that answers twice is replaced, the next succeeds" \
+	bash -c "[ $code = 200 ] && [ -z '$ferr' ] && [ '$(clones_of ec)' != '$w' ]"
+w=$(clones_of ec)
+inv ec '{"n":5}'
+inv ec '{"n":6}'
+check "a worker serves up to its recycle count (3)" test "$(clones_of ec)" = "$w"
+inv ec '{"n":7}'
+check "then a fresh one takes its place" bash -c "[ $code = 200 ] && [ '$(clones_of ec)' != '$w' ]"
+check "/metrics: no VM runs an invocation at rest" \
+	bash -c "curl -sf $URL/metrics | grep -q '^hyperfork_clones_live{function=\"st\"} 0$'"
+kill $serve_pid
+wait $serve_pid
+check "SIGTERM ends serve, its templates and workers" wait_for 10 no_vmm_left
+check "no function socket is left" bash -c "[ -z \"\$(ls '$RUN'/*.fn 2>/dev/null)\" ]"
+finish
