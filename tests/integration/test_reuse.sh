@@ -61,10 +61,17 @@ check "one worker ran them all ($first_worker, then $(clones_of st))" \
 	test -n "$first_worker" -a "$(clones_of st)" = "$first_worker"
 check "its VMM lives on between invocations" \
 	bash -c "'$HF' status --run-dir '$SDIR' $first_worker | grep -q '^state: *running'"
-# Two at once: at most two workers (the function's concurrency).
-inv st '{"n":"a"}' & inv st '{"n":"b"}'; wait
-check "two invocations at once: at most two workers ($(clones_of st))" \
-	test "$(clones_of st | wc -w)" -le 2
+# Two at once (a slow one keeps its worker busy): a second worker, and never more than the
+# function's concurrency (2).
+for k in a b; do
+	curl -s -o "$RUN/par.$k" -m "$(scaled 30)" -X POST --data-binary "{\"n\":\"$k\"}" \
+		"$URL/2015-03-31/functions/st/invocations" &
+	eval "par_$k=\$!"
+done
+wait $par_a $par_b
+check "two invocations at once, both in the template's state" \
+	bash -c "grep -q '\"state\":\"template\"' '$RUN/par.a' && grep -q '\"state\":\"template\"' '$RUN/par.b'"
+check "at most two workers ($(clones_of st))" test "$(clones_of st | wc -w)" -le 2
 
 # ---------------------------------------------------------------- mode fresh; mode warm
 inv stf '{"n":1}'; f1="$(jfield state)/$(jfield counter)/$(jfield clone)"
