@@ -103,12 +103,13 @@ inv ec '{"cmd":"twice"}'
 inv ec '{"n":4}'
 check "a guest that answers twice is replaced, the next succeeds" \
 	bash -c "[ $code = 200 ] && [ -z '$ferr' ] && [ '$(clones_of ec)' != '$w' ]"
-w=$(clones_of ec)
+w=$(clones_of ec) # it has run one invocation
 inv ec '{"n":5}'
+check "a worker serves again ($w)" test "$(clones_of ec)" = "$w"
 inv ec '{"n":6}'
-check "a worker serves up to its recycle count (3)" test "$(clones_of ec)" = "$w"
+check "and is ended once it has run its recycle count (3)" wait_for 10 no_clones_of ec
 inv ec '{"n":7}'
-check "then a fresh one takes its place" bash -c "[ $code = 200 ] && [ '$(clones_of ec)' != '$w' ]"
+check "a fresh one takes its place" bash -c "[ $code = 200 ] && [ -n '$(clones_of ec)' ] && [ '$(clones_of ec)' != '$w' ]"
 check "/metrics: no VM runs an invocation at rest" \
 	bash -c "curl -sf $URL/metrics | grep -q '^hyperfork_clones_live{function=\"st\"} 0$'"
 kill $serve_pid
