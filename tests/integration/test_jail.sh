@@ -262,8 +262,14 @@ check "serve --jail: an invocation runs in a jailed clone ($r1)" \
 	grep -qE '^\{"echo":\{"j":1\},"clone":[1-9][0-9]*\}$' <<< "$r1"
 r2=$(sinv sjb '{"w":2}')
 check "serve --jail: the warm VM answers too ($r2)" test "$r2" = '{"echo":{"w":2},"clone":0}'
-check "serve --jail: the invocation's clone and its cgroup are gone after the answer" \
-	wait_for 10 bash -c "! ls -d $CG/sja/sja.[0-9]* 2> /dev/null | grep -q ."
+# Mode clone reuses the clone: reset to the template's state in its jail, it answers the next
+# invocation under a new number, and no second clone (nor cgroup) is made for it.
+r3=$(sinv sja '{"j":3}')
+check "serve --jail: the reset clone answers the next invocation ($r3)" \
+	grep -qE '^\{"echo":\{"j":3\},"clone":[1-9][0-9]*\}$' <<< "$r3"
+check "serve --jail: under a new number ($r1 / $r3)" test "${r1##*clone\":}" != "${r3##*clone\":}"
+check "serve --jail: one clone's cgroup serves both invocations ($(ls -d $CG/sja/sja.[0-9]* 2> /dev/null | tr '\n' ' '))" \
+	test "$(ls -d $CG/sja/sja.[0-9]* 2> /dev/null | wc -l)" = 1
 check "serve --jail: /metrics counts the jailed function's memory" \
 	bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^hyperfork_function_memory_bytes\{function=\"sja\"\} [1-9]'"
 kill $serve_pid
