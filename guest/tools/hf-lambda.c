@@ -26,13 +26,14 @@
  * and hf-done are found on PATH. Both variables are removed from the runtime's
  * environment.
  *
- * Its parts: this file is the agent's life (its mode, its setup and main loop, the fork at
- * the end of the runtime's init, the end of the VM); lambda-http.c the Runtime API the
- * runtime talks to; lambda-host.c the vsock channel to serve (lambda.h's exchange);
- * lambda-runtime.c the runtime process, started and watched; lambda-out.c what a socket
- * still has to send; lambda-util.c the helpers they share. hf-lambda.h is what each part
+ * Its parts, each calling only those below it: this file is main (the agent's mode, its
+ * setup and main loop); lambda-http.c the Runtime API the runtime talks to; lambda-runtime.c
+ * the runtime process, started and watched; lambda-host.c the vsock channel to serve
+ * (lambda.h's exchange); lambda-agent.c the agent's life (the fork at the end of the
+ * runtime's init, an init error, the end of the VM), which acts on the parts above it only
+ * through the hooks main hands it; lambda-out.c what a socket still has to send;
+ * lambda-util.c the helpers they share. Each part's header (lambda-NAME.h) is what it
  * offers the others. */
-#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -40,117 +41,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "hf-lambda.h"
+#include "lambda-agent.h"
+#include "lambda-host.h"
+#include "lambda-http.h"
+#include "lambda-runtime.h"
+#include "lambda-util.h"
 
 #include "hyperfork/lambda.h"
 
-#define SHOW_MAX 1024 /* bytes of an init error body shown on the console */
+/* What the agent's life (lambda-agent.c) does to the parts above it: before the VM ends,
+ * the host's answer and then the runtime's HTTP responses get a moment to leave; an init
+ * error goes to a host already waiting. */
+static const struct agent_hooks wiring = {
+	.flush = {host_flush, http_flush},
+	.init_error = host_init_error,
+};
 
-const char prog[] = "hf-lambda";
-
-static int warm;      /* hf.lambda=warm: no fork, invocation after invocation */
-static int init_done; /* the runtime asked for its first invocation */
-static int accepting; /* invocations may be taken (after the fork, or warm) */
-
-/* ---------------------------------------------------------------- ending the VM */
-
-void agent_end_vm(void)
-{
-	host_flush();
-	http_flush();
-	char *argv[] = {"hf-done", "1", NULL};
-	execvp(argv[0], argv);
-	say("%s: cannot run hf-done: %s", prog, strerror(errno));
-	exit(1);
-}
-
-void agent_init_error(const char *type, char *body, size_t blen)
-{
-	char shown[SHOW_MAX + 4];
-	size_t n = blen < SHOW_MAX ? blen : SHOW_MAX;
-	for (size_t i = 0; i < n; i++)
-		shown[i] = (unsigned char)body[i] >= 0x20 && body[i] != 0x7f ? body[i] : ' ';
-	strcpy(shown + n, blen > SHOW_MAX ? "..." : "");
-	say("HF-LAMBDA-INIT-ERROR %s %s", type, shown);
-	if (host_connected())
-		host_answer("INIT_ERROR", type, body, blen);
-	else
-		free(body);
-	agent_end_vm();
-}
-
-/* ----------------------------------------------------------------------- fork */
-
-/* hf-fork: returns in the original (0) and in each clone (N). Fails: the VM ends. */
-static void run_fork(void)
-{
-	int p[2];
-	char out[64];
-	size_t n = 0;
-	int st = 0;
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		say("HF-LAMBDA-FORK-FAILED pipe: %s", strerror(errno));
-		agent_end_vm();
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(p[1], 1);
-		char *argv[] = {"hf-fork", NULL};
-		execvp(argv[0], argv);
-		fprintf(stderr, "%s: cannot run hf-fork: %s\n", prog, strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		say("HF-LAMBDA-FORK-FAILED fork: %s", strerror(errno));
-		agent_end_vm();
-	}
-	for (;;) {
-		ssize_t r = read(p[0], out + n, sizeof(out) - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (n == sizeof(out) - 1)
-			break;
-	}
-	close(p[0]);
-	out[n] = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	size_t clone;
-	if (n && out[n - 1] == '\n')
-		out[--n] = 0;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || parse_len(out, 0xffffffffu, &clone) < 0) {
-		char why[64];
-		exit_reason(st, why, sizeof(why));
-		say("HF-LAMBDA-FORK-FAILED hf-fork: %s, printed '%s'", why, out);
-		agent_end_vm();
-	}
-}
-
-/* --------------------------------------------------------------- the end of init */
-
-int agent_init_done(void)
-{
-	return init_done;
-}
-
-void agent_end_init(void)
-{
-	init_done = 1;
-	if (!warm)
-		run_fork(); /* returns in each clone */
-	accepting = 1;
-}
-
-/* Built without what follows (HF_LAMBDA_NO_MAIN), this file and the agent's other parts are
- * a library for tests/fuzz/fuzz_runtime_api.c, which drives the connections itself. */
+/* Built without what follows (HF_LAMBDA_NO_MAIN), this file is only the wiring above, for
+ * tests/fuzz/fuzz_runtime_api.c, which builds in the agent's parts and drives the
+ * connections itself. */
 #ifndef HF_LAMBDA_NO_MAIN
 
 /* ------------------------------------------------------------------- setup */
@@ -183,7 +94,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: hf-lambda BOOTSTRAP [ARG...]\n");
 		return 2;
 	}
-	warm = read_mode();
+	int warm = read_mode();
 	const char *unix_path = getenv("HF_LAMBDA_LISTEN");
 	char *up = unix_path ? xstrdup(unix_path) : NULL;
 	unsetenv("HF_LAMBDA_LISTEN");
@@ -204,7 +115,7 @@ int main(int argc, char **argv)
 		    up ? 0 : HF_LAMBDA_PORT, strerror(errno));
 		return 1;
 	}
-	accepting = warm;
+	agent_setup(warm, &wiring);
 	say("HF-LAMBDA-READY");
 	runtime_start(argv + 1);
 
@@ -212,7 +123,7 @@ int main(int argc, char **argv)
 		struct pollfd p[MAX_CONNS + 3];
 		int n = 0, nhost = -1, timeout = -1;
 		p[n++] = (struct pollfd){.fd = runtime_fd(), .events = POLLIN};
-		if (host_pollfd(&p[n], accepting))
+		if (host_pollfd(&p[n], agent_accepting()))
 			nhost = n++;
 		int first = n;
 		n += http_pollfds(&p[n], &timeout);

@@ -12,8 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "hf-lambda.h"
 #include "hf-tool.h"
+#include "lambda-host.h"
+#include "lambda-out.h"
+#include "lambda-util.h"
 
 #include "hyperfork/lambda.h"
 
@@ -296,9 +298,18 @@ void host_answer(const char *kind, const char *type, char *body, size_t blen)
 		vc_close();
 }
 
-int host_connected(void)
+/* 1 if a connection from the host is open and the host has not given up on it. */
+static int host_connected(void)
 {
 	return vc.fd >= 0 && !vc.gone;
+}
+
+void host_init_error(const char *type, char *body, size_t blen)
+{
+	if (host_connected())
+		host_answer("INIT_ERROR", type, body, blen);
+	else
+		free(body);
 }
 
 void host_runtime_exited(const char *msg)

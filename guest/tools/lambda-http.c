@@ -30,7 +30,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hf-lambda.h"
+#include "lambda-agent.h"
+#include "lambda-host.h"
+#include "lambda-http.h"
+#include "lambda-out.h"
+#include "lambda-util.h"
 
 #include "hyperfork/lambda.h"
 

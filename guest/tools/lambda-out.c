@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "hf-lambda.h"
+#include "lambda-out.h"
+#include "lambda-util.h"
 
 int out_pending(const struct out *o)
 {

@@ -13,7 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hf-lambda.h"
+#include "lambda-agent.h"
+#include "lambda-host.h"
+#include "lambda-runtime.h"
+#include "lambda-util.h"
 
 static pid_t runtime_pid = -1;
 static int sig_pipe[2] = {-1, -1};

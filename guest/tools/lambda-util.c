@@ -1,7 +1,7 @@
-/* hf-lambda's small helpers, shared by its parts (hf-lambda.h): the clock, a line on the
- * console, allocation that ends the agent when memory runs out, Lambda's JSON error body,
- * the checks and decoding of what the host and the runtime send (visible fields, decimal
- * lengths, base64), how a process ended, and a listening socket. */
+/* hf-lambda's small helpers, shared by its parts (lambda-util.h): the agent's name, the
+ * clock, a line on the console, allocation that ends the agent when memory runs out,
+ * Lambda's JSON error body, the checks and decoding of what the host and the runtime send
+ * (visible fields, decimal lengths, base64), how a process ended, and a listening socket. */
 #define _GNU_SOURCE /* strsignal */
 #include <ctype.h>
 #include <stdarg.h>
@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hf-lambda.h"
 #include "hf-tool.h"
+#include "lambda-util.h"
+
+const char prog[] = "hf-lambda";
 
 long long now_ms(void)
 {

@@ -1,9 +1,9 @@
 /* libFuzzer target: hf-lambda's Lambda Runtime API (guest/tools/hf-lambda.c, built in with
- * HF_LAMBDA_NO_MAIN, and the parts it drives: lambda-http.c, lambda-host.c, lambda-out.c,
- * lambda-util.c; not lambda-runtime.c, as no runtime process runs here), the agent inside
- * Linux guests: what a function (untrusted) sends it over HTTP, and the host's INVOKE line,
- * over real sockets, in warm mode (no hf-fork). The first input byte says whether the
- * runtime's init is over; then a program:
+ * HF_LAMBDA_NO_MAIN for main's wiring of the parts, and the parts it drives: lambda-http.c,
+ * lambda-host.c, lambda-agent.c, lambda-out.c, lambda-util.c; not lambda-runtime.c, as no
+ * runtime process runs here), the agent inside Linux guests: what a function (untrusted)
+ * sends it over HTTP, and the host's INVOKE line, over real sockets, in warm mode (no
+ * hf-fork). The first input byte says whether the runtime's init is over; then a program:
  *   0             a new HTTP connection from the runtime (up to 4)
  *   1 L1 L2 B...  the current connection sends L (<= 4096) bytes
  *   2 I           connection I becomes the current one
@@ -51,6 +51,7 @@ static void fuzz_exit(int status)
 #define HF_LAMBDA_NO_MAIN
 #pragma clang diagnostic ignored "-Wunused-function"
 #include "../../guest/tools/hf-lambda.c"
+#include "../../guest/tools/lambda-agent.c"
 #include "../../guest/tools/lambda-host.c"
 #include "../../guest/tools/lambda-http.c"
 #include "../../guest/tools/lambda-out.c"
@@ -232,9 +233,8 @@ static void reset_agent(int init_over)
 		if (conns[i])
 			conn_close(conns[i]);
 	vc_close();
-	warm = 1; /* hf-fork is not for a fuzzer */
+	agent_setup(1, &wiring); /* warm (invocations taken): hf-fork is not for a fuzzer */
 	init_done = init_over;
-	accepting = 1;
 	conn_seq = 0;
 	for (unsigned i = 0; i < nclient; i++) {
 		close(client[i].fd);
