@@ -47,7 +47,11 @@
  * Function ports (bare guests run with `--function`; elsewhere these are unknown ports):
  * the VM serves invocations that host programs send to its Unix socket RUN_DIR/NAME.fn
  * (one at a time, with the exchange of include/hyperfork/lambda.h without its CONNECT
- * line), as an AWS Lambda runtime does. Each port takes the guest-physical address (below
+ * line), as an AWS Lambda runtime does. A client whose first line is "WORKER\n" keeps
+ * its connection: in a clone of a --reusable template it is told "READY <clone id>\n",
+ * and after each answer the VM is reset to its template's state and says "READY <new
+ * clone id>\n" before it reads the next INVOKE (elsewhere: "REFUSED <why>\n", and the
+ * connection ends). Each port takes the guest-physical address (below
  * 4 GiB) of a struct, which must lie in guest RAM, as must every buffer it names; any
  * other value, or a field out of its range, is guest misbehaviour (HF_STATUS_CRASH).
  *   HF_PORT_NEXT     out32  take the next invocation (struct hf_invocation): the vCPU

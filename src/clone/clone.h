@@ -102,6 +102,11 @@ bool template_refill_held(struct clones *cl);
  * the pages of guest RAM put back, or -1 with why in err (the clone runs on unchanged, or,
  * if it failed midway, ends). */
 long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err, size_t errlen);
+/* clone_reset's id for a number no clone of the template had: the next of a counter the
+ * template's family shares, from CLONE_RESET_ID_BASE on (above the numbers clones are
+ * named after). */
+#define CLONE_RESET_NEXT_ID (~0u)
+#define CLONE_RESET_ID_BASE (1u << 20)
 
 /* What clone/ tells of the VM in its status: its parent's name, the clones made, and a
  * template's pool (pool_ready, pool_target, on_demand). */

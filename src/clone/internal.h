@@ -34,8 +34,8 @@ struct clones {
 	bool prefaulted;             /* this clone's pages were made private before it was
 	                                activated (a warm child does it while it waits) */
 	/* reset.c: a clone of a reusable template, which can go back to its state */
-	bool resettable;
 	uint64_t *dirty[MEM_MAX_REGIONS]; /* KVM's dirty log, a bitmap per RAM region */
+	unsigned *reset_ids;                /* the numbers resets give (reset_ids_make) */
 	/* admission.c: this VM's live clones (a clone starts with none of its own) */
 	struct live_clone *live;
 	unsigned nlive, live_cap;
@@ -102,6 +102,10 @@ int reset_prepare(struct clones *cl);
 /* It can no longer be (it captures a state of its own: a fork, a freeze; or it is a fork
  * child). */
 void reset_forget(struct clones *cl);
+/* A reusable template, before its first clone: the counter its clones' resets draw new
+ * numbers from (CLONE_RESET_NEXT_ID), in a page they share with it and each other.
+ * Returns 0 or -1 (logged). */
+int reset_ids_make(struct clones *cl);
 
 /* ---- template.c ---- */
 

@@ -5,8 +5,10 @@
  * VM-wide KVM state are loaded again from the template's snapshot, every device goes back
  * to its state at the clone's start, and the guest's clocks move on. No fork, no new KVM
  * VM: what it costs grows with the pages written, not with the VM. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "arch/x86/bare.h"
 #include "clone/internal.h"
@@ -24,7 +26,7 @@ int reset_prepare(struct clones *cl)
 			return -1;
 		}
 	}
-	cl->resettable = true;
+	vm->resettable = true;
 	return 0;
 }
 
@@ -34,7 +36,30 @@ void reset_forget(struct clones *cl)
 		free(cl->dirty[r]);
 		cl->dirty[r] = NULL;
 	}
-	cl->resettable = false;
+	cl->vm->resettable = false;
+}
+
+int reset_ids_make(struct clones *cl)
+{
+	void *p = mmap(NULL, sizeof(*cl->reset_ids), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		pr_err("cannot map the counter of reset numbers: %s", strerror(errno));
+		return -1;
+	}
+	cl->reset_ids = p;
+	*cl->reset_ids = CLONE_RESET_ID_BASE;
+	return 0;
+}
+
+/* The number a reset asked for id gives. */
+static unsigned reset_id(struct clones *cl, unsigned id)
+{
+	if (id != CLONE_RESET_NEXT_ID)
+		return id ? id : cl->vm->clone_id;
+	if (!cl->reset_ids)
+		return cl->vm->clone_id;
+	return __atomic_fetch_add(cl->reset_ids, 1, __ATOMIC_RELAXED);
 }
 
 /* With the vCPUs paused: everything back, as clone id. Returns the pages put back, or -1
@@ -61,9 +86,9 @@ static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc)
 		return -1;
 	trace_point("reset-kvm");
 	vcpus_rewind(vm);
+	vm->clone_id = id; /* (devices tell it at their reset) */
 	if (bus_reset(&vm->bus) < 0)
 		return -1;
-	vm->clone_id = id;
 	if (vm->cfg.kind == VM_BARE)
 		bare_clone_info(vm, id, snapshot_guest_tsc(cl->snap, request_tsc));
 	vm->start_ns = now_ns();
@@ -74,7 +99,7 @@ long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err
 {
 	struct vm *vm = cl->vm;
 	const char *why = bus_reset_refusal(&vm->bus);
-	if (!cl->resettable) {
+	if (!vm->resettable) {
 		errf(err, errlen, "only a clone of a template started with --reusable can be reset "
 			"(and only until it forks or is frozen itself)");
 		return -1;
@@ -93,7 +118,7 @@ long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err
 		errf(err, errlen, "the clone is ending: %s", vm->exit_msg);
 		return -1;
 	}
-	long pages = rewind_vm(cl, id ? id : vm->clone_id, request_tsc);
+	long pages = rewind_vm(cl, reset_id(cl, id), request_tsc);
 	if (pages < 0) {
 		errf(err, errlen, "the reset failed midway: the clone ends");
 		vm_request_exit(vm, HF_STATUS_ERROR, "reset failed");

@@ -302,7 +302,8 @@ int template_freeze(struct clones *cl, struct vcpu *requester, unsigned pool_siz
 		return -1;
 	}
 	cl->pool = calloc(1, sizeof(*cl->pool));
-	if (pause_and_capture(cl) < 0 || !cl->pool)
+	if (pause_and_capture(cl) < 0 || !cl->pool ||
+	    (vm->mem.file && !cl->reset_ids && reset_ids_make(cl) < 0))
 		goto fail;
 	cl->pool->target = pool_size < POOL_MAX ? pool_size : POOL_MAX;
 	cl->requester = requester ? (int)requester->index : -1;

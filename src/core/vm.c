@@ -198,6 +198,23 @@ void vm_notify(struct vm *vm)
 	(void)w;
 }
 
+void vm_ask_reset(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->reset_asked = true;
+	pthread_mutex_unlock(&vm->lock);
+	vm_notify(vm);
+}
+
+bool vm_reset_asked(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	bool asked = vm->reset_asked;
+	vm->reset_asked = false;
+	pthread_mutex_unlock(&vm->lock);
+	return asked;
+}
+
 static void request_exit(struct vm *vm, int status, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&vm->lock);

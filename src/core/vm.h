@@ -68,6 +68,8 @@ struct vm {
 	int exit_status;
 	char exit_msg[256];
 	int notify_fd;     /* eventfd: wakes the main loop (exit, a vCPU's call) */
+	bool resettable;   /* the layer above can take the VM back to its start (set there) */
+	bool reset_asked;  /* a device asked for that (vm_ask_reset) */
 
 	/* identity: the name (cfg.name) and this */
 	unsigned clone_id; /* 0: booted; N: this VM is clone N of its parent (the guest reads
@@ -104,6 +106,11 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 
 /* Wake the main loop. */
 void vm_notify(struct vm *vm);
+/* A device asks for the VM to be taken back to its start (where vm->resettable): the
+ * main loop does it (vm_reset_asked tells it so, once) and every device's reset hook
+ * runs. Any thread. */
+void vm_ask_reset(struct vm *vm);
+bool vm_reset_asked(struct vm *vm);
 /* (Re)initialise vm->lock and vm->cond (the cond runs on CLOCK_MONOTONIC). */
 void vm_init_sync(struct vm *vm);
 

@@ -15,6 +15,15 @@
  * one accepted). A client that hangs up while HELD loses its invocation (the guest never
  * sees it); while TAKEN, the guest's answer is later dropped quietly.
  *
+ * A worker: a client whose first line is "WORKER" keeps its connection for invocation
+ * after invocation, each in the VM's start state. Where the VM can be reset (a clone of a
+ * --reusable template: vm->resettable) it is told "READY <clone id>\n"; else "REFUSED
+ * <why>\n" and the connection ends. After each answer is out, the device asks for a reset
+ * (vm_ask_reset; phase RESETTING, the guest may not answer again) which the main loop
+ * does; the reset hook then says "READY <new clone id>\n" and reads the next INVOKE (one
+ * sent ahead waits for it). A worker that leaves gets its VM reset all the same, and no one
+ * else is let in before.
+ *
  * Threads: the ports run on vCPU threads, the socket events on the main loop, both under
  * the device's lock (a vCPU waiting for an invocation: vcpu_wait). Every check of what the guest
  * hands over is in the port handlers below (port_next, port_respond, port_fail); a guest
@@ -49,7 +58,7 @@ _Static_assert(HF_FN_PAYLOAD_MAX == HF_LAMBDA_MAX_PAYLOAD, "abi.h and lambda.h a
 
 #define FLUSH_MS 2000 /* an answer in flight when the VM ends */
 
-enum phase { P_IDLE, P_READING, P_HELD, P_TAKEN, P_SENDING };
+enum phase { P_IDLE, P_READING, P_HELD, P_TAKEN, P_SENDING, P_RESETTING };
 
 struct fn {
 	struct device dev;
@@ -64,6 +73,10 @@ struct fn {
 	uint32_t cw_events;
 	enum phase phase;
 	int conn; /* the client's socket, -1: none (or gone while TAKEN) */
+	bool worker; /* it said WORKER: it stays, and the VM is reset after each answer */
+	bool unwanted; /* RESETTING: the guest has an invocation whose worker left */
+	char in[4096]; /* what the client sent, read ahead: in[in_off..in_len) not used yet */
+	size_t in_len, in_off;
 	/* READING and HELD: the invocation */
 	char line[HF_LAMBDA_LINE_MAX];
 	unsigned line_len;
@@ -140,6 +153,17 @@ static void conn_close(struct fn *f, bool keep_phase)
 	}
 	f->conn = -1;
 	f->cw_on = false;
+	f->in_len = f->in_off = 0;
+	if (f->worker) { /* what its last invocation left goes, whoever comes next */
+		f->worker = false;
+		if (!f->vm->exiting) {
+			keep_phase = true;
+			f->unwanted = f->phase == P_TAKEN;
+			drop_invocation(f);
+			f->phase = P_RESETTING;
+			vm_ask_reset(f->vm);
+		}
+	}
 	if (!keep_phase) {
 		drop_invocation(f);
 		f->phase = P_IDLE;
@@ -147,7 +171,8 @@ static void conn_close(struct fn *f, bool keep_phase)
 	fn_watch(f);
 }
 
-/* Write what is left of the answer; done: close. Lock held. */
+/* Write what is left of the answer; done: a worker's VM goes back to its start (READY then,
+ * fn_reset), another client's connection is closed. Lock held. */
 static void send_answer(struct fn *f)
 {
 	while (f->out_sent < f->out_len) {
@@ -165,6 +190,13 @@ static void send_answer(struct fn *f)
 			break;
 		}
 		f->out_sent += (size_t)n;
+	}
+	if (f->worker && f->out_sent == f->out_len) {
+		drop_invocation(f);
+		f->phase = P_RESETTING;
+		fn_watch(f);
+		vm_ask_reset(f->vm);
+		return;
 	}
 	conn_close(f, false);
 }
@@ -273,38 +305,99 @@ static int parse_invoke(struct fn *f, char *line, const char **why)
 	return 0;
 }
 
-/* Read what the client has sent of its INVOKE. Returns 1 once whole, 0 for more to come,
- * -1 to close the connection. Lock held. */
+/* "READY <clone id>" to a worker: its VM waits for an invocation. Returns 0, or -1 if the
+ * line did not go out whole (a client that reads nothing). Lock held. */
+static int say_ready(struct fn *f)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "READY %u\n", f->vm->clone_id);
+	return send(f->conn, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n ? 0 : -1;
+}
+
+/* "WORKER": the connection stays, and the VM goes back to its start after each answer.
+ * Returns 0 (READY said), or -1 with why (REFUSED said). Lock held. */
+static int become_worker(struct fn *f, const char **why)
+{
+	const char *no = f->worker		? "this connection is a worker's already"
+			 : !f->vm->resettable	? "this VM cannot be reset (a clone of a template "
+						  "started with --reusable can)"
+			 : f->start.phase != P_IDLE ? "this clone started with its parent's invocation"
+			 : bus_reset_refusal(&f->vm->bus);
+	if (no) {
+		char line[HF_LAMBDA_LINE_MAX];
+		int n = snprintf(line, sizeof(line), "REFUSED %s\n", no);
+		ssize_t w = send(f->conn, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+		*why = no;
+		return -1;
+	}
+	f->worker = true;
+	if (say_ready(f) < 0) {
+		*why = "it does not read";
+		return -1;
+	}
+	return 0;
+}
+
+/* Up to len bytes the client sent into buf, what was read ahead first. Returns the bytes,
+ * 0 at its end, -1 with errno. Lock held. */
+static ssize_t conn_read(struct fn *f, void *buf, size_t len)
+{
+	if (f->in_off == f->in_len) {
+		if (len >= sizeof(f->in))
+			return read(f->conn, buf, len); /* a large payload: straight in */
+		ssize_t r = read(f->conn, f->in, sizeof(f->in));
+		if (r <= 0)
+			return r;
+		f->in_len = (size_t)r;
+		f->in_off = 0;
+	}
+	size_t n = f->in_len - f->in_off < len ? f->in_len - f->in_off : len;
+	memcpy(buf, f->in + f->in_off, n);
+	f->in_off += n;
+	return (ssize_t)n;
+}
+
+/* Read what the client has sent of its INVOKE (a worker's WORKER line first). Returns 1
+ * once whole, 0 for more to come, -1 to close the connection. Lock held. */
 static int read_invoke(struct fn *f)
 {
 	const char *why = NULL;
 	ssize_t r;
-	char ch = 0;
-	while (!f->payload) { /* the line, a byte at a time: it is short */
-		r = read(f->conn, &ch, 1);
-		if (r != 1)
-			goto ended;
-		if (ch != '\n') {
-			if (f->line_len == sizeof(f->line) - 1) {
-				why = "a line longer than 512 bytes";
-				goto bad;
-			}
-			f->line[f->line_len++] = ch;
-			continue;
+	while (!f->payload) { /* the line */
+		if (f->in_off == f->in_len) {
+			r = read(f->conn, f->in, sizeof(f->in));
+			if (r <= 0)
+				goto ended;
+			f->in_len = (size_t)r;
+			f->in_off = 0;
 		}
+		char *from = f->in + f->in_off, *nl = memchr(from, '\n', f->in_len - f->in_off);
+		size_t take = nl ? (size_t)(nl - from) : f->in_len - f->in_off;
+		if (f->line_len + take > sizeof(f->line) - 1) {
+			why = "a line longer than 512 bytes";
+			goto bad;
+		}
+		memcpy(f->line + f->line_len, from, take);
+		f->line_len += (unsigned)take;
+		f->in_off += take + (nl != NULL);
+		if (!nl)
+			continue;
 		f->line[f->line_len] = 0;
-		if (parse_invoke(f, f->line, &why) < 0)
+		f->line_len = 0;
+		if (!strcmp(f->line, "WORKER") ? become_worker(f, &why) < 0
+					       : parse_invoke(f, f->line, &why) < 0)
 			goto bad;
 	}
 	while (f->ctx_left) {
 		char skip[4096];
-		r = read(f->conn, skip, f->ctx_left < sizeof(skip) ? f->ctx_left : sizeof(skip));
+		r = conn_read(f, skip, f->ctx_left < sizeof(skip) ? f->ctx_left : sizeof(skip));
 		if (r <= 0)
 			goto ended;
 		f->ctx_left -= (uint64_t)r;
 	}
 	while (f->payload_got < f->payload_len) {
-		r = read(f->conn, f->payload + f->payload_got, f->payload_len - f->payload_got);
+		r = conn_read(f, f->payload + f->payload_got, f->payload_len - f->payload_got);
 		if (r <= 0)
 			goto ended;
 		f->payload_got += (size_t)r;
@@ -319,6 +412,22 @@ bad:
 	return -1;
 }
 
+/* READING: what the client sent so far. Lock held. */
+static void reading(struct fn *f)
+{
+	switch (read_invoke(f)) {
+	case 1:
+		f->phase = P_HELD;
+		if (f->waiter)
+			deliver(f);
+		else
+			fn_watch(f);
+		break;
+	case -1:
+		conn_close(f, false);
+	}
+}
+
 static void conn_event(struct watch *w, uint32_t events)
 {
 	struct fn *f = w->arg;
@@ -327,17 +436,7 @@ static void conn_event(struct watch *w, uint32_t events)
 		goto out; /* closed since the event was taken */
 	switch (f->phase) {
 	case P_READING:
-		switch (read_invoke(f)) {
-		case 1:
-			f->phase = P_HELD;
-			if (f->waiter)
-				deliver(f);
-			else
-				fn_watch(f);
-			break;
-		case -1:
-			conn_close(f, false);
-		}
+		reading(f);
 		break;
 	case P_HELD:
 	case P_TAKEN:
@@ -350,6 +449,10 @@ static void conn_event(struct watch *w, uint32_t events)
 		break;
 	case P_SENDING:
 		send_answer(f);
+		break;
+	case P_RESETTING: /* a worker gone: the reset it asked for comes all the same */
+		if (events & (EPOLLHUP | EPOLLERR))
+			conn_close(f, true);
 		break;
 	case P_IDLE:
 		break;
@@ -372,6 +475,7 @@ static void listener_event(struct watch *w, uint32_t events)
 		f->conn = fd;
 		f->phase = P_READING;
 		f->line_len = 0;
+		f->in_len = f->in_off = 0;
 		f->ctx_left = 0;
 		f->request_id[0] = 0;
 		fn_watch(f);
@@ -423,7 +527,10 @@ static int give_answer(struct fn *f, struct vcpu *c, const char *type, const voi
 {
 	const char *what = type ? "error report" : "response";
 	pthread_mutex_lock(&f->lock);
-	if (f->phase == P_TAKEN && f->conn < 0) {
+	if (f->phase == P_RESETTING && f->unwanted) {
+		pr_debug("function: %s to %s dropped: its worker has gone", what, f->request_id);
+		f->unwanted = false;
+	} else if (f->phase == P_TAKEN && f->conn < 0) {
 		pr_debug("function: %s to %s dropped: its client has gone", what, f->request_id);
 		conn_close(f, false);
 	} else if (f->phase == P_TAKEN && !type && len > HF_FN_PAYLOAD_MAX) {
@@ -526,6 +633,8 @@ static int fn_post_fork(struct device *d)
 	if (f->conn >= 0)
 		close(f->conn);
 	f->listener = f->conn = -1;
+	f->worker = false;
+	f->in_len = f->in_off = 0;
 	f->own_path = false;
 	f->loop = NULL;
 	f->lw_on = f->cw_on = false;
@@ -540,18 +649,30 @@ static int fn_post_fork(struct device *d)
 }
 
 /* A reset: back to the state the clone started in. The listener stays (the clone keeps its
- * name); a client still connected is let go (its invocation was answered, or it ends
- * unanswered), and no vCPU waits any more (the vCPUs start again from their snapshot). */
+ * name); a worker's connection stays too, told READY with the VM's new number, another
+ * client is let go (its invocation was answered, or it ends unanswered); no vCPU waits any
+ * more (the vCPUs start again from their snapshot). */
 static int fn_reset(struct device *d)
 {
 	struct fn *f = d->priv;
 	pthread_mutex_lock(&f->lock);
 	f->waiter = NULL;
-	conn_close(f, false);
-	f->phase = f->start.phase;
+	f->unwanted = false;
 	f->taken_any = f->start.taken_any;
 	memcpy(f->request_id, f->start.request_id, sizeof(f->request_id));
-	fn_watch(f);
+	drop_invocation(f);
+	if (f->worker && f->conn >= 0 && say_ready(f) == 0) {
+		f->phase = P_READING;
+		if (f->in_off < f->in_len)
+			reading(f); /* an INVOKE it sent ahead */
+		else
+			fn_watch(f);
+	} else {
+		f->worker = false; /* (no reset asked again: this is it) */
+		conn_close(f, false);
+		f->phase = f->start.phase;
+		fn_watch(f);
+	}
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,68 +41,171 @@ static int remaining_ms(uint64_t deadline)
 	return now >= deadline ? 0 : (int)((deadline - now) / 1000000 + 1);
 }
 
-/* Move len bytes between buf and fd before deadline. Returns 0, or -1 (errno ETIMEDOUT at
- * the deadline, EPIPE if the peer closed). */
-static int io_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
+/* Wait until fd can do events, before deadline. Returns 0, or -1 (errno ETIMEDOUT at the
+ * deadline). */
+static int wait_for(int fd, short events, uint64_t deadline)
 {
-	uint8_t *p = buf;
-	while (len) {
-		struct pollfd pf = {.fd = fd, .events = out ? POLLOUT : POLLIN};
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = events};
 		int r = poll(&pf, 1, remaining_ms(deadline));
+		if (r > 0)
+			return 0;
 		if (r == 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
+		if (errno != EINTR)
 			return -1;
-		}
-		ssize_t n = out ? send(fd, p, len, MSG_NOSIGNAL) : read(fd, p, len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+	}
+}
+
+/* Send the n buffers of iov whole before deadline, in as few calls as the socket takes.
+ * Returns 0, or -1 (errno ETIMEDOUT at the deadline, EPIPE if the peer closed). */
+static int send_all(int fd, struct iovec *iov, int n, uint64_t deadline)
+{
+	while (n) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EAGAIN) {
+			if (wait_for(fd, POLLOUT, deadline) < 0)
+				return -1;
 			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EPIPE;
-			return -1;
 		}
-		p += n;
-		len -= (size_t)n;
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		for (; n && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
 	return 0;
 }
 
-/* One line (without its '\n') into line, read a byte at a time, before deadline. */
-static int read_line(int fd, char *line, size_t size, uint64_t deadline)
+/* Up to len bytes from c's socket into buf (one read, waiting for it before deadline).
+ * Returns the bytes, or -1 (errno ETIMEDOUT at the deadline, EPIPE if the peer closed). */
+static ssize_t chan_recv(struct fn_chan *c, void *buf, size_t len, uint64_t deadline)
 {
-	for (size_t n = 0; n + 1 < size; n++) {
-		if (io_all(fd, line + n, 1, false, deadline) < 0)
+	for (;;) {
+		ssize_t r = recv(c->fd, buf, len, MSG_DONTWAIT);
+		if (r > 0)
+			return r;
+		if (r == 0) {
+			errno = EPIPE;
 			return -1;
-		if (line[n] == '\n') {
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || wait_for(c->fd, POLLIN, deadline) < 0)
+			return -1;
+	}
+}
+
+/* len bytes of what the peer sent into buf (what was read ahead first), before deadline.
+ * Returns 0 or -1 (chan_recv's errno). */
+static int chan_read(struct fn_chan *c, void *buf, size_t len, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	while (len) {
+		if (c->off == c->len) {
+			if (len >= sizeof(c->buf)) { /* a large body: straight in */
+				ssize_t r = chan_recv(c, p, len, deadline);
+				if (r < 0)
+					return -1;
+				p += r;
+				len -= (size_t)r;
+				continue;
+			}
+			ssize_t r = chan_recv(c, c->buf, sizeof(c->buf), deadline);
+			if (r < 0)
+				return -1;
+			c->len = (size_t)r;
+			c->off = 0;
+		}
+		size_t n = c->len - c->off < len ? c->len - c->off : len;
+		memcpy(p, c->buf + c->off, n);
+		c->off += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One line (without its '\n') into line (size bytes with its NUL), before deadline.
+ * Returns 0 or -1 (errno EPROTO for a longer line). */
+static int chan_line(struct fn_chan *c, char *line, size_t size, uint64_t deadline)
+{
+	size_t n = 0;
+	for (;;) {
+		if (c->off == c->len) {
+			ssize_t r = chan_recv(c, c->buf, sizeof(c->buf), deadline);
+			if (r < 0)
+				return -1;
+			c->len = (size_t)r;
+			c->off = 0;
+		}
+		char *from = c->buf + c->off, *nl = memchr(from, '\n', c->len - c->off);
+		size_t take = nl ? (size_t)(nl - from) : c->len - c->off;
+		if (n + take + 1 > size) {
+			errno = EPROTO;
+			return -1;
+		}
+		memcpy(line + n, from, take);
+		n += take;
+		c->off += take + (nl != NULL);
+		if (nl) {
 			line[n] = 0;
 			return 0;
 		}
 	}
-	errno = EPROTO;
-	return -1;
 }
 
 int fn_agent_connect(const struct function *f, const char *path, uint64_t deadline)
 {
 	char line[64];
-	int fd = unix_connect(path, 0);
-	if (fd < 0)
+	struct fn_chan c = {.fd = unix_connect(path, 0)};
+	if (c.fd < 0)
 		return -1;
-	int n = snprintf(line, sizeof(line), "CONNECT %u\n", HF_LAMBDA_PORT);
-	if (!f->cfg->image && (io_all(fd, line, (size_t)n, true, deadline) < 0 ||
-			       read_line(fd, line, sizeof(line), deadline) < 0 ||
-			       strncmp(line, "OK ", 3))) {
+	struct iovec iov = {line, (size_t)snprintf(line, sizeof(line), "CONNECT %u\n",
+						   HF_LAMBDA_PORT)};
+	if (!f->cfg->image && (send_all(c.fd, &iov, 1, deadline) < 0 ||
+			       chan_line(&c, line, sizeof(line), deadline) < 0 ||
+			       strncmp(line, "OK ", 3) || c.off != c.len)) {
 		int e = errno;
-		close(fd);
-		errno = e;
+		close(c.fd);
+		errno = c.off != c.len ? EPROTO : e;
 		return -1;
 	}
-	return fd;
+	return c.fd;
+}
+
+int fn_worker_hello(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen)
+{
+	struct iovec iov = {"WORKER\n", 7};
+	if (send_all(c->fd, &iov, 1, deadline) < 0) {
+		snprintf(why, whylen, "cannot say WORKER: %s", strerror(errno));
+		return -1;
+	}
+	return fn_worker_ready(c, deadline, why, whylen);
+}
+
+int fn_worker_ready(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen)
+{
+	char line[HF_LAMBDA_LINE_MAX];
+	unsigned id;
+	char end;
+	if (chan_line(c, line, sizeof(line), deadline) < 0) {
+		snprintf(why, whylen, "%s", errno == EPIPE ? "it ended" : strerror(errno));
+		return -1;
+	}
+	if (sscanf(line, "READY %u%c", &id, &end) != 1) {
+		snprintf(why, whylen, "%.300s", !strncmp(line, "REFUSED ", 8) ? line + 8 : line);
+		return -1;
+	}
+	return (int)(id & INT32_MAX);
 }
 
 static void set_body(struct inv_result *r, enum inv_outcome outcome, const char *fmt, ...)
@@ -129,8 +233,8 @@ static void iso_now(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-void fn_exchange(struct function *f, int s, const struct invocation *inv, uint64_t deadline,
-		 struct inv_result *r)
+void fn_exchange(struct function *f, struct fn_chan *c, const struct invocation *inv,
+		 uint64_t deadline, struct inv_result *r)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -143,10 +247,10 @@ void fn_exchange(struct function *f, int s, const struct invocation *inv, uint64
 			 "%zu\n",
 			 inv->request_id, (unsigned long long)deadline_ms, f->cfg->name, ctx_len,
 			 inv->payload_len);
-	if (io_all(s, line, (size_t)n, true, deadline) < 0 ||
-	    (ctx_len && io_all(s, (void *)inv->client_context, ctx_len, true, deadline) < 0) ||
-	    (inv->payload_len && io_all(s, (void *)inv->payload, inv->payload_len, true, deadline) < 0) ||
-	    read_line(s, line, sizeof(line), deadline) < 0)
+	struct iovec iov[3] = {{line, (size_t)n},
+			       {(void *)inv->client_context, ctx_len},
+			       {(void *)inv->payload, inv->payload_len}};
+	if (send_all(c->fd, iov, 3, deadline) < 0 || chan_line(c, line, sizeof(line), deadline) < 0)
 		goto failed;
 	char kind[16], type[128] = "-";
 	unsigned long long len;
@@ -160,7 +264,7 @@ void fn_exchange(struct function *f, int s, const struct invocation *inv, uint64
 		goto failed;
 	}
 	r->body = malloc(len + 1);
-	if (!r->body || io_all(s, r->body, len, false, deadline) < 0)
+	if (!r->body || chan_read(c, r->body, len, deadline) < 0)
 		goto failed;
 	r->body[len] = 0;
 	r->body_len = len;

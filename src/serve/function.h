@@ -46,13 +46,23 @@ struct fn_jail {
 #define FN_JAIL_VM_OVERHEAD_MB 64u
 uint64_t fn_jail_memory_mb(const struct fn_config *cfg);
 
+/* A connection to a VM's agent, read through a buffer: buf[off..len) is read ahead. */
+struct fn_chan {
+	int fd;
+	size_t len, off;
+	char buf[4096];
+};
+
 /* Mode clone, reused: a clone that runs one invocation after another, reset to the
- * template's state (and given a new number) in between. */
+ * template's state (and given a new number) by its VMM after each answer, over a channel
+ * serve holds (its function socket, once WORKER was said). */
 struct fn_worker {
 	struct hf_clone_info clone; /* its name, pid and console file */
+	struct fn_chan chan;        /* fd -1: none yet */
 	unsigned uses;              /* invocations it has run */
 	bool used;                  /* this slot holds a worker */
-	bool busy;                  /* it runs an invocation now (or is being reset) */
+	bool busy;                  /* it runs an invocation now */
+	bool ready;                 /* its READY since the last answer was read */
 };
 
 struct function {
@@ -72,7 +82,6 @@ struct function {
 	pthread_mutex_t warm_lock; /* mode warm: one invocation at a time in the VM */
 	bool reuse;                /* mode clone with clones that can be reset: workers */
 	struct fn_worker *workers; /* reuse: cfg->concurrency slots (guarded by lock) */
-	unsigned next_id;          /* reuse: the number a worker's next reset gives it */
 	struct fn_stats stats;
 };
 
@@ -121,6 +130,7 @@ struct inv_result {
 	struct hf_clone_info clone; /* its clone (name "" if none) */
 	pid_t booted;               /* mode boot: its process (0 if none, -1 if it ended) */
 	int worker;                 /* reuse: its worker's slot (-1: none) */
+	struct fn_chan *chan;       /* reuse: the worker's channel to its agent (kept) */
 	long console_from;          /* reuse: where this invocation's output starts in the
 				       worker's console (Tail) */
 	bool keep_console;          /* mode boot: function_release leaves its console file */

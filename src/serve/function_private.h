@@ -26,9 +26,6 @@ void fn_find_line(const char *path, const char *prefix, char *out, size_t len);
 
 /* ---- invoke.c ---- */
 
-/* The numbers reset workers take, one per invocation, from here up: past those of the
- * template's clones (their names NAME.N count from 1). */
-#define FN_RESET_ID_FIRST (1u << 20)
 /* End every worker (mode clone, reused), free their slots. */
 void fn_workers_stop(struct function *f);
 
@@ -40,12 +37,18 @@ void fn_agent_path(const struct function *f, const char *name, char *path, size_
 /* Connect to the agent whose socket is path: over vsock (Linux) with the CONNECT
  * handshake, to a bare guest's function socket directly. Returns the fd or -1. */
 int fn_agent_connect(const struct function *f, const char *path, uint64_t deadline);
+/* Make the bare guest's function socket connected on c a worker's channel: WORKER, then
+ * its first READY (fn_worker_ready). */
+int fn_worker_hello(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen);
+/* The worker's READY on c: its VM, reset, waits for an invocation. Returns the VM's number,
+ * or -1 with why (it refused, or ended). */
+int fn_worker_ready(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen);
 /* The agent in VM name takes connections. */
 bool fn_agent_up(const struct function *f, const char *name);
-/* The exchange with the agent on s (lambda.h): INVOKE out, one answer back, into r (its
+/* The exchange with the agent on c (lambda.h): INVOKE out, one answer back, into r (its
  * outcome and body), before deadline. */
-void fn_exchange(struct function *f, int s, const struct invocation *inv, uint64_t deadline,
-		 struct inv_result *r);
+void fn_exchange(struct function *f, struct fn_chan *c, const struct invocation *inv,
+		 uint64_t deadline, struct inv_result *r);
 /* The answer Lambda gives for an invocation that timed out, or whose runtime ended (or
  * broke the protocol) without an answer, into r (timeouts counted). */
 void fn_failed(struct function *f, const struct invocation *inv, struct inv_result *r,

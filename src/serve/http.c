@@ -201,10 +201,12 @@ static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, co
 				 "currently in the following state: %s%s%s",
 				 state == FN_STARTING ? "Pending" : "Failed", why[0] ? ": " : "", why);
 	/* The same decision as the template's own before each clone (it is passed the same
-	 * reserve), made here too so that a function booting a VM per invocation meets it. */
+	 * reserve), made here too so that a function booting a VM per invocation meets it: on
+	 * what the host had available at the last tick. */
 	struct clone_limits lim = {.reserve_bytes = h->reserve_bytes};
 	char refused[256];
-	if (admit_clones_now(&lim, 0, 1, refused, sizeof(refused)) != ADMIT_OK) {
+	if (admit_clones(&lim, 0, 1, __atomic_load_n(&h->mem_available, __ATOMIC_RELAXED), refused,
+			 sizeof(refused)) != ADMIT_OK) {
 		function_throttled(f);
 		return too_many(c, "ServiceMemoryReserveReached", "Rate Exceeded: %s", refused);
 	}
@@ -357,6 +359,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(rq);
 	}
 	*con_cls = NULL;
+}
+
+void serve_http_refresh(struct serve_http *h)
+{
+	if (h->reserve_bytes)
+		__atomic_store_n(&h->mem_available, host_mem_available(), __ATOMIC_RELAXED);
 }
 
 int serve_http_start(struct serve_http *h)

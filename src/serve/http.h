@@ -13,12 +13,17 @@ struct serve_http {
 	struct function *fns; /* the functions, nfns of them: invoked by name */
 	unsigned nfns;
 	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
+	uint64_t mem_available; /* the host's MemAvailable (0: unknown), kept fresh by the owner
+				   (serve_http_refresh), read atomically */
 	struct sockaddr_in listen;
 	void *daemon; /* the HTTP daemon: serve_http_start's, NULL when stopped */
 };
 
 /* Start answering on h->listen. Returns 0 or -1 (logged). */
 int serve_http_start(struct serve_http *h);
+/* Read the host's MemAvailable for the reserve, off the invocations' path (the owner
+ * calls it every tick). */
+void serve_http_refresh(struct serve_http *h);
 /* Stop answering (nothing if not started). */
 void serve_http_stop(struct serve_http *h);
 

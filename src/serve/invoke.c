@@ -20,6 +20,7 @@
 #include "api/client.h"
 #include "util/log.h"
 #include "util/rundir.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #define TAIL_BYTES 4096
@@ -170,44 +171,13 @@ static bool clone_release(struct function *f, struct inv_result *r)
 
 /* ---- mode clone, reused: workers reset to the template's state after each answer ------- */
 
-/* A worker for the invocation: an idle one, or else a new clone of the template, a worker
- * from then on (its console a file, which Tail reads from this invocation's start on). */
-static int reuse_get(struct function *f, const struct invocation *inv, struct inv_result *r)
-{
-	pthread_mutex_lock(&f->lock);
-	for (unsigned i = 0; i < f->cfg->concurrency && r->worker < 0; i++) {
-		struct fn_worker *w = &f->workers[i];
-		if (w->used && !w->busy) {
-			w->busy = true;
-			r->worker = (int)i;
-			r->clone = w->clone;
-			f->stats.live++;
-		}
-	}
-	pthread_mutex_unlock(&f->lock);
-	if (r->worker < 0) {
-		struct invocation first = *inv;
-		first.tail = true; /* a worker's console is a file */
-		if (clone_get(f, &first, r) < 0)
-			return -1;
-		pthread_mutex_lock(&f->lock); /* (a slot is free: at most concurrency run) */
-		for (unsigned i = 0; i < f->cfg->concurrency && r->worker < 0; i++)
-			if (!f->workers[i].used) {
-				f->workers[i] = (struct fn_worker){.clone = r->clone, .used = true,
-								   .busy = true};
-				r->worker = (int)i;
-			}
-		pthread_mutex_unlock(&f->lock);
-	}
-	struct stat st;
-	r->console_from = stat(r->clone.console, &st) == 0 ? (long)st.st_size : 0;
-	return 0;
-}
-
 /* Let worker w go: it ends, and its console with it; its slot is free. */
 static void worker_drop(struct function *f, struct fn_worker *w, struct inv_result *r)
 {
 	struct inv_result one = {.clone = w->clone};
+	if (w->chan.fd >= 0)
+		close(w->chan.fd);
+	w->chan.fd = -1;
 	clone_release(f, r ? r : &one);
 	if (w->clone.console[0] == '/')
 		unlink(w->clone.console);
@@ -216,38 +186,108 @@ static void worker_drop(struct function *f, struct fn_worker *w, struct inv_resu
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* The answer is out: the worker is reset for the next invocation (a new number, the
- * template's state), unless its guest failed this one (it crashed, spun past the timeout
- * or broke the protocol: the invocation is unhandled) or it has run the function's
- * "recycle" count: then it ends and a fresh clone will take its place. */
+/* A new worker in a free slot: a clone of the template (its console a file, which Tail
+ * reads from an invocation's start on) whose function socket, connected once, becomes its
+ * channel. Returns the slot, or -1 with r->error set. */
+static int worker_new(struct function *f, const struct invocation *inv, struct inv_result *r,
+		      uint64_t deadline)
+{
+	struct invocation first = *inv;
+	first.tail = true;
+	if (clone_get(f, &first, r) < 0)
+		return -1;
+	int slot = -1;
+	pthread_mutex_lock(&f->lock); /* (a slot is free: at most concurrency run) */
+	for (unsigned i = 0; i < f->cfg->concurrency && slot < 0; i++)
+		if (!f->workers[i].used) {
+			f->workers[i] = (struct fn_worker){.clone = r->clone, .used = true,
+							   .busy = true, .chan.fd = -1};
+			slot = (int)i;
+		}
+	f->stats.live--; /* (counted again once it takes the invocation) */
+	pthread_mutex_unlock(&f->lock);
+	struct fn_worker *w = &f->workers[slot];
+	char path[4096], why[400];
+	clone_agent(f, r, path, sizeof(path));
+	w->chan.fd = unix_connect(path, 0);
+	if (w->chan.fd < 0 || fn_worker_hello(&w->chan, deadline, why, sizeof(why)) < 0) {
+		snprintf(r->error, sizeof(r->error), "clone %s of function %s cannot be a worker: %s",
+			 r->clone.name, f->cfg->name, w->chan.fd < 0 ? strerror(errno) : why);
+		worker_drop(f, w, NULL);
+		memset(&r->clone, 0, sizeof(r->clone));
+		return -1;
+	}
+	w->ready = true;
+	return slot;
+}
+
+/* A worker for the invocation, ready for it: an idle one (whose READY, said once its reset
+ * after the last answer was done, is read here), else a new one. A worker found ended
+ * (its guest misbehaved after its answer, or its reset failed) is replaced. */
+static int reuse_get(struct function *f, const struct invocation *inv, struct inv_result *r)
+{
+	uint64_t deadline = now_ns() + (uint64_t)f->cfg->timeout_s * 1000000000ull;
+	for (;;) {
+		int slot = -1;
+		pthread_mutex_lock(&f->lock);
+		for (unsigned i = 0; i < f->cfg->concurrency && slot < 0; i++)
+			if (f->workers[i].used && !f->workers[i].busy) {
+				f->workers[i].busy = true;
+				slot = (int)i;
+			}
+		pthread_mutex_unlock(&f->lock);
+		if (slot < 0 && (slot = worker_new(f, inv, r, deadline)) < 0)
+			return -1;
+		struct fn_worker *w = &f->workers[slot];
+		char why[400];
+		if (!w->ready && fn_worker_ready(&w->chan, deadline, why, sizeof(why)) < 0) {
+			pr_warn("serve: function %s: worker %s is not ready again (%s): it is "
+				"replaced", f->cfg->name, w->clone.name, why);
+			worker_drop(f, w, NULL);
+			continue;
+		}
+		w->ready = false; /* the next READY follows this invocation's answer */
+		r->worker = slot;
+		r->clone = w->clone;
+		r->chan = &w->chan;
+		pthread_mutex_lock(&f->lock);
+		f->stats.live++;
+		pthread_mutex_unlock(&f->lock);
+		struct stat st;
+		r->console_from = inv->tail && stat(r->clone.console, &st) == 0 ? (long)st.st_size
+									       : 0;
+		return 0;
+	}
+}
+
+/* The worker's channel, held. */
+static int reuse_connect(struct function *f, const char *path, struct inv_result *r,
+			 uint64_t t0, uint64_t *deadline)
+{
+	(void)f, (void)path, (void)t0, (void)deadline;
+	return r->chan->fd;
+}
+
+/* The answer is out: the worker, which its VMM resets meanwhile, is free for the next
+ * invocation, unless its guest failed this one (it crashed, spun past the timeout or
+ * broke the protocol: the invocation is unhandled) or it has run the function's "recycle"
+ * count: then it ends and a fresh clone will take its place. */
 static bool reuse_release(struct function *f, struct inv_result *r)
 {
 	if (r->worker < 0)
 		return clone_release(f, r);
 	struct fn_worker *w = &f->workers[r->worker];
 	r->worker = -1;
+	r->chan = NULL;
 	w->uses++;
-	bool keep = (r->outcome == INV_OK || r->outcome == INV_HANDLED) &&
-		    (!f->cfg->recycle || w->uses < f->cfg->recycle);
-	if (keep) {
+	if ((r->outcome == INV_OK || r->outcome == INV_HANDLED) &&
+	    (!f->cfg->recycle || w->uses < f->cfg->recycle)) {
 		pthread_mutex_lock(&f->lock);
-		struct hf_request req = {.cmd = CMD_RESET, .id = f->next_id++};
+		w->busy = false;
 		pthread_mutex_unlock(&f->lock);
-		struct hf_response resp = {0};
-		int fd = ctl_connect(f->run_dir, w->clone.name, true);
-		keep = fd >= 0 && ctl_exchange(fd, w->clone.name, &req, &resp) == 0 && resp.ok;
-		if (!keep)
-			pr_warn("serve: function %s: worker %s could not be reset (%s): it is "
-				"replaced", f->cfg->name, w->clone.name,
-				resp.error[0] ? resp.error : "it does not answer");
-	}
-	if (!keep) {
-		worker_drop(f, w, r);
 		return true;
 	}
-	pthread_mutex_lock(&f->lock);
-	w->busy = false;
-	pthread_mutex_unlock(&f->lock);
+	worker_drop(f, w, r);
 	return true;
 }
 
@@ -405,7 +445,7 @@ static const struct mode modes[] = {
 			  true},
 	[FN_MODE_BOOT] = {boot_get, boot_agent, boot_connect, NULL, boot_release, own_console},
 };
-static const struct mode reuse = {reuse_get,	  clone_agent,	 connect_now, NULL,
+static const struct mode reuse = {reuse_get,	  clone_agent,	 reuse_connect, NULL,
 				  reuse_release, reuse_console, true};
 
 /* What f's invocations run in: mode clone's workers where its clones can be reset, else
@@ -461,8 +501,10 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 		pthread_mutex_lock(&f->lock);
 		hist_observe(&f->stats.activation, now_ns() - t0);
 		pthread_mutex_unlock(&f->lock);
-		fn_exchange(f, s, inv, deadline, r);
-		close(s);
+		struct fn_chan own = {.fd = s};
+		fn_exchange(f, r->chan ? r->chan : &own, inv, deadline, r);
+		if (!r->chan)
+			close(s);
 	}
 	if (m->put)
 		m->put(f);

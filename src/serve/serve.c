@@ -127,6 +127,7 @@ int serve_run(const struct serve_opts *o)
 	int status = 0;
 	s.http.fns = s.fns;
 	s.http.nfns = s.config.nfns;
+	serve_http_refresh(&s.http);
 	if (serve_http_start(&s.http) < 0) {
 		status = HF_STATUS_ERROR;
 		goto out;
@@ -149,6 +150,7 @@ int serve_run(const struct serve_opts *o)
 	struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
 	int sig;
 	while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) {
+		serve_http_refresh(&s.http);
 		for (unsigned i = 0; i < s.config.nfns; i++) {
 			struct function *f = &s.fns[i];
 			if (!function_poll(f, INIT_TIMEOUT_MS))

@@ -64,7 +64,6 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 			"each invocation", cfg->name);
 		f->reuse = false;
 	}
-	f->next_id = FN_RESET_ID_FIRST;
 	if (cfg->mode == FN_MODE_BOOT)
 		f->state = FN_READY; /* each invocation boots its own */
 	else

@@ -167,6 +167,16 @@ static int control_fork(struct runloop *rl)
 	return 0;
 }
 
+/* A device asked for the VM to go back to its start (a worker's answer is out): reset,
+ * with a number of its own. A VM that cannot be, ends: its device promised the reset. */
+static void asked_reset(struct runloop *rl)
+{
+	char err[256];
+	if (clone_reset(rl->clones, CLONE_RESET_NEXT_ID, __rdtsc(), err, sizeof(err)) < 0)
+		vm_request_exit(rl->vm, HF_STATUS_ERROR, "the reset a device asked for failed: %s",
+				err);
+}
+
 /* What the loop does at its top. Returns 1 if this process is now a clone. */
 static int top_of_loop(struct runloop *rl)
 {
@@ -175,6 +185,8 @@ static int top_of_loop(struct runloop *rl)
 	if (!rl->notified || rl->vm->exiting)
 		return 0;
 	rl->notified = false;
+	if (vm_reset_asked(rl->vm))
+		asked_reset(rl);
 	return fork_points(rl) == 1 || template_refill(rl->clones) == 1;
 }
 

@@ -79,6 +79,7 @@ put("fuzz_fnport", "invoke", "INVOKE 6f1c-22 1700000000123 arn:aws:lambda:us-eas
 put("fuzz_fnport", "noctx", "INVOKE id 1 arn - 0 0\n")
 put("fuzz_fnport", "short", "INVOKE id 1 arn - 0 10\n{}")
 put("fuzz_fnport", "bad", "INVOKE  id 1\n")
+put("fuzz_fnport", "worker", "WORKER\nINVOKE id 1 arn - 0 2\n{}")
 
 # virtio-vsock: a driver's program (see fuzz_vsock.c): a REQUEST to the host's port 5000,
 # data on it, a CREDIT_REQUEST, a SHUTDOWN; and a register write and a ring scribble

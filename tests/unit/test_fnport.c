@@ -3,7 +3,8 @@
  * event loop: invocations both ways round (client first, guest first), payloads over the
  * guest's cap, errors and init errors, every bad address, length, cap and error type (each
  * must end the guest, never the VMM), answers without an invocation, clients that hang up
- * or stall, bad INVOKE lines, and a clone's own socket. */
+ * or stall, bad INVOKE lines, a clone's own socket, and a worker's channel (WORKER: a
+ * reset asked after each answer, READY after it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -612,6 +613,132 @@ static void test_live_socket_is_refused(void **state)
 	assert_int_equal(stat(f->path, &st), 0); /* the first VM's socket stays */
 }
 
+/* Read one line (with its '\n') from fd, 2 s at most, into buf; returns it. */
+static const char *read_line(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	while (n + 1 < cap) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 2000) <= 0 || read(fd, buf + n, 1) != 1)
+			break;
+		if (buf[n++] == '\n')
+			break;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* A worker: its VM back at its start (as clone id) after the answer, which the layer
+ * above does on the main loop when the device asks; the device's part is its reset hook. */
+static void reset_as(struct fixture *f, unsigned id)
+{
+	assert_true(f->vm.reset_asked);
+	f->vm.reset_asked = false;
+	f->vm.clone_id = id;
+	f->cpus[0].waiting = false; /* (the vCPUs start again from their snapshot) */
+	assert_int_equal(f->dev->ops->reset(f->dev), 0);
+	pump(f);
+}
+
+static void test_worker_channel(void **state)
+{
+	struct fixture *f = *state;
+	char line[600];
+	/* A VM that cannot be reset refuses, naming why, and lets the client go. */
+	int c = host_connect(f->path);
+	send_all(c, "WORKER\n", 7);
+	pump(f);
+	assert_string_equal(read_line(c, line, sizeof(line)),
+			    "REFUSED this VM cannot be reset (a clone of a template started with "
+			    "--reusable can)\n");
+	expect_answer(f, c, "", 0);
+	/* One that can: READY with its number, then invocation after invocation on the one
+	 * connection, each answer followed by a reset the device asks for and READY again
+	 * with the new number. */
+	f->vm.resettable = true;
+	f->vm.clone_id = 3;
+	c = host_connect(f->path);
+	send_all(c, "WORKER\n", 7);
+	pump(f);
+	assert_string_equal(read_line(c, line, sizeof(line)), "READY 3\n");
+	for (unsigned i = 0; i < 3; i++) {
+		char id[16], inv_line[64];
+		snprintf(id, sizeof(id), "w%u", i);
+		int n = snprintf(inv_line, sizeof(inv_line), "INVOKE %s 1 a - 0 2\np%u", id, i);
+		send_all(c, inv_line, (size_t)n);
+		pump(f);
+		assert_int_equal(next(f, 16), 0);
+		assert_string_equal(inv(f)->request_id, id);
+		assert_false(f->vm.reset_asked);
+		assert_int_equal(respond(f, "ok"), 0);
+		pump(f);
+		assert_string_equal(read_line(c, line, sizeof(line)), "RESPONSE 2\n");
+		assert_int_equal(read_all(c, line, 2), 2);
+		assert_memory_equal(line, "ok", 2);
+		assert_true(f->vm.reset_asked);
+		/* Until the reset, the guest has no invocation: answering again is its error. */
+		expect_guest_error(f, respond(f, "again"), "response with no invocation taken");
+		/* An INVOKE sent ahead waits for the reset, then goes to the reset guest. */
+		if (i == 1) {
+			send_all(c, "INVOKE ahead 1 a - 0 1\nz", 24);
+			pump(f);
+		}
+		reset_as(f, 100 + i);
+		snprintf(inv_line, sizeof(inv_line), "READY %u\n", 100 + i);
+		assert_string_equal(read_line(c, line, sizeof(line)), inv_line);
+		if (i == 1) {
+			assert_int_equal(next(f, 16), 0);
+			assert_false(waiting(f));
+			assert_string_equal(inv(f)->request_id, "ahead");
+			assert_int_equal(respond(f, "ok"), 0);
+			pump(f);
+			assert_string_equal(read_line(c, line, sizeof(line)), "RESPONSE 2\n");
+			assert_int_equal(read_all(c, line, 2), 2);
+			reset_as(f, 200);
+			assert_string_equal(read_line(c, line, sizeof(line)), "READY 200\n");
+		}
+	}
+	/* Saying WORKER twice is refused. */
+	send_all(c, "WORKER\n", 7);
+	pump(f);
+	assert_string_equal(read_line(c, line, sizeof(line)),
+			    "REFUSED this connection is a worker's already\n");
+	expect_answer(f, c, "", 0);
+	/* (its connection gone, the VM goes back to its start all the same) */
+	reset_as(f, 300);
+	assert_false(f->vm.exiting);
+}
+
+static void test_worker_hangs_up(void **state)
+{
+	struct fixture *f = *state;
+	char line[64];
+	f->vm.resettable = true;
+	int c = host_connect(f->path);
+	send_all(c, "WORKER\nINVOKE gone 1 a - 0 1\nz", 31);
+	pump(f);
+	assert_string_equal(read_line(c, line, sizeof(line)), "READY 0\n");
+	assert_int_equal(next(f, 16), 0);
+	assert_string_equal(inv(f)->request_id, "gone");
+	/* The worker leaves while its guest runs the invocation: the VM is reset all the
+	 * same, and the guest's late answer is dropped quietly, not held against it. */
+	close(c);
+	pump(f);
+	assert_true(f->vm.reset_asked);
+	assert_int_equal(respond(f, "late"), 0);
+	assert_false(f->vm.exiting);
+	/* Until the reset, no one else is let in. */
+	c = invoke(f, "next", "q", 1);
+	assert_int_equal(next(f, 16), 0);
+	assert_true(waiting(f));
+	reset_as(f, 9);
+	assert_int_equal(next(f, 16), 0);
+	assert_false(waiting(f));
+	assert_string_equal(inv(f)->request_id, "next");
+	assert_int_equal(respond(f, "y"), 0);
+	expect_answer(f, c, "RESPONSE 1\ny", 12);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -631,6 +758,8 @@ int main(void)
 	    T(test_clone_gets_its_own_socket),
 	    T(test_template_refuses_clients),
 	    T(test_live_socket_is_refused),
+	    T(test_worker_channel),
+	    T(test_worker_hangs_up),
 	    cmocka_unit_test(test_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
