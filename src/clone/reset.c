@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <x86intrin.h>
 
 #include "arch/x86/bare.h"
 #include "clone/internal.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
 #include "util/trace.h"
+
+static bool reset_on_vcpu(struct vcpu *c, void *arg);
 
 int reset_prepare(struct clones *cl)
 {
@@ -27,6 +30,10 @@ int reset_prepare(struct clones *cl)
 		}
 	}
 	vm->resettable = true;
+	if (vm->log_dirty && vm->ncpus == 1) { /* (what a vCPU's thread may do: seccomp.c) */
+		vm->reset_here = reset_on_vcpu;
+		vm->reset_here_arg = cl;
+	}
 	return 0;
 }
 
@@ -37,6 +44,7 @@ void reset_forget(struct clones *cl)
 		cl->dirty[r] = NULL;
 	}
 	cl->vm->resettable = false;
+	cl->vm->reset_here = NULL;
 }
 
 int reset_ids_make(struct clones *cl)
@@ -79,9 +87,11 @@ static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc)
 		snapshot_set_rax(cl->snap, (unsigned)cl->requester, id); /* its fork point returns */
 	if (snapshot_restore_vm(cl->snap, vm) < 0)
 		return -1;
+	trace_point("reset-kvm-vm");
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i]) < 0)
 			return -1;
+	trace_point("reset-kvm-vcpus");
 	if (snapshot_restore_clock(cl->snap, vm) < 0)
 		return -1;
 	trace_point("reset-kvm");
@@ -89,10 +99,33 @@ static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc)
 	vm->clone_id = id; /* (devices tell it at their reset) */
 	if (bus_reset(&vm->bus) < 0)
 		return -1;
+	trace_point("reset-devices");
 	if (vm->cfg.kind == VM_BARE)
 		bare_clone_info(vm, id, snapshot_guest_tsc(cl->snap, request_tsc));
 	vm->start_ns = now_ns();
 	return pages;
+}
+
+/* A reset asked by a device, on the one vCPU's thread after its exit (vm->reset_here): no
+ * pause, no other thread involved. */
+static bool reset_on_vcpu(struct vcpu *c, void *arg)
+{
+	struct clones *cl = arg;
+	struct vm *vm = cl->vm;
+	(void)c;
+	trace_point("reset-request");
+	console_flush(&vm->console);
+	pthread_mutex_lock(&vm->lock);
+	bool ending = vm->exiting;
+	pthread_mutex_unlock(&vm->lock);
+	if (ending)
+		return false;
+	if (rewind_vm(cl, reset_id(cl, CLONE_RESET_NEXT_ID), __rdtsc()) < 0) {
+		vm_request_exit(vm, HF_STATUS_ERROR, "the reset a device asked for failed midway");
+		return false;
+	}
+	trace_point("reset-done");
+	return true;
 }
 
 long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err, size_t errlen)
@@ -110,6 +143,7 @@ long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err
 	}
 	trace_point("reset-request");
 	vcpus_pause(vm);
+	trace_point("reset-paused");
 	console_flush(&vm->console);
 	pthread_mutex_lock(&vm->lock);
 	bool ending = vm->exiting; /* its guest crashed, exited, or it was stopped meanwhile */

@@ -104,6 +104,9 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_SET_XSAVE, KVM_GET_XSAVE2, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_DEBUGREGS,
 	KVM_SET_DEBUGREGS, KVM_HAS_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR,
 	KVM_IRQ_LINE, KVM_GET_CLOCK, KVM_SET_CLOCK,
+	/* a one-vCPU VM reset on its vCPU's thread (clone/reset.c): the pages the guest
+	   wrote, the interrupt controllers and timer */
+	KVM_GET_DIRTY_LOG, KVM_SET_IRQCHIP, KVM_SET_PIT2,
 };
 static const unsigned long main_ioctls[] = {
 	/* /dev/kvm and the VM: what a clone needs to rebuild its VM */

@@ -215,6 +215,25 @@ void vcpu_set_rax(struct vcpu *c, uint64_t value)
 	pr_err("cannot set RAX on vCPU %u: %s", c->index, strerror(errno));
 }
 
+/* The vCPU whose exit this thread handles now, if any. */
+static __thread struct vcpu *in_exit;
+
+bool vcpu_resets_here(struct vm *vm)
+{
+	return in_exit && in_exit->vm == vm && vm->reset_here && vm->ncpus == 1;
+}
+
+/* A reset its exit asked for, on the vCPU's own thread: the exit completed first (as a
+ * park does), no other thread woken. */
+static void reset_here(struct vcpu *c)
+{
+	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(c->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		pr_debug("vCPU %u: completing run returned %s", c->index, strerror(errno));
+	__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	c->vm->reset_here(c, c->vm->reset_here_arg); /* (must_park sees a pause asked since) */
+}
+
 static void *thread_main(void *arg)
 {
 	struct vcpu *c = arg;
@@ -249,7 +268,12 @@ static void *thread_main(void *arg)
 					strerror(errno));
 			continue;
 		}
+		in_exit = c;
 		handle_exit(c);
+		in_exit = NULL;
+		if (vm->ncpus == 1 && vm->reset_here && __atomic_load_n(&vm->reset_asked, __ATOMIC_RELAXED) &&
+		    vm_reset_asked(vm))
+			reset_here(c);
 	}
 	return NULL;
 }

@@ -1,6 +1,7 @@
 /* A virtual machine: the KVM VM, guest RAM and its memory slots, exit requests and the
  * main loop's wakeup. */
 #include "core/vm.h"
+#include "core/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -203,7 +204,8 @@ void vm_ask_reset(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	vm->reset_asked = true;
 	pthread_mutex_unlock(&vm->lock);
-	vm_notify(vm);
+	if (!vcpu_resets_here(vm))
+		vm_notify(vm);
 }
 
 bool vm_reset_asked(struct vm *vm)

@@ -70,6 +70,11 @@ struct vm {
 	int notify_fd;     /* eventfd: wakes the main loop (exit, a vCPU's call) */
 	bool resettable;   /* the layer above can take the VM back to its start (set there) */
 	bool reset_asked;  /* a device asked for that (vm_ask_reset) */
+	/* ... and, for a VM of one vCPU, how its vCPU does it on its own thread after the exit
+	 * in which it was asked (set by that layer; NULL: the main loop does it). Called with
+	 * the exit completed; returns false if the VM cannot go on. */
+	bool (*reset_here)(struct vcpu *c, void *arg);
+	void *reset_here_arg;
 
 	/* identity: the name (cfg.name) and this */
 	unsigned clone_id; /* 0: booted; N: this VM is clone N of its parent (the guest reads
@@ -107,8 +112,8 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 /* Wake the main loop. */
 void vm_notify(struct vm *vm);
 /* A device asks for the VM to be taken back to its start (where vm->resettable): the
- * main loop does it (vm_reset_asked tells it so, once) and every device's reset hook
- * runs. Any thread. */
+ * main loop does it (vm_reset_asked tells it so, once), or the vCPU whose exit asked it
+ * (vm->reset_here), and every device's reset hook runs. Any thread. */
 void vm_ask_reset(struct vm *vm);
 bool vm_reset_asked(struct vm *vm);
 /* (Re)initialise vm->lock and vm->cond (the cond runs on CLOCK_MONOTONIC). */
