@@ -72,7 +72,7 @@ static unsigned reset_id(struct clones *cl, unsigned id)
 
 /* With the vCPUs paused: everything back, as clone id. Returns the pages put back, or -1
  * (logged: the VM cannot go on). */
-static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc)
+static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc, bool on_vcpu)
 {
 	struct vm *vm = cl->vm;
 	for (unsigned r = 0; vm->log_dirty && r < vm->mem.nregions; r++)
@@ -89,20 +89,21 @@ static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc)
 		return -1;
 	trace_point("reset-kvm-vm");
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i]) < 0)
+		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i], on_vcpu) < 0)
 			return -1;
 	trace_point("reset-kvm-vcpus");
 	if (snapshot_restore_clock(cl->snap, vm) < 0)
 		return -1;
 	trace_point("reset-kvm");
 	vcpus_rewind(vm);
-	vm->clone_id = id; /* (devices tell it at their reset) */
-	if (bus_reset(&vm->bus) < 0)
-		return -1;
-	trace_point("reset-devices");
+	vm->clone_id = id;
 	if (vm->cfg.kind == VM_BARE)
 		bare_clone_info(vm, id, snapshot_guest_tsc(cl->snap, request_tsc));
 	vm->start_ns = now_ns();
+	/* The devices last: a worker's is told READY (the VM's new number) once all is back. */
+	if (bus_reset(&vm->bus) < 0)
+		return -1;
+	trace_point("reset-devices");
 	return pages;
 }
 
@@ -120,7 +121,7 @@ static bool reset_on_vcpu(struct vcpu *c, void *arg)
 	pthread_mutex_unlock(&vm->lock);
 	if (ending)
 		return false;
-	if (rewind_vm(cl, reset_id(cl, CLONE_RESET_NEXT_ID), __rdtsc()) < 0) {
+	if (rewind_vm(cl, reset_id(cl, CLONE_RESET_NEXT_ID), __rdtsc(), true) < 0) {
 		vm_request_exit(vm, HF_STATUS_ERROR, "the reset a device asked for failed midway");
 		return false;
 	}
@@ -152,7 +153,7 @@ long clone_reset(struct clones *cl, unsigned id, uint64_t request_tsc, char *err
 		errf(err, errlen, "the clone is ending: %s", vm->exit_msg);
 		return -1;
 	}
-	long pages = rewind_vm(cl, reset_id(cl, id), request_tsc);
+	long pages = rewind_vm(cl, reset_id(cl, id), request_tsc, false);
 	if (pages < 0) {
 		errf(err, errlen, "the reset failed midway: the clone ends");
 		vm_request_exit(vm, HF_STATUS_ERROR, "reset failed");

@@ -282,7 +282,7 @@ static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
 	return 0;
 }
 
-int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c)
+int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, bool on_entry)
 {
 	trace_point("restore-vcpu");
 	const struct vcpu_snapshot *s = &snap->vcpus[c->index];
@@ -290,7 +290,16 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c)
 	unsigned nmsrs = s->msrs->nmsrs;
 	bool deadline = nmsrs && s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
 
-	VCPU_IOCTL(c, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
+	/* on_entry: the general registers and the events go to KVM with the next KVM_RUN,
+	 * where the host takes them so: no ioctl of their own. */
+	bool regs_on_entry = on_entry && h->sync_regs;
+	bool events_on_entry = on_entry && h->sync_events && h->vcpu_events;
+	if (regs_on_entry) {
+		c->run->s.regs.regs = s->regs;
+		c->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	} else {
+		VCPU_IOCTL(c, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
+	}
 	if (s->xsave)
 		VCPU_IOCTL(c, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
 	else
@@ -322,8 +331,12 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c)
 	free(e);
 	if (r < 0)
 		return -1;
-	if (h->vcpu_events)
+	if (events_on_entry) {
+		c->run->s.regs.events = s->events;
+		c->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+	} else if (h->vcpu_events) {
 		VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
+	}
 	if (h->mp_state)
 		VCPU_IOCTL(c, KVM_SET_MP_STATE, &s->mp_state, "KVM_SET_MP_STATE");
 	if (h->debugregs)

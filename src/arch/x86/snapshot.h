@@ -60,9 +60,11 @@ void snapshot_free(struct snapshot *s);
 int snapshot_capture(struct snapshot *s, struct vm *vm);
 
 /* Clone: load the captured state into the freshly created KVM VM and vCPUs. VM-wide device
- * state (irqchip, PIT) must be restored before the vCPUs, the clock after. */
+ * state (irqchip, PIT) must be restored before the vCPUs, the clock after. on_entry (a
+ * vCPU restored on its own thread, whose next ioctl is KVM_RUN): what the host takes with
+ * KVM_RUN (general registers, events) goes with it instead of an ioctl of its own. */
 int snapshot_restore_vm(const struct snapshot *s, struct vm *vm);
-int snapshot_restore_vcpu(const struct snapshot *s, struct vcpu *c);
+int snapshot_restore_vcpu(const struct snapshot *s, struct vcpu *c, bool on_entry);
 int snapshot_restore_clock(const struct snapshot *s, struct vm *vm);
 
 /* The captured RAX of vCPU index: what it finds there once restored (a clone's vCPU stopped
