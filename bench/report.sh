@@ -11,7 +11,7 @@ TOTAL=${1:-}
 EMULATED=0 BOOT_CMD='bench/boot.sh 20 3' FORK_CMD='bench/fork.sh 100 "128 256 512 1024 2048 4096"'
 COW_CMD='bench/cow.sh 3 "16 64 256"' FUNCTION_CMD='bench/function.sh 64 8' PEERS_CMD='bench/peers.sh 5'
 NET_CMD='bench/net.sh 20' VSOCK_CMD='bench/vsock.sh 1000 256 5 100' SCALE_CMD='bench/scale.sh 20000 3072'
-SERVE_CMD='bench/serve.sh 10 "1 8 64" 64 200000 60' SECCOMP_CMD='bench/seccomp.sh 100 3' RESET_CMD='bench/reset.sh 100 128 "1 16 256 all"'
+SERVE_CMD='bench/serve.sh 10 "1 2 8 64" 64 200000 10000' SECCOMP_CMD='bench/seccomp.sh 100 3' RESET_CMD='bench/reset.sh 100 128 "1 16 256 all"'
 # shellcheck disable=SC1091
 [ -f $R/args.sh ] && . $R/args.sh
 
@@ -290,20 +290,24 @@ fi
 echo "## 9. Serving: every invocation in its own clone (\`hyperfork serve\`)"
 echo
 echo "\`$SERVE_CMD\`: a bare function (guest/examples/echo-fn.c, 128 MB, through the"
-echo "function ports of ABI version 3) and a Linux function (256 MB; AWS's example shell"
-echo "bootstrap, curl against hf-lambda's Runtime API in the guest) behind \`hyperfork serve\`,"
-echo "loaded by wrk (Debian's) for $(arg "$SERVE_CMD" 1) s at each concurrency, each served four ways in the"
-echo "same run: \`clone\`, a fresh clone per invocation from the template's warm pool (8);"
-echo "\`nopool\`, a fresh clone made when the invocation comes; \`warm\`, one long-lived VM reused"
-echo "by every invocation in turn (the warm-start floor); \`boot\`, a VM booted per invocation."
-echo "Latency is wrk's, end to end (HTTP request in, answer out). MemAvailable is read before"
-echo "each burst and once its clones have ended."
+echo "function ports) and a Linux function (256 MB; AWS's example shell bootstrap, curl against"
+echo "hf-lambda's Runtime API in the guest) behind \`hyperfork serve\`, loaded by wrk (Debian's)"
+echo "for $(arg "$SERVE_CMD" 1) s at each concurrency, every answer checked (a FunctionError or a body"
+echo "without the payload's echo is an error), served these ways in the same run: \`reuse\`,"
+echo "workers (clones of the template reset to its state by their VMM after every answer,"
+echo "over a channel serve holds; a bare function's mode clone); \`fresh\`, a fresh clone per"
+echo "invocation from the template's warm pool (8); \`nopool\`, a fresh clone made when the"
+echo "invocation comes; \`warm\`, one long-lived VM reused by every invocation in turn (the"
+echo "warm-start floor, with no fresh state); \`boot\`, a VM booted per invocation. Latency is"
+echo "wrk's, end to end (HTTP request in, answer out); CPU is the host's (all processes, from"
+echo "/proc/stat) per invocation. MemAvailable is read before each burst and once its clones"
+echo "have ended."
 echo
 if [ -f $R/serve.csv ]; then
-	echo "| system | mode | concurrency | invocations | per second | p50 ms | p99 ms | errors | MemAvailable before / after MiB |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-	awk -F, 'NR > 1 { if ($5 == 0) { $6 = "none completed in " $4 " s"; $7 = $8 = "-" }
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", $1, $2, $3, $5, $6, $7, $8, $9, $10, $11 }' $R/serve.csv
+	echo "| system | mode | concurrency | invocations | per second | p50 ms | p99 ms | errors | CPU ms / invocation | MemAvailable before / after MiB |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { if ($5 == 0) { $6 = "none completed in " $4 " s"; $7 = $8 = $10 = "-" }
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12 }' $R/serve.csv
 	echo
 	echo "Against the warm-VM floor of the same function at the same concurrency (p50 latency"
 	echo "ratio, throughput ratio):"
@@ -315,9 +319,10 @@ if [ -f $R/serve.csv ]; then
 	echo
 fi
 if [ -f $R/serve-burst.csv ]; then
-	echo "A burst against the bare function's clones (concurrency 8), with the host's"
-	echo "MemAvailable and the function's memory (/metrics: PSS of its template, pool and"
-	echo "clones) before it and 2 s after it ended:"
+	echo "A burst against the bare function's workers (mode reuse, concurrency 8; as long as"
+	echo "10,000 invocations take at the rate measured above), with the host's MemAvailable and"
+	echo "the function's memory (/metrics: PSS of its template, pool and workers) before it and"
+	echo "2 s after it ended:"
 	echo
 	echo "| seconds | concurrency | invocations | errors | MemAvailable before / after MiB | function memory before / after KiB |"
 	echo "| --- | --- | --- | --- | --- | --- |"
