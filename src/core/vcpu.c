@@ -218,9 +218,13 @@ void vcpu_set_rax(struct vcpu *c, uint64_t value)
 /* The vCPU whose exit this thread handles now, if any. */
 static __thread struct vcpu *in_exit;
 
-bool vcpu_resets_here(struct vm *vm)
+void vm_ask_reset(struct vm *vm)
 {
-	return in_exit && in_exit->vm == vm && vm->reset_here && vm->ncpus == 1;
+	pthread_mutex_lock(&vm->lock);
+	vm->reset_asked = true;
+	pthread_mutex_unlock(&vm->lock);
+	if (!(in_exit && in_exit->vm == vm && vm->reset_here && vm->ncpus == 1))
+		vm_notify(vm);
 }
 
 /* A reset its exit asked for, on the vCPU's own thread: the exit completed first (as a

@@ -70,9 +70,10 @@ unsigned vcpu_halt(struct vcpu *c);
  * fork point): it parks and wakes the main loop, which finds it with vcpu_loop_called and
  * lets it go with vcpu_loop_done. */
 void vcpu_call_loop(struct vcpu *c);
-/* Is this thread a vCPU of vm in an exit, which will do a reset asked now itself
- * (vm->reset_here)? */
-bool vcpu_resets_here(struct vm *vm);
+/* A device asks for the VM to be taken back to its start (where vm->resettable): the
+ * vCPU whose exit asked it does it on its thread (vm->reset_here), else the main loop
+ * (vm_reset_asked tells it so, once); every device's reset hook runs. Any thread. */
+void vm_ask_reset(struct vm *vm);
 /* Main thread: c has stopped for the main loop and is parked. */
 bool vcpu_loop_called(struct vcpu *c);
 /* Main thread: c may go on (its call has been served). */

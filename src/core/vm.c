@@ -1,7 +1,6 @@
 /* A virtual machine: the KVM VM, guest RAM and its memory slots, exit requests and the
  * main loop's wakeup. */
 #include "core/vm.h"
-#include "core/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -197,15 +196,6 @@ void vm_notify(struct vm *vm)
 	uint64_t one = 1;
 	ssize_t w = write(vm->notify_fd, &one, sizeof(one));
 	(void)w;
-}
-
-void vm_ask_reset(struct vm *vm)
-{
-	pthread_mutex_lock(&vm->lock);
-	vm->reset_asked = true;
-	pthread_mutex_unlock(&vm->lock);
-	if (!vcpu_resets_here(vm))
-		vm_notify(vm);
 }
 
 bool vm_reset_asked(struct vm *vm)

@@ -111,10 +111,7 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 
 /* Wake the main loop. */
 void vm_notify(struct vm *vm);
-/* A device asks for the VM to be taken back to its start (where vm->resettable): the
- * main loop does it (vm_reset_asked tells it so, once), or the vCPU whose exit asked it
- * (vm->reset_here), and every device's reset hook runs. Any thread. */
-void vm_ask_reset(struct vm *vm);
+/* Whether a reset was asked (core/vcpu.h: vm_ask_reset), once: the caller does it. */
 bool vm_reset_asked(struct vm *vm);
 /* (Re)initialise vm->lock and vm->cond (the cond runs on CLOCK_MONOTONIC). */
 void vm_init_sync(struct vm *vm);
