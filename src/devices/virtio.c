@@ -427,6 +427,13 @@ static int vdev_post_fork(struct device *d)
 	/* fork() copied the lock as the parent's vCPU threads left it (the parent was
 	 * paused outside any device, but the lock's owner field is not this process's). */
 	pthread_mutex_init(&v->lock, NULL);
+	v->start.status = v->status;
+	v->start.isr = v->isr;
+	v->start.dev_features_sel = v->dev_features_sel;
+	v->start.drv_features_sel = v->drv_features_sel;
+	v->start.queue_sel = v->queue_sel;
+	v->start.driver_features = v->driver_features;
+	memcpy(v->start.vq, v->vq, sizeof(v->vq));
 	return v->ops->post_fork ? v->ops->post_fork(v) : 0;
 }
 
@@ -436,12 +443,35 @@ static int vdev_attach(struct device *d, struct loop *l)
 	return v->ops->attach ? v->ops->attach(v, l) : 0;
 }
 
-/* Not yet: the queues' state would have to go back with the driver's in guest RAM, and each
- * device's own (connections, a disk's writes) with it. */
+/* A device that has no rewind cannot go back with the guest's RAM. */
 static const char *vdev_cannot_reset(struct device *d)
 {
-	(void)d;
-	return "its virtio devices (network, disks, vsock) cannot be reset yet";
+	struct virtio_dev *v = d->priv;
+	if (!v->ops->rewind) {
+		snprintf(v->why_not_reset, sizeof(v->why_not_reset), "its %s device cannot be "
+			 "reset yet", v->ops->name);
+		return v->why_not_reset;
+	}
+	return v->ops->cannot_rewind ? v->ops->cannot_rewind(v) : NULL;
+}
+
+/* The queues go back with the driver's rings in guest RAM: the transport as the clone
+ * started, then the device's own state. */
+static int vdev_reset(struct device *d)
+{
+	struct virtio_dev *v = d->priv;
+	pthread_mutex_lock(&v->lock);
+	v->status = v->start.status;
+	v->isr = v->start.isr;
+	v->dev_features_sel = v->start.dev_features_sel;
+	v->drv_features_sel = v->start.drv_features_sel;
+	v->queue_sel = v->start.queue_sel;
+	v->driver_features = v->start.driver_features;
+	memcpy(v->vq, v->start.vq, sizeof(v->vq));
+	v->needs_reset_logged = false;
+	int r = v->ops->rewind ? v->ops->rewind(v) : -1;
+	pthread_mutex_unlock(&v->lock);
+	return r;
 }
 
 static void vdev_status(struct device *d, struct hf_vm_status *st)
@@ -466,6 +496,7 @@ static const struct device_ops vdev_ops = {
 	.post_fork = vdev_post_fork,
 	.attach = vdev_attach,
 	.cannot_reset = vdev_cannot_reset,
+	.reset = vdev_reset,
 	.status = vdev_status,
 	.destroy = vdev_destroy,
 };

@@ -72,6 +72,13 @@ struct virtio_ops {
 	int (*attach)(struct virtio_dev *v, struct loop *l);
 	void (*status)(struct virtio_dev *v, struct hf_vm_status *st);
 	void (*destroy)(struct virtio_dev *v);
+	/* The VM went back to its start (a reset of a clone: its RAM, the driver's rings
+	 * included, is the template's again): the device's own state as when the clone
+	 * started, its host-side traffic of since dropped; the transport's registers and
+	 * queues are put back first (lock held). A device without rewind cannot be reset;
+	 * cannot_rewind may refuse too, saying why. */
+	const char *(*cannot_rewind)(struct virtio_dev *v);
+	int (*rewind)(struct virtio_dev *v);
 };
 
 struct virtio_dev {
@@ -88,6 +95,12 @@ struct virtio_dev {
 	uint64_t driver_features;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	bool needs_reset_logged;
+	struct { /* the transport as the clone started (post_fork), for a reset */
+		uint32_t status, isr, dev_features_sel, drv_features_sel, queue_sel;
+		uint64_t driver_features;
+		struct virtq vq[VIRTIO_MAX_QUEUES];
+	} start;
+	char why_not_reset[96];
 };
 
 /* Set up v on the next interrupt line and MMIO window of vm's board (bus_alloc) and put it

@@ -9,6 +9,10 @@
  * ",persist" the mapping is shared: writes reach the file (flushed on the guest's FLUSH),
  * and the VM cannot be cloned, since clones would write into one file.
  *
+ * In a clone that can be reset (a copy-on-write disk of a clone of a --reusable template),
+ * each page of the disk the guest writes is first saved as it was (once per page until
+ * the next reset): a reset copies them back, so no write survives it.
+ *
  * Requests run on the vCPU thread that notifies the queue: a request is a memcpy. */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +57,45 @@ struct vblk {
 	enum disk_mode mode;
 	char id[VIRTIO_BLK_ID_BYTES];
 	char why_not_clone[160]; /* persistent disks: why the VM cannot be cloned */
+	/* a resettable clone: the disk's pages as they were before its first writes */
+	uint64_t *saved;         /* a bit per page saved, NULL until the first */
+	struct undo {
+		uint64_t page;
+		uint8_t *copy;
+	} *undo;
+	size_t nundo, undo_cap;
 };
+
+#define DISK_PAGE 4096u
+
+/* Before len bytes at off are written in a clone that can be reset: save each page not
+ * saved since the last reset. Returns 0, or -1 out of memory (nothing written then). */
+static int save_before_write(struct vblk *b, uint64_t off, size_t len)
+{
+	uint64_t pages = (b->size + DISK_PAGE - 1) / DISK_PAGE;
+	if (!b->saved && !(b->saved = calloc((pages + 63) / 64, sizeof(uint64_t))))
+		return -1;
+	for (uint64_t p = off / DISK_PAGE; len && p <= (off + len - 1) / DISK_PAGE; p++) {
+		if (b->saved[p / 64] >> (p % 64) & 1)
+			continue;
+		if (b->nundo == b->undo_cap) {
+			size_t cap = b->undo_cap ? b->undo_cap * 2 : 64;
+			struct undo *u = realloc(b->undo, cap * sizeof(*u));
+			if (!u)
+				return -1;
+			b->undo = u;
+			b->undo_cap = cap;
+		}
+		uint64_t at = p * DISK_PAGE, n = b->size - at < DISK_PAGE ? b->size - at : DISK_PAGE;
+		uint8_t *copy = malloc(n);
+		if (!copy)
+			return -1;
+		memcpy(copy, b->data + at, n);
+		b->undo[b->nundo++] = (struct undo){.page = p, .copy = copy};
+		b->saved[p / 64] |= 1ull << (p % 64);
+	}
+	return 0;
+}
 
 /* Serve one request; returns the status and sets *written (bytes put in in-buffers,
  * status excluded). */
@@ -80,6 +122,12 @@ static uint8_t request(struct vblk *b, struct virtq_elem *e, uint32_t type, uint
 		} else {
 			if (b->mode == DISK_RO)
 				return VIRTIO_BLK_S_IOERR;
+			if (b->mode == DISK_COW && b->v.dev.vm->resettable &&
+			    save_before_write(b, sector * SECTOR, len) < 0) {
+				pr_warn("virtio-blk: out of memory to keep the disk's state for a "
+					"reset: the write fails");
+				return VIRTIO_BLK_S_IOERR;
+			}
 			virtq_copy_out(e, REQ_HDR, at, len);
 		}
 		return VIRTIO_BLK_S_OK;
@@ -141,9 +189,40 @@ static const char *vblk_cannot_clone(struct virtio_dev *v)
 	return b->mode == DISK_PERSIST ? b->why_not_clone : NULL;
 }
 
+/* Drop the saved pages (put back first if restore). */
+static void undo_all(struct vblk *b, bool restore)
+{
+	for (size_t i = 0; i < b->nundo; i++) {
+		uint64_t at = b->undo[i].page * DISK_PAGE;
+		if (restore)
+			memcpy(b->data + at, b->undo[i].copy,
+			       b->size - at < DISK_PAGE ? b->size - at : DISK_PAGE);
+		free(b->undo[i].copy);
+		b->saved[b->undo[i].page / 64] &= ~(1ull << (b->undo[i].page % 64));
+	}
+	b->nundo = 0;
+}
+
+/* A reset: every page written since the clone started (or its last reset) as it was. */
+static int vblk_rewind(struct virtio_dev *v)
+{
+	undo_all(v->owner, true);
+	return 0;
+}
+
+/* A fork child: what the parent saved is the parent's to put back. */
+static int vblk_post_fork(struct virtio_dev *v)
+{
+	undo_all(v->owner, false);
+	return 0;
+}
+
 static void vblk_destroy(struct virtio_dev *v)
 {
 	struct vblk *b = v->owner;
+	undo_all(b, false);
+	free(b->saved);
+	free(b->undo);
 	munmap(b->data, b->size);
 	free(b);
 }
@@ -156,7 +235,9 @@ static const struct virtio_ops vblk_ops = {
 	.notify = vblk_notify,
 	.config = vblk_config,
 	.cannot_clone = vblk_cannot_clone, /* the mapping is the clone's, by fork() */
+	.post_fork = vblk_post_fork,
 	.destroy = vblk_destroy,
+	.rewind = vblk_rewind,
 };
 
 /* --disk FILE[,ro|,persist] */

@@ -288,6 +288,15 @@ static int vnet_post_fork(struct virtio_dev *v)
 	return 0;
 }
 
+/* A reset: the queues are the template's again (the transport put them back); the tap
+ * stays, and is watched again if the guest's receive queue has room. Lock held. */
+static int vnet_rewind(struct virtio_dev *v)
+{
+	struct vnet *n = v->owner;
+	watch_tap(n, true);
+	return 0;
+}
+
 static void vnet_status(struct virtio_dev *v, struct hf_vm_status *st)
 {
 	struct vnet *n = v->owner;
@@ -315,6 +324,7 @@ static const struct virtio_ops vnet_virtio_ops = {
 	.post_fork = vnet_post_fork,
 	.status = vnet_status,
 	.destroy = vnet_destroy,
+	.rewind = vnet_rewind,
 };
 
 /* --net TAP[,mac=MAC] */

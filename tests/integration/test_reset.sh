@@ -1,6 +1,7 @@
 # Reset: a clone of a --reusable template goes back to its template's exact state and runs
 # again as a new clone (tests/guests/resetme.c checks its memory, counter and SSE register
-# from inside), with only the pages written since put back; what cannot be reset says why.
+# from inside), with only the pages written since put back; what cannot be reset says why;
+# and a Linux guest with a disk and vsock goes back to its template's state too.
 . "$(dirname "$0")/lib.sh"
 
 state_of() { "$HF" status "$1" 2>/dev/null | awk '$1 == "state:" { print $2 }'; }
@@ -81,6 +82,55 @@ expect_in "$RUN/err" "invalid --id '0'" "naming the bad number"
 expect_status 240 "--reusable without --template is refused" -- "$HF" run --name x --reusable --bare "$GUESTS/hello.elf"
 expect_in "$RUN/err" "--reusable is for a template" "the refusal says why"
 expect_status 0 "stop" -- "$HF" stop rb
+
+# A Linux guest (hf.script=reset): after a reset its memory (a tmpfs file, 4 MiB written),
+# its shell's variables, its copy-on-write disk and its vsock connections are the
+# template's again; it has a new number and new random bytes.
+if [ -f "$VMLINUX" ] && [ -f "$INITRD" ]; then
+	mkdir -p "$RUN/root" && echo hello > "$RUN/root/hello.txt"
+	mke2fs -q -t ext2 -d "$RUN/root" "$RUN/lr.img" 8M > /dev/null
+	"$HF" run --name lr --mem 256M --timeout $(scaled 300) --template --pool 1 --reusable \
+		--kernel "$VMLINUX" --initrd "$INITRD" --disk "$RUN/lr.img" --vsock 3 \
+		--cmdline "console=ttyS0 quiet hf.script=reset" --console "$RUN/lr.out" > "$RUN/lr.log" 2>&1 &
+	check_or_show "a Linux --reusable template freezes at hf-fork" "$RUN/lr.log" wait_for 180 template_up lr
+	expect_status 0 "a clone of it" -- "$HF" fork lr --console file
+	L=$RUN/lr.1.console
+	rline() { tr -d '\r' < "$L" | grep "^HF-RESET $1 " | tail -1; }
+	check_or_show "the clone starts in the template's state" "$L" \
+		wait_for 60 bash -c "tr -d '\r' < '$L' | grep -q '^HF-RESET 1 mem=none disk=\[hello.txt\] env=template rand='"
+	check_or_show "and changes its memory, disk and variables" "$L" wait_for 60 grep -q "^HF-RESET-DIRTIED 1 changed-1" "$L"
+	# a host connection to the clone's vsock listener, held open across the reset
+	/usr/bin/python3 - "$RUN/lr.vsock.1" > "$RUN/vs.out" 2>&1 << 'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"CONNECT 5002\n")
+f = s.makefile("rb")
+print(f.readline().decode().strip(), flush=True)
+s.sendall(b"held\n")
+print(f.readline().decode().strip(), flush=True)
+s.settimeout(600)
+print("ended" if s.recv(1) == b"" else "data", flush=True)
+PY
+	vs=$!
+	check_or_show "a host connection to the clone's vsock listener" "$RUN/vs.out" wait_for 30 grep -qx held "$RUN/vs.out"
+	expect_status 0 "reset the Linux clone" -- "$HF" reset lr.1 --id 5
+	check_or_show "after the reset it is the template's again, as clone 5" "$L" \
+		wait_for 60 bash -c "tr -d '\r' < '$L' | grep -q '^HF-RESET 5 mem=none disk=\[hello.txt\] env=template rand='"
+	r1=$(rline 1) r5=$(rline 5)
+	check "with random bytes of its own (${r1##*rand=}, then ${r5##*rand=})" test "${r1##*rand=}" != "${r5##*rand=}"
+	check_or_show "its vsock connection did not survive the reset" "$RUN/vs.out" wait_for 30 grep -qx ended "$RUN/vs.out"
+	check_or_show "it runs on after the reset" "$L" wait_for 60 grep -q "^HF-RESET-DIRTIED 5 changed-5" "$L"
+	expect_status 0 "and is reset again" -- "$HF" reset lr.1 --id 6
+	check_or_show "to the template's state again" "$L" \
+		wait_for 60 bash -c "tr -d '\r' < '$L' | grep -q '^HF-RESET 6 mem=none disk=\[hello.txt\] env=template rand='"
+	wait $vs 2> /dev/null
+	"$HF" stop lr.1 > /dev/null
+	"$HF" stop lr > /dev/null
+else
+	fail "no guest kernel in $LINUX_DIR for the Linux reset: run 'make linux-guest'"
+fi
+
 check "no zombie processes" no_zombies
 check "no VMM left" wait_for 10 no_vmm_left
 finish

@@ -223,6 +223,25 @@ static int vsock_post_fork(struct virtio_dev *v)
 	vs->attached = false;
 	vs->rx_stalled = false;
 	vs->rx_pushed = 0;
+	vs->start_event_owed = vs->event_owed;
+	return 0;
+}
+
+/* A reset: the guest's connections are the template's again (none: it was told of a
+ * transport reset, or will be), so every host connection of since ends (its host side
+ * sees the end of the stream); the listener stays. Then what the guest's queue holds, as
+ * at the clone's start. Lock held. */
+static int vsock_rewind(struct virtio_dev *v)
+{
+	struct vsock *vs = v->owner;
+	vsock_conns_drop_all(vs, false);
+	vs->rx_stalled = false;
+	vs->rx_pushed = 0;
+	vs->event_owed = vs->start_event_owed;
+	if (vs->cid_per_clone)
+		transport_reset(vs); /* the guest rereads its CID: the clone's, not the template's */
+	if (vs->attached)
+		transmit(vs);
 	return 0;
 }
 
@@ -286,6 +305,7 @@ static const struct virtio_ops vsock_virtio_ops = {
     .post_fork = vsock_post_fork,
     .attach = vsock_attach,
     .destroy = vsock_destroy,
+    .rewind = vsock_rewind,
 };
 
 /* --vsock CID[,uds=PATH][,cid-per-clone] */

@@ -130,6 +130,7 @@ struct vsock {
 	bool attached;	    /* host side ready: transmitted packets are handled */
 	bool rx_stalled;    /* the guest had no receive buffer for what we had */
 	bool event_owed;    /* TRANSPORT_RESET waits for an event buffer */
+	bool start_event_owed; /* ... as the clone started (post_fork), for a reset */
 	unsigned rx_pushed; /* receive buffers used since the last interrupt */
 	uint32_t next_port;
 	unsigned nconns; /* slots in use are below this */
