@@ -11,7 +11,12 @@
  * warm-start floor of the benchmarks.)
  *
  * serve connects to the clone's vsock socket, writes "CONNECT 9000\n", reads "OK <port>\n",
- * then the exchange is one request and one answer, each a header line and bytes:
+ * then the exchange is one request and one answer, each a header line and bytes. A worker
+ * (a clone of a --reusable template, mode clone) is reached with "WORKER 9000\n" instead
+ * and answers "READY <clone id>\n": the agent closes the connection after its answer as
+ * ever, and the VMM, keeping serve's socket, resets the VM to the template's state (the
+ * agent back before its accept) and says "READY <new clone id>\n" once the agent accepted
+ * again (src/devices/vsock/vsock.h). The exchange:
  *
  *   serve -> agent:  "INVOKE <request-id> <deadline-ms> <function-arn> <trace-id>
  *                     <client-context-len> <payload-len>\n"  (one line, fields separated

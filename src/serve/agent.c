@@ -182,9 +182,13 @@ int fn_agent_connect(const struct function *f, const char *path, uint64_t deadli
 	return c.fd;
 }
 
-int fn_worker_hello(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen)
+int fn_worker_hello(const struct function *f, struct fn_chan *c, uint64_t deadline, char *why,
+		    size_t whylen)
 {
-	struct iovec iov = {"WORKER\n", 7};
+	char line[32];
+	struct iovec iov = {line, (size_t)(f->cfg->image ? snprintf(line, sizeof(line), "WORKER\n")
+							 : snprintf(line, sizeof(line), "WORKER %u\n",
+								    HF_LAMBDA_PORT))};
 	if (send_all(c->fd, &iov, 1, deadline) < 0) {
 		snprintf(why, whylen, "cannot say WORKER: %s", strerror(errno));
 		return -1;

@@ -37,9 +37,11 @@ void fn_agent_path(const struct function *f, const char *name, char *path, size_
 /* Connect to the agent whose socket is path: over vsock (Linux) with the CONNECT
  * handshake, to a bare guest's function socket directly. Returns the fd or -1. */
 int fn_agent_connect(const struct function *f, const char *path, uint64_t deadline);
-/* Make the bare guest's function socket connected on c a worker's channel: WORKER, then
- * its first READY (fn_worker_ready). */
-int fn_worker_hello(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen);
+/* Make the agent socket connected on c a worker's channel: "WORKER\n" to a bare guest's
+ * function socket, "WORKER <agent port>\n" to a Linux guest's vsock socket, then its first
+ * READY (fn_worker_ready). */
+int fn_worker_hello(const struct function *f, struct fn_chan *c, uint64_t deadline, char *why,
+		    size_t whylen);
 /* The worker's READY on c: its VM, reset, waits for an invocation. Returns the VM's number,
  * or -1 with why (it refused, or ended). */
 int fn_worker_ready(struct fn_chan *c, uint64_t deadline, char *why, size_t whylen);

@@ -210,7 +210,7 @@ static int worker_new(struct function *f, const struct invocation *inv, struct i
 	char path[4096], why[400];
 	clone_agent(f, r, path, sizeof(path));
 	w->chan.fd = unix_connect(path, 0);
-	if (w->chan.fd < 0 || fn_worker_hello(&w->chan, deadline, why, sizeof(why)) < 0) {
+	if (w->chan.fd < 0 || fn_worker_hello(f, &w->chan, deadline, why, sizeof(why)) < 0) {
 		snprintf(r->error, sizeof(r->error), "clone %s of function %s cannot be a worker: %s",
 			 r->clone.name, f->cfg->name, w->chan.fd < 0 ? strerror(errno) : why);
 		worker_drop(f, w, NULL);

@@ -56,9 +56,9 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 	f->reserve_bytes = reserve_bytes;
 	if (jail)
 		f->jail = *jail;
-	/* Mode clone reuses its clones where they can be reset: a bare function's (a Linux
-	 * guest's virtio devices cannot be reset yet). */
-	f->reuse = cfg->mode == FN_MODE_CLONE && cfg->image;
+	/* Mode clone reuses its clones (workers, reset after each answer); mode fresh makes
+	 * one per invocation. */
+	f->reuse = cfg->mode == FN_MODE_CLONE;
 	if (f->reuse && !(f->workers = calloc(cfg->concurrency, sizeof(*f->workers)))) {
 		pr_warn("serve: function %s: out of memory for its workers: a fresh clone for "
 			"each invocation", cfg->name);

@@ -2,7 +2,8 @@
 # did not write: Debian's awscli (`aws lambda invoke --endpoint-url`) and python3-boto3.
 # One Linux function (AWS's example shell bootstrap, curl against the Runtime API that
 # hf-lambda serves in the guest; its code on an ext2 disk), frozen as a template at its
-# first call for an invocation; every invocation runs in a fresh clone: results, a
+# first call for an invocation; every invocation runs in its template's state (a worker,
+# a clone reset after each answer, or a fresh clone): results, a
 # function error, a crash, a timeout, Event and DryRun, Tail logs, client context,
 # 404/413/429, two invocations never seeing each other's writes, and what stays behind.
 . "$(dirname "$0")/lib.sh"
@@ -78,12 +79,19 @@ invoke echo '{"op":"env"}'
 check "the function sees its environment from the config" \
 	test "$(cat "$RUN/out.json")" = '{"greeting":"hello from the config","function":"echo"}'
 
-invoke echo '{"op":"mark"}'
-first=$(cat "$RUN/out.json")
-invoke echo '{"op":"mark"}'
-second=$(cat "$RUN/out.json")
-check "each invocation runs in a fresh clone that never sees another's writes ($first, $second)" \
-	bash -c "echo '$first' | grep -q '\"mark\":\"fresh\"' && echo '$second' | grep -q '\"mark\":\"fresh\"' && [ '$first' != '$second' ]"
+# Mode clone: a worker (a clone reset after each answer) takes one invocation after another.
+marks=
+for i in 1 2 3; do
+	invoke echo '{"op":"mark"}'
+	marks="$marks $(cat "$RUN/out.json")"
+done
+check "each invocation sees the template's state, never another's files, hostname or processes ($marks )" \
+	test "$(echo "$marks" | grep -o '"mark":"fresh"' | wc -l)" = 3
+check "each with its own clone number and random bytes" \
+	test "$(echo "$marks" | grep -o '"clone":[0-9]*' | sort -u | wc -l)/$(echo "$marks" | grep -o '"rand":"[0-9a-f]*"' | sort -u | wc -l)" = 3/3
+# Reset clones are numbered from 1048576 (clone/reset.c): a worker served the later ones.
+check "a worker reset after its answer served the next invocation" \
+	test "$(echo "$marks" | grep -o '"clone":[0-9]*' | tail -1 | cut -d: -f2)" -ge 1048576
 
 invoke echo '{"op":"fail"}'
 check "a function error: FunctionError Handled, the runtime's error document" \
@@ -158,9 +166,9 @@ check "while a client stalls mid-request, another is answered" test "$code/$(cat
 check "the stalled client is still waiting meanwhile" kill -0 $slowc
 wait $slowc
 check "the stalled client is answered once its request is whole" grep -qF '{"echo":{"slow":"client"}}' "$RUN/slow.out"
-# A client that hangs up mid-invocation: its clone still ends.
+# A client that hangs up mid-invocation: the invocation still ends.
 curl -s -m 1 -X POST --data-binary '{"op":"nap"}' "$URL/2015-03-31/functions/echo/invocations" > /dev/null 2>&1
-check "a client that hangs up mid-invocation: its clone still ends" \
+check "a client that hangs up mid-invocation: the invocation still ends" \
 	wait_for 60 bash -c "curl -s $URL/metrics | grep -q '^hyperfork_clones_live{function=\"echo\"} 0'"
 cinvoke echo '{"after":1}'
 check "... and serve goes on" test "$code/$(cat "$RUN/c.out")" = '200/{"echo":{"after":1}}'
@@ -231,8 +239,9 @@ if [ -x /usr/bin/promtool ]; then
 else
 	fail "no promtool (Debian's prometheus package): run scripts/install-deps.sh"
 fi
-check "no clone is left running once its invocation ended" \
-	wait_for 60 bash -c "! ls '$RUN'/serve.*/echo.[0-9]*.sock 2>/dev/null | grep -q ."
+# What stays at rest: echo's workers (at most its concurrency, 8) and its pool (2).
+check "no more clones are left at rest than workers and the pool ($(ls "$RUN"/serve.*/echo.[0-9]*.sock 2>/dev/null | wc -l))" \
+	wait_for 60 bash -c "[ \$(ls '$RUN'/serve.*/echo.[0-9]*.sock 2>/dev/null | wc -l) -le 10 ]"
 kill -TERM $serve_pid
 wait $serve_pid
 check "serve ends on SIGTERM, status 0" test $? = 0

@@ -105,7 +105,7 @@ static int setup_args(void **state, const char *extra)
 	mem_layout(&f->vm.mem, 1 * MiB, 3 * GiB);
 	if (mem_map(&f->vm.mem, false) < 0)
 		return -1;
-	f->vm.vm_fd = -1;
+	f->vm.vm_fd = f->vm.notify_fd = -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/hf-test-vsock.XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
@@ -631,6 +631,122 @@ static void test_stale_socket_is_replaced_live_one_is_not(void **state)
 	close(host_connect(p));
 }
 
+/* Nothing arrives on fd within ms milliseconds (no bytes, no end of stream). */
+static bool quiet(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, ms) == 0;
+}
+
+/* The host program's worker line on fd, "WORKER 9000", brings the guest a REQUEST to port
+ * 9000; the guest accepts. Returns the host port. */
+static uint32_t worker_accepted(struct fixture *f, int fd, const char *ready)
+{
+	struct hdr h;
+	char buf[64];
+	pump(f);
+	assert_true(recv_pkt(f, &h, NULL));
+	assert_int_equal(h.op, REQUEST);
+	assert_int_equal(h.dst_port, 9000);
+	send_pkt(f, pkt(RESPONSE, 9000, h.src_port), NULL, 0);
+	size_t n = strlen(ready);
+	assert_int_equal(read_wait(fd, buf, n), (ssize_t)n);
+	assert_memory_equal(buf, ready, n);
+	return h.src_port;
+}
+
+/* A worker: refused where the VM cannot be reset; else told READY once the guest accepted;
+ * its connection ending on the guest's side asks the VM's reset and keeps the host socket,
+ * which after the reset (guest RAM back to the clone's start, as clone/reset.c does it)
+ * connects again, once the guest took the transport reset of its start, and is told READY
+ * with the new number; what the host wrote meanwhile then reaches the guest. A worker that
+ * hangs up asks a reset too. */
+static void test_worker_is_reset_after_its_answer(void **state)
+{
+	struct fixture *f = *state;
+	struct hdr h;
+	char buf[128], p[160];
+	int fd = host_connect(f->path);
+	assert_int_equal(write(fd, "WORKER 9000\n", 12), 12);
+	pump(f);
+	ssize_t n = read_wait(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "REFUSED this VM cannot be reset (a clone of a template started "
+				 "with --reusable can)\n");
+	assert_int_equal(read_wait(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	/* A template with a connection open as it freezes: its clones start with a transport
+	 * reset in the guest's event queue. */
+	int l, g = guest_connects(f, &l);
+	assert_int_equal(f->dev->ops->pre_fork(f->dev), 0);
+	assert_int_equal(f->dev->ops->post_fork(f->dev), 0);
+	f->vm.clone_id = 4;
+	f->vm.resettable = true;
+	loop_close(&f->loop);
+	assert_int_equal(loop_init(&f->loop), 0);
+	assert_int_equal(f->dev->ops->attach(f->dev, &f->loop), 0);
+	size_t ram_len = TXBUF + 0x10000 - RING(0);
+	uint8_t *ram = malloc(ram_len);
+	memcpy(ram, gp(f, RING(0)), ram_len);
+	uint16_t rx_seen = f->rx_seen, rx_given = f->rx_given;
+
+	snprintf(p, sizeof(p), "%s.4", f->path);
+	int w = host_connect(p);
+	assert_int_equal(write(w, "WORKER 9000\n", 12), 12);
+	uint32_t port = worker_accepted(f, w, "READY 4\n");
+	int w2 = host_connect(p);
+	assert_int_equal(write(w2, "WORKER 9000\n", 12), 12);
+	pump(f);
+	assert_int_equal(read_wait(w2, buf, 8), 8);
+	assert_memory_equal(buf, "REFUSED ", 8); /* one worker per VM */
+	close(w2);
+	/* The exchange, then the guest ends the connection. */
+	assert_int_equal(write(w, "INVOKE\n", 7), 7);
+	pump(f);
+	assert_true(recv_pkt(f, &h, buf));
+	assert_int_equal(h.op, RW);
+	assert_memory_equal(buf, "INVOKE\n", 7);
+	send_pkt(f, pkt(RW, 9000, port), "answer", 6);
+	assert_int_equal(read_wait(w, buf, 6), 6);
+	assert_memory_equal(buf, "answer", 6);
+	assert_false(f->vm.reset_asked);
+	struct hdr shut = pkt(SHUTDOWN, 9000, port);
+	shut.flags = 3;
+	send_pkt(f, shut, NULL, 0);
+	assert_true(f->vm.reset_asked);
+	assert_true(quiet(w, 100)); /* the socket stays, says nothing */
+	assert_int_equal(write(w, "NEXT\n", 5), 5); /* the next invocation, early */
+	pump(f);
+	while (recv_pkt(f, &h, NULL))
+		assert_int_not_equal(h.op, RW); /* it waits for the reset */
+	/* The reset: RAM and the device as the clone started, a new number. */
+	memcpy(gp(f, RING(0)), ram, ram_len);
+	f->rx_seen = rx_seen;
+	f->rx_given = rx_given;
+	f->vm.reset_asked = false;
+	f->vm.clone_id = 1048577;
+	assert_int_equal(f->dev->ops->reset(f->dev), 0);
+	pump(f);
+	assert_false(recv_pkt(f, &h, NULL)); /* not before the guest took its transport reset */
+	set_desc(f, EVQ, 0, EVBUF, 4, 2, 0);
+	offer(f, EVQ, 0);
+	wr(f, 0x050, EVQ);
+	port = worker_accepted(f, w, "READY 1048577\n");
+	pump(f);
+	assert_true(recv_pkt(f, &h, buf));
+	assert_int_equal(h.op, RW);
+	assert_int_equal(h.dst_port, 9000);
+	assert_memory_equal(buf, "NEXT\n", 5);
+	assert_false(f->vm.reset_asked);
+	close(w); /* the worker leaves: its VM is reset all the same */
+	pump(f);
+	assert_true(f->vm.reset_asked);
+	free(ram);
+	close(g);
+	close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +767,7 @@ int main(void)
 	    T(test_second_request_resets),
 	    T(test_fork_resets_connections_and_clone_gets_its_socket),
 	    T(test_stale_socket_is_replaced_live_one_is_not),
+	    T(test_worker_is_reset_after_its_answer),
 	    cmocka_unit_test_setup_teardown(test_clone_with_its_own_cid, setup_cid_per_clone,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_receive_buffer_too_small, setup_small_rx,

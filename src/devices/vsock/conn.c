@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/vcpu.h"
 #include "core/vm.h"
 #include "devices/vsock/vsock.h"
 #include "util/log.h"
@@ -68,10 +69,39 @@ struct conn *vsock_conn_find(struct vsock *vs, uint32_t local_port, uint32_t pee
 	return NULL;
 }
 
+/* A worker's connection ends (not its host side): its socket waits, off the loop, for the
+ * VM's reset to connect again (vsock_rewind), which is asked unless it runs already. */
+static void worker_keep(struct conn *c)
+{
+	struct vsock *vs = c->vs;
+	c->worker = false;
+	if (c->watched)
+		loop_del(vs->loop, &c->w);
+	c->watched = 0;
+	if (vs->worker_fd >= 0)
+		close(vs->worker_fd); /* (one worker per VM: never two) */
+	vs->worker_fd = c->fd;
+	c->fd = -1;
+	if (!vs->rewinding)
+		vm_ask_reset(vs->v.dev.vm);
+}
+
+void vsock_worker_lost(struct conn *c)
+{
+	if (!c->worker)
+		return;
+	c->worker = false;
+	if (!c->vs->rewinding)
+		vm_ask_reset(c->vs->v.dev.vm);
+}
+
 /* Let go of c's host socket (off the loop first unless forget: in a fork child the loop is
- * the parent's). */
+ * the parent's, and a worker's socket is closed too). */
 static void conn_drop_fd(struct conn *c, bool forget)
 {
+	if (c->worker && c->fd >= 0 && !forget)
+		worker_keep(c);
+	c->worker = false;
 	if (c->fd >= 0) {
 		if (c->watched && !forget)
 			loop_del(c->vs->loop, &c->w);
@@ -134,6 +164,10 @@ void vsock_maybe_finish(struct conn *c)
 {
 	if (c->buf_len || !c->guest_shut_send)
 		return;
+	if (c->worker) { /* the answer is all out: the VM goes back to its start */
+		vsock_conn_reset(c);
+		return;
+	}
 	shutdown(c->fd, SHUT_WR);
 	if (c->guest_shut_rcv || c->host_eof)
 		vsock_conn_reset(c);

@@ -146,6 +146,20 @@ static void transport_reset(struct vsock *vs)
 	vs->event_owed = false;
 }
 
+/* ---- the worker ------------------------------------------------------------------------- */
+
+/* The worker's socket closes (a fork, the device's own reset, its end). Lock held, or no
+ * other thread runs. */
+static void worker_close(struct vsock *vs)
+{
+	for (unsigned i = 0; i < vs->nconns; i++)
+		vs->conns[i].worker = false;
+	if (vs->worker_fd >= 0)
+		close(vs->worker_fd);
+	vs->worker_fd = -1;
+	vs->worker_waits_event = false;
+}
+
 /* ---- virtio device ---------------------------------------------------------------------- */
 
 static void vsock_notify(struct virtio_dev *v, unsigned q)
@@ -156,6 +170,8 @@ static void vsock_notify(struct virtio_dev *v, unsigned q)
 	} else if (q == EVQ) {
 		if (vs->event_owed)
 			transport_reset(vs);
+		else if (vs->worker_waits_event)
+			vsock_worker_release(vs); /* the guest took its transport reset */
 	} else if (vs->rx_stalled && vs->attached) {
 		/* New receive buffers: what was waiting can flow again. */
 		vs->rx_stalled = false;
@@ -177,6 +193,7 @@ static void vsock_config(struct virtio_dev *v, uint32_t off, uint8_t *data, unsi
 static void vsock_reset(struct virtio_dev *v)
 {
 	struct vsock *vs = v->owner;
+	worker_close(vs);
 	vsock_conns_drop_all(vs, false);
 	vs->rx_stalled = vs->event_owed = false;
 	vs->rx_pushed = 0;
@@ -203,7 +220,9 @@ static int vsock_pre_fork(struct virtio_dev *v)
 {
 	struct vsock *vs = v->owner;
 	pthread_mutex_lock(&v->lock);
-	if (vsock_conns_drop_all(vs, false))
+	worker_close(vs);
+	vs->event_at_start = vsock_conns_drop_all(vs, false) > 0;
+	if (vs->event_at_start)
 		transport_reset(vs);
 	pthread_mutex_unlock(&v->lock);
 	return 0;
@@ -213,6 +232,7 @@ static int vsock_post_fork(struct virtio_dev *v)
 {
 	struct vsock *vs = v->owner;
 	/* The socket and the loop are the parent's; the clone gets its own in attach. */
+	worker_close(vs);
 	vsock_conns_drop_all(vs, true);
 	if (vs->listener >= 0)
 		close(vs->listener);
@@ -229,17 +249,22 @@ static int vsock_post_fork(struct virtio_dev *v)
 
 /* A reset: the guest's connections are the template's again (none: it was told of a
  * transport reset, or will be), so every host connection of since ends (its host side
- * sees the end of the stream); the listener stays. Then what the guest's queue holds, as
- * at the clone's start. Lock held. */
+ * sees the end of the stream); the listener stays, and a worker's socket, which connects
+ * to its port again. Then what the guest's queue holds, as at the clone's start. Lock
+ * held. */
 static int vsock_rewind(struct virtio_dev *v)
 {
 	struct vsock *vs = v->owner;
+	vs->rewinding = true; /* (a worker's connection ending keeps its socket, asks nothing) */
 	vsock_conns_drop_all(vs, false);
+	vs->rewinding = false;
 	vs->rx_stalled = false;
 	vs->rx_pushed = 0;
 	vs->event_owed = vs->start_event_owed;
 	if (vs->cid_per_clone)
 		transport_reset(vs); /* the guest rereads its CID: the clone's, not the template's */
+	/* A transport reset the guest has yet to take would drop the worker's connection. */
+	vsock_worker_connect(vs, vs->event_at_start || vs->event_owed || vs->cid_per_clone);
 	if (vs->attached)
 		transmit(vs);
 	return 0;
@@ -284,6 +309,7 @@ static int vsock_attach(struct virtio_dev *v, struct loop *l)
 static void vsock_destroy(struct virtio_dev *v)
 {
 	struct vsock *vs = v->owner;
+	worker_close(vs);
 	vsock_conns_drop_all(vs, !vs->loop);
 	if (vs->listener >= 0)
 		close(vs->listener);
@@ -375,6 +401,7 @@ static int virtio_vsock_add(struct vm *vm, const void *parsed)
 	vs->cid = a->cid;
 	vs->cid_per_clone = a->cid_per_clone;
 	vs->listener = -1;
+	vs->worker_fd = -1;
 	if (a->path[0])
 		snprintf(vs->path, sizeof(vs->path), "%s", a->path);
 	else
@@ -415,7 +442,9 @@ const struct device_option virtio_vsock_option = {
 	"                    read \"OK <port>\\n\"; the guest reaches host port P at the\n"
 	"                    listener on PATH_P. Clone N gets PATH.N and PATH.N_P, and\n"
 	"                    the same CID (CID+N with cid-per-clone); connections open\n"
-	"                    at a fork are reset in both VMs\n",
+	"                    at a fork are reset in both VMs. A resettable clone's\n"
+	"                    worker writes \"WORKER P\\n\" instead: told \"READY <clone>\\n\",\n"
+	"                    the VM is reset each time the guest ends the connection\n",
     .max = 1,
     .linux_only = true,
     .parse = vsock_parse,

@@ -26,6 +26,7 @@
 static void host_ended(struct conn *c, struct virtq_elem *e, bool broken)
 {
 	struct vsock *vs = c->vs;
+	vsock_worker_lost(c);
 	if (broken || c->guest_shut_send) { /* nothing more can flow either way */
 		vsock_rx_put(vs, e, c, OP_RST, 0, 0);
 		vsock_conn_free(c, false);
@@ -117,6 +118,7 @@ void vsock_guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t le
 		struct iovec iov[VIRTQ_MAX_SEGS];
 		ssize_t r = send_iov(c->fd, iov, virtq_slice(e->out, e->nout, HDR_LEN, len, iov));
 		if (r < 0) {
+			vsock_worker_lost(c);
 			vsock_conn_reset(c); /* the host program is gone */
 			return;
 		}
@@ -142,7 +144,8 @@ void vsock_guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t le
 int vsock_host_answer(struct conn *c)
 {
 	char ok[32];
-	int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
+	int n = c->worker ? snprintf(ok, sizeof(ok), "READY %u\n", c->vs->v.dev.vm->clone_id)
+			  : snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
 	struct iovec iov = {ok, (size_t)n};
 	return send_iov(c->fd, &iov, 1) == n ? 0 : -1;
 }
@@ -180,8 +183,35 @@ void vsock_guest_connect(struct vsock *vs, const struct vsock_hdr *h)
 	vsock_conn_watch(c);
 }
 
-/* A host program's "CONNECT <port>\n", read a byte at a time so that nothing of the stream
- * after it is taken. */
+/* A free host port for a host-initiated connection to guest port peer. */
+static uint32_t host_port(struct vsock *vs, uint32_t peer)
+{
+	uint32_t local;
+	do {
+		if (vs->next_port < FIRST_HOST_PORT)
+			vs->next_port = FIRST_HOST_PORT;
+		local = vs->next_port++;
+	} while (vsock_conn_find(vs, local, peer));
+	return local;
+}
+
+/* Why the VM of vs can have no worker now, or NULL. */
+static const char *no_worker(struct vsock *vs)
+{
+	struct vm *vm = vs->v.dev.vm;
+	if (vs->worker_fd >= 0)
+		return "this VM has a worker already";
+	for (unsigned i = 0; i < vs->nconns; i++)
+		if (vs->conns[i].worker)
+			return "this VM has a worker already";
+	if (!vm->resettable)
+		return "this VM cannot be reset (a clone of a template started with --reusable "
+		       "can)";
+	return bus_reset_refusal(&vm->bus);
+}
+
+/* A host program's "CONNECT <port>\n" or "WORKER <port>\n", read a byte at a time so that
+ * nothing of the stream after it is taken. */
 static void read_line(struct conn *c, uint32_t events)
 {
 	struct vsock *vs = c->vs;
@@ -201,27 +231,67 @@ static void read_line(struct conn *c, uint32_t events)
 	}
 	c->line[c->line_len] = 0;
 	char *end = NULL;
-	const char *num = c->line + 8;
+	bool worker = !strncmp(c->line, "WORKER ", 7);
+	const char *num = c->line + (worker ? 7 : 8);
 	errno = 0;
-	unsigned long port = strncmp(c->line, "CONNECT ", 8) || *num < '0' || *num > '9'
+	unsigned long port = (!worker && strncmp(c->line, "CONNECT ", 8)) || *num < '0' || *num > '9'
 				 ? ~0ul
 				 : strtoul(num, &end, 10);
 	if (port > UINT32_MAX || errno || !end || *end) {
-		pr_debug("vsock: host connection closed: bad line '%s' (expected CONNECT <port>)",
-			 c->line);
+		pr_debug("vsock: host connection closed: bad line '%s' (expected CONNECT <port> "
+			 "or WORKER <port>)", c->line);
 		vsock_conn_free(c, false);
 		return;
 	}
-	uint32_t local;
-	do {
-		if (vs->next_port < FIRST_HOST_PORT)
-			vs->next_port = FIRST_HOST_PORT;
-		local = vs->next_port++;
-	} while (vsock_conn_find(vs, local, (uint32_t)port));
-	c->local_port = local;
+	const char *no = worker ? no_worker(vs) : NULL;
+	if (no) {
+		char line[160];
+		int n = snprintf(line, sizeof(line), "REFUSED %s\n", no);
+		ssize_t w = send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+		pr_debug("vsock: worker refused: %s", no);
+		vsock_conn_free(c, false);
+		return;
+	}
+	c->worker = worker;
+	if (worker)
+		vs->worker_port = (uint32_t)port;
+	c->local_port = host_port(vs, (uint32_t)port);
 	c->peer_port = (uint32_t)port;
 	c->state = C_CONNECTING;
 	c->pend = PEND_REQUEST;
+}
+
+void vsock_worker_connect(struct vsock *vs, bool hold)
+{
+	int fd = vs->worker_fd;
+	vs->worker_fd = -1;
+	if (fd < 0)
+		return;
+	struct conn *c = vsock_conn_new(vs, fd, C_CONNECTING);
+	if (!c) {
+		pr_warn("vsock: %u connections open: the worker's socket is closed", MAX_CONNS);
+		close(fd);
+		return;
+	}
+	c->worker = true;
+	c->peer_port = vs->worker_port;
+	c->local_port = host_port(vs, c->peer_port);
+	c->pend = hold ? 0 : PEND_REQUEST;
+	vs->worker_waits_event = hold;
+	vsock_conn_watch(c);
+}
+
+void vsock_worker_release(struct vsock *vs)
+{
+	vs->worker_waits_event = false;
+	for (unsigned i = 0; i < vs->nconns; i++) {
+		struct conn *c = &vs->conns[i];
+		if (c->worker && c->state == C_CONNECTING)
+			c->pend |= PEND_REQUEST;
+	}
+	vsock_flush_owed(vs);
+	vsock_rx_interrupt(vs);
 }
 
 /* ---- the main loop's events ------------------------------------------------------------- */
@@ -236,10 +306,13 @@ void vsock_conn_event(struct watch *w, uint32_t events)
 	if (c->state == C_LINE) {
 		read_line(c, events);
 	} else if (c->state == C_CONNECTING) {
+		vsock_worker_lost(c);
 		vsock_conn_reset(c); /* the host program hung up before the guest answered */
 	} else {
-		if ((events & EPOLLOUT) && flush_buf(c) < 0)
+		if ((events & EPOLLOUT) && flush_buf(c) < 0) {
+			vsock_worker_lost(c);
 			vsock_conn_reset(c);
+		}
 		if (c->state == C_ESTABLISHED && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 			host_to_guest(c);
 	}

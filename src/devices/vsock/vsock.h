@@ -5,6 +5,13 @@
  *   "CONNECT <port>\n" and, once the guest's listener on <port> accepts, reads
  *   "OK <hostport>\n"; the socket is then a byte stream to the guest. Nobody listening in
  *   the guest: the socket is closed without an answer.
+ * - a worker (a resettable clone: vm->resettable): a host program writes "WORKER <port>\n"
+ *   instead and is told "READY <clone id>\n" once the guest accepted, then exchanges bytes
+ *   with the guest as after CONNECT. When the guest ends that connection (its answer is
+ *   all out), the host socket stays open: the VM goes back to its start (vm_ask_reset),
+ *   the device connects to <port> again and says "READY <new clone id>\n" on the same
+ *   socket. "REFUSED <why>\n" (and the socket closed) where the VM cannot be reset or has
+ *   a worker already; a worker that hangs up gets its VM reset too.
  * - guest -> host: a guest connecting to CID 2 port P reaches the Unix listener at
  *   "PATH_P"; none there: the guest's connect is reset.
  *
@@ -113,6 +120,7 @@ struct conn {
 	uint32_t tx_cnt; /* stream bytes sent to the guest */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
 	bool host_eof; /* the host socket ended: SHUTDOWN sent */
+	bool worker;   /* a worker's: the host socket outlives the connection (see above) */
 	char line[LINE_MAX_LEN];
 	unsigned line_len;
 };
@@ -132,6 +140,14 @@ struct vsock {
 	bool event_owed;    /* TRANSPORT_RESET waits for an event buffer */
 	bool start_event_owed; /* ... as the clone started (post_fork), for a reset */
 	unsigned rx_pushed; /* receive buffers used since the last interrupt */
+	/* The worker: its host socket while its VM is reset (-1: none, or in a connection),
+	 * the guest port it connects to, and whether its REQUEST waits for the guest to have
+	 * taken a transport reset (it returns the event buffer) so that it is not dropped. */
+	int worker_fd;
+	uint32_t worker_port;
+	bool worker_waits_event;
+	bool event_at_start; /* the template gave its guest a transport reset as it froze */
+	bool rewinding;	     /* a reset under way: a worker's connection ending asks none */
 	uint32_t next_port;
 	unsigned nconns; /* slots in use are below this */
 	struct conn *conns;
@@ -157,7 +173,8 @@ struct conn *vsock_conn_new(struct vsock *vs, int fd, enum conn_state state);
  * not free, not waiting for its CONNECT line), or NULL. */
 struct conn *vsock_conn_find(struct vsock *vs, uint32_t local_port, uint32_t peer_port);
 /* Close c's host socket (off the loop first unless forget: in a fork child the loop is the
- * parent's) and free its slot, owing the guest nothing. */
+ * parent's) and free its slot, owing the guest nothing. A worker's socket is kept
+ * (vs->worker_fd) and its VM asked to reset instead (unless forget, or a reset runs). */
 void vsock_conn_free(struct conn *c, bool forget);
 /* Close c's host side and owe the guest a reset of the connection. */
 void vsock_conn_reset(struct conn *c);
@@ -166,6 +183,9 @@ void vsock_conn_reset(struct conn *c);
  * Returns how many connections there were. Lock held, or no other thread runs (a fork
  * child, destroy). */
 unsigned vsock_conns_drop_all(struct vsock *vs, bool forget);
+/* The host side of c went away or broke: if c was a worker's, its socket is not kept (it
+ * closes with c) and its VM is asked to reset, so that nothing of it stays. */
+void vsock_worker_lost(struct conn *c);
 /* Owe the guest a reset for its packet h, of no connection (never for a reset; at most
  * MAX_ORPHAN_RSTS are owed: past them, one is dropped). */
 void vsock_owe_orphan_rst(struct vsock *vs, const struct vsock_hdr *h);
@@ -193,6 +213,14 @@ void vsock_guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t le
 /* The guest connects to host port h->dst_port: the listener at PATH_port. Connected: a
  * new connection, its RESPONSE owed; else a reset owed. */
 void vsock_guest_connect(struct vsock *vs, const struct vsock_hdr *h);
+
+/* After a reset (vs->rewinding): the worker's kept socket (vs->worker_fd) becomes a
+ * connection to its port again, whose REQUEST is owed now or, if hold (a transport reset
+ * is on its way to the guest and would drop it), once vsock_worker_release says so. */
+void vsock_worker_connect(struct vsock *vs, bool hold);
+/* The guest took its transport reset (it gave the event buffer back): the held worker's
+ * REQUEST goes out. */
+void vsock_worker_release(struct vsock *vs);
 
 /* ---- rx.c: the receive queue ------------------------------------------------------------ */
 

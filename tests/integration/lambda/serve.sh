@@ -8,10 +8,20 @@ handler() {
   '{"op":"sleep"}') sleep 600 ;;
   '{"op":"crash"}') kill -9 $$ ;;
   '{"op":"mark"}')
-    # Each invocation runs in a fresh clone: it never sees what another one wrote.
-    if [ -e /tmp/mark ]; then seen=seen; else seen=fresh; fi
+    # Each invocation runs in the template's state (a fresh clone, or a worker reset after
+    # its last answer): it never sees what another one wrote, in files (8 MB of them, in
+    # the guest's RAM), the kernel (the hostname), or processes left behind; its clone
+    # number and random bytes are its own.
+    seen=
+    [ -e /tmp/mark ] && seen="$seen file"
+    [ "$(hostname)" = marked ] && seen="$seen hostname"
+    pgrep -f 'sleep 9999' > /dev/null && seen="$seen process"
+    rand=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
     echo "written by clone $(hf-id)" > /tmp/mark
-    printf '{"mark":"%s","clone":%s}' "$seen" "$(hf-id)" ;;
+    dd if=/dev/zero of=/tmp/big bs=1M count=8 2> /dev/null
+    hostname marked
+    (sleep 9999 > /dev/null 2>&1 &)
+    printf '{"mark":"%s","clone":%s,"rand":"%s"}' "${seen:-fresh}" "$(hf-id)" "$rand" ;;
   '{"op":"nap"}') sleep 2 ; printf '{"napped":true}' ;;
   '{"op":"twice"}')
     # Answers twice: the first answer is the invocation's, the second is refused.
