@@ -69,8 +69,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(LIB) $(HF_LDLIBS) -lcmocka
 
+# Each unit test binary under a limit (UNIT_TIMEOUT seconds): a hang fails, named.
+UNIT_TIMEOUT ?= 300
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; timeout -k 5 $(UNIT_TIMEOUT) $$t || \
+		{ r=$$?; [ $$r = 124 ] && echo "FAIL $$t: no end within $(UNIT_TIMEOUT) s (UNIT_TIMEOUT)"; exit $$r; }; done
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, clang with ASan/UBSan), each run for FUZZ_SECONDS
 # from its seeds (tests/fuzz/seeds.py and the bare guests' ELFs); what each finds stays in
@@ -150,7 +153,9 @@ sanitize-run:
 	rm -rf build/san/reports && mkdir -p build/san/reports
 	@set -e; for t in $(UNIT_SRCS:%.c=build/san/%); do echo "== $$t"; \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan \
-		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan $$t > /dev/null; done
+		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \
+		timeout -k 5 $(UNIT_TIMEOUT) $$t > /dev/null || \
+		{ r=$$?; [ $$r = 124 ] && echo "FAIL $$t: no end within $(UNIT_TIMEOUT) s (UNIT_TIMEOUT)"; exit $$r; }; done
 	HF_BIN=$(CURDIR)/build/san/hyperfork \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan:detect_leaks=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \

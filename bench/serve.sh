@@ -6,9 +6,8 @@
 # error), for a bare function (guest/examples/echo-fn.c, through the function ports) and a
 # Linux function (AWS's example shell bootstrap, curl against hf-lambda's Runtime API),
 # each served these ways in the same run:
-#   reuse   mode clone where the template's clones can be reset (bare): workers, each a
-#           clone reset to the template's state by its VMM after every answer, reached
-#           over a channel serve holds
+#   reuse   mode clone: workers, each a clone reset to the template's state by its VMM
+#           after every answer, reached over a channel serve holds
 #   fresh   a fresh clone per invocation, from the template's warm pool (pool 8)
 #   nopool  a fresh clone per invocation, made when it comes (pool 0)
 #   warm    one long-lived VM reused for every invocation, one at a time (the warm-start
@@ -58,9 +57,8 @@ bare_fn() { # NAME MODE POOL: the bare function
 	printf '  {"name": "%s", "image": "%s", "memory": 128, "timeout": 300, "concurrency": 1000,
    "mode": "%s", "pool": %s},\n' "$1" "$BARE" "$2" "$3"
 }
-# The ways each system is served (a Linux guest's clones cannot be reset yet: its mode
-# clone is a fresh clone per invocation, measured as fresh).
-modes_of() { if [ "$1" = bare ]; then echo reuse fresh nopool warm boot; else echo fresh nopool warm boot; fi; }
+# The ways each system is served.
+modes_of() { echo reuse fresh nopool warm boot; }
 INIT=0
 case " $SYSTEMS " in *" linux "*) INIT=1 ;; esac
 {
