@@ -15,7 +15,7 @@ handler() {
     seen=
     [ -e /tmp/mark ] && seen="$seen file"
     [ "$(hostname)" = marked ] && seen="$seen hostname"
-    cat /proc/[0-9]*/cmdline 2> /dev/null | tr '\0' ' ' | grep -q 'sleep 9999' && seen="$seen process"
+    cat /proc/[0-9]*/cmdline 2> /dev/null | tr '\0' ' ' | grep -q '[s]leep 9999' && seen="$seen process"
     rand=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
     echo "written by clone $(hf-id)" > /tmp/mark
     dd if=/dev/zero of=/tmp/big bs=1M count=8 2> /dev/null
