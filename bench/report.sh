@@ -295,7 +295,7 @@ echo "hf-lambda's Runtime API in the guest) behind \`hyperfork serve\`, loaded b
 echo "for $(arg "$SERVE_CMD" 1) s at each concurrency, every answer checked (a FunctionError or a body"
 echo "without the payload's echo is an error), served these ways in the same run: \`reuse\`,"
 echo "workers (clones of the template reset to its state by their VMM after every answer,"
-echo "over a channel serve holds; a bare function's mode clone); \`fresh\`, a fresh clone per"
+echo "over a channel serve holds; mode clone); \`fresh\`, a fresh clone per"
 echo "invocation from the template's warm pool (8); \`nopool\`, a fresh clone made when the"
 echo "invocation comes; \`warm\`, one long-lived VM reused by every invocation in turn (the"
 echo "warm-start floor, with no fresh state); \`boot\`, a VM booted per invocation. Latency is"
