@@ -46,7 +46,7 @@ if [ -f build/linux/vmlinux ]; then
 	fi
 	rm -rf "$img"
 
-	step "hyperfork serve: a Lambda function (AWS's example shell bootstrap) behind the Invoke API; each invocation in a fresh clone"
+	step "hyperfork serve: a Lambda function (AWS's example shell bootstrap) behind the Invoke API; each invocation in the template's state (a worker: a clone reset after each answer)"
 	fn=$(mktemp -d)
 	mke2fs -q -t ext2 -d tests/integration/lambda "$fn/code.img" 4M > /dev/null 2>&1 || rc=1
 	cat > "$fn/fn.json" <<-EOF
@@ -65,7 +65,7 @@ if [ -f build/linux/vmlinux ]; then
 		echo "-- the function answered: $(cat "$fn/out.json" 2>/dev/null)"
 		grep -q '"mark":"fresh"' "$fn/out.json" 2>/dev/null || rc=1
 	done
-	echo "(each answer says \"fresh\": every invocation ran in its own clone, none saw the other's file)"
+	echo "(each answer says \"fresh\": every invocation ran in the template's state, none saw the other's file, hostname or process; each has its own clone number)"
 	kill $serve; wait $serve
 	rm -rf "$fn"
 else
