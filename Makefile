@@ -70,10 +70,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(LIB) $(HF_LDLIBS) -lcmocka
 
 # Each unit test binary under a limit (UNIT_TIMEOUT seconds): a hang fails, named.
+# $(UNIT_LIMITED) $$t || $(UNIT_FAILED) in a recipe's loop over t.
 UNIT_TIMEOUT ?= 300
+UNIT_LIMITED = timeout -k 5 $(UNIT_TIMEOUT)
+UNIT_FAILED = { r=$$?; [ $$r = 124 ] && echo "FAIL $$t: no end within $(UNIT_TIMEOUT) s (UNIT_TIMEOUT)"; exit $$r; }
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; timeout -k 5 $(UNIT_TIMEOUT) $$t || \
-		{ r=$$?; [ $$r = 124 ] && echo "FAIL $$t: no end within $(UNIT_TIMEOUT) s (UNIT_TIMEOUT)"; exit $$r; }; done
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $(UNIT_LIMITED) $$t || $(UNIT_FAILED); done
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, clang with ASan/UBSan), each run for FUZZ_SECONDS
 # from its seeds (tests/fuzz/seeds.py and the bare guests' ELFs); what each finds stays in
@@ -154,8 +156,7 @@ sanitize-run:
 	@set -e; for t in $(UNIT_SRCS:%.c=build/san/%); do echo "== $$t"; \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \
-		timeout -k 5 $(UNIT_TIMEOUT) $$t > /dev/null || \
-		{ r=$$?; [ $$r = 124 ] && echo "FAIL $$t: no end within $(UNIT_TIMEOUT) s (UNIT_TIMEOUT)"; exit $$r; }; done
+		$(UNIT_LIMITED) $$t > /dev/null || $(UNIT_FAILED); done
 	HF_BIN=$(CURDIR)/build/san/hyperfork \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/san/reports/asan:detect_leaks=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \

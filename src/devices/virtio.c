@@ -447,12 +447,11 @@ static int vdev_attach(struct device *d, struct loop *l)
 static const char *vdev_cannot_reset(struct device *d)
 {
 	struct virtio_dev *v = d->priv;
-	if (!v->ops->rewind) {
-		snprintf(v->why_not_reset, sizeof(v->why_not_reset), "its %s device cannot be "
-			 "reset yet", v->ops->name);
-		return v->why_not_reset;
-	}
-	return v->ops->cannot_rewind ? v->ops->cannot_rewind(v) : NULL;
+	if (v->ops->rewind)
+		return NULL;
+	snprintf(v->why_not_reset, sizeof(v->why_not_reset), "its %s device cannot be reset yet",
+		 v->ops->name);
+	return v->why_not_reset;
 }
 
 /* The queues go back with the driver's rings in guest RAM: the transport as the clone

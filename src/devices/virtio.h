@@ -75,9 +75,7 @@ struct virtio_ops {
 	/* The VM went back to its start (a reset of a clone: its RAM, the driver's rings
 	 * included, is the template's again): the device's own state as when the clone
 	 * started, its host-side traffic of since dropped; the transport's registers and
-	 * queues are put back first (lock held). A device without rewind cannot be reset;
-	 * cannot_rewind may refuse too, saying why. */
-	const char *(*cannot_rewind)(struct virtio_dev *v);
+	 * queues are put back first (lock held). A device without rewind cannot be reset. */
 	int (*rewind)(struct virtio_dev *v);
 };
 

@@ -68,6 +68,13 @@ struct vblk {
 
 #define DISK_PAGE 4096u
 
+/* The bytes of disk page p (the last may be short). */
+static uint64_t page_len(const struct vblk *b, uint64_t p)
+{
+	uint64_t at = p * DISK_PAGE;
+	return b->size - at < DISK_PAGE ? b->size - at : DISK_PAGE;
+}
+
 /* Before len bytes at off are written in a clone that can be reset: save each page not
  * saved since the last reset. Returns 0, or -1 out of memory (nothing written then). */
 static int save_before_write(struct vblk *b, uint64_t off, size_t len)
@@ -86,11 +93,10 @@ static int save_before_write(struct vblk *b, uint64_t off, size_t len)
 			b->undo = u;
 			b->undo_cap = cap;
 		}
-		uint64_t at = p * DISK_PAGE, n = b->size - at < DISK_PAGE ? b->size - at : DISK_PAGE;
-		uint8_t *copy = malloc(n);
+		uint8_t *copy = malloc(page_len(b, p));
 		if (!copy)
 			return -1;
-		memcpy(copy, b->data + at, n);
+		memcpy(copy, b->data + p * DISK_PAGE, page_len(b, p));
 		b->undo[b->nundo++] = (struct undo){.page = p, .copy = copy};
 		b->saved[p / 64] |= 1ull << (p % 64);
 	}
@@ -193,10 +199,9 @@ static const char *vblk_cannot_clone(struct virtio_dev *v)
 static void undo_all(struct vblk *b, bool restore)
 {
 	for (size_t i = 0; i < b->nundo; i++) {
-		uint64_t at = b->undo[i].page * DISK_PAGE;
+		uint64_t p = b->undo[i].page;
 		if (restore)
-			memcpy(b->data + at, b->undo[i].copy,
-			       b->size - at < DISK_PAGE ? b->size - at : DISK_PAGE);
+			memcpy(b->data + p * DISK_PAGE, b->undo[i].copy, page_len(b, p));
 		free(b->undo[i].copy);
 		b->saved[b->undo[i].page / 64] &= ~(1ull << (b->undo[i].page % 64));
 	}

@@ -22,6 +22,14 @@
 
 /* ---- to the guest ----------------------------------------------------------------------- */
 
+/* The host program is gone or its socket broke: the connection is reset (a worker's socket
+ * is not kept, and its VM is asked to reset). */
+static void host_gone(struct conn *c)
+{
+	vsock_worker_lost(c);
+	vsock_conn_reset(c);
+}
+
 /* The host socket ended or broke: tell the guest, after what was already read, in e. */
 static void host_ended(struct conn *c, struct virtq_elem *e, bool broken)
 {
@@ -118,8 +126,7 @@ void vsock_guest_to_host(struct conn *c, const struct virtq_elem *e, uint32_t le
 		struct iovec iov[VIRTQ_MAX_SEGS];
 		ssize_t r = send_iov(c->fd, iov, virtq_slice(e->out, e->nout, HDR_LEN, len, iov));
 		if (r < 0) {
-			vsock_worker_lost(c);
-			vsock_conn_reset(c); /* the host program is gone */
+			host_gone(c);
 			return;
 		}
 		sent = (size_t)r;
@@ -306,13 +313,10 @@ void vsock_conn_event(struct watch *w, uint32_t events)
 	if (c->state == C_LINE) {
 		read_line(c, events);
 	} else if (c->state == C_CONNECTING) {
-		vsock_worker_lost(c);
-		vsock_conn_reset(c); /* the host program hung up before the guest answered */
+		host_gone(c); /* the host program hung up before the guest answered */
 	} else {
-		if ((events & EPOLLOUT) && flush_buf(c) < 0) {
-			vsock_worker_lost(c);
-			vsock_conn_reset(c);
-		}
+		if ((events & EPOLLOUT) && flush_buf(c) < 0)
+			host_gone(c);
 		if (c->state == C_ESTABLISHED && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 			host_to_guest(c);
 	}
