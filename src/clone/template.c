@@ -23,6 +23,7 @@ struct pool_child {
 	pid_t pid;
 	int sock; /* SOCK_SEQPACKET to the child */
 	bool warm;
+	bool on_demand; /* started for a request that found the pool dry */
 };
 
 struct pool {
@@ -247,6 +248,7 @@ int pool_activate(struct clones *cl, unsigned count, enum console_kind console,
 					return 1;
 				if (r < 0)
 					break;
+				pl->kids[pl->n - 1].on_demand = true;
 			}
 			pick = pool_first_warm(pl, CLONE_READY_TIMEOUT_MS);
 		}
@@ -256,6 +258,7 @@ int pool_activate(struct clones *cl, unsigned count, enum console_kind console,
 		}
 		struct pool_child kid = pl->kids[pick];
 		pl->kids[pick] = pl->kids[--pl->n];
+		on_demand |= kid.on_demand;
 		unsigned id = next_clone_id(cl);
 		struct activation a = {.id = id, .console = console, .request_tsc = request_tsc};
 		trace_point("pool-activate");
