@@ -2,8 +2,10 @@
 # Reset against clone, measured inside the guest from the moment the VMM took the request
 # to the guest's first instruction after it (bench/guests/resetlat.c, forklat.c): a clone of
 # a --reusable template reset N times after it wrote 1, 16, 256 pages or all of its free
-# RAM; beside them, in the same run, clones activated from a template's warm pool (a
-# --reusable template and a plain one) and fork() clones of a running VM of the same size.
+# RAM, through the control socket (reset) and as serve's workers are, by their VMM on the
+# vCPU's own thread after each answer (reset-worker); beside them, in the same run, clones
+# activated from a template's warm pool (a --reusable template and a plain one) and fork()
+# clones of a running VM of the same size.
 # Writes bench/results/reset.csv and reset-summary.csv.
 #   bench/reset.sh [N] [MEM_MB] [PAGES]     e.g. bench/reset.sh 20 128 "1 16 256 all"
 set -u
@@ -35,6 +37,45 @@ for p in $PAGES; do
 		wait_line "$con" "^resetlat: dirtied $i " || { echo "reset.sh: reset $i of $name did not finish" >&2; break; }
 	done
 	awk -v p="${written:-$p}" '/^resetlat: clone [0-9]+ request_ns/ && $3 > 1 { printf "reset,%s,%d,%.1f\n", p, $3, $5 / 1000 }' "$con" >> "$CSV"
+	$HF stop "$name" > /dev/null 2>&1
+	wait
+done
+
+# A worker: the clone serves invocations over its function socket and is reset by its VMM
+# on the vCPU's own thread after each answer (what serve's workers do), no control socket.
+for p in $PAGES; do
+	name=w$p
+	echo "worker reset after $p page(s) written, ${MEM} MB: $N invocations" >&2
+	$HF run --name "$name" --mem "${MEM}M" --timeout 3600 --console none --template --pool 1 \
+		--reusable --function --bare "$GUEST" --cmdline "$p worker" 2>> "$log" &
+	template_up "$name" || { echo "reset.sh: template $name did not come up" >&2; continue; }
+	$HF fork "$name" --console none > /dev/null 2>> "$log"
+	python3 - "$RUN/$name.1.fn" "$((N + 1))" > "$RUN/$name.answers" 2>> "$log" <<'PYEOF' ||
+import socket, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+for _ in range(600):
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        break
+    except OSError:
+        time.sleep(0.1)
+f = s.makefile("rb")
+s.sendall(b"WORKER\n")
+if not f.readline().startswith(b"READY "):
+    sys.exit("no READY")
+for i in range(n):
+    s.sendall(b"INVOKE r%d %d - - 0 1\nx" % (i, int(time.time() * 1000) + 3600000))
+    head = f.readline().split()
+    if not head or head[0] != b"RESPONSE":
+        sys.exit("bad answer %r" % head)
+    print(f.read(int(head[1])).decode())
+    if not f.readline().startswith(b"READY "):
+        sys.exit("no READY after answer %d" % i)
+PYEOF
+		echo "reset.sh: worker $name failed (see $log)" >&2
+	# The first answer is the clone's (activation); each later one follows a reset.
+	tail -n +2 "$RUN/$name.answers" | awk '{ printf "reset-worker,%s,%d,%.1f\n", $3, $1, $2 / 1000 }' >> "$CSV"
 	$HF stop "$name" > /dev/null 2>&1
 	wait
 done

@@ -42,7 +42,7 @@ void vcpu_install_kick_handler(void)
 static bool held(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
-	return vm->pause_req || c->loop_call || c->halted || c->waiting ||
+	return vm->pause_req || vm->idle || c->loop_call || c->halted || c->waiting ||
 	       (c->sleep_until && c->sleep_until > now_ns());
 }
 
@@ -64,6 +64,7 @@ static bool vcpu_park(struct vcpu *c)
 		pr_debug("vCPU %u: completing run returned %s", c->index, strerror(errno));
 
 	pthread_mutex_lock(&vm->lock);
+	bool was_idle = vm->idle;
 	c->parked = true;
 	vm->nparked++;
 	pthread_cond_broadcast(&vm->cond);
@@ -85,6 +86,10 @@ static bool vcpu_park(struct vcpu *c)
 	if (!end)
 		__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vm->lock);
+	/* A guest with a paravirtual clock learns it was stopped by the host, not stuck (its
+	 * lockup watchdogs stay quiet); others refuse, which is fine. */
+	if (was_idle && !end && ioctl(c->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		pr_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", c->index, strerror(errno));
 	return end;
 }
 
@@ -259,6 +264,11 @@ static void *thread_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&vm->lock);
 		bool park = must_park(c);
+		/* A hold asked and lifted before this thread parked (an idle worker written to at
+		 * once) leaves immediate_exit set: nothing wants it any more. (Who asks a park sets
+		 * it under this lock, so none is lost.) */
+		if (!park)
+			__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 		pthread_mutex_unlock(&vm->lock);
 		if (park) {
 			if (vcpu_park(c))
@@ -446,6 +456,27 @@ void vcpus_pause(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+void vm_hold_idle(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->idle = true;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->lock);
+	kick_all(vm);
+}
+
+void vm_release_idle(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->idle) {
+		vm->idle = false;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void vcpus_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
@@ -466,6 +497,7 @@ void vcpus_forget(struct vm *vm)
 void vcpus_rewind(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
+	vm->idle = false;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		c->waiting = c->halted = c->loop_call = false;

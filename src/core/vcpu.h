@@ -74,6 +74,12 @@ void vcpu_call_loop(struct vcpu *c);
  * vCPU whose exit asked it does it on its thread (vm->reset_here), else the main loop
  * (vm_reset_asked tells it so, once); every device's reset hook runs. Any thread. */
 void vm_ask_reset(struct vm *vm);
+/* An idle worker (a device told its host program it is ready and the guest only waits for
+ * it): its vCPUs park at their next exit and stay parked, costing the host nothing, until
+ * vm_release_idle (the program wrote), a reset (vcpus_rewind) or the VM's end. Any thread,
+ * no wait. */
+void vm_hold_idle(struct vm *vm);
+void vm_release_idle(struct vm *vm);
 /* Main thread: c has stopped for the main loop and is parked. */
 bool vcpu_loop_called(struct vcpu *c);
 /* Main thread: c may go on (its call has been served). */

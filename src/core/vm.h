@@ -60,6 +60,8 @@ struct vm {
 	bool pause_req;    /* vCPUs must park */
 	unsigned nparked;  /* vCPUs parked */
 	bool user_paused;  /* paused through the control socket */
+	bool idle;         /* an idle worker: vCPUs held until its host program writes
+	                      (vm_hold_idle) */
 	bool exiting;      /* the VM is stopping */
 	bool threads_stop; /* vCPU threads must end (the VM goes on without them) */
 	bool frozen;       /* the guest never runs again in this process (a template: no KVM

@@ -134,7 +134,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	struct fn_config *c = &sc->fns[index];
 	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
-					     "handler", "environment", "mode", "recycle", NULL};
+					     "handler", "environment", "mode", "recycle", "idle", NULL};
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
@@ -176,6 +176,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	    get_uint(f, name, "concurrency", 1, 1000, 10, &c->concurrency, err, errlen) < 0 ||
 	    get_uint(f, name, "pool", 0, 64, 4, &c->pool, err, errlen) < 0 ||
 	    get_uint(f, name, "recycle", 0, 1000000, 0, &c->recycle, err, errlen) < 0 ||
+	    get_uint(f, name, "idle", 0, 86400, 600, &c->idle_s, err, errlen) < 0 ||
 	    parse_env(f, name, c, err, errlen) < 0 || parse_mode(f, name, c, err, errlen) < 0)
 		return -1;
 	if (c->handler && strpbrk(c->handler, " \t\n"))

@@ -29,6 +29,9 @@
  *       "recycle": 0,                           mode clone: a clone reused this many times is
  *                                               replaced by a fresh one (0: never; 1 to
  *                                               1000000)
+ *       "idle": 600,                            mode clone: a worker that took no invocation
+ *                                               for this many seconds ends (0: never; at
+ *                                               most 86400)
  *       "handler": "function.handler",          optional, $_HANDLER in the guest (Linux)
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
  *                                               most 1024 bytes as KEY=VALUE lines; Linux)
@@ -57,6 +60,8 @@ struct fn_config {
 	enum fn_mode mode;
 	unsigned recycle; /* mode clone: invocations a reused clone runs before it is replaced
 			     (0: no limit) */
+	unsigned idle_s;  /* mode clone: seconds a worker may wait for an invocation before it
+			     ends (0: no limit) */
 	char *env; /* "KEY=VALUE\n" lines, malloc'd, "" if none */
 };
 

@@ -201,7 +201,8 @@ static int worker_new(struct function *f, const struct invocation *inv, struct i
 	for (unsigned i = 0; i < f->cfg->concurrency && slot < 0; i++)
 		if (!f->workers[i].used) {
 			f->workers[i] = (struct fn_worker){.clone = r->clone, .used = true,
-							   .busy = true, .chan.fd = -1};
+							   .busy = true, .chan.fd = -1,
+							   .idle_since = now_ns()};
 			slot = (int)i;
 		}
 	f->stats.live--; /* (counted again once it takes the invocation) */
@@ -284,11 +285,34 @@ static bool reuse_release(struct function *f, struct inv_result *r)
 	    (!f->cfg->recycle || w->uses < f->cfg->recycle)) {
 		pthread_mutex_lock(&f->lock);
 		w->busy = false;
+		w->idle_since = now_ns();
 		pthread_mutex_unlock(&f->lock);
 		return true;
 	}
 	worker_drop(f, w, r);
 	return true;
+}
+
+unsigned function_reap_idle(struct function *f, uint64_t now)
+{
+	unsigned n = 0;
+	if (f->cfg->mode != FN_MODE_CLONE || !f->cfg->idle_s || !f->workers)
+		return 0;
+	for (unsigned i = 0; i < f->cfg->concurrency; i++) {
+		struct fn_worker *w = &f->workers[i];
+		pthread_mutex_lock(&f->lock);
+		bool stale = w->used && !w->busy &&
+			     now - w->idle_since > (uint64_t)f->cfg->idle_s * 1000000000ull;
+		w->busy |= stale; /* taken: no invocation gets it now */
+		pthread_mutex_unlock(&f->lock);
+		if (!stale)
+			continue;
+		pr_info("serve: function %s: worker %s took no invocation for %u s: it ends",
+			f->cfg->name, w->clone.name, f->cfg->idle_s);
+		worker_drop(f, w, NULL);
+		n++;
+	}
+	return n;
 }
 
 /* The worker's console, kept: this invocation's part starts at r->console_from. */

@@ -151,8 +151,10 @@ int serve_run(const struct serve_opts *o)
 	int sig;
 	while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) {
 		serve_http_refresh(&s.http);
+		uint64_t now = now_ns();
 		for (unsigned i = 0; i < s.config.nfns; i++) {
 			struct function *f = &s.fns[i];
+			function_reap_idle(f, now);
 			if (!function_poll(f, INIT_TIMEOUT_MS))
 				continue;
 			if (f->state == FN_READY)

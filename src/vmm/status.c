@@ -27,7 +27,8 @@ static void read_smaps_rollup(struct hf_vm_status *st)
 	fclose(f);
 }
 
-/* running, paused, exiting, or template (frozen). vm->lock held. */
+/* running, paused, idle (a worker waiting for its next invocation, its vCPUs parked),
+ * exiting, or template (frozen). vm->lock held. */
 static const char *state_name(const struct vm *vm)
 {
 	if (vm->exiting)
@@ -36,6 +37,8 @@ static const char *state_name(const struct vm *vm)
 		return "template";
 	if (vm->user_paused)
 		return "paused";
+	if (vm->idle)
+		return "idle";
 	return "running";
 }
 

@@ -40,7 +40,8 @@ cat > "$RUN/fn.json" << EOF
    "memory": 256, "timeout": $(scaled 3), "concurrency": 8, "pool": 2,
    "handler": "serve.handler", "environment": {"GREETING": "hello from the config"}},
   {"name": "one", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
-   "memory": 256, "timeout": $(scaled 3), "concurrency": 1, "pool": 0, "handler": "serve.handler"},
+   "memory": 256, "timeout": $(scaled 3), "concurrency": 1, "pool": 0, "idle": $(scaled 2),
+   "handler": "serve.handler"},
   {"name": "warm", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
    "memory": 256, "timeout": $(scaled 3), "mode": "warm", "handler": "serve.handler"},
   {"name": "cold", "kernel": "$BZIMAGE", "initrd": "$LAMBDA_INITRD", "disks": ["$RUN/code.img"],
@@ -92,6 +93,9 @@ check "each with its own clone number and random bytes" \
 # Reset clones are numbered from 1048576 (clone/reset.c): a worker served the later ones.
 check "a worker reset after its answer served the next invocation" \
 	test "$(echo "$marks" | grep -o '"clone":[0-9]*' | tail -1 | cut -d: -f2)" -ge 1048576
+# Between invocations a Linux worker's vCPUs are parked until serve writes to it again.
+check "between invocations the worker is idle (hyperfork ls: state idle, its vCPUs parked)" \
+	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/)\" | grep -Eq '^echo\.[0-9]+ +[0-9]+ +idle '"
 
 invoke echo '{"op":"fail"}'
 check "a function error: FunctionError Handled, the runtime's error document" \
@@ -126,6 +130,17 @@ wait_for 30 bash -c "curl -s $URL/metrics | grep -q 'hyperfork_invocations_activ
 invoke one '{}'
 check "past the function's concurrency: TooManyRequestsException" bash -c "[ $st != 0 ] && grep -q TooManyRequestsException '$RUN/inv.err'"
 wait $slow
+# A worker of "one", idle past the function's "idle" seconds, ends; the next invocation
+# makes another.
+invoke one '{"op":"mark"}'
+check "function one has a worker, idle after its answer" \
+	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/)\" | grep -Eq '^one\.[0-9]+ +[0-9]+ +idle '"
+check "a worker idle past the function's \"idle\" ends" \
+	wait_for 30 bash -c "! '$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/)\" | grep -q '^one\.'"
+check "serve says why" grep -q "function one: worker one\.[0-9]* took no invocation for $(scaled 2) s: it ends" "$RUN/serve.err"
+invoke one '{"op":"mark"}'
+check "the next invocation gets a new worker (a fresh clone: numbered below reset ones)" \
+	test "$(grep -o '"clone":[0-9]*' "$RUN/out.json" | cut -d: -f2)" -lt 1048576
 
 # ---------------------------------------------------------------- more than one answer, big answers, logs
 cinvoke echo '{"op":"twice"}'

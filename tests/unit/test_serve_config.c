@@ -58,6 +58,7 @@ static void test_full_function(void **state)
 	assert_int_equal(f->pool, 4);
 	assert_int_equal(f->mode, FN_MODE_CLONE);
 	assert_int_equal(f->recycle, 0);
+	assert_int_equal(f->idle_s, 600);
 	assert_string_equal(f->env, "");
 	assert_null(f->image);
 	assert_null(serve_config_find(&c, "nope"));
@@ -83,11 +84,12 @@ static void test_bare_function(void **state)
 	serve_config_free(&c);
 	/* A fresh clone for each invocation, or clones reused up to a count. */
 	assert_int_equal(parse("{\"functions\":[{\"name\":\"f\",\"image\":\"e.elf\",\"mode\":\"fresh\"},"
-			       "{\"name\":\"r\",\"image\":\"e.elf\",\"recycle\":50}]}", &c, err), 0);
+			       "{\"name\":\"r\",\"image\":\"e.elf\",\"recycle\":50,\"idle\":0}]}", &c, err), 0);
 	assert_int_equal(serve_config_find(&c, "f")->mode, FN_MODE_FRESH);
 	assert_true(fn_cloned(serve_config_find(&c, "f")));
 	assert_int_equal(serve_config_find(&c, "r")->mode, FN_MODE_CLONE);
 	assert_int_equal(serve_config_find(&c, "r")->recycle, 50);
+	assert_int_equal(serve_config_find(&c, "r")->idle_s, 0);
 	/* mode fresh has a template, its pool and a clone per invocation, as mode clone */
 	assert_int_equal(fn_jail_memory_mb(serve_config_find(&c, "f")), (256 + 64) * (1 + 4 + 10));
 	serve_config_free(&c);

@@ -695,6 +695,7 @@ static void test_worker_is_reset_after_its_answer(void **state)
 	int w = host_connect(p);
 	assert_int_equal(write(w, "WORKER 9000\n", 12), 12);
 	uint32_t port = worker_accepted(f, w, "READY 4\n");
+	assert_true(f->vm.idle); /* ready: its vCPUs are held until its program writes */
 	int w2 = host_connect(p);
 	assert_int_equal(write(w2, "WORKER 9000\n", 12), 12);
 	pump(f);
@@ -704,6 +705,7 @@ static void test_worker_is_reset_after_its_answer(void **state)
 	/* The exchange, then the guest ends the connection. */
 	assert_int_equal(write(w, "INVOKE\n", 7), 7);
 	pump(f);
+	assert_false(f->vm.idle);
 	assert_true(recv_pkt(f, &h, buf));
 	assert_int_equal(h.op, RW);
 	assert_memory_equal(buf, "INVOKE\n", 7);
@@ -734,6 +736,7 @@ static void test_worker_is_reset_after_its_answer(void **state)
 	wr(f, 0x050, EVQ);
 	port = worker_accepted(f, w, "READY 1048577\n");
 	pump(f);
+	assert_false(f->vm.idle); /* the invocation sent early lets it run at once */
 	assert_true(recv_pkt(f, &h, buf));
 	assert_int_equal(h.op, RW);
 	assert_int_equal(h.dst_port, 9000);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/vcpu.h"
 #include "core/vm.h"
 #include "devices/devices.h"
 #include "devices/virtio.h"
@@ -79,6 +80,8 @@ static void handle_packet(struct vsock *vs, const struct virtq_elem *e)
 			return;
 		}
 		c->state = C_ESTABLISHED;
+		if (c->worker) /* READY: the guest only waits for the next invocation now */
+			vm_hold_idle(vs->v.dev.vm);
 		break;
 	case OP_RW:
 		if (c->state != C_ESTABLISHED || c->guest_shut_send) {

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/vcpu.h"
 #include "core/vm.h"
 #include "devices/vsock/vsock.h"
 #include "util/log.h"
@@ -310,6 +311,8 @@ void vsock_conn_event(struct watch *w, uint32_t events)
 	pthread_mutex_lock(&vs->v.lock);
 	if (c->fd != w->fd || c->state == C_FREE || c->state == C_RESET)
 		goto out; /* closed since the event was taken */
+	if (c->worker)
+		vm_release_idle(vs->v.dev.vm); /* its program wrote (or hung up): the guest runs */
 	if (c->state == C_LINE) {
 		read_line(c, events);
 	} else if (c->state == C_CONNECTING) {
