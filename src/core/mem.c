@@ -112,6 +112,9 @@ void mem_unmap(struct guest_mem *m)
 	m->pristine = NULL;
 	free(m->written);
 	m->written = NULL;
+	free(m->kept);
+	m->kept = NULL;
+	m->nkept = 0;
 	if (m->file)
 		close(m->fd);
 	m->file = false;
@@ -133,13 +136,17 @@ int mem_private(struct guest_mem *m)
 		pr_debug("madvise on guest RAM: %s", strerror(errno));
 	void *v = mmap(NULL, len, PROT_READ, MAP_SHARED, m->fd, 0);
 	m->written = calloc(MEM_BITMAP_WORDS(len), sizeof(uint64_t));
-	if (v == MAP_FAILED || !m->written) {
+	m->kept = calloc(MEM_BITMAP_WORDS(len), sizeof(uint64_t));
+	m->nkept = 0;
+	if (v == MAP_FAILED || !m->written || !m->kept) {
 		pr_err("cannot map a view of the template's RAM: %s",
 		       v == MAP_FAILED ? strerror(errno) : "out of memory");
 		if (v != MAP_FAILED)
 			munmap(v, len);
 		free(m->written);
 		m->written = NULL;
+		free(m->kept);
+		m->kept = NULL;
 		return -1;
 	}
 	m->pristine = v;
@@ -161,6 +168,26 @@ void mem_note_write(const struct guest_mem *m, const void *hva, uint64_t len)
 static void put_back(struct guest_mem *m, uint64_t first, uint64_t n)
 {
 	memcpy(m->base + first * MEM_PAGE, m->pristine + first * MEM_PAGE, n * MEM_PAGE);
+	for (uint64_t pg = first; pg < first + n; pg++)
+		if (!(m->kept[pg / 64] >> (pg % 64) & 1)) {
+			m->kept[pg / 64] |= 1ull << (pg % 64);
+			m->nkept++;
+		}
+}
+
+/* Too many private copies kept for the pages a reset puts back (see MEM_TRIM_PAGES): drop
+ * them all; the guest reads the file's where it next touches RAM. */
+static void trim(struct guest_mem *m, long restored)
+{
+	if (m->nkept <= MEM_TRIM_PAGES || m->nkept <= (uint64_t)restored * MEM_TRIM_RATIO)
+		return;
+	uint64_t len = ALIGN_UP(m->ram_size, HUGE_ALIGN);
+	if (madvise(m->base, len, MADV_DONTNEED) < 0) {
+		pr_debug("reset: MADV_DONTNEED on guest RAM: %s", strerror(errno));
+		return; /* the copies are right, only kept */
+	}
+	memset(m->kept, 0, MEM_BITMAP_WORDS(len) * sizeof(uint64_t));
+	m->nkept = 0;
 }
 
 #define PM_PRESENT (1ull << 63)
@@ -230,6 +257,7 @@ long mem_restore(struct guest_mem *m, uint64_t *const *dirty)
 		}
 	}
 	memset(m->written, 0, MEM_BITMAP_WORDS(ALIGN_UP(m->ram_size, HUGE_ALIGN)) * sizeof(uint64_t));
+	trim(m, n);
 	return n;
 }
 

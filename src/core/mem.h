@@ -32,7 +32,18 @@ struct guest_mem {
 	const uint8_t *pristine; /* the file, mapped shared read-only: what mem_restore copies */
 	uint64_t *written;  /* pages the VMM wrote since the last mem_restore, a bit per 4 KiB
 	                       of RAM from base (mem_private makes it); NULL: none kept */
+	uint64_t *kept;     /* pages mem_restore copied back since RAM was last trimmed: this
+	                       process holds them privately, equal to the file's */
+	uint64_t nkept;
 };
+
+/* mem_restore copies the pages a reset puts back (cheap for the few a guest writes); the
+ * copies stay private to the process, and a guest that writes other pages each time would
+ * keep more and more. Once they number over MEM_TRIM_PAGES and MEM_TRIM_RATIO times the
+ * pages one reset puts back, it drops every private page instead (the file's are read
+ * again where the guest touches them): a reused clone's memory stays bounded. */
+#define MEM_TRIM_PAGES 1024
+#define MEM_TRIM_RATIO 4
 
 #define MEM_PAGE 4096ull
 /* 64-bit words of a bitmap with a bit per page of size bytes. */

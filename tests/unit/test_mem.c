@@ -3,8 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -349,6 +352,63 @@ static void test_file_private_restore(void **state)
 	assert_null(m.written);
 }
 
+/* Whether this process holds page pg of m privately (a copy of its own, not the file's). */
+static bool held_privately(const struct guest_mem *m, uint64_t pg)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	assert_true(fd >= 0);
+	off_t at = (off_t)(((uintptr_t)m->base / 4096 + pg) * sizeof(e));
+	assert_int_equal(pread(fd, &e, sizeof(e), at), sizeof(e));
+	close(fd);
+	return (e >> 63 & 1) && !(e >> 61 & 1); /* present, not a file page */
+}
+
+/* A reused clone whose guest writes other pages each time: the copies mem_restore makes
+ * stay private, until they are over MEM_TRIM_PAGES and MEM_TRIM_RATIO times what one
+ * reset puts back; then every private page is dropped and RAM reads the template's. */
+static void test_restore_trims(void **state)
+{
+	(void)state;
+	struct guest_mem m;
+	const uint64_t pages = 4096; /* 16 MiB */
+	mem_layout(&m, pages * 4096, 0);
+	assert_int_equal(mem_map_file(&m, false), 0);
+	for (uint64_t pg = 0; pg < pages; pg++)
+		memset(m.base + pg * 4096, (int)(pg % 251) + 1, 4096);
+	assert_int_equal(mem_private(&m), 0);
+	uint64_t bits[MEM_BITMAP_WORDS(4096 * 4096)];
+	uint64_t *dirty[] = {bits};
+	/* Resets of 300 pages each, a different 300 every time. */
+	uint64_t first = 0;
+	for (int round = 0; m.nkept <= MEM_TRIM_PAGES; round++) {
+		memset(bits, 0, sizeof(bits));
+		for (uint64_t pg = first; pg < first + 300; pg++) {
+			m.base[pg * 4096] = 0x7f;
+			bits[pg / 64] |= 1ull << (pg % 64);
+		}
+		assert_int_equal(mem_restore(&m, dirty), 300);
+		assert_true(held_privately(&m, first)); /* a copy, kept */
+		assert_int_equal(m.base[first * 4096], (int)(first % 251) + 1);
+		first += 300;
+		assert_true(round < 10);
+	}
+	/* 1200 kept; a reset of 300 more: 1500 > 1024 and > 4 x 300: all dropped. */
+	memset(bits, 0, sizeof(bits));
+	for (uint64_t pg = first; pg < first + 300; pg++) {
+		m.base[pg * 4096] = 0x7f;
+		bits[pg / 64] |= 1ull << (pg % 64);
+	}
+	m.base[4000 * 4096] = 0x7f; /* and one nobody names */
+	assert_int_equal(mem_restore(&m, dirty), 300);
+	assert_int_equal(m.nkept, 0);
+	for (uint64_t pg = 0; pg < pages; pg++) {
+		assert_false(held_privately(&m, pg));
+		assert_int_equal(m.base[pg * 4096], (int)(pg % 251) + 1);
+	}
+	mem_unmap(&m);
+}
+
 /* Anonymous RAM has no template's copy to go back to. */
 static void test_restore_needs_file(void **state)
 {
@@ -382,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_ptr_real_hole),
 		cmocka_unit_test(test_map_unmap),
 		cmocka_unit_test(test_file_private_restore),
+		cmocka_unit_test(test_restore_trims),
 		cmocka_unit_test(test_restore_needs_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
