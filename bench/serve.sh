@@ -23,7 +23,8 @@
 # initialisation) against a clone of the template frozen after it.
 # Writes bench/results/serve.csv, serve-burst.csv and serve-init.csv.
 #   bench/serve.sh [SECONDS] [CONCURRENCIES] [N] [INIT_LOOPS] [BURST_N]
-# SERVE_SYSTEMS="bare" measures only the bare function (and skips the paper's experiment).
+# SERVE_SYSTEMS="bare" measures only the bare function (and skips the paper's experiment),
+# SERVE_MODES="reuse warm" only those modes; BURST_N 0 (or no bare reuse) skips the burst.
 set -u
 DUR=${1:-10}
 CONCS=${2:-"1 2 8 64"}
@@ -58,7 +59,7 @@ bare_fn() { # NAME MODE POOL: the bare function
    "mode": "%s", "pool": %s},\n' "$1" "$BARE" "$2" "$3"
 }
 # The ways each system is served.
-modes_of() { echo reuse fresh nopool warm boot; }
+modes_of() { echo ${SERVE_MODES:-reuse fresh nopool warm boot}; }
 INIT=0
 case " $SYSTEMS " in *" linux "*) INIT=1 ;; esac
 {
@@ -163,6 +164,7 @@ done
 # A burst of BURST_N invocations against the bare function's workers: is the memory flat?
 # (wrk runs for a time: long enough for BURST_N at the rate measured above at concurrency 8.)
 echo "seconds,concurrency,invocations,errors,avail_before_mib,avail_after_mib,fn_mem_before_kib,fn_mem_after_kib" > "$BURST_CSV"
+if [ "$BURST_N" -gt 0 ] && [[ " $SYSTEMS " == *" bare "* ]] && [[ " $(modes_of bare) " == *" reuse "* ]]; then
 rate=$(awk -F, '$1 == "bare" && $2 == "reuse" && $3 == 8 { print $6 }' "$CSV")
 secs=$(awk -v r="${rate:-0}" -v n="$BURST_N" 'BEGIN { s = r > 0 ? int(n / r * 1.2) + 1 : 60; print s < 5 ? 5 : s }')
 sleep 2
@@ -174,6 +176,7 @@ n=$(awk '/requests in/ { print $1 }' "$RUN/wrk.out")
 err=$(awk '/^bad answers:/ { print $3 }' "$RUN/wrk.out")
 echo "$secs,8,${n:-0},${err:-0},$before,$after,$((${fbefore:-0} / 1024)),$((${fafter:-0} / 1024))" >> "$BURST_CSV"
 echo "serve: burst of ${n:-0} invocations (bare-reuse, concurrency 8, $secs s; ${err:-0} bad answers): MemAvailable $before -> $after MiB, the function's memory $((${fbefore:-0} / 1024)) -> $((${fafter:-0} / 1024)) KiB"
+fi
 
 # The paper's 64 invocations, through serve.
 [ $INIT = 1 ] || { curl -s "$URL/metrics" > "$OUT/serve-metrics.txt"; exit 0; }

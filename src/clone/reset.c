@@ -91,9 +91,10 @@ static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc, bool
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i], on_vcpu) < 0)
 			return -1;
-	trace_point("reset-kvm-vcpus");
-	if (snapshot_restore_clock(cl->snap, vm) < 0)
-		return -1;
+	/* No KVM_SET_CLOCK: the VM's clock offset is the one the clone's start set (only the
+	 * VMM sets it), so kvm-clock already reads the template's clock moved on by the time
+	 * since, as setting it again would make it; the MSRs just loaded make KVM refresh the
+	 * guest's copy. */
 	trace_point("reset-kvm");
 	vcpus_rewind(vm);
 	vm->clone_id = id;
