@@ -167,12 +167,20 @@ void mem_note_write(const struct guest_mem *m, const void *hva, uint64_t len)
 /* Copy pages [first, first + n) (of RAM from base) back from the file. */
 static void put_back(struct guest_mem *m, uint64_t first, uint64_t n)
 {
-	memcpy(m->base + first * MEM_PAGE, m->pristine + first * MEM_PAGE, n * MEM_PAGE);
-	for (uint64_t pg = first; pg < first + n; pg++)
-		if (!(m->kept[pg / 64] >> (pg % 64) & 1)) {
+	bool drop = n >= MEM_DROP_RUN &&
+		    madvise(m->base + first * MEM_PAGE, n * MEM_PAGE, MADV_DONTNEED) == 0;
+	if (!drop)
+		memcpy(m->base + first * MEM_PAGE, m->pristine + first * MEM_PAGE, n * MEM_PAGE);
+	for (uint64_t pg = first; pg < first + n; pg++) {
+		bool was = m->kept[pg / 64] >> (pg % 64) & 1;
+		if (drop && was) {
+			m->kept[pg / 64] &= ~(1ull << (pg % 64));
+			m->nkept--;
+		} else if (!drop && !was) {
 			m->kept[pg / 64] |= 1ull << (pg % 64);
 			m->nkept++;
 		}
+	}
 }
 
 /* Too many private copies kept for the pages a reset puts back (see MEM_TRIM_PAGES): drop
@@ -231,9 +239,9 @@ long mem_restore(struct guest_mem *m, uint64_t *const *dirty)
 	if (!dirty) {
 		n = restore_private(m);
 	} else {
-		/* Runs of pages set in either bitmap; regions are laid out one after the other
-		 * from base. */
-		uint64_t off = 0;
+		/* Runs of pages set in either bitmap, joined across words (run_start, run_len:
+		 * the one being gathered); regions are laid out one after the other from base. */
+		uint64_t off = 0, run_start = 0, run_len = 0;
 		for (unsigned r = 0; r < m->nregions; r++) {
 			uint64_t pages = m->regions[r].size / MEM_PAGE, first = off / MEM_PAGE;
 			for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
@@ -247,7 +255,14 @@ long mem_restore(struct guest_mem *m, uint64_t *const *dirty)
 					if (start < pages) {
 						if (start + cnt > pages)
 							cnt = pages - start;
-						put_back(m, first + start, cnt);
+						if (run_len && run_start + run_len == first + start) {
+							run_len += cnt;
+						} else {
+							if (run_len)
+								put_back(m, run_start, run_len);
+							run_start = first + start;
+							run_len = cnt;
+						}
 						n += (long)cnt;
 					}
 					bits = e == 64 ? 0 : bits & ~((1ull << e) - 1);
@@ -255,6 +270,8 @@ long mem_restore(struct guest_mem *m, uint64_t *const *dirty)
 			}
 			off += m->regions[r].size;
 		}
+		if (run_len)
+			put_back(m, run_start, run_len);
 	}
 	memset(m->written, 0, MEM_BITMAP_WORDS(ALIGN_UP(m->ram_size, HUGE_ALIGN)) * sizeof(uint64_t));
 	trim(m, n);

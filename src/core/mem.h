@@ -37,11 +37,14 @@ struct guest_mem {
 	uint64_t nkept;
 };
 
-/* mem_restore copies the pages a reset puts back (cheap for the few a guest writes); the
- * copies stay private to the process, and a guest that writes other pages each time would
- * keep more and more. Once they number over MEM_TRIM_PAGES and MEM_TRIM_RATIO times the
- * pages one reset puts back, it drops every private page instead (the file's are read
- * again where the guest touches them): a reused clone's memory stays bounded. */
+/* mem_restore copies back the pages a reset puts back in short runs (cheap for the few a
+ * guest writes here and there), and drops runs of MEM_DROP_RUN pages or more instead
+ * (MADV_DONTNEED: the guest reads the file's again where it touches them, and the process
+ * holds no copy). The copies stay private to the process, and a guest that writes other
+ * pages each time would keep more and more: once they number over MEM_TRIM_PAGES and
+ * MEM_TRIM_RATIO times the pages one reset puts back, every private page is dropped. A
+ * reused clone's memory stays near a fresh one's. */
+#define MEM_DROP_RUN 64
 #define MEM_TRIM_PAGES 1024
 #define MEM_TRIM_RATIO 4
 

@@ -364,9 +364,10 @@ static bool held_privately(const struct guest_mem *m, uint64_t pg)
 	return (e >> 63 & 1) && !(e >> 61 & 1); /* present, not a file page */
 }
 
-/* A reused clone whose guest writes other pages each time: the copies mem_restore makes
- * stay private, until they are over MEM_TRIM_PAGES and MEM_TRIM_RATIO times what one
- * reset puts back; then every private page is dropped and RAM reads the template's. */
+/* A reused clone: long runs of written pages are dropped (the file's read again), short
+ * ones copied back; the copies stay private, until they are over MEM_TRIM_PAGES and
+ * MEM_TRIM_RATIO times what one reset puts back; then every private page is dropped and
+ * RAM reads the template's. */
 static void test_restore_trims(void **state)
 {
 	(void)state;
@@ -379,23 +380,39 @@ static void test_restore_trims(void **state)
 	assert_int_equal(mem_private(&m), 0);
 	uint64_t bits[MEM_BITMAP_WORDS(4096 * 4096)];
 	uint64_t *dirty[] = {bits};
-	/* Resets of 300 pages each, a different 300 every time. */
+
+	/* A run of 64 pages (256 KiB written in one go, across two words of the bitmaps):
+	 * dropped, nothing kept. */
+	memset(bits, 0, sizeof(bits));
+	for (uint64_t pg = 3500; pg < 3564; pg++) {
+		m.base[pg * 4096 + 9] = 0x7f;
+		bits[pg / 64] |= 1ull << (pg % 64);
+	}
+	assert_true(held_privately(&m, 3500));
+	assert_int_equal(mem_restore(&m, dirty), 64);
+	assert_int_equal(m.nkept, 0);
+	for (uint64_t pg = 3500; pg < 3564; pg++) {
+		assert_false(held_privately(&m, pg));
+		assert_int_equal(m.base[pg * 4096 + 9], (int)(pg % 251) + 1);
+	}
+
+	/* Resets of 300 scattered pages (every other one) each, different ones every time. */
 	uint64_t first = 0;
 	for (int round = 0; m.nkept <= MEM_TRIM_PAGES; round++) {
 		memset(bits, 0, sizeof(bits));
-		for (uint64_t pg = first; pg < first + 300; pg++) {
+		for (uint64_t pg = first; pg < first + 600; pg += 2) {
 			m.base[pg * 4096] = 0x7f;
 			bits[pg / 64] |= 1ull << (pg % 64);
 		}
 		assert_int_equal(mem_restore(&m, dirty), 300);
 		assert_true(held_privately(&m, first)); /* a copy, kept */
 		assert_int_equal(m.base[first * 4096], (int)(first % 251) + 1);
-		first += 300;
+		first += 600;
 		assert_true(round < 10);
 	}
 	/* 1200 kept; a reset of 300 more: 1500 > 1024 and > 4 x 300: all dropped. */
 	memset(bits, 0, sizeof(bits));
-	for (uint64_t pg = first; pg < first + 300; pg++) {
+	for (uint64_t pg = first; pg < first + 600; pg += 2) {
 		m.base[pg * 4096] = 0x7f;
 		bits[pg / 64] |= 1ull << (pg % 64);
 	}
