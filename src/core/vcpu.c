@@ -51,17 +51,23 @@ static bool must_park(struct vcpu *c)
 	return held(c) || c->vm->exiting || c->vm->threads_stop;
 }
 
+/* A KVM_RUN with immediate_exit finishes an I/O instruction whose data userspace has just
+ * supplied, without entering the guest, so the state captured or loaded next is consistent.
+ * Leaves immediate_exit set. */
+static void finish_exit(struct vcpu *c)
+{
+	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(c->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		pr_debug("vCPU %u: completing run returned %s", c->index, strerror(errno));
+}
+
 /* Complete the exit in flight, then wait while the VM is paused. Returns true if the
  * vCPU thread must end. */
 static bool vcpu_park(struct vcpu *c)
 {
 	struct vm *vm = c->vm;
 
-	/* A KVM_RUN with immediate_exit finishes an I/O instruction whose data userspace has
-	 * just supplied, without entering the guest, so the captured state is consistent. */
-	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (ioctl(c->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
-		pr_debug("vCPU %u: completing run returned %s", c->index, strerror(errno));
+	finish_exit(c);
 
 	pthread_mutex_lock(&vm->lock);
 	bool was_idle = vm->idle;
@@ -236,9 +242,7 @@ void vm_ask_reset(struct vm *vm)
  * park does), no other thread woken. */
 static void reset_here(struct vcpu *c)
 {
-	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (ioctl(c->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
-		pr_debug("vCPU %u: completing run returned %s", c->index, strerror(errno));
+	finish_exit(c);
 	__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	c->vm->reset_here(c, c->vm->reset_here_arg); /* (must_park sees a pause asked since) */
 }
@@ -391,6 +395,15 @@ int vcpus_start(struct vm *vm)
 	return 0;
 }
 
+/* Every vCPU's next (or current, once kicked) KVM_RUN returns at once, so that its thread
+ * sees why it must park. vm->lock held. */
+static void stop_runs(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
 static void kick_all(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->ncpus; i++)
@@ -412,9 +425,7 @@ static void end_threads(struct vm *vm, bool exiting)
 	if (exiting)
 		vm->exiting = true;
 	vm->threads_stop = true;
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i].run)
-			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	stop_runs(vm);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	kick_all(vm);
@@ -445,9 +456,7 @@ void vcpus_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = true;
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i].run)
-			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	stop_runs(vm);
 	pthread_mutex_unlock(&vm->lock);
 	kick_all(vm);
 	pthread_mutex_lock(&vm->lock);
@@ -460,9 +469,7 @@ void vm_hold_idle(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
 	vm->idle = true;
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i].run)
-			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	stop_runs(vm);
 	pthread_mutex_unlock(&vm->lock);
 	kick_all(vm);
 }

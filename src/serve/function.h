@@ -63,7 +63,8 @@ struct fn_worker {
 	bool used;                  /* this slot holds a worker */
 	bool busy;                  /* it runs an invocation now */
 	bool ready;                 /* its READY since the last answer was read */
-	uint64_t idle_since;        /* when it last finished an invocation (now_ns) */
+	uint64_t idle_since;        /* when it last finished an invocation (now_ns; read while
+				       it is not busy) */
 };
 
 struct function {
@@ -145,8 +146,8 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 /* End the VM that ran r (nothing if none or done). */
 void function_release(struct function *f, struct inv_result *r);
 /* serve's main thread, now and then: mode clone's workers that have waited longer than the
- * function's "idle" seconds end (their memory back to the host). Returns how many. */
-unsigned function_reap_idle(struct function *f, uint64_t now);
+ * function's "idle" seconds end (their memory back to the host). */
+void function_reap_idle(struct function *f, uint64_t now);
 void inv_result_free(struct inv_result *r);
 
 /* A new random request id (UUID version 4) into id (at least 37 bytes). */

@@ -201,8 +201,7 @@ static int worker_new(struct function *f, const struct invocation *inv, struct i
 	for (unsigned i = 0; i < f->cfg->concurrency && slot < 0; i++)
 		if (!f->workers[i].used) {
 			f->workers[i] = (struct fn_worker){.clone = r->clone, .used = true,
-							   .busy = true, .chan.fd = -1,
-							   .idle_since = now_ns()};
+							   .busy = true, .chan.fd = -1};
 			slot = (int)i;
 		}
 	f->stats.live--; /* (counted again once it takes the invocation) */
@@ -293,11 +292,10 @@ static bool reuse_release(struct function *f, struct inv_result *r)
 	return true;
 }
 
-unsigned function_reap_idle(struct function *f, uint64_t now)
+void function_reap_idle(struct function *f, uint64_t now)
 {
-	unsigned n = 0;
 	if (f->cfg->mode != FN_MODE_CLONE || !f->cfg->idle_s || !f->workers)
-		return 0;
+		return;
 	for (unsigned i = 0; i < f->cfg->concurrency; i++) {
 		struct fn_worker *w = &f->workers[i];
 		pthread_mutex_lock(&f->lock);
@@ -310,9 +308,7 @@ unsigned function_reap_idle(struct function *f, uint64_t now)
 		pr_info("serve: function %s: worker %s took no invocation for %u s: it ends",
 			f->cfg->name, w->clone.name, f->cfg->idle_s);
 		worker_drop(f, w, NULL);
-		n++;
 	}
-	return n;
 }
 
 /* The worker's console, kept: this invocation's part starts at r->console_from. */
