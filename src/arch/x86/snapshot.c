@@ -288,7 +288,9 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, bool on_e
 	const struct vcpu_snapshot *s = &snap->vcpus[c->index];
 	const struct host *h = c->vm->host;
 	unsigned nmsrs = s->msrs->nmsrs;
-	bool deadline = nmsrs && s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
+	/* The TSC deadline needs the LAPIC: after it, where KVM has one. */
+	bool deadline = c->vm->has_irqchip && nmsrs &&
+			s->msrs->entries[nmsrs - 1].index == MSR_IA32_TSC_DEADLINE;
 
 	/* on_entry: the general registers and the events go to KVM with the next KVM_RUN,
 	 * where the host takes them so: no ioctl of their own. */
