@@ -357,9 +357,11 @@ int cmd_run(int argc, char **argv)
 	};
 	int r = parse(argc, argv, &cfg);
 	if (r == 0 && jail.on) {
-		for (unsigned i = 0; i < cfg.ndevices; i++)
+		for (unsigned i = 0; i < cfg.ndevices; i++) {
 			if (cfg.devices[i].opt->host_paths)
 				cfg.devices[i].opt->host_paths(cfg.devices[i].arg, add_jail_path, &jail);
+			jail.host_network |= cfg.devices[i].opt->host_network;
+		}
 		jail_add_path(&jail, cfg.marks_path, true, true);
 		if (jail_enter(&jail, &cfg.vm, &r) == JAIL_INSIDE) {
 			cfg.before_guest = jail_drop_privileges;

@@ -115,9 +115,11 @@ int console_attach(struct console *c)
 		snprintf(path, sizeof(path), "%s", c->path);
 		r = open_sink(c, c->kind, path);
 		c->deferred = 0;
-		if (r == 0 && c->pending_len && c->out_fd >= 0 &&
-		    write_all(c->out_fd, c->pending, c->pending_len) < 0)
-			pr_debug("console write: %s", strerror(errno));
+		if (r == 0 && c->pending_len && c->out_fd >= 0) {
+			if (write_all(c->out_fd, c->pending, c->pending_len) < 0)
+				pr_debug("console write: %s", strerror(errno));
+			c->file_bytes = c->pending_len;
+		}
 		free(c->pending);
 		c->pending = NULL;
 		c->pending_len = 0;
@@ -126,9 +128,27 @@ int console_attach(struct console *c)
 	return r;
 }
 
+/* A console file about to pass CONSOLE_FILE_MAX with len more bytes: cut it. */
+static void cut_file(struct console *c, size_t len)
+{
+	if (c->kind != CONSOLE_FILE || c->file_bytes + len <= CONSOLE_FILE_MAX)
+		return;
+	static const char note[] = "[hyperfork: the console reached its cap of 8 MiB; the output "
+				   "before this line was dropped]\n";
+	if (ftruncate(c->out_fd, 0) < 0 || lseek(c->out_fd, 0, SEEK_SET) < 0) {
+		pr_debug("console file: cannot cut it: %s", strerror(errno));
+		return;
+	}
+	c->file_bytes = 0;
+	if (write_all(c->out_fd, note, sizeof(note) - 1) == 0)
+		c->file_bytes = sizeof(note) - 1;
+}
+
 static void flush_locked(struct console *c)
 {
 	if (c->len && c->out_fd >= 0) {
+		cut_file(c, c->len);
+		c->file_bytes += c->len;
 		if (c->kind == CONSOLE_PTY) {
 			/* Non-blocking: with nobody on the other side the output is dropped
 			 * rather than stalling the guest. */

@@ -24,6 +24,7 @@ struct console {
 	char path[PATH_MAX]; /* file path, or pty slave path */
 	int unbuffered;      /* write through (interactive sinks) */
 	int deferred;        /* not open yet: output waits in pending (console_defer) */
+	uint64_t file_bytes; /* CONSOLE_FILE: written since it was opened or last cut */
 	uint8_t *pending;
 	size_t pending_len;
 	pthread_mutex_t lock;
@@ -44,6 +45,10 @@ int console_open(struct console *c, enum console_kind kind, const char *path);
 void console_defer(struct console *c, enum console_kind kind, const char *path);
 /* Open a deferred console and write what was kept. Returns 0 or -1 (logged). */
 int console_attach(struct console *c);
+/* A console file is cut back to nothing once it would pass this, and says so on its first
+ * line: a guest that prints without end takes no more of the host (a run directory in /run
+ * is RAM), and what a reader takes the tail of stays the newest output. */
+#define CONSOLE_FILE_MAX (8u << 20)
 /* Guest output (any thread). */
 void console_write(struct console *c, const void *data, size_t len);
 void console_flush(struct console *c);

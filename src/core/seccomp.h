@@ -32,6 +32,12 @@ int seccomp_enter(enum seccomp_kind kind);
  * the tests see the trap. Does nothing otherwise. */
 void seccomp_test_hook(enum seccomp_kind kind, bool in_clone);
 
+/* Test-only (HYPERFORK_TEST_ESCAPE=TARGET[,TARGET...], each IPV4:PORT or @ABSTRACT, a Unix
+ * socket in the abstract namespace): what code that took over the VMM's main thread could
+ * reach, under its filter and in its namespaces. Tries to connect to each and logs
+ * "escape test: TARGET: connected" or "...: refused (REASON)". Does nothing otherwise. */
+void seccomp_escape_test(void);
+
 const char *seccomp_kind_name(enum seccomp_kind kind);
 
 #endif

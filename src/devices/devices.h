@@ -43,6 +43,8 @@ struct device_option {
 	unsigned max;        /* how many the VM may have (0: as many as the board has lines) */
 	bool linux_only;     /* only Linux guests have drivers for it */
 	bool bare_only;      /* only bare guests can use it */
+	bool host_network;   /* it reaches the host's network (a tap device there): a jail
+				keeps the host's network namespace (or --netns's) for it */
 	/* Check arg; returns what add needs (freed with free()), or NULL with the reason in
 	 * err (the caller names the option and the argument). Pure: touches nothing. */
 	void *(*parse)(const char *arg, char *err, size_t errlen);

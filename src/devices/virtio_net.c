@@ -439,4 +439,5 @@ const struct device_option virtio_net_option = {
 	.parse = net_parse,
 	.add = virtio_net_add,
 	.host_paths = net_host_paths,
+	.host_network = true,
 };

@@ -36,6 +36,9 @@ struct jail_config {
 	bool on;
 	long uid, gid;         /* -1: not given */
 	const char *netns;     /* a network namespace file to join (/run/netns/NAME), or NULL */
+	bool host_network;     /* a device needs the host's network (a tap): without netns the
+				  jail stays in the host's; otherwise it gets one of its own,
+				  empty but for a loopback that is down */
 	uint64_t memory;       /* memory.max of the jail in bytes, 0: no limit */
 	uint64_t cpu_quota_us; /* cpu.max quota per JAIL_CPU_PERIOD_US, 0: no limit */
 	bool no_seccomp;       /* run --no-seccomp: the keeper has no filter either */

@@ -88,6 +88,13 @@ int jail_enter(struct jail_config *j, const struct vm_config *cfg, int *status)
 	}
 	if (netns >= 0)
 		close(netns);
+	/* Nothing the VM does needs the host's network: the jail gets a namespace of its own,
+	 * so a VMM taken over reaches no address of the host's (serve's port, the cloud's
+	 * metadata, the LAN) and none of its abstract Unix sockets. */
+	if (!j->netns && !j->host_network && unshare(CLONE_NEWNET) < 0) {
+		pr_err("--jail: cannot make a network namespace: %s", strerror(errno));
+		return JAIL_DONE;
+	}
 	struct jail_self *self = jail_self();
 	if (jail_cgroup_make(j, cfg->name, self->cgroup, sizeof(self->cgroup)) < 0)
 		return JAIL_DONE;

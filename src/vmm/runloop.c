@@ -326,6 +326,7 @@ int runloop_run(struct vm *vm, struct clones *cl, struct marks *marks,
 		return HF_STATUS_ERROR;
 	}
 	seccomp_test_hook(SECCOMP_MAIN, vm->clone_id != 0);
+	seccomp_escape_test();
 	if (vcpus_start(vm) < 0) {
 		teardown(&rl, false);
 		return HF_STATUS_ERROR;

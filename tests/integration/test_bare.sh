@@ -63,6 +63,17 @@ expect_status 0 "console to a file" -- timeout 20 "$HF" run --name cf --mem 16M 
 expect_in "$RUN/console.txt" "^Hello from a HyperFork bare guest" "the console file holds the output"
 expect_status 0 "console none" -- timeout 20 "$HF" run --name cn --mem 16M --console none --bare "$GUESTS/hello.elf"
 check "console none prints nothing" test ! -s "$RUN/out"
+# A guest that prints without end: its console file is cut back at 8 MiB and says so.
+"$HF" run --name flood --mem 16M --timeout "$(scaled 120)" --console "$RUN/flood.txt" \
+	--bare "$TGUESTS/flood.elf" > "$RUN/flood.log" 2>&1 &
+flood=$!
+check_or_show "a guest printing without end writes on past 16 MiB" "$RUN/flood.log" \
+	wait_for 60 grep -qE '^flood (2[6-9][0-9]|[3-9][0-9]{2}|[0-9]{4,})\.' "$RUN/flood.txt"
+check "its console file stays within 8 MiB" test "$(stat -c %s "$RUN/flood.txt")" -le $((8 << 20))
+check "and says on its first line that it was cut" \
+	grep -q '^\[hyperfork: the console reached its cap of 8 MiB' "$RUN/flood.txt"
+"$HF" stop flood > /dev/null 2>&1
+wait $flood
 
 # 4 KiB pages instead of huge pages.
 expect_status 0 "--pages 4k runs the guest" -- timeout 20 "$HF" run --name p4 --mem 64M --pages 4k --bare "$GUESTS/hello.elf"

@@ -54,6 +54,27 @@ sees_only_jail_procs() {
 }
 jailed_clone() { in_jail_ns "$1" "${2:-}" && jailed_as "$1"; } # PID [VM]
 
+# What an escaped guest would find: code that took over the jailed VMM (HYPERFORK_TEST_ESCAPE,
+# a test hook in its main thread once its filter is on) tries to connect to a port on the
+# host's loopback (as serve's), to the cloud metadata address and to a host abstract Unix
+# socket; listeners on the host note whatever reaches them.
+esc_port=$((20000 + $$ % 20000))
+python3 - "$esc_port" "hf-escape-$$" "$RUN/escape.accepted" > /dev/null 2>&1 <<'PY' &
+import select, socket, sys, time
+port, name, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("127.0.0.1", port)); t.listen(8)
+u = socket.socket(socket.AF_UNIX); u.bind("\0" + name); u.listen(8)
+open(out, "w").close()
+end = time.time() + 600
+while time.time() < end:
+    for s in select.select([t, u], [], [], 1)[0]:
+        s.accept()
+        open(out, "a").write("accepted on %s\n" % ("tcp" if s is t else "abstract"))
+PY
+listeners=$!
+wait_for 10 test -e "$RUN/escape.accepted"
+HYPERFORK_TEST_ESCAPE="127.0.0.1:$esc_port,169.254.169.254:80,@hf-escape-$$" \
 "$HF" run --jail --uid $U --gid $G --jail-memory 256 --jail-cpu 0.5 --name jt --mem 64M \
 	--timeout "$(scaled 300)" --console "$RUN/jt.out" --bare "$TGUESTS/ticker.elf" --cmdline 50 \
 	> "$RUN/jt.log" 2>&1 &
@@ -67,6 +88,15 @@ check "it is pid 2 of a PID namespace of its own (pid 1 is the jail's keeper)" \
 	grep -Eq "^NSpid:\s+$pid\s+2$" /proc/$pid/status
 check "its PID and mount namespaces are not the host's" in_jail_ns "$pid"
 check "it runs as uid $U gid $G without capabilities" jailed_as "$pid"
+check "its network namespace is not the host's (it has no network card)" \
+	test "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/self/ns/net)"
+for t in "127.0.0.1:$esc_port" 169.254.169.254:80 "@hf-escape-$$"; do
+	check_or_show "taken over, it cannot reach $t" "$RUN/jt.log" \
+		grep -q "escape test: $t: refused" "$RUN/jt.log"
+done
+check_or_show "nothing of it reached the host's listeners" "$RUN/escape.accepted" \
+	test ! -s "$RUN/escape.accepted"
+kill $listeners 2>/dev/null
 check "its root holds only the jail's files" sees_only_jail "$pid" jt
 check "it sees only the jail's processes" sees_only_jail_procs "$pid"
 check "it sits in its own leaf cgroup" grep -qx "0::/hyperfork/jt/jt" /proc/$pid/cgroup
