@@ -1,7 +1,8 @@
 /* A guest that misbehaves on request (its --cmdline names how), for the tests that check
  * the VMM stops such guests cleanly: exit CODE, triple, port, mmio, spin, badexit,
  * badsize, null, halt, badbuf, baddesc, badsleep, clonecrash (the clone triple-faults, the original
- * goes on printing). */
+ * goes on printing), gdt and pagetable (writes to the read-only VMM area: its GDT, its page
+ * tables), syscall (SYSCALL into ring 0 at an unmapped address). */
 #include "hf.h"
 
 static int is(const char *cmd, const char *word)
@@ -23,6 +24,12 @@ int main(void)
 		__asm__ volatile("ud2");
 	if (is(cmd, "null")) /* page 0 is unmapped */
 		return *(volatile int *)0;
+	if (is(cmd, "gdt")) /* a DPL 3 code descriptor for ring 0's selector: refused */
+		*(volatile uint64_t *)(uintptr_t)(0x3000 + HF_SEL_KCODE) = 0x00affb000000ffffull;
+	if (is(cmd, "pagetable")) /* map page 0 (it would take SYSCALL's ring 0): refused */
+		*(volatile uint64_t *)(uintptr_t)0x10000 |= 4;
+	if (is(cmd, "syscall")) /* ring 0 at LSTAR (0): unmapped */
+		__asm__ volatile("syscall" ::: "rcx", "r11", "memory");
 	if (is(cmd, "port")) /* a port nobody serves */
 		hf_outb(0x99, 1);
 	if (is(cmd, "mmio")) /* just past guest RAM: mapped if RAM is not 2 MiB aligned */

@@ -87,7 +87,7 @@
  * HF_LOAD_MIN and below the vCPU stacks. The VMM builds page tables that
  * identity-map all guest RAM (virtual == physical, user-accessible, writable,
  * executable) except the page at 0, which is left unmapped so that a null
- * pointer access faults. Each vCPU starts at the ELF entry point:
+ * pointer access faults, and the VMM area below HF_LOAD_MIN, read-only. Each vCPU starts at the ELF entry point:
  *   - 64-bit mode, ring 3: CS = HF_SEL_UCODE, SS = DS = ES = FS = GS =
  *     HF_SEL_UDATA, GS base 0, FS base = the lowest address of the vCPU's stack
  *     area, whose first page is zero: thread-local storage for the vCPU (code
@@ -104,7 +104,9 @@
  * Guest RAM layout (guest-physical == guest-virtual):
  *   [0, 4 KiB)                    unmapped
  *   [4 KiB, HF_LOAD_MIN)          VMM area: boot info, command line, GDT,
- *                                 TSS, page tables. Readable by the guest.
+ *                                 TSS, page tables. Readable by the guest,
+ *                                 not writable (a write ends the VM with
+ *                                 HF_STATUS_CRASH): ring 3 stays ring 3.
  *   [HF_LOAD_MIN, heap_start)     the ELF image
  *   [heap_start, heap_end)        free memory for the guest
  *   [heap_end, ram_size)          vCPU stacks, HF_STACK_SIZE each; vCPU i's

@@ -106,7 +106,7 @@ int child_rebuild(struct clones *cl)
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		if (vcpu_create(vm, c) < 0 || cpu_set_cpuid(vm, c) < 0 ||
-		    snapshot_restore_vcpu(cl->snap, c, false) < 0)
+		    snapshot_restore_vcpu(cl->snap, c, 0) < 0)
 			return -1;
 	}
 	if (snapshot_restore_clock(cl->snap, vm) < 0)

@@ -2,7 +2,8 @@
  * privately) goes back to the exact state it started in, its template's, and runs anew as
  * a new clone: the pages of guest RAM written since (the guest's, from KVM's dirty log, and
  * the VMM's, from its notes) are copied back from the template's file, the vCPUs and the
- * VM-wide KVM state are loaded again from the template's snapshot, every device goes back
+ * VM-wide KVM state are loaded again from the template's snapshot (of a bare guest's, which
+ * cannot leave ring 3, only what ring 3 can change: RESTORE_USER), every device goes back
  * to its state at the clone's start, and the guest's clocks move on. No fork, no new KVM
  * VM: what it costs grows with the pages written, not with the VM. */
 #include <errno.h>
@@ -89,7 +90,9 @@ static long rewind_vm(struct clones *cl, unsigned id, uint64_t request_tsc, bool
 		return -1;
 	trace_point("reset-kvm-vm");
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i], on_vcpu) < 0)
+		if (snapshot_restore_vcpu(cl->snap, &vm->vcpus[i],
+					  (on_vcpu ? RESTORE_ON_ENTRY : 0) |
+						  (vm->cfg.kind == VM_BARE ? RESTORE_USER : 0)) < 0)
 			return -1;
 	/* No KVM_SET_CLOCK: the VM's clock offset is the one the clone's start set (only the
 	 * VMM sets it), so kvm-clock already reads the template's clock moved on by the time

@@ -138,6 +138,7 @@ int host_open(struct host *h)
 	h->adjust_clock = cap(h->kvm_fd, KVM_CAP_ADJUST_CLOCK);
 	h->sync_regs = cap(h->kvm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
 	h->sync_events = cap(h->kvm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_EVENTS;
+	h->sync_sregs = cap(h->kvm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_SREGS;
 	h->max_vcpus = cap(h->kvm_fd, KVM_CAP_MAX_VCPUS);
 	if (!h->max_vcpus)
 		h->max_vcpus = cap(h->kvm_fd, KVM_CAP_NR_VCPUS);

@@ -18,6 +18,7 @@ struct host {
 	bool tsc_khz, vcpu_attrs, set_tss_addr, set_identity_map;
 	bool sync_regs; /* KVM_CAP_SYNC_REGS with general registers: set them with KVM_RUN */
 	bool sync_events; /* ... and with the vCPU events */
+	bool sync_sregs;  /* ... and with the segment and control registers */
 	/* Guest `vmcall` hypercalls never complete (software KVM): hide the KVM PV features
 	 * that need them (PV unhalt, PV IPIs, PV yield). */
 	bool hide_vmcall_features;

@@ -17,6 +17,9 @@ while IFS='|' read -r mode words; do
 done <<'MODES'
 triple|triple fault
 null|triple fault
+gdt|triple fault
+pagetable|triple fault
+syscall|triple fault
 port|unknown I/O port 0x99
 mmio|read of 4 bytes at address 0x4100000, outside guest RAM
 badexit|exit code 1000 out of range

@@ -63,7 +63,11 @@ int bare_check_layout(const struct elf_image *img, uint64_t ram_size, unsigned n
 }
 
 /* Identity page tables: 2 MiB pages, except the first 2 MiB in 4 KiB pages so that page 0
- * stays unmapped. Returns 0, or -1 if they do not fit below HF_LOAD_MIN. */
+ * stays unmapped and the VMM area below HF_LOAD_MIN (boot info, command line, GDT, TSS,
+ * these tables) is read-only: the guest, in ring 3 with no IDT, has then no way to ring 0,
+ * so a reset need not load what only ring 0 can change (snapshot.h, RESTORE_USER). The
+ * GDT's descriptors are built accessed, so the CPU never writes them. Returns 0, or -1 if
+ * they do not fit below HF_LOAD_MIN. */
 static int build_page_tables(struct vm *vm)
 {
 	uint64_t ram = vm->mem.ram_size;
@@ -95,7 +99,7 @@ static int build_page_tables(struct vm *vm)
 		pdp[i] = (i * 2 * MiB) | flags | PTE_PS;
 	uint64_t *ptp = mem_ptr(&vm->mem, pt, 4096);
 	for (uint64_t i = 1; i < 512; i++)
-		ptp[i] = (i * 4096) | flags;
+		ptp[i] = (i * 4096) | (i * 4096 < HF_LOAD_MIN ? flags & ~PTE_W : flags);
 	return 0;
 }
 

@@ -282,11 +282,12 @@ static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
 	return 0;
 }
 
-int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, bool on_entry)
+int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, unsigned how)
 {
 	trace_point("restore-vcpu");
 	const struct vcpu_snapshot *s = &snap->vcpus[c->index];
 	const struct host *h = c->vm->host;
+	bool on_entry = how & RESTORE_ON_ENTRY, user = how & RESTORE_USER;
 	unsigned nmsrs = s->msrs->nmsrs;
 	/* The TSC deadline needs the LAPIC: after it, where KVM has one. */
 	bool deadline = c->vm->has_irqchip && nmsrs &&
@@ -306,11 +307,26 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, bool on_e
 		VCPU_IOCTL(c, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
 	else
 		VCPU_IOCTL(c, KVM_SET_FPU, &s->fpu, "KVM_SET_FPU");
-	if (h->xcrs)
+	if (h->xcrs && !user)
 		VCPU_IOCTL(c, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
 	struct kvm_sregs sregs = s->sregs;
 	sregs.tr = snapshot_tr_to_restore(sregs.tr, snap->vm.tr_busy_forced);
-	VCPU_IOCTL(c, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+	/* (Not with the rest loaded by ioctl: its APIC base must come before the LAPIC.) */
+	if (user && on_entry && h->sync_sregs) {
+		c->run->s.regs.sregs = sregs;
+		c->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	} else {
+		VCPU_IOCTL(c, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+	}
+	if (user) {
+		if (events_on_entry) {
+			c->run->s.regs.events = s->events;
+			c->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+		} else if (h->vcpu_events) {
+			VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
+		}
+		return 0;
+	}
 	struct kvm_msr_entry *e = malloc((nmsrs ? nmsrs : 1) * sizeof(*e));
 	if (!e) {
 		pr_err("out of memory");

@@ -59,12 +59,21 @@ void snapshot_free(struct snapshot *s);
  * (logged). */
 int snapshot_capture(struct snapshot *s, struct vm *vm);
 
-/* Clone: load the captured state into the freshly created KVM VM and vCPUs. VM-wide device
- * state (irqchip, PIT) must be restored before the vCPUs, the clock after. on_entry (a
- * vCPU restored on its own thread, whose next ioctl is KVM_RUN): what the host takes with
- * KVM_RUN (general registers, events) goes with it instead of an ioctl of its own. */
+/* Load the captured state into a VM and its vCPUs: a clone's, freshly created, or one being
+ * reset. VM-wide device state (irqchip, PIT) must be restored before the vCPUs, the clock
+ * after. how: RESTORE_* flags. */
+#define RESTORE_ON_ENTRY 1u /* a vCPU restored on its own thread, whose next ioctl is KVM_RUN:
+			     * what the host takes with KVM_RUN (general registers, events;
+			     * with RESTORE_USER the segment registers too) goes with it
+			     * instead of an ioctl of its own */
+#define RESTORE_USER 2u     /* a vCPU that held this state and has run only in ring 3 since,
+			     * with no way to ring 0 (a bare guest: no IDT; its GDT, TSS and
+			     * page tables read-only): only what ring 3 can change is loaded,
+			     * the general and segment registers, FPU/SSE/AVX and events (no
+			     * MSR, control or debug register, XCR, TSC or MP state can have
+			     * changed) */
 int snapshot_restore_vm(const struct snapshot *s, struct vm *vm);
-int snapshot_restore_vcpu(const struct snapshot *s, struct vcpu *c, bool on_entry);
+int snapshot_restore_vcpu(const struct snapshot *s, struct vcpu *c, unsigned how);
 int snapshot_restore_clock(const struct snapshot *s, struct vm *vm);
 
 /* The captured RAX of vCPU index: what it finds there once restored (a clone's vCPU stopped
