@@ -28,8 +28,17 @@
 #include "util/loop.h"
 
 /* How a VM is cloned (`hyperfork run`'s options). */
+/* Which of the guest's fork points (HF_PORT_FORK) are honoured (--fork-points). A refused
+ * one returns HF_FORK_FAILED to the guest. */
+enum fork_points {
+	FORK_POINTS_ALL,   /* each: a clone, or (--template) the first freezes the VM */
+	FORK_POINTS_FIRST, /* only the VM's first (a clone has passed its parent's) */
+	FORK_POINTS_NONE,  /* none: code in the guest makes no VM */
+};
+
 struct clone_config {
 	enum console_kind console;   /* console of the clones it makes (--clone-console) */
+	enum fork_points fork_points; /* which guest fork points are honoured */
 	bool template;               /* at its first fork point, freeze as a template (--template) */
 	unsigned pool;               /* warm clones that template keeps ready (--pool) */
 	struct clone_limits limits;  /* admission (--max-clones, --reserve-memory) */

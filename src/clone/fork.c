@@ -173,6 +173,15 @@ int clone_fork_point(struct clones *cl, struct vcpu *c, uint64_t request_tsc,
 		     struct clone_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	bool first = !cl->fork_point_seen;
+	cl->fork_point_seen = true; /* (a clone inherits it: it has passed its parent's) */
+	if (cl->cfg.fork_points == FORK_POINTS_NONE ||
+	    (cl->cfg.fork_points == FORK_POINTS_FIRST && !first)) {
+		pr_debug("fork point on vCPU %u refused (--fork-points %s)", c->index,
+			 cl->cfg.fork_points == FORK_POINTS_NONE ? "none" : "first");
+		release_requester(cl, c, true);
+		return 0;
+	}
 	if (cl->cfg.template) {
 		char err[256];
 		int r = template_freeze(cl, c, cl->cfg.pool, err, sizeof(err));

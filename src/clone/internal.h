@@ -27,6 +27,7 @@ struct clones {
 	struct prefault *prefault;   /* its background pass, if one was started (prefault.c) */
 	unsigned made;               /* clones made from this VM so far: named NAME.1 .. NAME.made */
 	char parent[HF_NAME_MAX + 1]; /* the VM this one is a clone of, "" if booted */
+	bool fork_point_seen;        /* the guest reached a fork point (this VM or its parent) */
 	/* a template (vm->frozen) */
 	struct pool *pool;           /* its warm children, NULL if it is not a template */
 	int requester;               /* vCPU stopped at the fork point that froze it, or -1 */

@@ -48,6 +48,8 @@ static void usage(FILE *f)
 		"                    `hyperfork fork NAME` then starts warm clones of it\n"
 		"  --pool N          warm clones a template keeps ready, 0..%u (default %u; 0:\n"
 		"                    each clone is made when it is asked for)\n"
+		"  --fork-points M   which of the guest's fork points make VMs: all (default),\n"
+		"                    first (the VM's first only: not its clones'), none\n"
 		"  --reusable        the template's clones can be reset (`hyperfork reset`): back\n"
 		"                    to its state, only the pages they wrote put back (its RAM\n"
 		"                    is then a file its clones map privately)\n"
@@ -90,7 +92,7 @@ enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
-	OPT_MAX_CLONES, OPT_RESERVE, OPT_REUSABLE,
+	OPT_MAX_CLONES, OPT_RESERVE, OPT_REUSABLE, OPT_FORK_POINTS,
 	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU,
 	OPT_DEVICE, /* + index in device_options */
 };
@@ -113,6 +115,7 @@ static const struct option base_options[] = {
 	{"template", no_argument, NULL, OPT_TEMPLATE},
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"reusable", no_argument, NULL, OPT_REUSABLE},
+	{"fork-points", required_argument, NULL, OPT_FORK_POINTS},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"max-clones", required_argument, NULL, OPT_MAX_CLONES},
@@ -257,6 +260,16 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 		case OPT_RUN_DIR: dir = optarg; break;
 		case OPT_TEMPLATE: template = true; break;
 		case OPT_REUSABLE: cfg->vm.ram_file = true; break;
+		case OPT_FORK_POINTS:
+			if (!strcmp(optarg, "all"))
+				cfg->clone.fork_points = FORK_POINTS_ALL;
+			else if (!strcmp(optarg, "first"))
+				cfg->clone.fork_points = FORK_POINTS_FIRST;
+			else if (!strcmp(optarg, "none"))
+				cfg->clone.fork_points = FORK_POINTS_NONE;
+			else
+				return bad("invalid --fork-points '%s': all, first or none", optarg);
+			break;
 		case OPT_PREFAULT: {
 			enum prefault_mode m;
 			if (prefault_parse(optarg, &m, &cfg->clone.prefault_sync) < 0)

@@ -128,6 +128,19 @@ static int parse_mode(json_t *f, const char *fn, struct fn_config *c, char *err,
 		    "function %s: \"mode\" must be \"clone\", \"fresh\", \"warm\" or \"boot\"", fn);
 }
 
+/* Is b a name serve gives the VMs it boots for function a (FN_BOOT_NAME_KEEP)? Both
+ * would then meet in cgroups and run directories named after VMs. */
+static bool boot_name_of(const char *a, const char *b)
+{
+	size_t n = strnlen(a, FN_BOOT_NAME_KEEP);
+	if (strncmp(a, b, n) || strncmp(b + n, "-b", 2) || !b[n + 2])
+		return false;
+	for (const char *d = b + n + 2; *d; d++)
+		if (*d < '0' || *d > '9')
+			return false;
+	return true;
+}
+
 static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_config *sc,
 		    char *err, size_t errlen)
 {
@@ -142,9 +155,14 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 		return fail(err, errlen, "function %u: \"name\" must be 1-%d characters of "
 			    "[A-Za-z0-9_-]", index + 1, FN_NAME_MAX);
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	for (unsigned i = 0; i < index; i++)
-		if (!strcmp(sc->fns[i].name, name))
+	for (unsigned i = 0; i < index; i++) {
+		const char *other = sc->fns[i].name;
+		if (!strcmp(other, name))
 			return fail(err, errlen, "function %s is declared twice", name);
+		if (boot_name_of(other, name) || boot_name_of(name, other))
+			return fail(err, errlen, "functions %s and %s: one's name is what serve names "
+				    "the VMs it boots for the other (NAME-bN); rename one", other, name);
+	}
 	const char *key;
 	json_t *v;
 	json_object_foreach(f, key, v) {

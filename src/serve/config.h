@@ -43,6 +43,9 @@
 #include <stddef.h>
 
 #define FN_NAME_MAX 64
+/* A VM serve boots for function NAME (mode boot) is NAME-bN, NAME cut to this many
+ * characters (a VM name has at most 64). */
+#define FN_BOOT_NAME_KEEP 40
 #define FN_MAX_DISKS 4
 #define FN_MAX_FUNCTIONS 64
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */

@@ -23,11 +23,18 @@
 #define INVOKE_SUFFIX "/invocations"
 #define ARN_PREFIX "arn:aws:lambda:us-east-1:000000000000:function:"
 #define CLIENT_CONTEXT_MAX 3583 /* Lambda's limit, base64 */
+/* Request bodies buffered at once, all connections together: a body that would go beyond
+ * gets 429 instead of memory (1000 connections of 6 MB each would be 6 GB). */
+#define BUFFERED_MAX (256u << 20)
+/* Connections one client address may hold open: a client opening many slow ones does not
+ * take every connection serve has. */
+#define CONNECTIONS_PER_CLIENT 64u
 
 struct req {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	bool over_budget; /* its body would have gone beyond BUFFERED_MAX: nothing kept */
 	/* a RequestResponse invocation: its clone ends once the answer is out (completed) */
 	struct function *f;
 	struct inv_result r;
@@ -107,17 +114,24 @@ static enum MHD_Result too_many(struct MHD_Connection *c, const char *reason, co
 	return r;
 }
 
-/* The function a URL names: "/2015-03-31/functions/NAME/invocations", NAME a name or its
- * ARN. */
-static struct function *find_function(struct serve_http *h, const char *url, char *name,
-				      size_t len)
+/* Into name (len bytes), the NAME of an invocation's URL, "/2015-03-31/functions/NAME/
+ * invocations" (NAME a name or its ARN). Returns false for another URL, or a NAME too
+ * long; name is then empty. */
+static bool url_function_name(const char *url, char *name, size_t len)
 {
 	const char *p = url + strlen(INVOKE_PREFIX);
-	const char *end = strstr(p, INVOKE_SUFFIX);
-	if (!end || strcmp(end, INVOKE_SUFFIX) || (size_t)(end - p) >= len)
-		return NULL;
-	memcpy(name, p, (size_t)(end - p));
-	name[end - p] = 0;
+	size_t n = strlen(p), sfx = strlen(INVOKE_SUFFIX);
+	name[0] = 0;
+	if (n <= sfx || strcmp(p + n - sfx, INVOKE_SUFFIX) || n - sfx >= len)
+		return false;
+	memcpy(name, p, n - sfx);
+	name[n - sfx] = 0;
+	return true;
+}
+
+/* The function name (url_function_name's) names: by name or by ARN. */
+static struct function *find_function(struct serve_http *h, const char *name)
+{
 	const char *bare = !strncmp(name, ARN_PREFIX, strlen(ARN_PREFIX)) ? name + strlen(ARN_PREFIX)
 									: name;
 	for (unsigned i = 0; i < h->nfns; i++)
@@ -164,10 +178,16 @@ static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, co
 			      struct req *rq)
 {
 	char name[256];
-	struct function *f = find_function(h, url, name, sizeof(name));
+	if (!url_function_name(url, name, sizeof(name)))
+		return api_error(c, 404, "UnknownOperationException", "no such operation: POST %.200s",
+				 url);
+	struct function *f = find_function(h, name);
 	if (!f)
 		return api_error(c, 404, "ResourceNotFoundException", "Function not found: %s%.200s",
 				 strncmp(name, "arn:", 4) ? ARN_PREFIX : "", name);
+	if (rq->over_budget)
+		return too_many(c, "ConcurrentInvocationLimitExceeded",
+				"Rate Exceeded: serve is holding too many request bodies; try again");
 	if (rq->too_large)
 		return api_error(c, 413, "RequestTooLargeException",
 				 "Request must be smaller than %u bytes for the InvokeFunction "
@@ -308,19 +328,43 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (!rq) { /* the headers are in: the body follows */
 		rq = calloc(1, sizeof(*rq));
 		*con_cls = rq;
-		return rq ? MHD_YES : MHD_NO;
+		if (!rq)
+			return MHD_NO;
+		/* A body announced too large is refused before a byte of it is read. */
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > HF_LAMBDA_MAX_PAYLOAD)
+			return api_error(c, 413, "RequestTooLargeException",
+					 "Request must be smaller than %u bytes for the "
+					 "InvokeFunction operation", HF_LAMBDA_MAX_PAYLOAD);
+		return MHD_YES;
 	}
 	if (*upload_size) {
 		if (rq->len + *upload_size > HF_LAMBDA_MAX_PAYLOAD) {
 			rq->too_large = true; /* read on to the end, keep nothing */
-		} else if (!rq->too_large) {
+		} else if (!rq->too_large && !rq->over_budget) {
 			if (rq->len + *upload_size > rq->cap) {
 				size_t cap = rq->cap ? rq->cap : 4096;
 				while (cap < rq->len + *upload_size)
 					cap *= 2;
+				if (cap > HF_LAMBDA_MAX_PAYLOAD)
+					cap = HF_LAMBDA_MAX_PAYLOAD;
+				/* Held against the budget of all connections from here on. */
+				uint64_t was = __atomic_fetch_add(&h->buffered, cap - rq->cap,
+								  __ATOMIC_RELAXED);
+				if (was + (cap - rq->cap) > BUFFERED_MAX) {
+					__atomic_fetch_sub(&h->buffered, cap - rq->cap,
+							   __ATOMIC_RELAXED);
+					rq->over_budget = true; /* read on, keep nothing */
+					*upload_size = 0;
+					return MHD_YES;
+				}
 				char *b = realloc(rq->body, cap);
-				if (!b)
+				if (!b) {
+					__atomic_fetch_sub(&h->buffered, cap - rq->cap,
+							   __ATOMIC_RELAXED);
 					return MHD_NO;
+				}
 				rq->body = b;
 				rq->cap = cap;
 			}
@@ -347,14 +391,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
+	struct serve_http *h = cls;
 	struct req *rq = *con_cls;
-	(void)cls, (void)c, (void)toe;
+	(void)c, (void)toe;
 	if (rq) {
 		if (rq->f) { /* the answer is out (or the client gone): end the clone */
 			function_release(rq->f, &rq->r);
 			function_leave(rq->f);
 			inv_result_free(&rq->r);
 		}
+		__atomic_fetch_sub(&h->buffered, rq->cap, __ATOMIC_RELAXED);
 		free(rq->body);
 		free(rq);
 	}
@@ -373,7 +419,8 @@ int serve_http_start(struct serve_http *h)
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL,
 		0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->listen,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, CONNECTIONS_PER_CLIENT, MHD_OPTION_END);
 	if (!d) {
 		pr_err("serve: cannot listen on %s:%u: %s", inet_ntoa(h->listen.sin_addr),
 		       ntohs(h->listen.sin_port), strerror(errno));

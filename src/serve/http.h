@@ -15,6 +15,7 @@ struct serve_http {
 	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
 	uint64_t mem_available; /* the host's MemAvailable (0: unknown), kept fresh by the owner
 				   (serve_http_refresh), read atomically */
+	uint64_t buffered; /* bytes of request bodies held, all connections (atomic) */
 	struct sockaddr_in listen;
 	void *daemon; /* the HTTP daemon: serve_http_start's, NULL when stopped */
 };

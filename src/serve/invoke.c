@@ -47,12 +47,12 @@ void request_id_new(char *id)
 static char *console_tail(const char *path, off_t start)
 {
 	char buf[TAIL_BYTES];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	ssize_t n = 0;
 	if (fd >= 0) {
 		off_t size = lseek(fd, 0, SEEK_END);
 		off_t from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
-		if (from < start)
+		if (from < start && start <= size) /* (smaller: the file was cut at its cap) */
 			from = start;
 		n = pread(fd, buf, sizeof(buf), from);
 		close(fd);
@@ -378,7 +378,7 @@ static int boot_get(struct function *f, const struct invocation *inv, struct inv
 	pthread_mutex_lock(&f->lock);
 	unsigned seq = ++f->boot_seq;
 	pthread_mutex_unlock(&f->lock);
-	snprintf(name, sizeof(name), "%.40s-b%u", f->cfg->name, seq);
+	snprintf(name, sizeof(name), "%.*s-b%u", FN_BOOT_NAME_KEEP, f->cfg->name, seq);
 	pid_t pid = fn_vm_start(f, name, why, sizeof(why));
 	if (pid < 0) {
 		snprintf(r->error, sizeof(r->error), "no VM of function %s could be booted: %s",

@@ -82,6 +82,11 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 			argv[argc++] = disks[i];
 		}
 	}
+	/* Function code is root in its guest: nothing serve starts makes a VM at the guest's
+	 * word but a template at its first fork point (not its clones, nor a warm or booted
+	 * VM). */
+	argv[argc++] = "--fork-points";
+	argv[argc++] = template ? "first" : "none";
 	if (template) {
 		if (f->reuse)
 			argv[argc++] = "--reusable"; /* its clones are reset and reused */
@@ -111,11 +116,15 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		return -1;
 	}
 	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* (The directory is the function's uid's: never through a link it put there.) */
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
+		if (null >= 0)
+			dup2(null, 0); /* not serve's stdin */
 		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
 		/* By serve's own path, so that the VMM is named hyperfork (comm), not exe, as
 		 * long as that path is still serve's binary; else through the link. */
@@ -132,7 +141,10 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 
 void fn_find_line(const char *path, const char *prefix, char *out, size_t len)
 {
-	FILE *fp = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (fd >= 0 && !fp)
+		close(fd);
 	char line[1024];
 	out[0] = 0;
 	while (fp && fgets(line, sizeof(line), fp)) {

@@ -28,7 +28,7 @@ struct serve {
 	struct function fns[FN_MAX_FUNCTIONS];
 	char run_dir[4096];
 	struct serve_http http; /* the HTTP side: the functions, the listen address, the reserve */
-	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* jailed: each function's run directory */
+	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* each function's run directory */
 };
 
 int serve_parse_listen(const char *s, struct sockaddr_in *a)
@@ -65,25 +65,27 @@ static void remove_run_dir(const char *dir)
 	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Jailed: function i's VMs run as uid + i, in a directory of the function's own that only
- * that uid may enter, so no function's VMs reach another's sockets. Returns 0 or -1
- * (logged). */
-static int jail_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *jails)
+/* Each function's VMs in a directory of the function's own, serve.XXXXXX/NAME, so that no
+ * name of one function's VMs meets another's. Jailed, function i's VMs run as uid + i and
+ * only that uid may enter its directory, so no function's VMs reach another's sockets.
+ * Returns 0 or -1 (logged). */
+static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *jails)
 {
-	if (o->uid + (long)s->config.nfns - 1 > UINT32_MAX - 2) {
+	if (o->jail && o->uid + (long)s->config.nfns - 1 > UINT32_MAX - 2) {
 		pr_err("serve: --uid %ld leaves no uid for each of the %u functions", o->uid,
 		       s->config.nfns);
 		return -1;
 	}
 	for (unsigned i = 0; i < s->config.nfns; i++) {
-		jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i, .gid = o->gid};
+		if (o->jail)
+			jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i, .gid = o->gid};
 		if (strlen(s->run_dir) + 1 + strlen(s->config.fns[i].name) >= sizeof(s->fn_dirs[i])) {
 			pr_err("serve: function %s's run directory would be too long", s->config.fns[i].name);
 			return -1;
 		}
 		run_file(s->fn_dirs[i], sizeof(s->fn_dirs[i]), s->run_dir, s->config.fns[i].name, "");
 		if (mkdir(s->fn_dirs[i], 0700) < 0 ||
-		    chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)o->gid) < 0) {
+		    (o->jail && chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)o->gid) < 0)) {
 			pr_err("serve: cannot make function %s's run directory %s (uid %ld): %s",
 			       s->config.fns[i].name, s->fn_dirs[i], jails[i].uid, strerror(errno));
 			return -1;
@@ -113,7 +115,7 @@ int serve_run(const struct serve_opts *o)
 		serve_config_free(&s.config);
 		return HF_STATUS_ERROR;
 	}
-	if (o->jail && jail_dirs(&s, o, jails) < 0) {
+	if (fn_dirs(&s, o, jails) < 0) {
 		remove_run_dir(s.run_dir);
 		serve_config_free(&s.config);
 		return HF_STATUS_ERROR;
@@ -140,7 +142,7 @@ int serve_run(const struct serve_opts *o)
 	printf(")\n");
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++) {
-		function_start(&s.fns[i], &s.config.fns[i], o->jail ? s.fn_dirs[i] : s.run_dir,
+		function_start(&s.fns[i], &s.config.fns[i], s.fn_dirs[i],
 			       s.http.reserve_bytes, &jails[i]);
 		if (s.config.fns[i].mode == FN_MODE_BOOT)
 			printf("serve: function %s ready (a VM is booted for each invocation)\n",

@@ -28,6 +28,10 @@ expect_status 240 "a bad configuration is refused" -- "$HF" serve --config "$RUN
 expect_in "$RUN/err" "serve: $RUN/bad.json: function 1: \"name\" must be" "the refusal names the file, the function and the field"
 expect_status 240 "a bad --listen is refused" -- "$HF" serve --listen 127.0.0.1 --config "$RUN/bad.json"
 expect_in "$RUN/err" "invalid --listen '127.0.0.1'" "the refusal names the address"
+echo '{"functions":[{"name":"foo","image":"x.elf","mode":"boot"},{"name":"foo-b1","image":"x.elf"}]}' > "$RUN/collide.json"
+expect_status 240 "functions whose VMs' names would meet are refused" -- "$HF" serve --config "$RUN/collide.json"
+expect_in "$RUN/err" "functions foo and foo-b1: one's name is what serve names the VMs it boots for the other" \
+	"the refusal names both"
 
 # ---------------------------------------------------------------- the function
 TASK=$TOP/tests/integration/lambda
@@ -55,7 +59,7 @@ check "serve listens" wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serv
 if ! wait_for 600 bash -c "[ \$(grep -c '^serve: function .* ready' '$RUN/serve.out') = 4 ]"; then
 	fail "the functions are booted and initialised"
 	sed 's/^/  | /' "$RUN/serve.out" "$RUN/serve.err"
-	cat "$RUN"/serve.*/echo.console 2> /dev/null | tr -d '\r' | tail -20 | sed 's/^/  | echo console: /'
+	cat "$RUN"/serve.*/echo/echo.console 2> /dev/null | tr -d '\r' | tail -20 | sed 's/^/  | echo console: /'
 	finish
 fi
 pass "the functions are booted and initialised ($(grep -o 'ready.*' "$RUN/serve.out" | head -1))"
@@ -95,7 +99,7 @@ check "a worker reset after its answer served the next invocation" \
 	test "$(echo "$marks" | grep -o '"clone":[0-9]*' | tail -1 | cut -d: -f2)" -ge 1048576
 # Between invocations a Linux worker's vCPUs are parked until serve writes to it again.
 check "between invocations the worker is idle (hyperfork ls: state idle, its vCPUs parked)" \
-	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/)\" | grep -Eq '^echo\.[0-9]+ +[0-9]+ +idle '"
+	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/echo/)\" | grep -Eq '^echo\.[0-9]+ +[0-9]+ +idle '"
 
 invoke echo '{"op":"fail"}'
 check "a function error: FunctionError Handled, the runtime's error document" \
@@ -122,6 +126,46 @@ check "an unknown function: ResourceNotFoundException" \
 head -c 7000000 /dev/zero | tr '\0' a | sed 's/^/"/; s/$/"/' > "$RUN/big.json"
 invoke echo "fileb://$RUN/big.json"
 check "a payload over 6 MB: RequestTooLargeException" bash -c "[ $st != 0 ] && grep -q RequestTooLargeException '$RUN/inv.err'"
+code=$(curl -s -o "$RUN/404.body" -w '%{http_code}' -X POST -d '{}' "$URL/2015-03-31/functions/x")
+check_or_show "POST to a functions URL that is no invocation: 404, exactly this body" "$RUN/404.body" \
+	test "$code/$(cat "$RUN/404.body")" = '404/{"Type":"User","message":"no such operation: POST /2015-03-31/functions/x"}'
+# A body announced over 6 MB is refused on its headers, before a byte of it is read.
+timeout 60 python3 - "$PORT" > "$RUN/announced.out" 2>&1 <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(30)
+s.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\n"
+          b"Content-Length: 7000000\r\n\r\n")
+print(s.recv(4096).decode(errors="replace").split("\r\n")[0])
+PY
+check_or_show "Content-Length over 6 MB: 413 at once, the body never sent" "$RUN/announced.out" \
+	grep -q '^HTTP/1.1 413' "$RUN/announced.out"
+# One client holding 1000 slow connections (headers never finished, from 127.0.0.2) takes
+# only its share: another client is still served.
+python3 - "$PORT" "$RUN/slow.holding" > "$RUN/slow.out" 2>&1 <<'PY' &
+import resource, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+held, refused = [], 0
+for i in range(1000):
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    try:
+        s.connect(("127.0.0.1", int(sys.argv[1])))
+        s.sendall(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\n")
+    except OSError:
+        refused += 1
+    held.append(s)
+open(sys.argv[2], "w").write("%d connections, %d refused at once\n" % (len(held), refused))
+time.sleep(600)
+PY
+slowclients=$!
+wait_for 120 test -s "$RUN/slow.holding"
+invoke echo '{"op":"env"}'
+check_or_show "1000 slow connections of one client: another client is still served" "$RUN/inv.err" \
+	test "$st/$(field StatusCode)" = 0/200
+kill $slowclients 2>/dev/null
+wait $slowclients 2>/dev/null
 # Function "one" runs one invocation at a time: a second one meanwhile is throttled.
 timeout 300 $AWS lambda invoke --endpoint-url "$URL" --function-name one --cli-binary-format raw-in-base64-out \
 	--payload '{"op":"sleep"}' "$RUN/slow.json" > /dev/null 2>&1 &
@@ -134,9 +178,9 @@ wait $slow
 # makes another.
 invoke one '{"op":"mark"}'
 check "function one has a worker, idle after its answer" \
-	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/)\" | grep -Eq '^one\.[0-9]+ +[0-9]+ +idle '"
+	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/one/)\" | grep -Eq '^one\.[0-9]+ +[0-9]+ +idle '"
 check "a worker idle past the function's \"idle\" ends" \
-	wait_for 30 bash -c "! '$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/)\" | grep -q '^one\.'"
+	wait_for 30 bash -c "! '$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/one/)\" | grep -q '^one\.'"
 check "serve says why" grep -q "function one: worker one\.[0-9]* took no invocation for $(scaled 2) s: it ends" "$RUN/serve.err"
 invoke one '{"op":"mark"}'
 check "the next invocation gets a new worker (a fresh clone: numbered below reset ones)" \
@@ -198,8 +242,14 @@ check "mode warm: one VM serves every invocation, so state passes ($w1, then $w2
 	bash -c "echo '$w1' | grep -q '\"mark\":\"fresh\"' && echo '$w2' | grep -q '\"mark\":\"file hostname process\"'"
 cinvoke cold '{"op":"mark"}'
 check "mode boot: an invocation in a VM booted for it ($(cat "$RUN/c.out"))" grep -q '"mark":"fresh"' "$RUN/c.out"
+# Function code calling hf-fork makes no VM: not in a warm VM, a booted one or a worker.
+for fn in warm cold echo; do
+	cinvoke $fn '{"op":"fork"}'
+	check_or_show "mode $fn: the function's hf-fork is refused" "$RUN/c.out" \
+		grep -q '"fork":"refused"' "$RUN/c.out"
+done
 check "mode boot: the VM is gone after its invocation" \
-	wait_for 30 bash -c "! ls '$RUN'/serve.*/cold-b*.sock 2>/dev/null | grep -q . && curl -s $URL/metrics | grep -q '^hyperfork_clones_live{function=\"cold\"} 0'"
+	wait_for 30 bash -c "! ls '$RUN'/serve.*/cold/cold-b*.sock 2>/dev/null | grep -q . && curl -s $URL/metrics | grep -q '^hyperfork_clones_live{function=\"cold\"} 0'"
 
 # Below the host memory serve keeps in reserve, invocations are refused with a 429 (a second
 # serve that keeps more in reserve than any host has; its one function boots per invocation,
@@ -212,7 +262,7 @@ code=$(curl -s -o "$RUN/c.out" -w '%{http_code}' -X POST --data-binary '{}' "htt
 check "below the memory reserve: 429 TooManyRequestsException naming the reserve" \
 	bash -c "[ '$code' = 429 ] && grep -q 'below the 100000000 MiB kept in reserve (--reserve-memory)' '$RUN/c.out' && grep -q ServiceMemoryReserveReached '$RUN/c.out'"
 check "... counted as throttled, and no VM started" \
-	bash -c "curl -s http://127.0.0.1:$((PORT + 1))/metrics | grep -q 'hyperfork_invocations_total{function=\"r\",outcome=\"throttled\"} 1' && ! ls '$RUN'/serve.*/r-b*.sock 2>/dev/null | grep -q ."
+	bash -c "curl -s http://127.0.0.1:$((PORT + 1))/metrics | grep -q 'hyperfork_invocations_total{function=\"r\",outcome=\"throttled\"} 1' && ! ls '$RUN'/serve.*/r/r-b*.sock 2>/dev/null | grep -q ."
 kill $rserve; wait $rserve
 
 # ---------------------------------------------------------------- boto3
@@ -256,8 +306,8 @@ else
 	fail "no promtool (Debian's prometheus package): run scripts/install-deps.sh"
 fi
 # What stays at rest: echo's workers (at most its concurrency, 8) and its pool (2).
-check "no more clones are left at rest than workers and the pool ($(ls "$RUN"/serve.*/echo.[0-9]*.sock 2>/dev/null | wc -l))" \
-	wait_for 60 bash -c "[ \$(ls '$RUN'/serve.*/echo.[0-9]*.sock 2>/dev/null | wc -l) -le 10 ]"
+check "no more clones are left at rest than workers and the pool ($(ls "$RUN"/serve.*/echo/echo.[0-9]*.sock 2>/dev/null | wc -l))" \
+	wait_for 60 bash -c "[ \$(ls '$RUN'/serve.*/echo/echo.[0-9]*.sock 2>/dev/null | wc -l) -le 10 ]"
 kill -TERM $serve_pid
 wait $serve_pid
 check "serve ends on SIGTERM, status 0" test $? = 0

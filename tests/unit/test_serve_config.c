@@ -137,6 +137,15 @@ static void test_refusals(void **state)
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\"},"
 		 "{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
 		 "function a is declared twice"},
+		{"{\"functions\":[{\"name\":\"foo\",\"kernel\":\"k\",\"initrd\":\"i\"},"
+		 "{\"name\":\"foo-b1\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
+		 "functions foo and foo-b1: one's name is what serve names the VMs it boots for the other"},
+		{"{\"functions\":[{\"name\":\"foo-b12\",\"kernel\":\"k\",\"initrd\":\"i\"},"
+		 "{\"name\":\"foo\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
+		 "functions foo-b12 and foo: one's name"},
+		{"{\"functions\":[{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaXYZ\",\"kernel\":\"k\",\"initrd\":\"i\"},"
+		 "{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-b3\",\"kernel\":\"k\",\"initrd\":\"i\"}]}",
+		 "one's name is what serve names"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"disks\":[\"x,ro\"]}]}",
 		 "disk 1 must be a path without ','"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"disks\":[\"1\",\"2\",\"3\",\"4\",\"5\"]}]}",
@@ -160,6 +169,22 @@ static void test_refusals(void **state)
 			fail_msg("config %zu: '%s' does not say '%s'", i, err, bad[i].why);
 		assert_int_equal(c.nfns, 0); /* freed */
 	}
+}
+
+/* Names that only look like a boot VM's of another function are fine. */
+static void test_names_near_boot_names(void **state)
+{
+	(void)state;
+	struct serve_config c;
+	char err[512] = "";
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"foo\",\"image\":\"f.elf\"},"
+			       "{\"name\":\"foo-bar\",\"image\":\"f.elf\"},"
+			       "{\"name\":\"foo-b\",\"image\":\"f.elf\"},"
+			       "{\"name\":\"fo-b1\",\"image\":\"f.elf\"}]}",
+			       &c, err),
+			 0);
+	assert_int_equal(c.nfns, 4);
+	serve_config_free(&c);
 }
 
 static void test_large_environment_refused(void **state)
@@ -220,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_bare_function),
 		cmocka_unit_test(test_large_environment_refused),
+		cmocka_unit_test(test_names_near_boot_names),
 		cmocka_unit_test(test_listen_address),
 		cmocka_unit_test(test_base64_and_request_ids),
 	};

@@ -24,6 +24,10 @@ handler() {
     seen=${seen# }
     printf '{"mark":"%s","clone":%s,"rand":"%s"}' "${seen:-fresh}" "$(hf-id)" "$rand" ;;
   '{"op":"nap"}') sleep 2 ; printf '{"napped":true}' ;;
+  '{"op":"fork"}')
+    # Function code asks its VMM for a clone of its VM: serve's VMs refuse.
+    n=$(hf-fork 2> /dev/null)
+    printf '{"fork":"%s"}' "${n:-refused}" ;;
   '{"op":"twice"}')
     # Answers twice: the first answer is the invocation's, the second is refused.
     for a in first second; do
