@@ -6,7 +6,8 @@
 # vCPU's own thread after each answer (reset-worker); beside them, in the same run, clones
 # activated from a template's warm pool (a --reusable template and a plain one) and fork()
 # clones of a running VM of the same size.
-# Writes bench/results/reset.csv and reset-summary.csv.
+# Writes bench/results/reset.csv, reset-summary.csv and ioctl-cost.txt (what each KVM ioctl
+# costs here: bench/tools/ioctl-cost.c).
 #   bench/reset.sh [N] [MEM_MB] [PAGES]     e.g. bench/reset.sh 20 128 "1 16 256 all"
 set -u
 N=${1:-20}
@@ -111,3 +112,6 @@ echo
 echo "Reset and clone latency, request -> the guest's first instruction after it (us), ${MEM} MB guest; $(nproc) cores, $(uname -r)"
 column -s, -t "$SUM"
 echo "(CSV: $CSV, $SUM)"
+echo
+echo "What each KVM ioctl of a clone's start or a reset costs here, each repeated in a loop (a floor: once, on a cold path, it costs more)"
+"$PWD/build/bench/tools/ioctl-cost" | tee "$OUT/ioctl-cost.txt"
