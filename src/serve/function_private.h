@@ -20,6 +20,16 @@ void fn_launch_init(void);
  * warm) or an invocation's VM (mode boot), in a process group of its own whose output goes
  * to RUN_DIR/NAME.log. Returns its pid, or -1 with the reason in why. */
 pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t whylen);
+/* Is pid ancestor or a process below it (parent by parent, in /proc)? What a VM's control
+ * socket says of a clone is checked so before serve (root) signals it. */
+bool fn_descends(pid_t pid, pid_t ancestor);
+/* What a template's control socket said of a clone it made for function fn (c), made
+ * safe to use: its name must be FN.N (serve builds socket paths from it), its pid above 1,
+ * and its console is the one serve names, RUN_DIR/FN.N.console when it asked for a file
+ * (console_file), else none: serve reads, sends and removes only files it named. Returns 0,
+ * or -1 with why. */
+int fn_clone_reply_check(const char *fn, const char *run_dir, bool console_file,
+			 struct hf_clone_info *c, char *why, size_t whylen);
 /* The last line of file path that holds prefix, from prefix on (without its line end),
  * into out; "" if none (or no such file). */
 void fn_find_line(const char *path, const char *prefix, char *out, size_t len);

@@ -126,6 +126,9 @@ static int clone_get(struct function *f, const struct invocation *inv, struct in
 	    resp.nclones != 1) {
 		snprintf(r->error, sizeof(r->error), "no clone of function %s could be made: %s",
 			 f->cfg->name, resp.error[0] ? resp.error : "its template does not answer");
+	} else if (fn_clone_reply_check(f->cfg->name, f->run_dir, inv->tail, &resp.clones[0],
+					r->error, sizeof(r->error)) < 0) {
+		pr_warn("serve: function %s: %s", f->cfg->name, r->error);
 	} else {
 		r->clone = resp.clones[0];
 		pthread_mutex_lock(&f->lock);
@@ -164,8 +167,15 @@ static bool clone_release(struct function *f, struct inv_result *r)
 	struct hf_request req = {.cmd = CMD_STOP};
 	struct hf_response resp = {0};
 	int fd = ctl_connect(f->run_dir, c->name, true);
-	if (fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok)
-		kill(c->pid, SIGKILL);
+	if (fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok) {
+		/* Only a process of the function's own (its template's, below what serve
+		 * started): the pid came from a socket in the function's directory. */
+		if (fn_descends(c->pid, f->template_pid))
+			kill(c->pid, SIGKILL);
+		else
+			pr_warn("serve: function %s: clone %s (pid %d) is not below its template: "
+				"not signalled", f->cfg->name, c->name, (int)c->pid);
+	}
 	return true;
 }
 
