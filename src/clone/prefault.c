@@ -82,7 +82,7 @@ static void chunk_populate(struct prefault *p, int pm, uint8_t *chunk, bool huge
 
 static void pass(struct vm *vm, enum prefault_mode mode, struct prefault *p)
 {
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int pm = mem_pagemap_open();
 	if (pm < 0) {
 		pr_debug("prefault: /proc/self/pagemap: %s", strerror(errno));
 		return;

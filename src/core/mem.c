@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -204,7 +205,7 @@ static void trim(struct guest_mem *m, long restored)
 /* Every page of RAM this process holds a private copy of: put back. */
 static long restore_private(struct guest_mem *m)
 {
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int pm = mem_pagemap_open();
 	if (pm < 0) {
 		pr_err("reset: /proc/self/pagemap: %s", strerror(errno));
 		return -1;
@@ -276,6 +277,20 @@ long mem_restore(struct guest_mem *m, uint64_t *const *dirty)
 	memset(m->written, 0, MEM_BITMAP_WORDS(ALIGN_UP(m->ram_size, HUGE_ALIGN)) * sizeof(uint64_t));
 	trim(m, n);
 	return n;
+}
+
+int mem_pagemap_open(void)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 || errno != EACCES || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return fd;
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return -1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	errno = e;
+	return fd;
 }
 
 void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)

@@ -87,6 +87,10 @@ long mem_restore(struct guest_mem *m, uint64_t *const *dirty);
  * else NULL. Overflow-safe; len 0 is allowed. All guest-controlled addresses go through
  * this. */
 void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* Open this process's /proc/self/pagemap. A jailed VMM is not dumpable (no process of its
+ * uid may read its memory), which makes its /proc/self root's: it is dumpable for the
+ * moment of the open. Returns the fd, or -1 with errno. */
+int mem_pagemap_open(void);
 
 /* End of the highest region (exclusive guest-physical address). */
 uint64_t mem_top(const struct guest_mem *m);

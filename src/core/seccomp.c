@@ -202,6 +202,18 @@ static int add_memory(scmp_filter_ctx ctx)
 		       : 0;
 }
 
+/* A jailed VMM, not dumpable, is so for the moment it opens its own pagemap
+ * (mem_pagemap_open): the main thread (a reset without a dirty log), the helper (prefault). */
+static int add_dumpable(scmp_filter_ctx ctx)
+{
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE)) < 0 ||
+			       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+						SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE)) < 0
+		       ? -1
+		       : 0;
+}
+
 static int add_main(scmp_filter_ctx ctx)
 {
 	if (add_calls(ctx, main_calls, ARRAY_LEN(main_calls)) < 0 ||
@@ -226,6 +238,7 @@ static int add_main(scmp_filter_ctx ctx)
 			     SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 			     SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)) < 0 ||
+	    add_dumpable(ctx) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
 			     SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER)) < 0)
 		return -1;
@@ -246,7 +259,7 @@ static int add_vcpu(scmp_filter_ctx ctx)
 
 static int add_helper(scmp_filter_ctx ctx)
 {
-	return add_calls(ctx, helper_calls, ARRAY_LEN(helper_calls));
+	return add_calls(ctx, helper_calls, ARRAY_LEN(helper_calls)) < 0 ? -1 : add_dumpable(ctx);
 }
 
 static int add_keeper(scmp_filter_ctx ctx)

@@ -161,11 +161,12 @@ int jail_drop_privileges(void)
 		       strerror(errno));
 		return -1;
 	}
-	/* No way back to privileges; and /proc/self stays the VMM's own (prefault reads its
-	 * pagemap), which dropping them had given to root. */
+	/* No way back to privileges; and not dumpable: no other process of this uid (a
+	 * sibling clone of the same function, taken over) may read this one's memory or
+	 * trace it (its /proc/PID files stay root's; mem_pagemap_open reads its own). */
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2];
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 ||
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
 	    syscall(SYS_capget, &h, d) < 0 || d[0].effective || d[0].permitted || d[1].effective ||
 	    d[1].permitted || getuid() != uid || getegid() != gid) {
 		pr_err("--jail: privileges could not be dropped entirely");

@@ -88,6 +88,8 @@ check "it is pid 2 of a PID namespace of its own (pid 1 is the jail's keeper)" \
 	grep -Eq "^NSpid:\s+$pid\s+2$" /proc/$pid/status
 check "its PID and mount namespaces are not the host's" in_jail_ns "$pid"
 check "it runs as uid $U gid $G without capabilities" jailed_as "$pid"
+check "it is not dumpable: its memory is not its uid's to read (/proc/PID/mem is root's)" \
+	test "$(stat -c %u /proc/$pid/mem)" = 0
 check "its network namespace is not the host's (it has no network card)" \
 	test "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/self/ns/net)"
 for t in "127.0.0.1:$esc_port" 169.254.169.254:80 "@hf-escape-$$"; do
@@ -118,6 +120,7 @@ for i in 1 2; do
 	check "clone $i's reported pid $c is its host pid (status agrees)" test "$(status_field jt.$i pid)" = "$c"
 	check "clone $i is in the jail's namespaces" in_jail_ns "$c"
 	check "clone $i runs as uid $U gid $G without capabilities" jailed_as "$c"
+	check "clone $i is not dumpable: a sibling cannot read its memory" test "$(stat -c %u /proc/$c/mem)" = 0
 	check "clone $i sees only the jail's files" sees_only_jail "$c" jt.$i
 	check "clone $i has its own cgroup under the jail's" grep -qx "0::/hyperfork/jt/jt.$i" /proc/$c/cgroup
 	check "clone $i's memory is accounted there" test "$(cat $CG/jt/jt.$i/memory.current)" -gt 0
@@ -167,6 +170,21 @@ check "no jailed process is left (keeper included)" wait_for 10 no_vmm_left
 check "no socket is left" no_sockets
 check "no jail mount or root directory is left" \
 	bash -c "! grep -q hf-jail /proc/mounts && ! ls -d /tmp/hf-jail.* 2>/dev/null | grep -q ."
+
+# Not dumpable, a jailed VMM still reads its own pagemap where it needs it: a clone's
+# copy-on-write prefault, before its guest runs (mem_pagemap_open).
+"$HF" run --jail --uid $U --gid $G --name jp --mem 64M --timeout "$(scaled 120)" --console none \
+	--cow-prefault populate-sync --debug --bare "$TGUESTS/ticker.elf" --cmdline 1000 \
+	> "$RUN/jp.log" 2>&1 &
+check_or_show "a jailed VM with --cow-prefault populate-sync comes up" "$RUN/jp.log" wait_for 20 vm_up jp
+"$HF" fork jp --console file > "$RUN/jpf" 2>&1
+# (its line reaches the parent's log or its console, as it comes before or after the handoff)
+check_or_show "its clone, not dumpable, made its pages private from its own pagemap" "$RUN/jp.log" \
+	wait_for 30 bash -c "cat '$RUN/jp.log' '$RUN/jp.1.console' 2> /dev/null |
+		grep -qE 'prefault \\(populate\\): [1-9][0-9]* pages made private'"
+"$HF" stop jp.1 > /dev/null 2>&1
+"$HF" stop jp > /dev/null 2>&1
+wait_for 20 no_vmm_left
 
 # An existing network namespace joined, and a network card across a clone. The VMM makes
 # its tap hfj0 there while still root; a jailed clone cannot make taps, so its tap hfj0.1
