@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,8 +78,18 @@ static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *
 		return -1;
 	}
 	for (unsigned i = 0; i < s->config.nfns; i++) {
-		if (o->jail)
+		if (o->jail) {
 			jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i, .gid = o->gid};
+			/* A uid a user has would give that user the function's VMs, and them the
+			 * user's files. */
+			struct passwd *pw = getpwuid((uid_t)jails[i].uid);
+			if (pw) {
+				pr_err("serve: --uid %ld: uid %ld (function %s) is user %s's: give a "
+				       "range of uids no user has", o->uid, jails[i].uid,
+				       s->config.fns[i].name, pw->pw_name);
+				return -1;
+			}
+		}
 		if (strlen(s->run_dir) + 1 + strlen(s->config.fns[i].name) >= sizeof(s->fn_dirs[i])) {
 			pr_err("serve: function %s's run directory would be too long", s->config.fns[i].name);
 			return -1;

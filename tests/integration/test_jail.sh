@@ -262,6 +262,10 @@ cat > "$RUN/sj.json" << JSON
   {"name": "sjb", "image": "$FN", "memory": 128, "mode": "warm"}
 ]}
 JSON
+nobody=$(id -u nobody)
+expect_status 240 "serve --jail with a uid a user has is refused" -- \
+	"$HF" serve --jail --uid $((nobody - 1)) --gid $G --config "$RUN/sj.json" --run-dir "$RUN"
+expect_in "$RUN/err" "uid $nobody \\(function sjb\\) is user nobody's" "the user and the function are named"
 "$HF" serve --jail --uid $U --gid $G --listen 127.0.0.1:$PORT --config "$RUN/sj.json" --run-dir "$RUN" \
 	> "$RUN/sj.out" 2> "$RUN/sj.err" &
 serve_pid=$!

@@ -38,8 +38,9 @@ inv() {
 	ferr=$(tr -d '\r' < "$RUN/c.hdr" | sed -n 's/^X-Amz-Function-Error: *//ip')
 }
 jfield() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$RUN/c.out" "$1" 2>/dev/null; }
-# The clones of function NAME that serve keeps now (its workers), by name.
-clones_of() { "$HF" ls --run-dir "$SDIR" 2>/dev/null | awk -v f="$1" 'index($1, f ".") == 1 { print $1 }' | sort | tr '\n' ' '; }
+# The clones of function NAME that serve keeps now (its workers), by name (in the function's
+# own run directory, SDIR/NAME).
+clones_of() { "$HF" ls --run-dir "$SDIR/$1" 2>/dev/null | awk -v f="$1" 'index($1, f ".") == 1 { print $1 }' | sort | tr '\n' ' '; }
 no_clones_of() { [ -z "$(clones_of "$1")" ]; }
 
 # ---------------------------------------------------------------- mode clone: reused
@@ -60,7 +61,7 @@ check "and random bytes of its own" test "$(echo $rands | tr ' ' '\n' | sort -u 
 check "one worker ran them all ($first_worker, then $(clones_of st))" \
 	test -n "$first_worker" -a "$(clones_of st)" = "$first_worker"
 check "its VMM lives on between invocations" \
-	bash -c "'$HF' status --run-dir '$SDIR' $first_worker | grep -q '^state: *running'"
+	bash -c "'$HF' status --run-dir '$SDIR/st' $first_worker | grep -q '^state: *running'"
 # Two at once (a slow one keeps its worker busy): a second worker, and never more than the
 # function's concurrency (2).
 for k in a b; do

@@ -169,7 +169,7 @@ class Serve:
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(5 * SCALE)
-            s.connect(os.path.join(self.dir, NAME + ".sock"))
+            s.connect(os.path.join(self.dir, NAME, NAME + ".sock"))  # the function's own directory
             s.sendall(b'{"cmd":"status"}\n')
             buf = b""
             while not buf.endswith(b"\n"):
@@ -470,8 +470,10 @@ def main():
     if zombies:
         problems.append(f"zombie processes: {zombies}")
     stale = []
-    for path in glob.glob(os.path.join(serve.dir, "*.sock")) + \
-            glob.glob(os.path.join(serve.dir, "*.fn")):
+    def sockets():  # in the functions' own directories, serve.XXXXXX/NAME
+        return glob.glob(os.path.join(serve.dir, "*", "*.sock")) + \
+            glob.glob(os.path.join(serve.dir, "*", "*.fn"))
+    for path in sockets():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.connect(path)
@@ -483,7 +485,7 @@ def main():
         problems.append(f"{len(stale)} stale socket(s) in serve's run directory: "
                         f"{' '.join(sorted(stale)[:10])}")
     print(f"sockets in serve's run directory at rest: "
-          f"{' '.join(sorted(os.path.basename(p) for p in glob.glob(os.path.join(serve.dir, '*.sock')) + glob.glob(os.path.join(serve.dir, '*.fn'))))}")
+          f"{' '.join(sorted(os.path.basename(p) for p in sockets()))}")
 
     # Serve stopped: nothing of it may stay.
     serve.proc.send_signal(signal.SIGTERM)
