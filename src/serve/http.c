@@ -27,8 +27,9 @@
  * gets 429 instead of memory (1000 connections of 6 MB each would be 6 GB). */
 #define BUFFERED_MAX (256u << 20)
 /* Connections one client address may hold open: a client opening many slow ones does not
- * take every connection serve has. */
-#define CONNECTIONS_PER_CLIENT 64u
+ * take every connection serve has (1000), while one load generator still drives hundreds of
+ * invocations at once. */
+#define CONNECTIONS_PER_CLIENT 256u
 
 struct req {
 	char *body;
