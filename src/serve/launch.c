@@ -142,21 +142,10 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 bool fn_descends(pid_t pid, pid_t ancestor)
 {
 	for (int hops = 0; pid > 1 && ancestor > 0 && hops < 32; hops++) {
+		int ppid, pgrp;
 		if (pid == ancestor)
 			return true;
-		char path[64], stat[512];
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof(stat) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (n <= 0)
-			return false;
-		stat[n] = 0;
-		const char *p = strrchr(stat, ')'); /* "pid (comm) state ppid ...": comm may hold ')' */
-		int ppid;
-		char state;
-		if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+		if (proc_parent_group(pid, &ppid, &pgrp) < 0)
 			return false;
 		pid = ppid;
 	}
@@ -166,10 +155,10 @@ bool fn_descends(pid_t pid, pid_t ancestor)
 int fn_clone_reply_check(const char *fn, const char *run_dir, bool console_file,
 			 struct hf_clone_info *c, char *why, size_t whylen)
 {
-	size_t n = strlen(fn), digits = strspn(c->name + (strncmp(c->name, fn, n) ? 0 : n + 1),
-					      "0123456789");
-	if (strncmp(c->name, fn, n) || c->name[n] != '.' || !digits || digits > 10 ||
-	    c->name[n + 1 + digits]) {
+	size_t n = strlen(fn);
+	bool ours = !strncmp(c->name, fn, n) && c->name[n] == '.';
+	size_t digits = ours ? strspn(c->name + n + 1, "0123456789") : 0;
+	if (!ours || !digits || digits > 10 || c->name[n + 1 + digits]) {
 		snprintf(why, whylen, "its template named the clone '%.80s', not %s.N", c->name, fn);
 		return -1;
 	}

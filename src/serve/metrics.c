@@ -77,20 +77,14 @@ static void groups_pss(struct fn_snapshot *snap, unsigned n)
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		char path[64], line[512];
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-		fclose(f);
-		int pg;
+		int ppid, pg;
 		unsigned i = 0;
-		/* after the command's ')': state, ppid, pgrp */
-		if (!rp || sscanf(rp + 1, " %*c %*d %d", &pg) != 1 || pg <= 0)
+		if (proc_parent_group(atoi(e->d_name), &ppid, &pg) < 0 || pg <= 0)
 			continue;
 		while (i < n && snap[i].group != pg)
 			i++;
 		snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", e->d_name);
+		FILE *f;
 		if (i == n || !(f = fopen(path, "re")))
 			continue;
 		unsigned long long kb;

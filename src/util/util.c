@@ -119,6 +119,22 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int proc_parent_group(int pid, int *ppid, int *pgrp)
+{
+	char path[64], stat[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof(stat) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	stat[n] = 0;
+	/* "pid (comm) state ppid pgrp ...": the command may hold ')' */
+	const char *p = strrchr(stat, ')');
+	return p && sscanf(p + 1, " %*c %d %d", ppid, pgrp) == 2 ? 0 : -1;
+}
+
 int read_file(const char *path, uint8_t **data, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -31,6 +31,10 @@ int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(p
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
 
+/* Process pid's parent and process group, from /proc/PID/stat. Returns 0, or -1 (no such
+ * process, or unreadable). */
+int proc_parent_group(int pid, int *ppid, int *pgrp);
+
 /* Read a whole file into a malloc'd buffer. Returns 0, or -1 with errno set. */
 int read_file(const char *path, uint8_t **data, size_t *len);
 

@@ -282,6 +282,20 @@ static int set_msrs(struct vcpu *c, struct kvm_msr_entry *e, unsigned n)
 	return 0;
 }
 
+/* The vCPU's events: with its next KVM_RUN (on_entry, where the host takes them so), else
+ * by ioctl. */
+static int restore_events(const struct vcpu_snapshot *s, struct vcpu *c, bool on_entry)
+{
+	const struct host *h = c->vm->host;
+	if (on_entry && h->sync_events && h->vcpu_events) {
+		c->run->s.regs.events = s->events;
+		c->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+	} else if (h->vcpu_events) {
+		VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
+	}
+	return 0;
+}
+
 int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, unsigned how)
 {
 	trace_point("restore-vcpu");
@@ -296,7 +310,6 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, unsigned 
 	/* on_entry: the general registers and the events go to KVM with the next KVM_RUN,
 	 * where the host takes them so: no ioctl of their own. */
 	bool regs_on_entry = on_entry && h->sync_regs;
-	bool events_on_entry = on_entry && h->sync_events && h->vcpu_events;
 	if (regs_on_entry) {
 		c->run->s.regs.regs = s->regs;
 		c->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
@@ -318,15 +331,8 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, unsigned 
 	} else {
 		VCPU_IOCTL(c, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 	}
-	if (user) {
-		if (events_on_entry) {
-			c->run->s.regs.events = s->events;
-			c->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
-		} else if (h->vcpu_events) {
-			VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
-		}
-		return 0;
-	}
+	if (user)
+		return restore_events(s, c, on_entry);
 	struct kvm_msr_entry *e = malloc((nmsrs ? nmsrs : 1) * sizeof(*e));
 	if (!e) {
 		pr_err("out of memory");
@@ -349,12 +355,8 @@ int snapshot_restore_vcpu(const struct snapshot *snap, struct vcpu *c, unsigned 
 	free(e);
 	if (r < 0)
 		return -1;
-	if (events_on_entry) {
-		c->run->s.regs.events = s->events;
-		c->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
-	} else if (h->vcpu_events) {
-		VCPU_IOCTL(c, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
-	}
+	if (restore_events(s, c, on_entry) < 0)
+		return -1;
 	if (h->mp_state)
 		VCPU_IOCTL(c, KVM_SET_MP_STATE, &s->mp_state, "KVM_SET_MP_STATE");
 	if (h->debugregs)
