@@ -232,6 +232,17 @@ static void listen_event(struct watch *w, uint32_t events)
 			refuse_for_lack_of_fds(s, errno);
 		return;
 	}
+	/* Only the VM's own user and root (serve) command it, whatever the socket's mode. */
+	struct ucred who;
+	socklen_t len = sizeof(who);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &who, &len) < 0 ||
+	    (who.uid != 0 && who.uid != geteuid())) {
+		send_line(fd, "{\"ok\":false,\"error\":\"not this VM's user\"}\n");
+		close(fd);
+		pr_warn("control: refused a connection from uid %d (pid %d): not this VM's user",
+			(int)who.uid, (int)who.pid);
+		return;
+	}
 	struct server_client *c = calloc(1, sizeof(*c));
 	if (!c) {
 		send_line(fd, "{\"ok\":false,\"error\":\"cannot take a request: out of memory\"}\n");

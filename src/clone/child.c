@@ -68,9 +68,23 @@ static void redirect_stdio(struct vm *vm)
 	}
 }
 
+void clones_child_drops(struct clones *cl, int fd)
+{
+	cl->parent_fd = fd;
+}
+
 int child_begin(struct clones *cl, int channel)
 {
 	struct vm *vm = cl->vm;
+	if (cl->parent_fd >= 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null < 0 || dup3(null, cl->parent_fd, O_CLOEXEC) < 0) {
+			pr_err("cannot let go of the parent's control socket: %s", strerror(errno));
+			return -1;
+		}
+		close(null);
+		cl->parent_fd = -1;
+	}
 	handoff_forget(cl);
 	cl->ready_fd = channel;
 	log_set_fd(channel); /* errors while it starts reach the parent */

@@ -55,6 +55,10 @@ struct clones *clones_new(struct vm *vm, const struct clone_config *cfg);
 /* The VM has ended (its vCPU threads too): stop a prefault pass, let a template's pool go
  * (its children end when they see the template gone), free cl. */
 void clones_free(struct clones *cl);
+/* fd (the VM's control socket listener) is the VM's, never its clones': each clone lets go
+ * of it the moment it is forked, before any code of its guest runs (it becomes /dev/null
+ * there, so that what closes it later closes nothing of the clone's). */
+void clones_child_drops(struct clones *cl, int fd);
 
 struct clone_result {
 	unsigned requested;

@@ -25,7 +25,7 @@ struct clones *clones_new(struct vm *vm, const struct clone_config *cfg)
 	cl->vm = vm;
 	cl->cfg = *cfg;
 	cl->requester = -1;
-	cl->warm_fd = cl->ready_fd = -1;
+	cl->warm_fd = cl->ready_fd = cl->parent_fd = -1;
 	cl->snap = snapshot_new(vm);
 	if (!cl->snap) {
 		free(cl);

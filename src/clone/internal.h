@@ -40,6 +40,7 @@ struct clones {
 	/* admission.c: this VM's live clones (a clone starts with none of its own) */
 	struct live_clone *live;
 	unsigned nlive, live_cap;
+	int parent_fd;               /* the parent's own (clones_child_drops), or -1 */
 	/* child.c: a new clone's channel to its parent, until it is handed out */
 	int ready_fd;
 	struct watch handoff_w;

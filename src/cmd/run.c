@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/proto.h"
@@ -29,7 +30,7 @@ static void usage(FILE *f)
 		"                     [--max-clones N] [--reserve-memory MIB]\n"
 		"                     [--run-dir DIR] [--no-seccomp] [--debug] [DEVICE OPTIONS]\n"
 		"                     [--jail --uid UID --gid GID [--netns FILE]\n"
-		"                      [--jail-memory MIB] [--jail-cpu CPUS]]\n"
+		"                      [--jail-memory MIB] [--jail-cpu CPUS] [--jail-pids N]]\n"
 		"\n"
 		"  --name NAME       VM name (default vm<pid>); control socket DIR/NAME.sock\n"
 		"  --mem SIZE        guest RAM, e.g. 512M or 2G (default 128M; plain number: MiB)\n"
@@ -72,6 +73,8 @@ static void usage(FILE *f)
 		"  --netns FILE      join this network namespace (e.g. /run/netns/NAME)\n"
 		"  --jail-memory MIB memory.max of the jail (the VM and its clones together)\n"
 		"  --jail-cpu CPUS   cpu.max of the jail in CPUs, e.g. 0.5\n"
+		"  --jail-pids N     pids.max of the jail: its processes and threads (default "
+		"1024)\n"
 		"\n"
 		"Devices, each option once per device, added in the order given; each virtio\n"
 		"device takes one of the board's %u interrupt lines:\n",
@@ -93,7 +96,7 @@ enum {
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
 	OPT_MAX_CLONES, OPT_RESERVE, OPT_REUSABLE, OPT_FORK_POINTS,
-	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU,
+	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU, OPT_JAIL_PIDS,
 	OPT_DEVICE, /* + index in device_options */
 };
 
@@ -126,6 +129,7 @@ static const struct option base_options[] = {
 	{"netns", required_argument, NULL, OPT_NETNS},
 	{"jail-memory", required_argument, NULL, OPT_JAIL_MEMORY},
 	{"jail-cpu", required_argument, NULL, OPT_JAIL_CPU},
+	{"jail-pids", required_argument, NULL, OPT_JAIL_PIDS},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"help", no_argument, NULL, OPT_HELP},
 };
@@ -317,6 +321,11 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 			if (jail_parse_cpu(optarg, &jail.cpu_quota_us) < 0)
 				return bad("invalid --jail-cpu '%s': CPUs from 0.01 to 1024", optarg);
 			break;
+		case OPT_JAIL_PIDS:
+			if (parse_uint(optarg, JAIL_PIDS_MAX, &v) < 0 || v < 8)
+				return bad("invalid --jail-pids '%s': from 8 to 4194304", optarg);
+			jail.pids = (unsigned)v;
+			break;
 		case OPT_DEBUG: log_set_level(HF_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout); return 1;
 		default:
@@ -333,8 +342,9 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!jail.on && (jail.uid >= 0 || jail.gid >= 0 || jail.netns || jail.memory ||
-			 jail.cpu_quota_us))
-		return bad("%s--uid, --gid, --netns, --jail-memory and --jail-cpu are for --jail", "");
+			 jail.cpu_quota_us || jail.pids))
+		return bad("%s--uid, --gid, --netns, --jail-memory, --jail-cpu and --jail-pids are "
+			   "for --jail", "");
 	if (cfg->vm.ram_file && !template)
 		return bad("%s--reusable is for a template (--template)", "");
 	if (!!bare == !!kernel)
@@ -378,9 +388,11 @@ int cmd_run(int argc, char **argv)
 		jail_add_path(&jail, cfg.marks_path, true, true);
 		if (jail_enter(&jail, &cfg.vm, &r) == JAIL_INSIDE) {
 			cfg.before_guest = jail_drop_privileges;
+			umask(077);
 			r = vmm_run(&cfg);
 		}
 	} else if (r == 0) {
+		umask(077); /* its sockets and console files are its user's alone */
 		r = vmm_run(&cfg);
 	} else if (r == 1) {
 		r = 0;

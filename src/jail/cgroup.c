@@ -71,7 +71,7 @@ int jail_cgroup_check(void)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", root);
-	static const char *const need[] = {"memory", "cpu"};
+	static const char *const need[] = {"memory", "cpu", "pids"};
 	for (unsigned i = 0; i < ARRAY_SIZE(need); i++)
 		if (!file_has_word(path, need[i])) {
 			pr_err("--jail: the cgroup2 root %s offers no %s controller", root, need[i]);
@@ -97,10 +97,10 @@ int jail_cgroup_make(struct jail_config *j, const char *name, char *jail_cg, siz
 {
 	const char *root = cgroup_root();
 	char base[PATH_MAX], leaf[PATH_MAX] = "", v[64];
-	if (write_file(root, "cgroup.subtree_control", "+memory +cpu") < 0 ||
+	if (write_file(root, "cgroup.subtree_control", "+memory +cpu +pids") < 0 ||
 	    cg_mkdir(base, sizeof(base), root, JAIL_CGROUP_BASE) < 0 ||
-	    write_file(base, "cgroup.subtree_control", "+memory +cpu") < 0) {
-		pr_err("--jail: cannot enable the memory and cpu controllers below %s: %s", root,
+	    write_file(base, "cgroup.subtree_control", "+memory +cpu +pids") < 0) {
+		pr_err("--jail: cannot enable the memory, cpu and pids controllers below %s: %s", root,
 		       strerror(errno));
 		return -1;
 	}
@@ -121,9 +121,14 @@ int jail_cgroup_make(struct jail_config *j, const char *name, char *jail_cg, siz
 		pr_err("--jail-cpu: cannot set %s/cpu.max: %s", jail_cg, strerror(errno));
 		goto fail;
 	}
+	snprintf(v, sizeof(v), "%u", j->pids ? j->pids : JAIL_PIDS_DEFAULT);
+	if (write_file(jail_cg, "pids.max", v) < 0) {
+		pr_err("--jail-pids: cannot set %s/pids.max: %s", jail_cg, strerror(errno));
+		goto fail;
+	}
 	char procs[PATH_MAX];
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", jail_cg);
-	if (write_file(jail_cg, "cgroup.subtree_control", "+memory +cpu") < 0 ||
+	if (write_file(jail_cg, "cgroup.subtree_control", "+memory +cpu +pids") < 0 ||
 	    cg_mkdir(leaf, sizeof(leaf), jail_cg, name) < 0 ||
 	    chown(jail_cg, (uid_t)j->uid, (gid_t)j->gid) < 0 ||
 	    chown(procs, (uid_t)j->uid, (gid_t)j->gid) < 0) {

@@ -41,11 +41,18 @@ struct jail_config {
 				  empty but for a loopback that is down */
 	uint64_t memory;       /* memory.max of the jail in bytes, 0: no limit */
 	uint64_t cpu_quota_us; /* cpu.max quota per JAIL_CPU_PERIOD_US, 0: no limit */
+	unsigned pids;         /* pids.max of the jail (0: JAIL_PIDS_DEFAULT) */
 	bool no_seccomp;       /* run --no-seccomp: the keeper has no filter either */
 	unsigned npaths;       /* what the VM needs inside (its devices' host files: disks,
 	                          vsock directories, /dev/net/tun; its image, its console) */
 	struct jail_path paths[JAIL_MAX_PATHS];
 };
+
+/* pids.max of a jail unless --jail-pids says: threads and processes of its VMM and clones
+ * together (a VMM has a main thread, one per vCPU and a few helpers, and KVM adds its
+ * worker threads to the VM's group), enough for tens of clones, not a fork bomb. */
+#define JAIL_PIDS_DEFAULT 1024u
+#define JAIL_PIDS_MAX (1u << 22)
 
 /* --jail-cpu CPUS: a decimal number of CPUs (0.01 .. 1024, e.g. 0.5 or 2) into a quota in
  * microseconds per JAIL_CPU_PERIOD_US. Returns 0 or -1. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hyperfork/lambda.h"
+#include "util/log.h"
 #include "util/rundir.h"
 #include "util/sock.h"
 #include "util/util.h"
@@ -28,7 +29,7 @@ bool fn_agent_up(const struct function *f, const char *name)
 {
 	char path[4096];
 	fn_agent_path(f, name, path, sizeof(path));
-	int s = fn_agent_connect(f, path, now_ns() + 1000000000ull);
+	int s = fn_agent_connect(f, path, f->template_pid, false, now_ns() + 1000000000ull);
 	if (s < 0)
 		return false;
 	close(s);
@@ -163,12 +164,20 @@ static int chan_line(struct fn_chan *c, char *line, size_t size, uint64_t deadli
 	}
 }
 
-int fn_agent_connect(const struct function *f, const char *path, uint64_t deadline)
+int fn_agent_connect(const struct function *f, const char *path, pid_t owner, bool exact,
+		     uint64_t deadline)
 {
 	char line[64];
 	struct fn_chan c = {.fd = unix_connect(path, 0)};
 	if (c.fd < 0)
 		return -1;
+	if (!fn_peer_is(c.fd, owner, exact)) {
+		pr_warn("serve: function %s: the agent socket %s is not its VM's (pid %d): not used",
+			f->cfg->name, path, (int)owner);
+		close(c.fd);
+		errno = EPERM;
+		return -1;
+	}
 	struct iovec iov = {line, (size_t)snprintf(line, sizeof(line), "CONNECT %u\n",
 						   HF_LAMBDA_PORT)};
 	if (!f->cfg->image && (send_all(c.fd, &iov, 1, deadline) < 0 ||

@@ -44,6 +44,9 @@ struct fn_jail {
  * FN_JAIL_VM_OVERHEAD_MB for its VMM and KVM; a template's jail holds the template, its
  * warm pool and one clone per invocation its concurrency allows. */
 #define FN_JAIL_VM_OVERHEAD_MB 64u
+/* Its pids.max: FN_JAIL_VM_PIDS threads and processes for each of those VMs (a VMM's
+ * threads, its vCPUs' among them, and KVM's workers). */
+#define FN_JAIL_VM_PIDS 64u
 uint64_t fn_jail_memory_mb(const struct fn_config *cfg);
 
 /* A connection to a VM's agent, read through a buffer: buf[off..len) is read ahead. */
@@ -59,6 +62,7 @@ struct fn_chan {
 struct fn_worker {
 	struct hf_clone_info clone; /* its name, pid and console file */
 	struct fn_chan chan;        /* fd -1: none yet */
+	int pidfd;                  /* its process (-1: none) */
 	unsigned uses;              /* invocations it has run */
 	bool used;                  /* this slot holds a worker */
 	bool busy;                  /* it runs an invocation now */
@@ -77,6 +81,9 @@ struct function {
 	enum fn_state state;
 	char why[512];       /* FN_FAILED: what went wrong (the guest's init error, if any) */
 	pid_t template_pid;  /* 0: none */
+	pid_t vm_pid;        /* the process on the template's control socket at the first
+				contact after its boot (its VMM, below template_pid when jailed),
+				which every later contact must find there; 0: not yet */
 	uint64_t boot_ns;    /* when the template was started */
 	unsigned boots;      /* how many times (more than 1: it died and was re-initialised) */
 	unsigned active;     /* invocations in flight */
@@ -100,6 +107,12 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 bool function_poll(struct function *f, unsigned init_timeout_ms);
 /* End the template, its warm clones and its workers. */
 void function_stop(struct function *f);
+
+/* Connect to the control socket of the function's template, which must be held by the
+ * process found there first (f->vm_pid, learned when learn is set and none is known yet:
+ * serve's first contact once it booted, before any of its clones ran). Returns the fd,
+ * or -1 with why (errno EPERM: another process, a clone that took the path, holds it). */
+int fn_template_connect(struct function *f, bool learn, char *why, size_t whylen);
 
 /* Take a slot of the function's concurrency; false if all are taken (throttled counted). */
 bool function_enter(struct function *f);
@@ -130,6 +143,8 @@ struct inv_result {
 	char error[512];
 	/* the invocation's own VM, still running: ended by function_release */
 	struct hf_clone_info clone; /* its clone (name "" if none) */
+	int pidfd;                  /* modes clone: that clone's process, while r holds it
+				       (-1: none; a worker holds its own) */
 	pid_t booted;               /* mode boot: its process (0 if none, -1 if it ended) */
 	int worker;                 /* reuse: its worker's slot (-1: none) */
 	struct fn_chan *chan;       /* reuse: the worker's channel to its agent (kept) */

@@ -23,6 +23,10 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 /* Is pid ancestor or a process below it (parent by parent, in /proc)? What a VM's control
  * socket says of a clone is checked so before serve (root) signals it. */
 bool fn_descends(pid_t pid, pid_t ancestor);
+/* Is the connected Unix socket fd held (listened on) by process owner itself (exact), or
+ * by owner or a process below it? A socket in a function's directory may have been put
+ * there by any of its VMs: serve talks only to the one it means. */
+bool fn_peer_is(int fd, pid_t owner, bool exact);
 /* What a template's control socket said of a clone it made for function fn (c), made
  * safe to use: its name must be FN.N (serve builds socket paths from it), its pid above 1,
  * and its console is the one serve names, RUN_DIR/FN.N.console when it asked for a file
@@ -44,9 +48,12 @@ void fn_workers_stop(struct function *f);
 /* The socket of VM name's agent into path: the vsock device's default, RUN_DIR/NAME.vsock
  * (a Linux guest), or the function device's, RUN_DIR/NAME.fn (a bare guest). */
 void fn_agent_path(const struct function *f, const char *name, char *path, size_t len);
-/* Connect to the agent whose socket is path: over vsock (Linux) with the CONNECT
- * handshake, to a bare guest's function socket directly. Returns the fd or -1. */
-int fn_agent_connect(const struct function *f, const char *path, uint64_t deadline);
+/* Connect to the agent whose socket is path, held by the VM process owner (exact) or by
+ * owner or a process below it (a jailed VM's VMM below the `run` serve started):
+ * over vsock (Linux) with the CONNECT handshake, to a bare guest's function socket
+ * directly. Returns the fd, or -1 with errno (EPERM: another process listens there). */
+int fn_agent_connect(const struct function *f, const char *path, pid_t owner, bool exact,
+		     uint64_t deadline);
 /* Make the agent socket connected on c a worker's channel: "WORKER\n" to a bare guest's
  * function socket, "WORKER <agent port>\n" to a Linux guest's vsock socket, then its first
  * READY (fn_worker_ready). */

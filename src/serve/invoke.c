@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -97,8 +98,10 @@ struct mode {
 static int connect_now(struct function *f, const char *path, struct inv_result *r, uint64_t t0,
 		       uint64_t *deadline)
 {
-	(void)r, (void)t0;
-	return fn_agent_connect(f, path, *deadline);
+	(void)t0;
+	if (r->clone.pid > 0) /* the clone itself */
+		return fn_agent_connect(f, path, r->clone.pid, true, *deadline);
+	return fn_agent_connect(f, path, f->template_pid, false, *deadline); /* the warm VM */
 }
 
 /* The invocation's own VM's console (modes clone and boot): removed once read. */
@@ -120,17 +123,29 @@ static int clone_get(struct function *f, const struct invocation *inv, struct in
 	struct hf_request req = {.cmd = CMD_FORK, .count = 1};
 	snprintf(req.console, sizeof(req.console), "%s", inv->tail ? "file" : "none");
 	struct hf_response resp = {0};
-	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+	char why[200] = "its template does not answer";
+	int fd = fn_template_connect(f, false, why, sizeof(why)), pidfd = -1;
 	int rc = -1;
+	if (fd < 0 && errno == EPERM)
+		pr_warn("serve: function %s: %s", f->cfg->name, why);
 	if (fd < 0 || ctl_exchange(fd, f->cfg->name, &req, &resp) < 0 || !resp.ok ||
 	    resp.nclones != 1) {
 		snprintf(r->error, sizeof(r->error), "no clone of function %s could be made: %s",
-			 f->cfg->name, resp.error[0] ? resp.error : "its template does not answer");
+			 f->cfg->name, resp.error[0] ? resp.error : why);
 	} else if (fn_clone_reply_check(f->cfg->name, f->run_dir, inv->tail, &resp.clones[0],
 					r->error, sizeof(r->error)) < 0) {
 		pr_warn("serve: function %s: %s", f->cfg->name, r->error);
+	} else if ((pidfd = pidfd_open(resp.clones[0].pid, 0)) < 0 ||
+		   !fn_descends(resp.clones[0].pid, f->template_pid)) {
+		/* (checked once the pidfd holds the process: a pid reused after is not hit) */
+		snprintf(r->error, sizeof(r->error), "its template gave clone %s pid %d, which is "
+			 "not a process below it", resp.clones[0].name, (int)resp.clones[0].pid);
+		pr_warn("serve: function %s: %s", f->cfg->name, r->error);
+		if (pidfd >= 0)
+			close(pidfd);
 	} else {
 		r->clone = resp.clones[0];
+		r->pidfd = pidfd;
 		pthread_mutex_lock(&f->lock);
 		f->stats.live++;
 		f->stats.on_demand += r->clone.on_demand;
@@ -157,8 +172,8 @@ static void clone_agent(const struct function *f, const struct inv_result *r, ch
 	clone_name(path, len, template, dot ? (unsigned)strtoul(dot + 1, NULL, 10) : 0);
 }
 
-/* End the clone: asked through its control socket (it removes its sockets), killed if it
- * does not answer. */
+/* End the clone: asked through its control socket (it removes its sockets), killed through
+ * its pidfd if it does not answer there (or another process holds its socket). */
 static bool clone_release(struct function *f, struct inv_result *r)
 {
 	const struct hf_clone_info *c = &r->clone;
@@ -167,28 +182,31 @@ static bool clone_release(struct function *f, struct inv_result *r)
 	struct hf_request req = {.cmd = CMD_STOP};
 	struct hf_response resp = {0};
 	int fd = ctl_connect(f->run_dir, c->name, true);
-	if (fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok) {
-		/* Only a process of the function's own (its template's, below what serve
-		 * started): the pid came from a socket in the function's directory. */
-		if (fn_descends(c->pid, f->template_pid))
-			kill(c->pid, SIGKILL);
-		else
-			pr_warn("serve: function %s: clone %s (pid %d) is not below its template: "
-				"not signalled", f->cfg->name, c->name, (int)c->pid);
+	if (fd >= 0 && !fn_peer_is(fd, c->pid, true)) {
+		pr_warn("serve: function %s: the control socket of clone %s is not its own (pid "
+			"%d): it is killed", f->cfg->name, c->name, (int)c->pid);
+		close(fd);
+		fd = -1;
 	}
+	if ((fd < 0 || ctl_exchange(fd, c->name, &req, &resp) < 0 || !resp.ok) && r->pidfd >= 0)
+		pidfd_send_signal(r->pidfd, SIGKILL, NULL, 0);
+	proto_response_free(&resp);
+	if (r->pidfd >= 0)
+		close(r->pidfd);
+	r->pidfd = -1;
 	return true;
 }
 
 /* ---- mode clone, reused: workers reset to the template's state after each answer ------- */
 
 /* Let worker w go: it ends, and its console with it; its slot is free. */
-static void worker_drop(struct function *f, struct fn_worker *w, struct inv_result *r)
+static void worker_drop(struct function *f, struct fn_worker *w)
 {
-	struct inv_result one = {.clone = w->clone};
+	struct inv_result one = {.clone = w->clone, .pidfd = w->pidfd};
 	if (w->chan.fd >= 0)
 		close(w->chan.fd);
 	w->chan.fd = -1;
-	clone_release(f, r ? r : &one);
+	clone_release(f, &one);
 	if (w->clone.console[0] == '/')
 		unlink(w->clone.console);
 	pthread_mutex_lock(&f->lock);
@@ -210,20 +228,27 @@ static int worker_new(struct function *f, const struct invocation *inv, struct i
 	pthread_mutex_lock(&f->lock); /* (a slot is free: at most concurrency run) */
 	for (unsigned i = 0; i < f->cfg->concurrency && slot < 0; i++)
 		if (!f->workers[i].used) {
-			f->workers[i] = (struct fn_worker){.clone = r->clone, .used = true,
-							   .busy = true, .chan.fd = -1};
+			f->workers[i] = (struct fn_worker){.clone = r->clone, .pidfd = r->pidfd,
+							   .used = true, .busy = true,
+							   .chan.fd = -1};
 			slot = (int)i;
 		}
 	f->stats.live--; /* (counted again once it takes the invocation) */
 	pthread_mutex_unlock(&f->lock);
+	r->pidfd = -1; /* the worker's now */
 	struct fn_worker *w = &f->workers[slot];
 	char path[4096], why[400];
 	clone_agent(f, r, path, sizeof(path));
 	w->chan.fd = unix_connect(path, 0);
+	if (w->chan.fd >= 0 && !fn_peer_is(w->chan.fd, r->clone.pid, true)) {
+		close(w->chan.fd);
+		w->chan.fd = -1;
+		errno = EPERM; /* another process listens on the clone's agent socket */
+	}
 	if (w->chan.fd < 0 || fn_worker_hello(f, &w->chan, deadline, why, sizeof(why)) < 0) {
 		snprintf(r->error, sizeof(r->error), "clone %s of function %s cannot be a worker: %s",
 			 r->clone.name, f->cfg->name, w->chan.fd < 0 ? strerror(errno) : why);
-		worker_drop(f, w, NULL);
+		worker_drop(f, w);
 		memset(&r->clone, 0, sizeof(r->clone));
 		return -1;
 	}
@@ -253,7 +278,7 @@ static int reuse_get(struct function *f, const struct invocation *inv, struct in
 		if (!w->ready && fn_worker_ready(&w->chan, deadline, why, sizeof(why)) < 0) {
 			pr_warn("serve: function %s: worker %s is not ready again (%s): it is "
 				"replaced", f->cfg->name, w->clone.name, why);
-			worker_drop(f, w, NULL);
+			worker_drop(f, w);
 			continue;
 		}
 		w->ready = false; /* the next READY follows this invocation's answer */
@@ -298,7 +323,7 @@ static bool reuse_release(struct function *f, struct inv_result *r)
 		pthread_mutex_unlock(&f->lock);
 		return true;
 	}
-	worker_drop(f, w, r);
+	worker_drop(f, w);
 	return true;
 }
 
@@ -317,7 +342,7 @@ void function_reap_idle(struct function *f, uint64_t now)
 			continue;
 		pr_info("serve: function %s: worker %s took no invocation for %u s: it ends",
 			f->cfg->name, w->clone.name, f->cfg->idle_s);
-		worker_drop(f, w, NULL);
+		worker_drop(f, w);
 	}
 }
 
@@ -334,7 +359,7 @@ void fn_workers_stop(struct function *f)
 {
 	for (unsigned i = 0; f->workers && i < f->cfg->concurrency; i++)
 		if (f->workers[i].used)
-			worker_drop(f, &f->workers[i], NULL);
+			worker_drop(f, &f->workers[i]);
 	free(f->workers);
 	f->workers = NULL;
 }
@@ -417,7 +442,7 @@ static int agent_connect_booting(const struct function *f, const char *path, pid
 				 uint64_t deadline)
 {
 	for (;;) {
-		int s = fn_agent_connect(f, path, deadline);
+		int s = fn_agent_connect(f, path, pid, false, deadline);
 		if (s >= 0 || errno == ETIMEDOUT || now_ns() >= deadline)
 			return s;
 		if (waitpid(pid, NULL, WNOHANG) != 0) {
@@ -502,6 +527,7 @@ void function_invoke(struct function *f, const struct invocation *inv, struct in
 	const struct mode *m = mode_of(f);
 	memset(r, 0, sizeof(*r));
 	r->worker = -1;
+	r->pidfd = -1;
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)f->cfg->timeout_s * 1000000000ull;
 	pthread_mutex_lock(&f->lock);
 	f->stats.invocations++;

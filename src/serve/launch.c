@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/client.h"
 #include "util/rundir.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #define LINUX_CMDLINE_ROOM 1700 /* of the 2047 bytes x86 Linux keeps, what serve's words may use */
@@ -27,10 +29,17 @@ void fn_launch_init(void)
 	}
 }
 
+/* The VMs a function's jail holds at most: its template, its warm pool and one clone per
+ * invocation its concurrency allows; or its one warm VM, or the VM booted for an
+ * invocation. */
+static unsigned jail_vms(const struct fn_config *cfg)
+{
+	return fn_cloned(cfg) ? 1u + cfg->pool + cfg->concurrency : 1;
+}
+
 uint64_t fn_jail_memory_mb(const struct fn_config *cfg)
 {
-	uint64_t vms = fn_cloned(cfg) ? 1ull + cfg->pool + cfg->concurrency : 1;
-	return ((uint64_t)cfg->memory_mb + FN_JAIL_VM_OVERHEAD_MB) * vms;
+	return ((uint64_t)cfg->memory_mb + FN_JAIL_VM_OVERHEAD_MB) * jail_vms(cfg);
 }
 
 pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t whylen)
@@ -39,7 +48,7 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 	const char *run_dir = f->run_dir;
 	bool template = fn_cloned(cfg);
 	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
-	char uid[24], gid[24], jail_mem[24];
+	char uid[24], gid[24], jail_mem[24], jail_pids[24];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
@@ -104,7 +113,10 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		snprintf(uid, sizeof(uid), "%ld", f->jail.uid);
 		snprintf(gid, sizeof(gid), "%ld", f->jail.gid);
 		snprintf(jail_mem, sizeof(jail_mem), "%llu", (unsigned long long)fn_jail_memory_mb(cfg));
-		const char *jail[] = {"--jail", "--uid", uid, "--gid", gid, "--jail-memory", jail_mem};
+		snprintf(jail_pids, sizeof(jail_pids), "%u", FN_JAIL_VM_PIDS * jail_vms(cfg));
+		const char *jail[] = {"--jail",		"--uid",      uid,	 "--gid",
+				      gid,		"--jail-memory", jail_mem, "--jail-pids",
+				      jail_pids};
 		for (unsigned i = 0; i < sizeof(jail) / sizeof(jail[0]); i++)
 			argv[argc++] = jail[i];
 	}
@@ -150,6 +162,34 @@ bool fn_descends(pid_t pid, pid_t ancestor)
 		pid = ppid;
 	}
 	return false;
+}
+
+bool fn_peer_is(int fd, pid_t owner, bool exact)
+{
+	pid_t peer = unix_peer_pid(fd);
+	return peer > 0 && owner > 0 && (peer == owner || (!exact && fn_descends(peer, owner)));
+}
+
+int fn_template_connect(struct function *f, bool learn, char *why, size_t whylen)
+{
+	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+	if (fd < 0) {
+		snprintf(why, whylen, "its template does not answer (%s)", strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&f->lock);
+	pid_t vm = f->vm_pid, launched = f->template_pid;
+	pid_t peer = unix_peer_pid(fd);
+	if (!vm && learn && peer > 0 && fn_descends(peer, launched))
+		vm = f->vm_pid = peer;
+	pthread_mutex_unlock(&f->lock);
+	if (vm && peer == vm)
+		return fd;
+	close(fd);
+	snprintf(why, whylen, "its control socket is held by pid %d, not by its template (pid %d)",
+		 (int)peer, (int)vm);
+	errno = EPERM;
+	return -1;
 }
 
 int fn_clone_reply_check(const char *fn, const char *run_dir, bool console_file,

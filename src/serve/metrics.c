@@ -59,7 +59,8 @@ static void snapshot(struct function *f, struct fn_snapshot *out)
 	if (out->ready && fn_cloned(f->cfg)) {
 		struct hf_request req = {.cmd = CMD_STATUS};
 		struct hf_response resp = {0};
-		int fd = ctl_connect(f->run_dir, f->cfg->name, true);
+		char why[200];
+		int fd = fn_template_connect(f, false, why, sizeof(why));
 		if (fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok) {
 			out->pool_ready = resp.vm.pool_ready;
 			out->pool_target = resp.vm.pool_target;

@@ -3,6 +3,7 @@
  * function's concurrency slots. */
 #include "serve/function_private.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ static void boot(struct function *f)
 	}
 	pthread_mutex_lock(&f->lock);
 	f->template_pid = pid;
+	f->vm_pid = 0;
 	f->state = FN_STARTING;
 	f->boot_ns = now_ns();
 	f->boots++;
@@ -88,9 +90,14 @@ static bool frozen(struct function *f)
 {
 	struct hf_request req = {.cmd = CMD_STATUS};
 	struct hf_response resp = {0};
-	int fd = ctl_connect(f->run_dir, f->cfg->name, true);
-	return fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
-	       !strcmp(resp.vm.state, "template");
+	char why[200];
+	int fd = fn_template_connect(f, true, why, sizeof(why));
+	if (fd < 0 && errno == EPERM)
+		pr_warn("serve: function %s: %s", f->cfg->name, why);
+	bool ok = fd >= 0 && ctl_exchange(fd, f->cfg->name, &req, &resp) == 0 && resp.ok &&
+		  !strcmp(resp.vm.state, "template");
+	proto_response_free(&resp);
+	return ok;
 }
 
 bool function_poll(struct function *f, unsigned init_timeout_ms)

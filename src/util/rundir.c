@@ -20,8 +20,19 @@ const char *run_dir(const char *opt)
 
 int run_dir_prepare(const char *dir)
 {
+	struct stat st;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		pr_err("cannot create run directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		pr_err("run directory %s: %s", dir, errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	/* Every user could put sockets and links where the VM's own go. */
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		pr_err("run directory %s is writable by every user: use one only its user writes "
+		       "(or one with the sticky bit)", dir);
 		return -1;
 	}
 	return 0;

@@ -19,5 +19,9 @@ int unix_listen(const char *path, bool *replaced);
  * Returns the fd, or -1 with errno (ENOENT: nothing there, ECONNREFUSED: nobody listens,
  * ENAMETOOLONG: the path does not fit a socket address). */
 int unix_connect(const char *path, int flags);
+/* The process on the other end of the connected Unix socket fd: the one that called
+ * listen() for a socket connect() returned (SO_PEERCRED, in the caller's PID namespace).
+ * Returns the pid, or -1 with errno. */
+int unix_peer_pid(int fd);
 
 #endif

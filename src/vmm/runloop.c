@@ -297,6 +297,7 @@ static int setup(struct runloop *rl)
 	run_file(path, sizeof(path), vm->cfg.run_dir, vm->cfg.name, RUN_FILE_SOCKET);
 	if (server_open(&rl->server, &rl->loop, path, control, rl) < 0)
 		return -1;
+	clones_child_drops(rl->clones, rl->server.listen.fd);
 	return 0;
 }
 

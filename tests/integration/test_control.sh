@@ -31,6 +31,18 @@ expect_status 0 "resume" -- "$HF" resume live
 check "status says running again" test "$(status_field live state)" = running
 check "a resumed guest makes progress" wait_for 5 bash -c "[ \$(grep -c '^tick ' '$RUN/live.console') -gt $after ]"
 
+# Its files are its user's alone, and its control socket takes no other user's command
+# (even if its mode let one through).
+check "the console file is its user's alone ($(stat -c %a "$RUN/live.console"))" \
+	test "$(stat -c %a "$RUN/live.console")" = 600
+check "the control socket is its user's alone ($(stat -c %a "$RUN/live.sock"))" \
+	test "$(stat -c %a "$RUN/live.sock")" = 700
+chmod 777 "$RUN/live.sock"
+chmod 711 "$RUN"
+setpriv --reuid 4242 --regid 4242 --clear-groups "$HF" pause live > "$RUN/other" 2>&1
+expect_in "$RUN/other" "not this VM's user" "another user's command is refused"
+chmod 700 "$RUN"
+check "and the VM still runs" test "$(status_field live state)" = running
 "$HF" ls > "$RUN/ls" 2>&1
 expect_in "$RUN/ls" "^NAME +PID +STATE +PARENT +CPUS +MEM_MIB +RSS_KIB +PSS_KIB +UPTIME_S$" "ls prints its header"
 expect_in "$RUN/ls" "^live +$vm +running +- +2 +64 +[0-9]+ +[0-9]+ " "ls lists the VM"

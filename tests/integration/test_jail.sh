@@ -104,6 +104,7 @@ check "it sees only the jail's processes" sees_only_jail_procs "$pid"
 check "it sits in its own leaf cgroup" grep -qx "0::/hyperfork/jt/jt" /proc/$pid/cgroup
 check "the jail's memory.max is 256 MiB" test "$(cat $CG/jt/memory.max)" = 268435456
 check "the jail's cpu.max is half a CPU" test "$(cat $CG/jt/cpu.max)" = "50000 100000"
+check "the jail's pids.max is 1024 by default" test "$(cat $CG/jt/pids.max)" = 1024
 keeper=$(grep -l -E '^NSpid:\s+[0-9]+\s+1$' /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3 | while read -r p; do
 	[ "$(readlink /proc/$p/ns/pid)" = "$(readlink /proc/$pid/ns/pid)" ] && echo "$p"; done)
 check "the keeper ($keeper) is root in the host's mount namespace, pid 1 of the jail" \
@@ -294,6 +295,8 @@ check "serve --jail: the template sits in its jail's leaf" grep -qx "0::/hyperfo
 check "serve --jail: memory.max is (128 + 64) MiB x (template + pool 1 + concurrency 2)" \
 	test "$(cat $CG/sja/memory.max)" = $((192 * 4 << 20))
 check "serve --jail: a warm VM's memory.max is (128 + 64) MiB" test "$(cat $CG/sjb/memory.max)" = $((192 << 20))
+check "serve --jail: pids.max is 64 x (template + pool 1 + concurrency 2)" test "$(cat $CG/sja/pids.max)" = 256
+check "serve --jail: a warm VM's pids.max is 64" test "$(cat $CG/sjb/pids.max)" = 64
 # (the pool's group also holds KVM's worker threads of the VMs made there)
 warm_in_pool() {
 	local p
@@ -324,6 +327,42 @@ check "serve --jail: one clone's cgroup serves both invocations ($(ls -d $CG/sja
 	test "$(ls -d $CG/sja/sja.[0-9]* 2> /dev/null | wc -l)" = 1
 check "serve --jail: /metrics counts the jailed function's memory" \
 	bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^hyperfork_function_memory_bytes\{function=\"sja\"\} [1-9]'"
+# A clone taken over (simulated by a process of the function's uid, what an escaped guest's
+# VMM is) puts its own sockets where serve looks for the template's control socket and for a
+# clone's agent, and answers a fork request with a clone of its naming whose pid is a real
+# one below the template (its warm clone's). serve must use neither socket: the control
+# socket's holder is not the template it found there first, the agent's not the clone named.
+pool_pid() {
+	local p
+	for p in $(cat $CG/sja/sja.pool/cgroup.procs 2> /dev/null); do
+		[ "$(cat /proc/$p/comm)" = hyperfork ] && [ "$p" != "$sja" ] && echo $p && return
+	done
+	echo $sja
+}
+# (It reaches the function's directory as a jailed VMM does through its jail's mounts: serve's
+# own directory above it is opened to it while it sets up.)
+chmod 711 "$SD"
+setpriv --reuid $U --regid $G --clear-groups /usr/bin/python3 \
+	"$TOP/tests/integration/forge_ctl.py" "$SD/sja" sja "$(pool_pid)" "$SD/sja/forge.log" &
+forger=$!
+wait_for 10 grep -q listening "$SD/sja/forge.log"
+chmod 700 "$SD"
+# Two at once: one takes the worker (busy for 2 s), the other needs a new clone.
+sinv sja '{"cmd":"slow"}' > "$RUN/inv1.out" &
+slow=$!
+sleep 0.3
+sinv sja '{"j":4}' > "$RUN/inv2.out"
+wait $slow
+both="$(cat "$RUN/inv1.out") / $(cat "$RUN/inv2.out")"
+check "serve --jail: a forged template socket is not used: one invocation is refused ($both)" \
+	grep -qE 'its control socket is held by pid [0-9]+, not by its template \(pid [0-9]+\)' \
+	"$RUN/inv1.out" "$RUN/inv2.out"
+check "serve --jail: the forger read no request, and no connection reached its agent socket" \
+	bash -c "grep -q listening $SD/sja/forge.log && ! grep -qE '^(request|agent)' $SD/sja/forge.log"
+check "serve --jail: the worker answered the other" \
+	grep -qE '^\{"echo":\{("cmd":"slow"|"j":4)\},"clone":[1-9][0-9]*\}$' "$RUN/inv1.out" "$RUN/inv2.out"
+kill $forger 2> /dev/null
+wait $forger 2> /dev/null
 kill $serve_pid
 wait $serve_pid
 check "serve --jail: SIGTERM ends serve (status $?) and every jailed VM" wait_for 20 no_vmm_left
@@ -345,6 +384,8 @@ expect_status 240 "a run directory the user cannot write is refused" -- "$HF" ru
 expect_in "$RUN/err" "run directory $RUN/rootdir is not writable by uid $U" "the directory is named"
 expect_status 240 "not being root is refused" -- setpriv --reuid $U --regid $G --clear-groups "$HF" run "${ok[@]}" --bare "$TGUESTS/ticker.elf"
 expect_in "$RUN/err" "--jail needs root" "the need for root is named"
+expect_status 240 "a pids.max below 8 is refused" -- "$HF" run "${ok[@]}" --jail-pids 3 --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "invalid --jail-pids '3': from 8 to 4194304" "the bad count is named"
 expect_status 240 "--uid without --jail is refused" -- "$HF" run --uid $U --bare "$TGUESTS/ticker.elf"
 check "the refusals left no cgroup" test ! -d $CG/bad
 check "no zombie processes" no_zombies
