@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,10 +121,30 @@ int agent_init_done(void)
 	return init_done;
 }
 
+static char generation[33];
+
+const char *agent_generation(void)
+{
+	return generation;
+}
+
+/* A new generation (see lambda-agent.h): this process's memory was copied into a clone. */
+static void new_generation(void)
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		say("HF-LAMBDA-FORK-FAILED getrandom: %s", strerror(errno));
+		agent_end_vm();
+	}
+	for (unsigned i = 0; i < sizeof(b); i++)
+		snprintf(generation + 2 * i, 3, "%02x", b[i]);
+}
+
 void agent_end_init(void)
 {
 	init_done = 1;
 	if (!warm)
 		run_fork(); /* returns in each clone */
+	new_generation();
 	accepting = 1;
 }

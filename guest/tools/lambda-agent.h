@@ -37,5 +37,12 @@ int agent_init_done(void);
  * fails, "HF-LAMBDA-FORK-FAILED ..." and the VM ends). From then on invocations may be
  * taken. */
 void agent_end_init(void);
+/* This VM's generation: 32 hex digits drawn when invocations may first be taken (once the
+ * fork returned, in each clone and again in a clone reset to its template's state, whose
+ * kernel generator hf-fork has reseeded from the host): it differs in every VM that came
+ * from the same memory. Runtimes get it with each invocation (the Runtime API's
+ * Lambda-Runtime-Vm-Generation header) and reseed their own random generators (which a
+ * clone would otherwise share with its siblings) when it changed. "" before. */
+const char *agent_generation(void);
 
 #endif

@@ -228,6 +228,9 @@ static void try_deliver(void)
 			      inv.trace);
 	if (ctx && *ctx)
 		n += snprintf(h + n, hmax - (size_t)n, "Lambda-Runtime-Client-Context: %s\r\n", ctx);
+	if (*agent_generation())
+		n += snprintf(h + n, hmax - (size_t)n, "Lambda-Runtime-Vm-Generation: %s\r\n",
+			      agent_generation());
 	free(ctx);
 	size_t paylen;
 	char *payload = host_deliver(&paylen);

@@ -94,6 +94,8 @@ check "each invocation sees the template's state, never another's files, hostnam
 	test "$(echo "$marks" | grep -o '"mark":"fresh"' | wc -l)" = 3
 check "each with its own clone number and random bytes" \
 	test "$(echo "$marks" | grep -o '"clone":[0-9]*' | sort -u | wc -l)/$(echo "$marks" | grep -o '"rand":"[0-9a-f]*"' | sort -u | wc -l)" = 3/3
+check "each told its runtime of a new VM generation (Lambda-Runtime-Vm-Generation)" \
+	test "$(echo "$marks" | grep -oE '"gen":"[0-9a-f]{32}"' | sort -u | wc -l)" = 3
 # Reset clones are numbered from 1048576 (clone/reset.c): a worker served the later ones.
 check "a worker reset after its answer served the next invocation" \
 	test "$(echo "$marks" | grep -o '"clone":[0-9]*' | tail -1 | cut -d: -f2)" -ge 1048576
@@ -240,6 +242,9 @@ w2=$(cat "$RUN/c.out")
 # (What the workers' invocations never saw, a warm VM's second does: the marks show it.)
 check "mode warm: one VM serves every invocation, so state passes ($w1, then $w2)" \
 	bash -c "echo '$w1' | grep -q '\"mark\":\"fresh\"' && echo '$w2' | grep -q '\"mark\":\"file hostname process\"'"
+g1=$(grep -oE '"gen":"[0-9a-f]{32}"' <<< "$w1"); g2=$(grep -oE '"gen":"[0-9a-f]{32}"' <<< "$w2")
+check "mode warm: its VM generation stays ($g1, $g2): no copy of its memory was made" \
+	test -n "$g1" -a "$g1" = "$g2"
 cinvoke cold '{"op":"mark"}'
 check "mode boot: an invocation in a VM booted for it ($(cat "$RUN/c.out"))" grep -q '"mark":"fresh"' "$RUN/c.out"
 # Function code calling hf-fork makes no VM: not in a warm VM, a booted one or a worker.

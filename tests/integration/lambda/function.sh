@@ -5,7 +5,8 @@ handler() {
   EVENT=$1
   case $EVENT in
   '{"op":"echo"'*) printf 'echo:%s' "$EVENT" ;;
-  '{"op":"headers"}') grep -i '^Lambda-Runtime-' "$HEADERS" | tr -d '\r' | sort ;;
+  '{"op":"headers"}') grep -i '^Lambda-Runtime-' "$HEADERS" | grep -vi '^Lambda-Runtime-Vm-Generation:' | tr -d '\r' | sort ;;
+  '{"op":"generation"}') grep -i '^Lambda-Runtime-Vm-Generation:' "$HEADERS" | tr -d '\r' | cut -d' ' -f2 ;;
   '{"op":"env"}') printf '%s|' "$AWS_LAMBDA_FUNCTION_NAME" "$AWS_LAMBDA_FUNCTION_MEMORY_SIZE" \
       "$AWS_LAMBDA_FUNCTION_VERSION" "$AWS_REGION" "$_HANDLER" "$LAMBDA_TASK_ROOT" \
       "$LAMBDA_RUNTIME_DIR" "${MY_GREETING:-}" "${MY_EMPTY-unset}" "$(pwd)" ;;

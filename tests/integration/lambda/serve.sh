@@ -17,12 +17,13 @@ handler() {
     [ "$(hostname)" = marked ] && seen="$seen hostname"
     cat /proc/[0-9]*/cmdline 2> /dev/null | tr '\0' ' ' | grep -q '[s]leep 9999' && seen="$seen process"
     rand=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    gen=$(grep -i '^Lambda-Runtime-Vm-Generation:' "$HEADERS" | tr -d '\r' | cut -d' ' -f2)
     echo "written by clone $(hf-id)" > /tmp/mark
     dd if=/dev/zero of=/tmp/big bs=1M count=8 2> /dev/null
     hostname marked
     (sleep 9999 > /dev/null 2>&1 &)
     seen=${seen# }
-    printf '{"mark":"%s","clone":%s,"rand":"%s"}' "${seen:-fresh}" "$(hf-id)" "$rand" ;;
+    printf '{"mark":"%s","clone":%s,"rand":"%s","gen":"%s"}' "${seen:-fresh}" "$(hf-id)" "$rand" "$gen" ;;
   '{"op":"nap"}') sleep 2 ; printf '{"napped":true}' ;;
   '{"op":"fork"}')
     # Function code asks its VMM for a clone of its VM: serve's VMs refuse.
