@@ -14,6 +14,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]\n"
 		   "                      [--reserve-memory MIB] [--jail --uid UID --gid GID]\n"
+		   "                      [--credentials FILE]\n"
 		   "\n"
 		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
 		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
@@ -21,15 +22,19 @@ static void usage(FILE *f)
 		   "and frozen as a template; every invocation runs in a fresh clone of it.\n"
 		   "GET /metrics (Prometheus) and GET /health. SIGINT or SIGTERM ends it.\n"
 		   "\n"
-		   "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9000)\n"
+		   "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9000; beyond\n"
+		   "                      loopback only with --credentials)\n"
+		   "  --credentials FILE  invocations must be signed (AWS Signature Version 4,\n"
+		   "                      as aws and boto3 sign) with a key FILE holds: lines of\n"
+		   "                      ACCESS_KEY_ID SECRET_ACCESS_KEY; others get 403\n"
 		   "  --config FILE       the functions (JSON; see README, Serving functions)\n"
 		   "  --run-dir DIR       where the functions' VMs keep their sockets\n"
 		   "  --reserve-memory MIB  host memory to keep free: an invocation that comes\n"
 		   "                      when less is available gets 429 (default 256; 0: off)\n"
 		   "  --jail --uid UID --gid GID  run every function's VMs jailed (root only; see\n"
-		   "                      `hyperfork run --help`): the first function's as UID, the\n"
-		   "                      next one's as UID+1, ...; memory.max covers the function's\n"
-		   "                      template, pool and concurrency\n");
+		   "                      `hyperfork run --help`): the first function's as UID and\n"
+		   "                      GID, the next one's as UID+1 and GID+1, ...; memory.max\n"
+		   "                      covers the function's template, pool and concurrency\n");
 }
 
 int cmd_serve(int argc, char **argv)
@@ -42,6 +47,7 @@ int cmd_serve(int argc, char **argv)
 		{"jail", no_argument, NULL, 'j'},
 		{"uid", required_argument, NULL, 'u'},
 		{"gid", required_argument, NULL, 'g'},
+		{"credentials", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -54,6 +60,7 @@ int cmd_serve(int argc, char **argv)
 		case 'c': so.config_path = optarg; break;
 		case 'r': so.run_dir = optarg; break;
 		case 'j': so.jail = true; break;
+		case 'k': so.credentials = optarg; break;
 		case 'u':
 		case 'g':
 			if (parse_uint(optarg, UINT32_MAX - 2, &id) < 0) {

@@ -147,7 +147,8 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	struct fn_config *c = &sc->fns[index];
 	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
-					     "handler", "environment", "mode", "recycle", "idle", NULL};
+					     "handler", "environment", "mode", "recycle", "idle", "cpu",
+					     NULL};
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
@@ -197,6 +198,12 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	    get_uint(f, name, "idle", 0, 86400, 600, &c->idle_s, err, errlen) < 0 ||
 	    parse_env(f, name, c, err, errlen) < 0 || parse_mode(f, name, c, err, errlen) < 0)
 		return -1;
+	json_t *cpu = json_object_get(f, "cpu");
+	if (cpu && (!json_is_number(cpu) || !(json_number_value(cpu) >= 0.01 &&
+					      json_number_value(cpu) <= 1024)))
+		return fail(err, errlen, "function %s: \"cpu\" must be a number of CPUs from 0.01 "
+			    "to 1024", name);
+	c->cpu = cpu ? json_number_value(cpu) : 0;
 	if (c->handler && strpbrk(c->handler, " \t\n"))
 		return fail(err, errlen, "function %s: \"handler\" must not contain spaces", name);
 	if (c->cmdline && strchr(c->cmdline, '\n'))

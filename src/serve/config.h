@@ -66,6 +66,8 @@ struct fn_config {
 	unsigned idle_s;  /* mode clone: seconds a worker may wait for an invocation before it
 			     ends (0: no limit) */
 	char *env; /* "KEY=VALUE\n" lines, malloc'd, "" if none */
+	double cpu; /* serve --jail: the CPUs all its VMs together may use (cpu.max of its
+		       jail); 0: no limit */
 };
 
 /* Whether the function's invocations run in clones of a template (modes clone and fresh). */

@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hyperfork/lambda.h"
 #include "serve/function.h"
 #include "serve/histogram.h"
 #include "serve/http.h"
 #include "serve/metrics.h"
+#include "serve/sigv4.h"
 #include "util/admit.h"
 #include "util/log.h"
 
@@ -319,6 +321,57 @@ static enum MHD_Result health(struct serve_http *h, struct MHD_Connection *c)
 	return reply(c, all ? 200 : 503, body, n, "Content-Type", "application/json", NULL);
 }
 
+/* ---- authentication ---------------------------------------------------------------- */
+
+static const char *header_of(void *arg, const char *name)
+{
+	return MHD_lookup_connection_value(arg, MHD_HEADER_KIND, name);
+}
+
+#define QUERY_MAX 16
+
+struct query {
+	const char *kv[2 * QUERY_MAX];
+	unsigned n;
+	bool too_many;
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct query *q = cls;
+	(void)kind;
+	if (q->n == QUERY_MAX) {
+		q->too_many = true;
+		return MHD_NO;
+	}
+	q->kv[2 * q->n] = key;
+	q->kv[2 * q->n + 1] = value ? value : "";
+	q->n++;
+	return MHD_YES;
+}
+
+/* Whether the request on c (its body in rq) was signed with one of serve's keys; if not,
+ * its 403 is queued into *ret. */
+static bool signed_ok(struct serve_http *h, struct MHD_Connection *c, const char *url,
+		      const char *method, struct req *rq, enum MHD_Result *ret)
+{
+	struct query q = {0};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+	struct sigv4_request sr = {.method = method, .path = url, .query = q.kv, .nquery = q.n,
+				   .header = header_of, .arg = c, .body = rq->body,
+				   .body_len = rq->len, .now = time(NULL)};
+	char why[400];
+	enum sigv4_verdict v = q.too_many ? SIGV4_INCOMPLETE : sigv4_check(&sr, h->keys, why,
+									     sizeof(why));
+	if (v == SIGV4_OK)
+		return true;
+	if (q.too_many)
+		snprintf(why, sizeof(why), "more than %u query parameters", QUERY_MAX);
+	*ret = api_error(c, 403, sigv4_error_type(v), "%s", why);
+	return false;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **con_cls)
@@ -376,6 +429,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return MHD_YES;
 	}
 	if (!strncmp(url, INVOKE_PREFIX, strlen(INVOKE_PREFIX))) {
+		enum MHD_Result ret;
+		/* (A body not kept whole gets its 413 or 429 first: there is nothing to check.) */
+		if (h->keys && !rq->too_large && !rq->over_budget &&
+		    !signed_ok(h, c, url, method, rq, &ret))
+			return ret;
 		if (strcmp(method, "POST"))
 			return api_error(c, 405, "InvalidRequestContentException",
 					 "%s is not allowed here: invoke with POST", method);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct function;
+struct sigv4_keys;
 
 /* What the HTTP side serves, set by its owner before serve_http_start. */
 struct serve_http {
@@ -17,6 +18,8 @@ struct serve_http {
 				   (serve_http_refresh), read atomically */
 	uint64_t buffered; /* bytes of request bodies held, all connections (atomic) */
 	struct sockaddr_in listen;
+	const struct sigv4_keys *keys; /* invocations must be signed with one (AWS Signature
+					  Version 4); NULL: none asked (loopback only) */
 	void *daemon; /* the HTTP daemon: serve_http_start's, NULL when stopped */
 };
 

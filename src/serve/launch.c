@@ -48,7 +48,7 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 	const char *run_dir = f->run_dir;
 	bool template = fn_cloned(cfg);
 	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
-	char uid[24], gid[24], jail_mem[24], jail_pids[24];
+	char uid[24], gid[24], jail_mem[24], jail_pids[24], jail_cpu[24];
 	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
@@ -119,6 +119,11 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 				      jail_pids};
 		for (unsigned i = 0; i < sizeof(jail) / sizeof(jail[0]); i++)
 			argv[argc++] = jail[i];
+		if (cfg->cpu > 0) {
+			snprintf(jail_cpu, sizeof(jail_cpu), "%.2f", cfg->cpu);
+			argv[argc++] = "--jail-cpu";
+			argv[argc++] = jail_cpu;
+		}
 	}
 	argv[argc] = NULL;
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include "serve/config.h"
 #include "serve/function.h"
 #include "serve/http.h"
+#include "serve/sigv4.h"
 
 #define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
 
@@ -68,25 +70,31 @@ static void remove_run_dir(const char *dir)
 
 /* Each function's VMs in a directory of the function's own, serve.XXXXXX/NAME, so that no
  * name of one function's VMs meets another's. Jailed, function i's VMs run as uid + i and
- * only that uid may enter its directory, so no function's VMs reach another's sockets.
- * Returns 0 or -1 (logged). */
+ * gid + i and only that uid may enter its directory, so no function's VMs reach another's
+ * sockets. Returns 0 or -1 (logged). */
 static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *jails)
 {
-	if (o->jail && o->uid + (long)s->config.nfns - 1 > UINT32_MAX - 2) {
-		pr_err("serve: --uid %ld leaves no uid for each of the %u functions", o->uid,
-		       s->config.nfns);
+	long top = (o->uid > o->gid ? o->uid : o->gid) + (long)s->config.nfns - 1;
+	if (o->jail && top > UINT32_MAX - 2) {
+		pr_err("serve: --uid %ld / --gid %ld leave no uid and gid for each of the %u "
+		       "functions", o->uid, o->gid, s->config.nfns);
 		return -1;
 	}
 	for (unsigned i = 0; i < s->config.nfns; i++) {
 		if (o->jail) {
-			jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i, .gid = o->gid};
+			jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i,
+						    .gid = o->gid + (long)i};
 			/* A uid a user has would give that user the function's VMs, and them the
-			 * user's files. */
+			 * user's files; a group's gid, its members. */
 			struct passwd *pw = getpwuid((uid_t)jails[i].uid);
-			if (pw) {
-				pr_err("serve: --uid %ld: uid %ld (function %s) is user %s's: give a "
-				       "range of uids no user has", o->uid, jails[i].uid,
-				       s->config.fns[i].name, pw->pw_name);
+			struct group *gr = pw ? NULL : getgrgid((gid_t)jails[i].gid);
+			if (pw || gr) {
+				pr_err("serve: --%s %ld: %s %ld (function %s) is %s %s's: give a range "
+				       "of %ss no %s has", pw ? "uid" : "gid", pw ? o->uid : o->gid,
+				       pw ? "uid" : "gid", pw ? jails[i].uid : jails[i].gid,
+				       s->config.fns[i].name, pw ? "user" : "group",
+				       pw ? pw->pw_name : gr->gr_name, pw ? "uid" : "gid",
+				       pw ? "user" : "group");
 				return -1;
 			}
 		}
@@ -96,7 +104,7 @@ static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *
 		}
 		run_file(s->fn_dirs[i], sizeof(s->fn_dirs[i]), s->run_dir, s->config.fns[i].name, "");
 		if (mkdir(s->fn_dirs[i], 0700) < 0 ||
-		    (o->jail && chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)o->gid) < 0)) {
+		    (o->jail && chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)jails[i].gid) < 0)) {
 			pr_err("serve: cannot make function %s's run directory %s (uid %ld): %s",
 			       s->config.fns[i].name, s->fn_dirs[i], jails[i].uid, strerror(errno));
 			return -1;
@@ -109,10 +117,24 @@ int serve_run(const struct serve_opts *o)
 {
 	static struct serve s; /* large: the functions' state */
 	static struct fn_jail jails[FN_MAX_FUNCTIONS];
+	static struct sigv4_keys keys;
 	char err[512];
 	s.http.reserve_bytes = o->reserve_bytes;
 	if (serve_parse_listen(o->listen, &s.http.listen) < 0) {
 		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", o->listen);
+		return HF_STATUS_ERROR;
+	}
+	if (o->credentials) {
+		if (sigv4_keys_load(o->credentials, &keys, err, sizeof(err)) < 0) {
+			pr_err("serve: --credentials %s", err);
+			return HF_STATUS_ERROR;
+		}
+		s.http.keys = &keys;
+	} else if ((ntohl(s.http.listen.sin_addr.s_addr) >> 24) != 127) {
+		/* Anyone who reaches the port could run every function. */
+		pr_err("serve: --listen %s is beyond loopback: give --credentials FILE (invocations "
+		       "must then be signed with one of its keys, AWS Signature Version 4)",
+		       o->listen);
 		return HF_STATUS_ERROR;
 	}
 	if (serve_config_load(o->config_path, &s.config, err, sizeof(err)) < 0) {
@@ -148,8 +170,8 @@ int serve_run(const struct serve_opts *o)
 	printf("serve: listening on http://%s:%u (functions' VMs in %s",
 	       inet_ntoa(s.http.listen.sin_addr), ntohs(s.http.listen.sin_port), s.run_dir);
 	if (o->jail)
-		printf(", jailed: function 1 as uid %ld, each next one as the next uid, gid %ld", o->uid,
-		       o->gid);
+		printf(", jailed: function 1 as uid %ld gid %ld, each next one as the next uid and gid",
+		       o->uid, o->gid);
 	printf(")\n");
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++) {

@@ -15,6 +15,7 @@ struct serve_opts {
 	uint64_t reserve_bytes;
 	bool jail;               /* every function's VMs jailed, function i as uid + i */
 	long uid, gid;
+	const char *credentials; /* --credentials FILE: invocations signed with its keys */
 };
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.

@@ -259,7 +259,7 @@ FN=$GUESTS/echo-fn.elf
 PORT=$((20000 + $$ % 20000))
 cat > "$RUN/sj.json" << JSON
 {"functions": [
-  {"name": "sja", "image": "$FN", "memory": 128, "pool": 1, "concurrency": 2},
+  {"name": "sja", "image": "$FN", "memory": 128, "pool": 1, "concurrency": 2, "cpu": 1.5},
   {"name": "sjb", "image": "$FN", "memory": 128, "mode": "warm"}
 ]}
 JSON
@@ -279,14 +279,16 @@ if ready2; then pass "serve --jail: both functions are initialised"; else
 fi
 SD=$(ls -d "$RUN"/serve.* 2>/dev/null | head -1)
 # PID runs as UID (and gid $G) without capabilities, in a jail's namespaces.
+# (function i runs as uid U + i, gid G + i)
 runs_as() {
-	grep -Eq "^Uid:\s+$2\s+$2\s+$2\s+$2$" /proc/$1/status && grep -Eq "^Gid:\s+$G\s" /proc/$1/status &&
+	local g=$((G + $2 - U))
+	grep -Eq "^Uid:\s+$2\s+$2\s+$2\s+$2$" /proc/$1/status && grep -Eq "^Gid:\s+$g\s+$g\s+$g\s+$g$" /proc/$1/status &&
 		grep -Eq '^CapEff:\s+0+$' /proc/$1/status && [ "$(readlink /proc/$1/ns/pid)" != "$host_pidns" ]
 }
 sja=$(HYPERFORK_RUN_DIR=$SD/sja status_field sja pid)
 sjb=$(HYPERFORK_RUN_DIR=$SD/sjb status_field sjb pid)
 check "serve --jail: function 1's template ($sja) runs jailed as uid $U" runs_as "$sja" $U
-check "serve --jail: function 2's VM ($sjb) runs jailed as uid $((U + 1))" runs_as "$sjb" $((U + 1))
+check "serve --jail: function 2's VM ($sjb) runs jailed as uid $((U + 1)), gid $((G + 1))" runs_as "$sjb" $((U + 1))
 check "serve --jail: each function's run directory is its uid's alone" \
 	test "$(stat -c %u:%a "$SD/sja")/$(stat -c %u:%a "$SD/sjb")" = "$U:700/$((U + 1)):700"
 check "serve --jail: function 2's VM cannot see function 1's directory" \
@@ -297,6 +299,8 @@ check "serve --jail: memory.max is (128 + 64) MiB x (template + pool 1 + concurr
 check "serve --jail: a warm VM's memory.max is (128 + 64) MiB" test "$(cat $CG/sjb/memory.max)" = $((192 << 20))
 check "serve --jail: pids.max is 64 x (template + pool 1 + concurrency 2)" test "$(cat $CG/sja/pids.max)" = 256
 check "serve --jail: a warm VM's pids.max is 64" test "$(cat $CG/sjb/pids.max)" = 64
+check "serve --jail: the function's \"cpu\" (1.5) is its jail's cpu.max" test "$(cat $CG/sja/cpu.max)" = "150000 100000"
+check "serve --jail: no \"cpu\", no cpu.max" test "$(cat $CG/sjb/cpu.max)" = "max 100000"
 # (the pool's group also holds KVM's worker threads of the VMs made there)
 warm_in_pool() {
 	local p

@@ -121,4 +121,46 @@ kill $serve_pid
 wait $serve_pid
 check "SIGTERM ends serve, its templates and workers" wait_for 10 no_vmm_left
 check "no function socket is left" bash -c "[ -z \"\$(ls '$RUN'/*.fn 2>/dev/null)\" ]"
+
+# ---------------------------------------------------------------- signed invocations
+# serve --credentials: invocations must be signed (AWS Signature Version 4) with a key the
+# file holds, as Debian's aws signs them; anything else gets Lambda's 403. Beyond loopback
+# serve listens only so.
+export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null
+printf '# serve test keys\nAKIDHYPERFORKTEST s3cr3t/K7MDENG+bPxRfiCY\n' > "$RUN/keys"
+echo '{"functions": [{"name": "sig", "image": "'"$EF"'", "memory": 128, "pool": 1}]}' > "$RUN/sig.json"
+expect_status 240 "serve beyond loopback without --credentials is refused" -- \
+	"$HF" serve --listen 0.0.0.0:$PORT --config "$RUN/sig.json" --run-dir "$RUN"
+expect_in "$RUN/err" "serve: --listen 0.0.0.0:$PORT is beyond loopback: give --credentials FILE" "the need for keys is named"
+printf 'AKID only-one-word-too-many x\n' > "$RUN/badkeys"
+expect_status 240 "a malformed key file is refused" -- \
+	"$HF" serve --credentials "$RUN/badkeys" --config "$RUN/sig.json" --run-dir "$RUN"
+expect_in "$RUN/err" "badkeys:1: expected ACCESS_KEY_ID SECRET_ACCESS_KEY" "its line is named"
+"$HF" serve --listen 127.0.0.1:$PORT --credentials "$RUN/keys" --config "$RUN/sig.json" --run-dir "$RUN" \
+	> "$RUN/sig.out" 2> "$RUN/sig.err" &
+serve_pid=$!
+sig_ready() { grep -q '^serve: function sig ready' "$RUN/sig.out" || ! kill -0 $serve_pid 2> /dev/null; }
+wait_for 60 sig_ready
+check "serve --credentials: the function is initialised" grep -q '^serve: function sig ready' "$RUN/sig.out"
+[ "$FAILS" = 0 ] || sed 's/^/  | /' "$RUN/sig.out" "$RUN/sig.err"
+AWS_ACCESS_KEY_ID=AKIDHYPERFORKTEST AWS_SECRET_ACCESS_KEY=s3cr3t/K7MDENG+bPxRfiCY \
+	aws_invoke "$URL" sig '{"signed":1}'
+check "aws lambda invoke signed with the key: answered ($(cat "$RUN/out.json" "$RUN/inv.err" 2> /dev/null))" \
+	grep -qE '^\{"echo":\{"signed":1\},"clone":[1-9][0-9]*\}$' "$RUN/out.json"
+AWS_ACCESS_KEY_ID=AKIDHYPERFORKTEST AWS_SECRET_ACCESS_KEY=not-the-secret aws_invoke "$URL" sig '{}'
+check "signed with another secret: 403 InvalidSignatureException" \
+	grep -q 'InvalidSignatureException.*The request signature we calculated does not match' "$RUN/inv.err"
+AWS_ACCESS_KEY_ID=AKIDNOSUCHKEY AWS_SECRET_ACCESS_KEY=s3cr3t/K7MDENG+bPxRfiCY aws_invoke "$URL" sig '{}'
+check "an access key serve was not given: 403 UnrecognizedClientException" \
+	grep -q 'UnrecognizedClientException' "$RUN/inv.err"
+curl -s -D "$RUN/h" -o "$RUN/b" -X POST "$URL/2015-03-31/functions/sig/invocations" -d '{}'
+check "unsigned: 403 MissingAuthenticationTokenException ($(head -1 "$RUN/h" | tr -d '\r'), $(cat "$RUN/b"))" \
+	bash -c "head -1 '$RUN/h' | grep -q ' 403' && grep -qi '^x-amzn-ErrorType: MissingAuthenticationTokenException' '$RUN/h' && grep -q 'Missing Authentication Token' '$RUN/b'"
+check "no refused request reached the function" \
+	test "$(curl -s $URL/metrics | grep -o '^hyperfork_invocations_total{function="sig",outcome="ok"} [0-9]*' | cut -d' ' -f2)" = 1
+check "/health needs no signature" curl -sf "$URL/health"
+kill $serve_pid
+wait $serve_pid
+check "serve --credentials ends on SIGTERM" wait_for 10 no_vmm_left
 finish

@@ -90,6 +90,7 @@ static void test_bare_function(void **state)
 	assert_int_equal(serve_config_find(&c, "r")->mode, FN_MODE_CLONE);
 	assert_int_equal(serve_config_find(&c, "r")->recycle, 50);
 	assert_int_equal(serve_config_find(&c, "r")->idle_s, 0);
+	assert_true(serve_config_find(&c, "r")->cpu == 0); /* no limit unless given */
 	/* mode fresh has a template, its pool and a clone per invocation, as mode clone */
 	assert_int_equal(fn_jail_memory_mb(serve_config_find(&c, "f")), (256 + 64) * (1 + 4 + 10));
 	serve_config_free(&c);
@@ -128,6 +129,10 @@ static void test_refusals(void **state)
 		 "function a: \"mode\" must be \"clone\", \"fresh\", \"warm\" or \"boot\""},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"recycle\":1000001}]}",
 		 "\"recycle\" must be a whole number from 0 to 1000000"},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"e\",\"cpu\":0}]}",
+		 "function a: \"cpu\" must be a number of CPUs from 0.01 to 1024"},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"e\",\"cpu\":\"1\"}]}",
+		 "function a: \"cpu\" must be a number of CPUs from 0.01 to 1024"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"mode\":1}]}",
 		 "\"mode\" must"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"vcpus\":4294967297}]}",
