@@ -13,9 +13,6 @@
 
 /* ---- launch.c: the function's VMs ------------------------------------------------------ */
 
-/* Learn serve's own binary's path (once; later calls keep the first), by which its VMMs
- * are started. */
-void fn_launch_init(void);
 /* Start a VM of the function named name: its template (mode clone), its warm VM (mode
  * warm) or an invocation's VM (mode boot), in a process group of its own whose output goes
  * to RUN_DIR/NAME.log. Returns its pid, or -1 with the reason in why. */

@@ -12,22 +12,12 @@
 #include <unistd.h>
 
 #include "api/client.h"
+#include "serve/spawn.h"
 #include "util/rundir.h"
 #include "util/sock.h"
 #include "util/util.h"
 
 #define LINUX_CMDLINE_ROOM 1700 /* of the 2047 bytes x86 Linux keeps, what serve's words may use */
-
-/* serve's own binary, by its path (learnt once, in function_start), for its VMMs. */
-static char vmm_path[PATH_MAX];
-
-void fn_launch_init(void)
-{
-	if (!vmm_path[0]) {
-		ssize_t n = readlink("/proc/self/exe", vmm_path, sizeof(vmm_path) - 1);
-		vmm_path[n > 0 ? n : 0] = 0;
-	}
-}
 
 /* The VMs a function's jail holds at most: its template, its warm pool and one clone per
  * invocation its concurrency allows; or its one warm VM, or the VM booted for an
@@ -127,32 +117,9 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 	}
 	argv[argc] = NULL;
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "cannot start its VM: fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		/* (The directory is the function's uid's: never through a link it put there.) */
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		if (null >= 0)
-			dup2(null, 0); /* not serve's stdin */
-		setpgid(0, 0); /* serve's terminal signals are serve's to pass on */
-		/* By serve's own path, so that the VMM is named hyperfork (comm), not exe, as
-		 * long as that path is still serve's binary; else through the link. */
-		struct stat path, self;
-		if (vmm_path[0] && stat(vmm_path, &path) == 0 && stat("/proc/self/exe", &self) == 0 &&
-		    path.st_dev == self.st_dev && path.st_ino == self.st_ino)
-			execv(vmm_path, (char **)argv);
-		execv("/proc/self/exe", (char **)argv);
-		_exit(127);
-	}
-	setpgid(pid, pid); /* also here: no race with a kill(-pid) before the child ran */
+	pid_t pid = spawn(argv, log, why, whylen); /* (serve itself may not exec) */
+	if (pid > 0)
+		setpgid(pid, pid); /* also here: no race with a kill(-pid) before the child ran */
 	return pid;
 }
 

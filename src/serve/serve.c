@@ -23,6 +23,7 @@
 #include "serve/function.h"
 #include "serve/http.h"
 #include "serve/sigv4.h"
+#include "serve/spawn.h"
 
 #define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
 
@@ -160,6 +161,15 @@ int serve_run(const struct serve_opts *o)
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	int status = 0;
+	/* VMMs come from the spawner (forked here, with this mask, which they inherit); serve
+	 * itself may start nothing from now on, nor can any thread it makes. */
+	if (spawn_start(err, sizeof(err)) < 0 || spawn_filter_enter(err, sizeof(err)) < 0) {
+		pr_err("serve: %s", err);
+		spawn_stop();
+		remove_run_dir(s.run_dir);
+		serve_config_free(&s.config);
+		return HF_STATUS_ERROR;
+	}
 	s.http.fns = s.fns;
 	s.http.nfns = s.config.nfns;
 	serve_http_refresh(&s.http);
@@ -211,6 +221,7 @@ out:
 	serve_http_stop(&s.http);
 	for (unsigned i = 0; i < s.config.nfns; i++)
 		function_stop(&s.fns[i]);
+	spawn_stop();
 	remove_run_dir(s.run_dir);
 	serve_config_free(&s.config);
 	return status;

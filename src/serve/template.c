@@ -49,7 +49,6 @@ static void boot(struct function *f)
 void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
 		    uint64_t reserve_bytes, const struct fn_jail *jail)
 {
-	fn_launch_init();
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->warm_lock, NULL);

@@ -28,6 +28,12 @@ if ! wait_for 60 bash -c "[ \$(grep -c '^serve: function .* ready' '$RUN/serve.o
 	fail "the functions are initialised"; sed 's/^/  | /' "$RUN/serve.out" "$RUN/serve.err"; finish
 fi
 pass "the functions are initialised"
+# serve's own threads (its HTTP ones among them) are under its seccomp filter, which no
+# exec passes; its VMMs come from the spawner forked before it, yet are serve's children.
+check "every thread of serve is under its seccomp filter" \
+	bash -c "for t in /proc/$serve_pid/task/*; do grep -q '^Seccomp:[[:space:]]*2' \$t/status || exit 1; done"
+check "its VMMs are its own children all the same" \
+	bash -c "for p in \$(pgrep -P $serve_pid -x hyperfork); do grep -q -- '^run' <(tr '\\0' '\\n' < /proc/\$p/cmdline | sed -n 2p) && exit 0; done; exit 1"
 SDIR=$(sed -n 's/^serve: listening on .*VMs in \([^ ,)]*\).*/\1/p' "$RUN/serve.out")
 
 # inv NAME PAYLOAD: an invocation with curl; the body in $RUN/c.out, the HTTP status in
