@@ -57,7 +57,9 @@ static int open_sink(struct console *c, enum console_kind kind, const char *path
 		c->unbuffered = isatty(STDOUT_FILENO);
 		break;
 	case CONSOLE_FILE:
-		c->out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* (never through a link: a jailed VM's is opened before it drops root, in a
+		 * directory its user may write) */
+		c->out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (c->out_fd < 0) {
 			pr_err("cannot open console file %s: %s", path, strerror(errno));
 			return -1;

@@ -129,10 +129,13 @@ int jail_paths_prepare(struct jail_config *j, const struct vm_config *cfg)
 			j->paths[i].path = absolute(j->paths[i].path);
 	if (check(j, cfg) < 0)
 		return -1;
-	for (unsigned i = 0; i < j->npaths; i++) { /* files the VM writes, made beforehand */
-		int fd = j->paths[i].create ? open(j->paths[i].path, O_WRONLY | O_CREAT | O_CLOEXEC,
-						   0644)
-					    : -2;
+	/* Files the VM writes, made beforehand (as root, in a directory the jail's user may
+	 * write: never through a link, nor held up by a FIFO, it put there). */
+	for (unsigned i = 0; i < j->npaths; i++) {
+		int fd = j->paths[i].create
+				 ? open(j->paths[i].path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+							  O_NONBLOCK, 0644)
+				 : -2;
 		if (fd == -1) {
 			pr_err("--jail: cannot create %s: %s", j->paths[i].path, strerror(errno));
 			return -1;

@@ -388,6 +388,13 @@ expect_status 240 "a run directory the user cannot write is refused" -- "$HF" ru
 expect_in "$RUN/err" "run directory $RUN/rootdir is not writable by uid $U" "the directory is named"
 expect_status 240 "not being root is refused" -- setpriv --reuid $U --regid $G --clear-groups "$HF" run "${ok[@]}" --bare "$TGUESTS/ticker.elf"
 expect_in "$RUN/err" "--jail needs root" "the need for root is named"
+# A file the jailed VM writes is made by root in a directory the jail's user writes: a link
+# that user put there is not followed.
+ln -s "/tmp/hf-jail-target-$$" "$RUN/link.console"
+expect_status 240 "a console path that is a link is refused" -- "$HF" run "${ok[@]}" --console "$RUN/link.console" --bare "$TGUESTS/ticker.elf"
+expect_in "$RUN/err" "cannot create $RUN/link.console: Too many levels of symbolic links" "the link is named"
+check "nothing was made where it pointed" test ! -e "/tmp/hf-jail-target-$$"
+rm -f "$RUN/link.console" "/tmp/hf-jail-target-$$"
 expect_status 240 "a pids.max below 8 is refused" -- "$HF" run "${ok[@]}" --jail-pids 3 --bare "$TGUESTS/ticker.elf"
 expect_in "$RUN/err" "invalid --jail-pids '3': from 8 to 4194304" "the bad count is named"
 expect_status 240 "--uid without --jail is refused" -- "$HF" run --uid $U --bare "$TGUESTS/ticker.elf"
