@@ -233,10 +233,8 @@ static void listen_event(struct watch *w, uint32_t events)
 		return;
 	}
 	/* Only the VM's own user and root (serve) command it, whatever the socket's mode. */
-	struct ucred who;
-	socklen_t len = sizeof(who);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &who, &len) < 0 ||
-	    (who.uid != 0 && who.uid != geteuid())) {
+	struct ucred who = {0};
+	if (unix_peer(fd, &who) < 0 || (who.uid != 0 && who.uid != geteuid())) {
 		send_line(fd, "{\"ok\":false,\"error\":\"not this VM's user\"}\n");
 		close(fd);
 		pr_warn("control: refused a connection from uid %d (pid %d): not this VM's user",

@@ -164,20 +164,26 @@ static int chan_line(struct fn_chan *c, char *line, size_t size, uint64_t deadli
 	}
 }
 
+int fn_agent_open(const struct function *f, const char *path, pid_t owner, bool exact)
+{
+	int fd = unix_connect(path, 0);
+	if (fd >= 0 && !fn_peer_is(fd, owner, exact)) {
+		pr_warn("serve: function %s: the agent socket %s is not its VM's (pid %d): not used",
+			f->cfg->name, path, (int)owner);
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
 int fn_agent_connect(const struct function *f, const char *path, pid_t owner, bool exact,
 		     uint64_t deadline)
 {
 	char line[64];
-	struct fn_chan c = {.fd = unix_connect(path, 0)};
+	struct fn_chan c = {.fd = fn_agent_open(f, path, owner, exact)};
 	if (c.fd < 0)
 		return -1;
-	if (!fn_peer_is(c.fd, owner, exact)) {
-		pr_warn("serve: function %s: the agent socket %s is not its VM's (pid %d): not used",
-			f->cfg->name, path, (int)owner);
-		close(c.fd);
-		errno = EPERM;
-		return -1;
-	}
 	struct iovec iov = {line, (size_t)snprintf(line, sizeof(line), "CONNECT %u\n",
 						   HF_LAMBDA_PORT)};
 	if (!f->cfg->image && (send_all(c.fd, &iov, 1, deadline) < 0 ||

@@ -45,6 +45,10 @@ void fn_workers_stop(struct function *f);
 /* The socket of VM name's agent into path: the vsock device's default, RUN_DIR/NAME.vsock
  * (a Linux guest), or the function device's, RUN_DIR/NAME.fn (a bare guest). */
 void fn_agent_path(const struct function *f, const char *name, char *path, size_t len);
+/* Connect to the socket path of a VM's agent, held by the VM process owner (exact) or by
+ * owner or a process below it (fn_peer_is). Returns the fd, or -1 with errno (EPERM:
+ * another process listens there, logged). */
+int fn_agent_open(const struct function *f, const char *path, pid_t owner, bool exact);
 /* Connect to the agent whose socket is path, held by the VM process owner (exact) or by
  * owner or a process below it (a jailed VM's VMM below the `run` serve started):
  * over vsock (Linux) with the CONNECT handshake, to a bare guest's function socket

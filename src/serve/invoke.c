@@ -239,12 +239,7 @@ static int worker_new(struct function *f, const struct invocation *inv, struct i
 	struct fn_worker *w = &f->workers[slot];
 	char path[4096], why[400];
 	clone_agent(f, r, path, sizeof(path));
-	w->chan.fd = unix_connect(path, 0);
-	if (w->chan.fd >= 0 && !fn_peer_is(w->chan.fd, r->clone.pid, true)) {
-		close(w->chan.fd);
-		w->chan.fd = -1;
-		errno = EPERM; /* another process listens on the clone's agent socket */
-	}
+	w->chan.fd = fn_agent_open(f, path, r->clone.pid, true);
 	if (w->chan.fd < 0 || fn_worker_hello(f, &w->chan, deadline, why, sizeof(why)) < 0) {
 		snprintf(r->error, sizeof(r->error), "clone %s of function %s cannot be a worker: %s",
 			 r->clone.name, f->cfg->name, w->chan.fd < 0 ? strerror(errno) : why);

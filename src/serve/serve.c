@@ -88,14 +88,17 @@ static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *
 			/* A uid a user has would give that user the function's VMs, and them the
 			 * user's files; a group's gid, its members. */
 			struct passwd *pw = getpwuid((uid_t)jails[i].uid);
-			struct group *gr = pw ? NULL : getgrgid((gid_t)jails[i].gid);
-			if (pw || gr) {
-				pr_err("serve: --%s %ld: %s %ld (function %s) is %s %s's: give a range "
-				       "of %ss no %s has", pw ? "uid" : "gid", pw ? o->uid : o->gid,
-				       pw ? "uid" : "gid", pw ? jails[i].uid : jails[i].gid,
-				       s->config.fns[i].name, pw ? "user" : "group",
-				       pw ? pw->pw_name : gr->gr_name, pw ? "uid" : "gid",
-				       pw ? "user" : "group");
+			if (pw) {
+				pr_err("serve: --uid %ld: uid %ld (function %s) is user %s's: give a "
+				       "range of uids no user has", o->uid, jails[i].uid,
+				       s->config.fns[i].name, pw->pw_name);
+				return -1;
+			}
+			struct group *gr = getgrgid((gid_t)jails[i].gid);
+			if (gr) {
+				pr_err("serve: --gid %ld: gid %ld (function %s) is group %s's: give a "
+				       "range of gids no group has", o->gid, jails[i].gid,
+				       s->config.fns[i].name, gr->gr_name);
 				return -1;
 			}
 		}

@@ -210,12 +210,12 @@ static int canonical_request_hash(const struct sigv4_request *rq, const char *si
 	return r;
 }
 
-int sigv4_sign(const struct sigv4_request *rq, const char *secret, const char *scope,
-	       const char *signed_headers, const char *amz_date, char *sig)
+/* sigv4_sign with the body's hash given (payload). */
+static int sign(const struct sigv4_request *rq, const char *payload, const char *secret,
+		const char *scope, const char *signed_headers, const char *amz_date, char *sig)
 {
-	char payload[65], creq[65];
-	if (sha256_hex(rq->body ? rq->body : "", rq->body_len, payload) < 0 ||
-	    canonical_request_hash(rq, signed_headers, payload, creq) < 0)
+	char creq[65];
+	if (canonical_request_hash(rq, signed_headers, payload, creq) < 0)
 		return -1;
 	/* scope: DATE/REGION/SERVICE/aws4_request */
 	char parts[4][64];
@@ -243,6 +243,15 @@ int sigv4_sign(const struct sigv4_request *rq, const char *secret, const char *s
 		to_hex(k, 32, sig);
 	OPENSSL_cleanse(k, sizeof(k));
 	return r;
+}
+
+int sigv4_sign(const struct sigv4_request *rq, const char *secret, const char *scope,
+	       const char *signed_headers, const char *amz_date, char *sig)
+{
+	char payload[65];
+	if (sha256_hex(rq->body ? rq->body : "", rq->body_len, payload) < 0)
+		return -1;
+	return sign(rq, payload, secret, scope, signed_headers, amz_date, sig);
 }
 
 /* ---- the check ---------------------------------------------------------------------- */
@@ -410,7 +419,7 @@ enum sigv4_verdict sigv4_check(const struct sigv4_request *rq, const struct sigv
 			       "The provided 'x-amz-content-sha256' header does not match what "
 			       "was computed.");
 	char mine[65];
-	if (sigv4_sign(rq, key->secret, scope, headers, date, mine) < 0 || strlen(sig) != 64 ||
+	if (sign(rq, payload, key->secret, scope, headers, date, mine) < 0 || strlen(sig) != 64 ||
 	    CRYPTO_memcmp(mine, sig, 64))
 		return verdict(SIGV4_MISMATCH, why, whylen,
 			       "The request signature we calculated does not match the signature "

@@ -69,11 +69,14 @@ int unix_connect(const char *path, int flags)
 	return fd;
 }
 
+int unix_peer(int fd, struct ucred *cred)
+{
+	socklen_t len = sizeof(*cred);
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len);
+}
+
 int unix_peer_pid(int fd)
 {
 	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -1;
-	return cred.pid > 0 ? cred.pid : -1;
+	return unix_peer(fd, &cred) == 0 && cred.pid > 0 ? cred.pid : -1;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 /* Room in a Unix socket address for a path, its NUL included (108 on Linux). */
@@ -19,9 +20,11 @@ int unix_listen(const char *path, bool *replaced);
  * Returns the fd, or -1 with errno (ENOENT: nothing there, ECONNREFUSED: nobody listens,
  * ENAMETOOLONG: the path does not fit a socket address). */
 int unix_connect(const char *path, int flags);
-/* The process on the other end of the connected Unix socket fd: the one that called
- * listen() for a socket connect() returned (SO_PEERCRED, in the caller's PID namespace).
- * Returns the pid, or -1 with errno. */
+/* Who is on the other end of the connected Unix socket fd: the process that connected (for
+ * a socket accept() returned) or called listen() (for one connect() returned), its pid
+ * in the caller's PID namespace (SO_PEERCRED). Returns 0, or -1 with errno. */
+int unix_peer(int fd, struct ucred *cred);
+/* unix_peer's pid, or -1. */
 int unix_peer_pid(int fd);
 
 #endif
