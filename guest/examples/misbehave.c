@@ -2,7 +2,8 @@
  * the VMM stops such guests cleanly: exit CODE, triple, port, mmio, spin, badexit,
  * badsize, null, halt, badbuf, baddesc, badsleep, clonecrash (the clone triple-faults, the original
  * goes on printing), gdt and pagetable (writes to the read-only VMM area: its GDT, its page
- * tables), syscall (SYSCALL into ring 0 at an unmapped address). */
+ * tables), syscall (SYSCALL into ring 0 at an unmapped address), forkloop (fork points without
+ * end: the first clone sleeps, every later fork point is refused by --max-clones 1 and logged). */
 #include "hf.h"
 
 static int is(const char *cmd, const char *word)
@@ -64,6 +65,14 @@ int main(void)
 				__asm__ volatile("pause");
 		}
 	}
+	if (is(cmd, "forkloop"))
+		for (uint64_t n = 0;; n++) {
+			unsigned id = hf_fork();
+			while (id && id != HF_FORK_FAILED) /* a clone: it holds its place */
+				hf_sleep_us(HF_SLEEP_MAX);
+			if (n % 4096 == 0)
+				hf_printf("forkloop %lu\n", n);
+		}
 	hf_printf("misbehave: unknown mode\n");
 	return 99;
 }

@@ -1,8 +1,10 @@
 /* Logging: one line per message, prefixed with the VM name and pid. */
 #include "util/log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char log_name[80];
@@ -34,6 +36,25 @@ int log_get_fd(void)
 	return log_fd;
 }
 
+/* A log that is a file (serve's NAME.log in /run: host RAM) about to pass LOG_FILE_MAX with
+ * len more bytes is cut back to nothing but a note, as a console file is: what a guest can
+ * make the VMM say again and again (a driver that breaks the virtio rules and resets, fork
+ * points past --max-clones) cannot fill the host. A clone shares its parent's file and offset;
+ * two processes that cut at once leave two notes. */
+static void cut_file(size_t len)
+{
+	static const char note[] = "[hyperfork: the log reached its cap of 8 MiB; the lines "
+				   "before this one were dropped]\n";
+	struct stat st;
+	if (fstat(log_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size + len <= LOG_FILE_MAX)
+		return;
+	if (ftruncate(log_fd, 0) < 0 || lseek(log_fd, 0, SEEK_SET) < 0)
+		return;
+	ssize_t w = write(log_fd, note, sizeof(note) - 1);
+	(void)w;
+}
+
 void hf_vlog(enum hf_log_level level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = {"error: ", "warning: ", "", "debug: "};
@@ -56,6 +77,7 @@ void hf_vlog(enum hf_log_level level, const char *fmt, va_list ap)
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	cut_file((size_t)n);
 	/* One write per line so concurrent processes do not interleave inside a line. */
 	ssize_t w = write(log_fd, line, (size_t)n);
 	(void)w;
@@ -103,6 +125,7 @@ void log_error_safe(const struct log_buf *b)
 	for (unsigned i = 0; i < b->n && line.n < sizeof(line.s) - 1; i++)
 		line.s[line.n++] = b->s[i];
 	line.s[line.n++] = '\n';
+	cut_file(line.n);
 	ssize_t w = write(log_fd, line.s, line.n);
 	(void)w;
 }

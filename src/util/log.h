@@ -11,6 +11,9 @@ void log_set_name(const char *name);
 /* Messages above this level are dropped. Default HF_LOG_INFO. */
 void log_set_level(enum hf_log_level level);
 enum hf_log_level log_level(void);
+/* A log that is a regular file is cut back when it would pass this (as a console file is). */
+#define LOG_FILE_MAX (8u << 20)
+
 /* Redirect log output to fd (default 2). */
 void log_set_fd(int fd);
 int log_get_fd(void);

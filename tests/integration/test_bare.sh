@@ -78,6 +78,21 @@ check "and says on its first line that it was cut" \
 "$HF" stop flood > /dev/null 2>&1
 wait $flood
 
+# A guest that makes the VMM log without end (fork points past --max-clones 1, each refused
+# and logged): the VMM's own log file is cut back at 8 MiB too, and the VM runs on.
+"$HF" run --name fl --mem 16M --max-clones 1 --timeout "$(scaled 300)" --console "$RUN/fl.txt" \
+	--bare "$GUESTS/misbehave.elf" --cmdline forkloop > "$RUN/fl.log" 2>&1 &
+fl=$!
+check_or_show "a guest refused fork points without end fills its VMM's log to the cap" "$RUN/fl.txt" \
+	wait_for 240 grep -q '^\[hyperfork: the log reached its cap of 8 MiB' "$RUN/fl.log"
+check_or_show "the log names each refusal" "$RUN/fl.log" grep -q 'no clone made' "$RUN/fl.log"
+check "the log stays within 8 MiB" test "$(stat -c %s "$RUN/fl.log")" -le $((8 << 20))
+n0=$(grep -c '^forkloop' "$RUN/fl.txt")
+check "and the VM runs on past the cut" wait_for 60 \
+	sh -c "test \$(grep -c '^forkloop' '$RUN/fl.txt') -gt $n0"
+"$HF" stop fl > /dev/null 2>&1
+wait $fl
+
 # 4 KiB pages instead of huge pages.
 expect_status 0 "--pages 4k runs the guest" -- timeout 20 "$HF" run --name p4 --mem 64M --pages 4k --bare "$GUESTS/hello.elf"
 finish
