@@ -117,7 +117,7 @@ fuzz: fuzz-build
 # either way). Everything is built here first: compiling inside that host is ~10x slower.
 KVM_RUN := scripts/kvm-host.sh --auto -t $(or $(KVM_HOST_TIMEOUT),4800) --
 
-integration: all linux-guest stock-kernel
+integration: all linux-guest stock-kernel runtimes
 	$(KVM_RUN) tests/integration/run.sh
 
 # One emulated machine for the integration tests and the sanitized ones; the fuzz smoke
@@ -131,7 +131,7 @@ export HF_CHECK_START := $(shell date +%s)
 export HF_CHECK_DEADLINE := $(if $(filter 0,$(CHECK_BUDGET)),0,$(shell echo $$(( $(HF_CHECK_START) + $(CHECK_BUDGET) ))))
 endif
 endif
-check: deps layers all unit fuzz linux-guest stock-kernel sanitize-build
+check: deps layers all unit fuzz linux-guest stock-kernel runtimes sanitize-build
 	@now=$$(date +%s); echo "check: $$((now - HF_CHECK_START)) s for packages, build, unit tests, fuzz smoke and kernels;" \
 		"$$( [ "$$HF_CHECK_DEADLINE" -gt 0 ] && echo "$$((HF_CHECK_DEADLINE - now)) s left of CHECK_BUDGET=$(CHECK_BUDGET)" || echo "no time budget")"
 	$(if $(filter-out 0,$(HF_CHECK_DEADLINE)),KVM_HOST_TIMEOUT=$$(( $(HF_CHECK_DEADLINE) - $$(date +%s) + 60 )); ) \
@@ -175,6 +175,12 @@ layers:
 linux-guest:
 	guest/linux/build.sh
 
+# The managed runtimes' root file systems (Debian packages by name, cached): build/runtimes/,
+# where serve looks for them.
+RUNTIMES := python3.11
+runtimes:
+	@for r in $(RUNTIMES); do scripts/runtime-image.sh $$r > /dev/null || exit 1; done
+
 # Debian's stock kernel, unpacked (not installed): the emulated KVM host's kernel, and a
 # distribution kernel booted as a guest by the tests.
 stock-kernel:
@@ -197,6 +203,6 @@ clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
 		$(BUILD)/san
 
-.PHONY: layers soak fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel demo bench \
+.PHONY: layers soak fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel runtimes demo bench \
 	clean sanitize sanitize-build sanitize-run
 -include $(shell find $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench -name '*.d' 2>/dev/null)

@@ -274,7 +274,7 @@ applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	ip ifconfig route ping nc wget httpd mknod
 	mktemp tr cut base64 awk sort uniq tee basename dirname touch expr cmp
 	sha256sum md5sum which id hostname realpath readlink mkfifo timeout gzip
-	gunzip zcat tar"
+	gunzip zcat tar unzip chroot"
 {
 	echo "dir /dev 0755 0 0"
 	echo "nod /dev/console 0600 0 0 c 5 1"
@@ -296,7 +296,7 @@ applets="sh ash mount umount cat ls echo sleep ps dmesg uname mkdir rm cp mv ln
 	echo "dir /etc/hf 0755 0 0"
 	for s in "$stage"/scripts/*.sh; do echo "file /etc/hf/$(basename "$s") $s 0755 0 0"; done
 	# AWS Lambda's directories (scripts/lambda.sh)
-	for d in /var /var/task /var/runtime /opt; do echo "dir $d 0755 0 0"; done
+	for d in /var /var/task /var/runtime /opt /rt; do echo "dir $d 0755 0 0"; done
 	echo "file /init $stage/init 0755 0 0"
 } >"$out/initramfs.list"
 "$gen_init_cpio" -t "$epoch" "$out/initramfs.list" >"$out/initramfs.cpio.tmp"

@@ -30,7 +30,8 @@
  *                    "INIT_ERROR <len> <error-type>\n" and the body (POST .../init/error).
  *                    An ERROR of type Runtime.* (Runtime.ExitError: the runtime ended
  *                    during the invocation) or Function.ResponseSizeTooLarge is the
- *                    agent's own: serve reports those as unhandled, the others as handled.
+ *                    agent's own (serve counts those as unhandled, the others as handled
+ *                    by the runtime; either is Lambda's FunctionError Unhandled).
  *
  * A header line is at most HF_LAMBDA_LINE_MAX bytes with its '\n'; lengths are decimal, a
  * payload or an answer at most HF_LAMBDA_MAX_PAYLOAD bytes. Either side that reads anything

@@ -14,7 +14,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]\n"
 		   "                      [--reserve-memory MIB] [--jail --uid UID --gid GID]\n"
-		   "                      [--credentials FILE]\n"
+		   "                      [--credentials FILE] [--runtimes DIR]\n"
 		   "\n"
 		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
 		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
@@ -29,6 +29,9 @@ static void usage(FILE *f)
 		   "                      ACCESS_KEY_ID SECRET_ACCESS_KEY; others get 403\n"
 		   "  --config FILE       the functions (JSON; see README, Serving functions)\n"
 		   "  --run-dir DIR       where the functions' VMs keep their sockets\n"
+		   "  --runtimes DIR      the managed runtimes' images, RUNTIME.img (default:\n"
+		   "                      runtimes beside this binary, where `make runtimes`\n"
+		   "                      puts them)\n"
 		   "  --reserve-memory MIB  host memory to keep free: an invocation that comes\n"
 		   "                      when less is available gets 429 (default 256; 0: off)\n"
 		   "  --jail --uid UID --gid GID  run every function's VMs jailed (root only; see\n"
@@ -48,6 +51,7 @@ int cmd_serve(int argc, char **argv)
 		{"uid", required_argument, NULL, 'u'},
 		{"gid", required_argument, NULL, 'g'},
 		{"credentials", required_argument, NULL, 'k'},
+		{"runtimes", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -61,6 +65,7 @@ int cmd_serve(int argc, char **argv)
 		case 'r': so.run_dir = optarg; break;
 		case 'j': so.jail = true; break;
 		case 'k': so.credentials = optarg; break;
+		case 't': so.runtimes_dir = optarg; break;
 		case 'u':
 		case 'g':
 			if (parse_uint(optarg, UINT32_MAX - 2, &id) < 0) {

@@ -141,6 +141,19 @@ static bool boot_name_of(const char *a, const char *b)
 	return true;
 }
 
+/* Whether w is one of the space-separated words of list. */
+static bool word_in(const char *w, const char *list)
+{
+	size_t n = strlen(w);
+	for (const char *p = list; n && *p;) {
+		size_t k = strcspn(p, " ");
+		if (k == n && !strncmp(p, w, n))
+			return true;
+		p += k + (p[k] == ' ');
+	}
+	return false;
+}
+
 static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_config *sc,
 		    char *err, size_t errlen)
 {
@@ -148,7 +161,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
 					     "handler", "environment", "mode", "recycle", "idle", "cpu",
-					     NULL};
+					     "runtime", "code", NULL};
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
@@ -184,7 +197,14 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	if (!bare && !json_object_get(f, "kernel") && !json_object_get(f, "initrd"))
 		return fail(err, errlen, "function %s: needs \"image\" (a bare guest's ELF) or "
 			    "\"kernel\" and \"initrd\" (a Linux guest)", name);
+	bool managed = json_object_get(f, "runtime") || json_object_get(f, "code");
+	if (managed && (bare || json_object_get(f, "disks") || !json_object_get(f, "runtime") ||
+			!json_object_get(f, "code")))
+		return fail(err, errlen, "function %s: \"runtime\" and \"code\" (a zip) go "
+			    "together, without \"disks\" or \"image\"", name);
 	if (get_string(f, name, "image", true, dir, &c->image, err, errlen) < 0 ||
+	    get_string(f, name, "runtime", true, NULL, &c->runtime, err, errlen) < 0 ||
+	    get_string(f, name, "code", true, dir, &c->code, err, errlen) < 0 ||
 	    (!bare && get_string(f, name, "kernel", false, dir, &c->kernel, err, errlen) < 0) ||
 	    (!bare && get_string(f, name, "initrd", false, dir, &c->initrd, err, errlen) < 0) ||
 	    get_string(f, name, "cmdline", true, NULL, &c->cmdline, err, errlen) < 0 ||
@@ -204,6 +224,12 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 		return fail(err, errlen, "function %s: \"cpu\" must be a number of CPUs from 0.01 "
 			    "to 1024", name);
 	c->cpu = cpu ? json_number_value(cpu) : 0;
+	if (c->runtime && !word_in(c->runtime, FN_RUNTIMES))
+		return fail(err, errlen, "function %s: unknown \"runtime\" \"%.32s\": %s", name,
+			    c->runtime, FN_RUNTIMES);
+	if (c->runtime && !c->handler)
+		return fail(err, errlen, "function %s: runtime %s needs a \"handler\" "
+			    "(module.function)", name, c->runtime);
 	if (c->handler && strpbrk(c->handler, " \t\n"))
 		return fail(err, errlen, "function %s: \"handler\" must not contain spaces", name);
 	if (c->cmdline && strchr(c->cmdline, '\n'))
@@ -279,6 +305,8 @@ void serve_config_free(struct serve_config *c)
 		free(f->initrd);
 		free(f->cmdline);
 		free(f->handler);
+		free(f->runtime);
+		free(f->code);
 		free(f->env);
 		for (unsigned d = 0; d < f->ndisks; d++)
 			free(f->disks[d]);

@@ -8,6 +8,9 @@
  *       "kernel": "bzImage", "initrd": "initramfs.cpio",   or a Linux guest (paths relative to
  *       "disks": ["code.img"],                  the file's directory): the function's code,
  *                                               read-only, the first disk holding bootstrap
+ *       "runtime": "python3.11",                or a managed runtime's (FN_RUNTIMES) with
+ *       "code": "app.zip",                      the function's code as Lambda takes it: a
+ *                                               zip, unpacked at /var/task (no "disks")
  *       "cmdline": "...",                       optional extra kernel command-line words
  *       "memory": 256,                          MiB (128 to 10240, Lambda's range)
  *       "vcpus": 1,                             1 to 8
@@ -48,6 +51,8 @@
 #define FN_BOOT_NAME_KEEP 40
 #define FN_MAX_DISKS 4
 #define FN_MAX_FUNCTIONS 64
+#define FN_RUNTIMES "python3.11" /* the managed runtimes, separated by spaces */
+#define FN_CODE_ZIP_MAX (50u << 20) /* Lambda's limit for a zip uploaded directly */
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
 
 enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT, FN_MODE_FRESH };
@@ -59,6 +64,7 @@ struct fn_config {
 	                                              handler may be NULL */
 	char *disks[FN_MAX_DISKS];
 	unsigned ndisks;
+	char *runtime, *code; /* malloc'd; a managed runtime's name and the code's zip, or NULL */
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;
 	enum fn_mode mode;
 	unsigned recycle; /* mode clone: invocations a reused clone runs before it is replaced

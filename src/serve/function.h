@@ -23,6 +23,8 @@
 #include "serve/config.h"
 #include "serve/histogram.h"
 
+struct fn_code;
+
 enum fn_state { FN_STARTING, FN_READY, FN_FAILED };
 
 /* What /metrics tells of a function (guarded by its lock). */
@@ -77,6 +79,7 @@ struct function {
 				or the function's own directory in it when jailed */
 	uint64_t reserve_bytes; /* serve's --reserve-memory, passed to its VMs' `run` */
 	struct fn_jail jail;
+	const struct fn_code *code; /* a managed runtime's function: its disks; else NULL */
 	pthread_mutex_t lock;
 	enum fn_state state;
 	char why[512];       /* FN_FAILED: what went wrong (the guest's init error, if any) */
@@ -98,7 +101,8 @@ struct function {
  * reserve_bytes of host memory free: it makes no clone, warm ones included, below it).
  * Does not wait: function_poll follows it. */
 void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
-		    uint64_t reserve_bytes, const struct fn_jail *jail);
+		    uint64_t reserve_bytes, const struct fn_jail *jail,
+		    const struct fn_code *code);
 /* Follow the template (serve's main thread, every few hundred ms): FN_STARTING becomes
  * FN_READY once it is frozen, or FN_FAILED if its process ends first (the guest's init
  * error in f->why) or it takes longer than init_timeout_ms; a READY template whose process

@@ -279,9 +279,10 @@ static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, co
 		MHD_add_response_header(resp, "x-amzn-RequestId", inv.request_id);
 		MHD_add_response_header(resp, "X-Amz-Executed-Version", "$LATEST");
 		MHD_add_response_header(resp, "Content-Type", "application/json");
+		/* Lambda says Unhandled for every function error: one its runtime reported
+		 * (the handler raised), a runtime that died, a timeout. */
 		if (r->outcome != INV_OK)
-			MHD_add_response_header(resp, "X-Amz-Function-Error",
-						r->outcome == INV_HANDLED ? "Handled" : "Unhandled");
+			MHD_add_response_header(resp, "X-Amz-Function-Error", "Unhandled");
 		if (r->log_tail_b64)
 			MHD_add_response_header(resp, "X-Amz-Log-Result", r->log_tail_b64);
 	}

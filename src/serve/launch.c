@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/client.h"
+#include "serve/runtime.h"
 #include "serve/spawn.h"
 #include "util/rundir.h"
 #include "util/sock.h"
@@ -58,9 +59,13 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		argv[argc++] = cfg->image;
 	} else { /* Linux: hf-lambda, the Runtime API agent, over vsock */
 		base64_encode(cfg->env, strlen(cfg->env), env);
+		char runtime[128] = "";
+		if (f->code)
+			snprintf(runtime, sizeof(runtime), " hf.runtime=%s hf.code=%llu", cfg->runtime,
+				 (unsigned long long)f->code->len);
 		snprintf(cmdline, sizeof(cmdline),
-			 "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s", cfg->name,
-			 template ? "" : " hf.lambda=warm", cfg->handler ? " hf.handler=" : "",
+			 "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s%s", cfg->name,
+			 template ? "" : " hf.lambda=warm", runtime, cfg->handler ? " hf.handler=" : "",
 			 cfg->handler ? cfg->handler : "", env[0] ? " hf.env=" : "", env,
 			 cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
 		if (strlen(cmdline) > LINUX_CMDLINE_ROOM) {
@@ -75,8 +80,12 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		argv[argc++] = cfg->kernel;
 		argv[argc++] = "--initrd";
 		argv[argc++] = cfg->initrd;
-		for (unsigned i = 0; i < cfg->ndisks; i++) {
-			snprintf(disks[i], sizeof(disks[i]), "%s,ro", cfg->disks[i]);
+		/* A managed runtime's function: the runtime's image (vda) and its zip (vdb). */
+		const char *disk[FN_MAX_DISKS] = {f->code ? f->code->image : NULL,
+						  f->code ? f->code->disk : NULL};
+		unsigned ndisks = f->code ? 2 : cfg->ndisks;
+		for (unsigned i = 0; i < ndisks; i++) {
+			snprintf(disks[i], sizeof(disks[i]), "%s,ro", f->code ? disk[i] : cfg->disks[i]);
 			argv[argc++] = "--disk";
 			argv[argc++] = disks[i];
 		}

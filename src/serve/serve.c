@@ -23,6 +23,7 @@
 #include "serve/function.h"
 #include "serve/http.h"
 #include "serve/sigv4.h"
+#include "serve/runtime.h"
 #include "serve/spawn.h"
 
 #define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
@@ -33,6 +34,7 @@ struct serve {
 	char run_dir[4096];
 	struct serve_http http; /* the HTTP side: the functions, the listen address, the reserve */
 	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* each function's run directory */
+	struct fn_code codes[FN_MAX_FUNCTIONS]; /* a managed runtime's function: its disks */
 };
 
 int serve_parse_listen(const char *s, struct sockaddr_in *a)
@@ -107,6 +109,18 @@ static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *
 			return -1;
 		}
 		run_file(s->fn_dirs[i], sizeof(s->fn_dirs[i]), s->run_dir, s->config.fns[i].name, "");
+		if (s->config.fns[i].runtime) { /* its code's disk: serve.XXXXXX/NAME.code */
+			char disk[4096], runtimes[4096], err[600];
+			if (!o->runtimes_dir)
+				fn_runtimes_default(runtimes, sizeof(runtimes));
+			snprintf(disk, sizeof(disk), "%s.code", s->fn_dirs[i]);
+			if (fn_code_prepare(&s->config.fns[i],
+					    o->runtimes_dir ? o->runtimes_dir : runtimes, disk,
+					    &s->codes[i], err, sizeof(err)) < 0) {
+				pr_err("serve: function %s: %s", s->config.fns[i].name, err);
+				return -1;
+			}
+		}
 		if (mkdir(s->fn_dirs[i], 0700) < 0 ||
 		    (o->jail && chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)jails[i].gid) < 0)) {
 			pr_err("serve: cannot make function %s's run directory %s (uid %ld): %s",
@@ -189,7 +203,8 @@ int serve_run(const struct serve_opts *o)
 	fflush(stdout);
 	for (unsigned i = 0; i < s.config.nfns; i++) {
 		function_start(&s.fns[i], &s.config.fns[i], s.fn_dirs[i],
-			       s.http.reserve_bytes, &jails[i]);
+			       s.http.reserve_bytes, &jails[i],
+			       s.config.fns[i].runtime ? &s.codes[i] : NULL);
 		if (s.config.fns[i].mode == FN_MODE_BOOT)
 			printf("serve: function %s ready (a VM is booted for each invocation)\n",
 			       s.config.fns[i].name);

@@ -16,6 +16,7 @@ struct serve_opts {
 	bool jail;               /* every function's VMs jailed, function i as uid + i */
 	long uid, gid;
 	const char *credentials; /* --credentials FILE: invocations signed with its keys */
+	const char *runtimes_dir; /* the managed runtimes' images; NULL: the default */
 };
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.

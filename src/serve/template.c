@@ -47,7 +47,8 @@ static void boot(struct function *f)
 }
 
 void function_start(struct function *f, const struct fn_config *cfg, const char *run_dir,
-		    uint64_t reserve_bytes, const struct fn_jail *jail)
+		    uint64_t reserve_bytes, const struct fn_jail *jail,
+		    const struct fn_code *code)
 {
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
@@ -55,6 +56,7 @@ void function_start(struct function *f, const struct fn_config *cfg, const char 
 	f->cfg = cfg;
 	f->run_dir = run_dir;
 	f->reserve_bytes = reserve_bytes;
+	f->code = code;
 	if (jail)
 		f->jail = *jail;
 	/* Mode clone reuses its clones (workers, reset after each answer); mode fresh makes

@@ -193,8 +193,8 @@ JSON
 	check "serve: the next invocation runs in another clone ($second)" \
 		test "${first##*clone}" != "${second##*clone}"
 	sinv bare '{"cmd":"fail"}'
-	check_or_show "serve: the function's error is Handled, with its document" "$RUN/inv.json" \
-		test "$(field FunctionError)/$(cat "$RUN/out.json")" = 'Handled/{"errorMessage":"asked to fail","errorType":"Echo.Failed"}'
+	check_or_show "serve: the function's error is Unhandled (as Lambda says it), with its document" "$RUN/inv.json" \
+		test "$(field FunctionError)/$(cat "$RUN/out.json")" = 'Unhandled/{"errorMessage":"asked to fail","errorType":"Echo.Failed"}'
 	sinv bare '{"cmd":"crash"}'
 	check_or_show "serve: a crashing function is Unhandled, Runtime.ExitError" "$RUN/out.json" \
 		bash -c "[ '$(field FunctionError)' = Unhandled ] && grep -q Runtime.ExitError '$RUN/out.json'"

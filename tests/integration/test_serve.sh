@@ -104,8 +104,8 @@ check "between invocations the worker is idle (hyperfork ls: state idle, its vCP
 	wait_for 10 bash -c "'$HF' ls --run-dir \"\$(echo '$RUN'/serve.*/echo/)\" | grep -Eq '^echo\.[0-9]+ +[0-9]+ +idle '"
 
 invoke echo '{"op":"fail"}'
-check "a function error: FunctionError Handled, the runtime's error document" \
-	test "$(field StatusCode)/$(field FunctionError)/$(cat "$RUN/out.json")" = '200/Handled/{"errorMessage":"failing on purpose","errorType":"HandlerError"}'
+check "a function error: FunctionError Unhandled (as Lambda says it), the runtime's error document" \
+	test "$(field StatusCode)/$(field FunctionError)/$(cat "$RUN/out.json")" = '200/Unhandled/{"errorMessage":"failing on purpose","errorType":"HandlerError"}'
 invoke echo '{"op":"crash"}'
 check "a runtime that dies: FunctionError Unhandled, Runtime.ExitError" \
 	bash -c "[ '$(field FunctionError)' = Unhandled ] && grep -q Runtime.ExitError '$RUN/out.json'"
@@ -290,7 +290,7 @@ EOF
 timeout 300 $PY "$RUN/boto.py" "$URL" > "$RUN/boto.out" 2>&1
 check "boto3: the result" grep -qx 'result 200 {"echo":{"from":"boto3"}} False' "$RUN/boto.out"
 check "boto3: the Tail log" grep -qx 'log True' "$RUN/boto.out"
-check "boto3: a function error" grep -qx 'error 200 Handled HandlerError' "$RUN/boto.out"
+check "boto3: a function error" grep -qx 'error 200 Unhandled HandlerError' "$RUN/boto.out"
 check "boto3: an unknown function raises ResourceNotFoundException (404)" grep -qx 'notfound 404' "$RUN/boto.out"
 [ "$FAILS" = 0 ] || sed 's/^/  | boto3: /' "$RUN/boto.out"
 

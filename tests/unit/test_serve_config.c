@@ -81,6 +81,15 @@ static void test_bare_function(void **state)
 	assert_null(f->kernel);
 	assert_null(f->initrd);
 	assert_string_equal(f->cmdline, "echo.x=1");
+	assert_null(f->runtime);
+	serve_config_free(&c);
+	/* A managed runtime's function: its zip's path made absolute like the others. */
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"p\",\"kernel\":\"k\",\"initrd\":\"i\","
+			       "\"runtime\":\"python3.11\",\"code\":\"app.zip\",\"handler\":\"app.h\"}]}",
+			       &c, err), 0);
+	assert_string_equal(serve_config_find(&c, "p")->runtime, "python3.11");
+	assert_string_equal(serve_config_find(&c, "p")->code, "/srv/fn/app.zip");
+	assert_int_equal(serve_config_find(&c, "p")->ndisks, 0);
 	serve_config_free(&c);
 	/* A fresh clone for each invocation, or clones reused up to a count. */
 	assert_int_equal(parse("{\"functions\":[{\"name\":\"f\",\"image\":\"e.elf\",\"mode\":\"fresh\"},"
@@ -165,6 +174,22 @@ static void test_refusals(void **state)
 		 "\"handler\" must not contain spaces"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"x\":1,\"x\":2}]}",
 		 "not valid JSON"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+		 "\"handler\":\"app.h\"}]}",
+		 "function a: \"runtime\" and \"code\" (a zip) go together, without \"disks\" or \"image\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"code\":\"c.zip\"}]}",
+		 "\"runtime\" and \"code\" (a zip) go together"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+		 "\"code\":\"c.zip\",\"disks\":[\"d\"],\"handler\":\"app.h\"}]}",
+		 "\"runtime\" and \"code\" (a zip) go together"},
+		{"{\"functions\":[{\"name\":\"a\",\"image\":\"e\",\"runtime\":\"python3.11\",\"code\":\"c.zip\"}]}",
+		 "\"runtime\" and \"code\" (a zip) go together"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3\","
+		 "\"code\":\"c.zip\",\"handler\":\"app.h\"}]}",
+		 "function a: unknown \"runtime\" \"python3\": python3.11"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+		 "\"code\":\"c.zip\"}]}",
+		 "function a: runtime python3.11 needs a \"handler\" (module.function)"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct serve_config c;

@@ -12,6 +12,11 @@
 #   hf.env=BASE64     the function's environment: KEY=VALUE lines, base64-encoded (the
 #                     variables Lambda reserves, set below, override it)
 #   hf.lambda=warm    no fork (read by hf-lambda)
+#   hf.runtime=R      a managed runtime (python3.11): vda is its root file system (ext2,
+#                     read-only, shared by every function of the runtime), vdb the
+#                     function's zip, its first hf.code=LEN bytes, unpacked into /var/task
+#                     (a tmpfs) there; the runtime's client, /var/runtime/bootstrap, runs
+#                     chrooted in it. Without it, vda is the code (ext2) with a bootstrap.
 # A setup failure prints "HF-LAMBDA-INIT-ERROR HyperFork.Setup {...}" and ends the VM
 # (hf-done 1), as an init error of the function does.
 setup_error() {
@@ -22,9 +27,11 @@ setup_error() {
 # The kernel keeps 2047 bytes of its command line (x86's COMMAND_LINE_SIZE): a longer one,
 # cut, would lose or garble what comes last.
 [ ${#cmdline} -lt 2047 ] || setup_error "the kernel command line is over 2047 bytes: cut by the kernel"
-fn=function handler= mem= env64=
+fn=function handler= mem= env64= runtime= code=
 for arg in $cmdline; do
 	case $arg in
+	hf.runtime=*) runtime=${arg#hf.runtime=} ;;
+	hf.code=*) code=${arg#hf.code=} ;;
 	hf.fn=*) fn=${arg#hf.fn=} ;;
 	hf.handler=*) handler=${arg#hf.handler=} ;;
 	hf.mem=*) mem=${arg#hf.mem=} ;;
@@ -37,7 +44,21 @@ ip link set lo up || setup_error "cannot bring up lo"
 
 # The function's code.
 [ -d /sys/block ] || mount -t sysfs sysfs /sys
-if [ -e /sys/block/vda ]; then
+bootstrap=/var/task/bootstrap
+if [ -n "$runtime" ]; then
+	case $code in '' | *[!0-9]*) setup_error "hf.code is not a number of bytes" ;; esac
+	blockdev vda && blockdev vdb || setup_error "runtime $runtime: no disks vda and vdb"
+	mount -t ext2 -o ro /dev/vda /rt || setup_error "cannot mount the runtime $runtime (vda)"
+	mount -t tmpfs -o mode=0755 task /rt/var/task &&
+		mount -t tmpfs -o mode=1777 tmp /rt/tmp &&
+		mount -t proc proc /rt/proc && mount -o bind /dev /rt/dev ||
+		setup_error "cannot mount /var/task, /tmp, /proc and /dev in the runtime"
+	head -c "$code" /dev/vdb >/tmp/code.zip || setup_error "cannot read the code (vdb)"
+	unzip -qo /tmp/code.zip -d /rt/var/task >/tmp/unzip.out 2>&1 ||
+		setup_error "the function's code is not a zip unzip can read: $(head -c 200 /tmp/unzip.out)"
+	rm -f /tmp/code.zip /tmp/unzip.out
+	bootstrap="chroot /rt /var/runtime/bootstrap"
+elif [ -e /sys/block/vda ]; then
 	blockdev vda || setup_error "cannot make /dev/vda"
 	mount -t ext2 -o ro /dev/vda /var/task || setup_error "cannot mount /dev/vda (ext2) on /var/task"
 fi
@@ -84,8 +105,9 @@ export AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 LAMBDA_TASK_ROOT=/var/task \
 	TZ=:UTC PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin \
 	LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
 if [ -n "$handler" ]; then export _HANDLER="$handler"; else unset _HANDLER; fi
-unset fn handler mem env64 ram r k v arg
+unset fn handler mem env64 ram r k v arg runtime code
 
 cd /var/task || setup_error "no /var/task"
-hf-lambda /var/task/bootstrap </dev/null >/dev/console 2>&1
+# shellcheck disable=SC2086 # (a command and its arguments)
+hf-lambda $bootstrap </dev/null >/dev/console 2>&1
 exec hf-done 1 # hf-lambda ends the VM itself; here only if it could not start

@@ -1,0 +1,27 @@
+/* A function of a managed runtime (its configuration's "runtime" and "code"): the runtime's
+ * root file system, one image shared read-only by every function of it, and the function's
+ * zip made a disk (padded to whole sectors) that its guest unpacks at /var/task. */
+#ifndef HF_SERVE_RUNTIME_H
+#define HF_SERVE_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serve/config.h"
+
+struct fn_code {
+	char image[4096]; /* the runtime's image: RUNTIMES_DIR/RUNTIME.img */
+	char disk[4096];  /* the zip as a disk, in serve's run directory */
+	uint64_t len;     /* the zip's own length (hf.code=) */
+};
+
+/* Where runtimes' images are unless serve is told (--runtimes): `runtimes` beside the
+ * hyperfork binary (build/runtimes, where `make runtimes` puts them). */
+void fn_runtimes_default(char *dir, size_t len);
+
+/* Check c's runtime has an image in runtimes_dir and its code is a zip within Lambda's
+ * limit, and write the code's disk at disk_path (a new file). Returns 0, or -1 with err. */
+int fn_code_prepare(const struct fn_config *c, const char *runtimes_dir, const char *disk_path,
+		    struct fn_code *out, char *err, size_t errlen);
+
+#endif
