@@ -38,6 +38,9 @@
  *       "handler": "function.handler",          optional, $_HANDLER in the guest (Linux)
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
  *                                               most 1024 bytes as KEY=VALUE lines; Linux)
+ *       "lambda": {...}                         optional: what the management API keeps of
+ *                                               a function it made (Description, Role,
+ *                                               CodeSha256, ...), shown back as it is
  *   }]}
  */
 #ifndef HF_SERVE_CONFIG_H
@@ -65,6 +68,8 @@ struct fn_config {
 	char *disks[FN_MAX_DISKS];
 	unsigned ndisks;
 	char *runtime, *code; /* malloc'd; a managed runtime's name and the code's zip, or NULL */
+	char *meta; /* malloc'd JSON object ("lambda": what the management API keeps of a
+		       function it made: description, role, code hash and size, ...), or NULL */
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;
 	enum fn_mode mode;
 	unsigned recycle; /* mode clone: invocations a reused clone runs before it is replaced
@@ -94,6 +99,7 @@ int serve_config_parse(const char *text, size_t len, const char *dir, struct ser
 /* Read and parse file path. */
 int serve_config_load(const char *path, struct serve_config *c, char *err, size_t errlen);
 void serve_config_free(struct serve_config *c);
+void fn_config_free(struct fn_config *f); /* what one function's config holds; zeroed */
 const struct fn_config *serve_config_find(const struct serve_config *c, const char *name);
 
 #endif

@@ -12,12 +12,12 @@
 
 #include "util/util.h"
 
-void fn_runtimes_default(char *dir, size_t len)
+void fn_binary_dir(char *dir, size_t len)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;
-	snprintf(dir, len, "%s/runtimes", n > 0 ? dirname(exe) : ".");
+	snprintf(dir, len, "%s", n > 0 ? dirname(exe) : ".");
 }
 
 static int copy_padded(int in, const char *path, uint64_t len, char *err, size_t errlen)

@@ -15,9 +15,10 @@ struct fn_code {
 	uint64_t len;     /* the zip's own length (hf.code=) */
 };
 
-/* Where runtimes' images are unless serve is told (--runtimes): `runtimes` beside the
- * hyperfork binary (build/runtimes, where `make runtimes` puts them). */
-void fn_runtimes_default(char *dir, size_t len);
+/* The directory of the hyperfork binary (build/), beside which serve finds what it is not
+ * told: runtimes/ (where `make runtimes` puts the runtimes' images) and linux/ (the guest
+ * kernel and initramfs the management API's functions boot). */
+void fn_binary_dir(char *dir, size_t len);
 
 /* Check c's runtime has an image in runtimes_dir and its code is a zip within Lambda's
  * limit, and write the code's disk at disk_path (a new file). Returns 0, or -1 with err. */
