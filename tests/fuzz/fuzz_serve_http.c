@@ -23,12 +23,20 @@
 #include "serve/manage.h"
 #include "serve/table.h"
 #include "util/log.h"
+#include "util/rundir.h"
 
 static struct serve_config config;
 static struct fn_table table;
 static struct manage manage;
 static struct serve_http h = {.table = &table, .manage = &manage};
 static struct sockaddr_in addr;
+
+static char state[] = "/tmp/hf-fuzz-state.XXXXXX";
+
+static void remove_state(void)
+{
+	remove_tree(state);
+}
 
 static void setup(void)
 {
@@ -49,8 +57,8 @@ static void setup(void)
 	f->run_dir = "/nonexistent";
 	f->state = FN_FAILED;
 	snprintf(f->why, sizeof(f->why), "its init failed");
-	static char state[] = "/tmp/hf-fuzz-state.XXXXXX";
 	assert(mkdtemp(state));
+	atexit(remove_state);
 	assert(manage_open(&manage, &table, state, "/nonexistent/k", "/nonexistent/i", err,
 			   sizeof(err)) == 0);
 	h.listen.sin_family = AF_INET; /* 127.0.0.1, any free port */
