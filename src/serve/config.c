@@ -80,8 +80,8 @@ static int get_string(json_t *f, const char *fn, const char *key, bool optional,
 static int parse_env(json_t *f, const char *fn, struct fn_config *c, char *err, size_t errlen)
 {
 	json_t *env = json_object_get(f, "environment");
-	size_t len = 0;
-	c->env = calloc(1, FN_ENV_MAX + 1);
+	size_t len = 0, max = c->runtime ? FN_ENV_MAX_RUNTIME : FN_ENV_MAX;
+	c->env = calloc(1, max + 1);
 	if (!c->env)
 		return fail(err, errlen, "out of memory");
 	if (!env)
@@ -101,10 +101,10 @@ static int parse_env(json_t *f, const char *fn, struct fn_config *c, char *err, 
 			return fail(err, errlen, "function %s: environment variable \"%.64s\" must "
 				    "be a name of [A-Za-z0-9_] with a string value of one line", fn,
 				    key);
-		int n = snprintf(c->env + len, FN_ENV_MAX + 1 - len, "%s=%s\n", key, s);
-		if (n < 0 || (size_t)n > FN_ENV_MAX - len)
-			return fail(err, errlen, "function %s: the environment is larger than %u "
-				    "bytes", fn, FN_ENV_MAX);
+		int n = snprintf(c->env + len, max + 1 - len, "%s=%s\n", key, s);
+		if (n < 0 || (size_t)n > max - len)
+			return fail(err, errlen, "function %s: the environment is larger than %zu "
+				    "bytes", fn, max);
 		len += (size_t)n;
 	}
 	return 0;

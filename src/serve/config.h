@@ -37,7 +37,8 @@
  *                                               most 86400)
  *       "handler": "function.handler",          optional, $_HANDLER in the guest (Linux)
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
- *                                               most 1024 bytes as KEY=VALUE lines; Linux)
+ *                                               most 1024 bytes as KEY=VALUE lines, 4096
+ *                                               with a "runtime"; Linux)
  *       "lambda": {...}                         optional: what the management API keeps of
  *                                               a function it made (Description, Role,
  *                                               CodeSha256, ...), shown back as it is
@@ -57,6 +58,9 @@
 #define FN_RUNTIMES "python3.11" /* the managed runtimes, separated by spaces */
 #define FN_CODE_ZIP_MAX (50u << 20) /* Lambda's limit for a zip uploaded directly */
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
+/* A managed runtime's function: its environment rides on its code's disk, up to Lambda's
+ * 4 KB. */
+#define FN_ENV_MAX_RUNTIME 4096
 
 enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT, FN_MODE_FRESH };
 

@@ -1,6 +1,7 @@
 /* A function of a managed runtime (its configuration's "runtime" and "code"): the runtime's
  * root file system, one image shared read-only by every function of it, and the function's
- * zip made a disk (padded to whole sectors) that its guest unpacks at /var/task. */
+ * zip made a disk (padded to whole sectors) that its guest unpacks at /var/task, followed
+ * by the function's environment (so it is not held to the kernel command line's room). */
 #ifndef HF_SERVE_RUNTIME_H
 #define HF_SERVE_RUNTIME_H
 
@@ -13,6 +14,8 @@ struct fn_code {
 	char image[4096]; /* the runtime's image: RUNTIMES_DIR/RUNTIME.img */
 	char disk[4096];  /* the zip as a disk, in serve's run directory */
 	uint64_t len;     /* the zip's own length (hf.code=) */
+	uint64_t env_at, env_len; /* the environment's KEY=VALUE lines, after the zip on its disk
+				     at this offset (sector-aligned), this long (hf.env=@AT+LEN) */
 };
 
 /* The directory of the hyperfork binary (build/), beside which serve finds what it is not

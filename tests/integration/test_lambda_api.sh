@@ -26,7 +26,8 @@ import os
 
 def handler(event, context):
     return {"version": $v, "event": event, "memory": context.memory_limit_in_mb,
-            "remaining": context.get_remaining_time_in_millis(), "colour": os.environ.get("COLOUR")}
+            "remaining": context.get_remaining_time_in_millis(), "colour": os.environ.get("COLOUR"),
+            "big": len(os.environ.get("BIG", ""))}
 EOF
 	(cd "$RUN/v$v" && $PY -m zipfile -c "$RUN/v$v.zip" app.py)
 done
@@ -103,9 +104,12 @@ good = zipped([("app.py", "def handler(e, c): return 1\n")])
 mk = dict(Runtime="python3.11", Role="r", Handler="app.handler")
 op = sys.argv[3]
 if op == "config":
+    # (BIG: an environment of 3.9 KB, Lambda's 4 KB and more than a kernel command line has)
     r = c.update_function_configuration(FunctionName="py", MemorySize=512, Timeout=7,
-                                        Environment={"Variables": {"COLOUR": "green"}})
+                                        Environment={"Variables": {"COLOUR": "green", "BIG": "x" * 3900}})
     print("update", r["MemorySize"], r["Timeout"], r["Environment"]["Variables"]["COLOUR"], r["LastUpdateStatus"])
+    print("toobig", err(c.update_function_configuration, FunctionName="py",
+                        Environment={"Variables": {"BIG": "x" * 4200}}))
 elif op == "bad":
     print("notzip", err(c.create_function, FunctionName="b1", Code={"ZipFile": b"not a zip"}, **mk))
     print("dotdot", err(c.create_function, FunctionName="b2", Code={"ZipFile": zipped([("../evil.py", "x")])}, **mk))
@@ -147,8 +151,10 @@ check_or_show "boto3 update_function_configuration: the new memory, timeout and 
 	grep -qx 'update 512 7 green InProgress' "$RUN/boto.out"
 check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 3}'
-check_or_show "the next invocation has 512 MB, the new environment, a 7 s deadline" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', True]"
+check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
+	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
+check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
+	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
 
 boto bad
 expect() { check_or_show "$1" "$RUN/boto.out" grep -qF "$2" "$RUN/boto.out"; }
@@ -192,7 +198,7 @@ check_or_show "and finds py in its state directory" "$RUN/serve.out" grep -q '^s
 check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 4}'
 check_or_show "with its new code and configuration" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"]]')" = "[2, '512', 'green']"
+	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
 kill $serve_pid
 wait $serve_pid
 check "serve ends cleanly" test $? = 0
