@@ -126,11 +126,15 @@ static void describe_slot(struct fn_slot *s, void *arg)
 							 : json_string(""));
 	}
 	/* Where it is: being made, being changed, up, or failed (and why). */
-	pthread_mutex_lock(&s->fn.lock);
-	enum fn_state fs = s->state == SLOT_NEW ? FN_STARTING : s->fn.state;
-	char why[sizeof(s->fn.why)];
-	snprintf(why, sizeof(why), "%s", s->fn.why);
-	pthread_mutex_unlock(&s->fn.lock);
+	/* (A slot NEW or CHANGING is the main thread's to set up: its function is not read.) */
+	enum fn_state fs = FN_STARTING;
+	char why[sizeof(s->fn.why)] = "";
+	if (s->state == SLOT_LIVE) {
+		pthread_mutex_lock(&s->fn.lock);
+		fs = s->fn.state;
+		snprintf(why, sizeof(why), "%s", s->fn.why);
+		pthread_mutex_unlock(&s->fn.lock);
+	}
 	bool updating = s->state == SLOT_CHANGING || (s->changes && fs == FN_STARTING);
 	const char *state = fs == FN_READY || (updating && fs != FN_FAILED) ? "Active"
 			    : fs == FN_FAILED				   ? "Failed"

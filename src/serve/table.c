@@ -221,7 +221,7 @@ unsigned table_hold_all(struct fn_table *t, struct function **fns, unsigned max)
 	pthread_rwlock_rdlock(&t->lock);
 	for (unsigned i = 0; i < FN_MAX_FUNCTIONS && n < max; i++) {
 		struct fn_slot *s = &t->slots[i];
-		if (s->state == SLOT_LIVE || s->state == SLOT_CHANGING) {
+		if (s->state == SLOT_LIVE) { /* (a CHANGING one is being set up) */
 			__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
 			fns[n++] = &s->fn;
 		}
@@ -271,16 +271,18 @@ static void apply(struct fn_table *t, struct fn_slot *s)
 	s->changes++;
 	char err[600];
 	int r = code_disk(t, s, err, sizeof(err));
-	s->state = SLOT_LIVE;
 	pthread_rwlock_unlock(&t->lock);
 	printf("serve: function %s changed: initialising it again\n", s->cfg.name);
-	start(t, s);
+	start(t, s); /* (still CHANGING: nobody finds it before it is set up) */
 	if (r < 0) { /* (its zip was checked when it was taken: a disk full, say) */
 		pthread_mutex_lock(&s->fn.lock);
 		s->fn.state = FN_FAILED;
 		snprintf(s->fn.why, sizeof(s->fn.why), "%s", err);
 		pthread_mutex_unlock(&s->fn.lock);
 	}
+	pthread_rwlock_wrlock(&t->lock);
+	s->state = SLOT_LIVE;
+	pthread_rwlock_unlock(&t->lock);
 }
 
 void table_tick(struct fn_table *t, unsigned init_timeout_ms)
@@ -292,11 +294,11 @@ void table_tick(struct fn_table *t, unsigned init_timeout_ms)
 		enum slot_state st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		if (st == SLOT_FREE)
 			continue;
-		if (st == SLOT_NEW) {
+		if (st == SLOT_NEW) { /* started before anyone can find it */
+			start(t, s);
 			pthread_rwlock_wrlock(&t->lock);
 			s->state = SLOT_LIVE;
 			pthread_rwlock_unlock(&t->lock);
-			start(t, s);
 			continue;
 		}
 		if ((st == SLOT_CHANGING || st == SLOT_DELETING) &&
