@@ -175,10 +175,10 @@ static int request(struct fn_table *t, const char *name, struct fn_config *cfg)
 {
 	pthread_rwlock_wrlock(&t->lock);
 	struct fn_slot *s = find(t, name);
-	int e = !s || s->state == SLOT_DELETING ? ENOENT
-		: s->from_file			? EPERM
-		: s->state != SLOT_LIVE		? EBUSY
-						: 0;
+	int e = !s || s->state == SLOT_DELETING		      ? ENOENT
+		: s->from_file					      ? EPERM
+		: s->state == SLOT_LIVE || (!cfg && s->state == SLOT_NEW) ? 0
+									  : EBUSY;
 	if (!e) {
 		s->state = cfg ? SLOT_CHANGING : SLOT_DELETING;
 		if (cfg) {
@@ -243,6 +243,7 @@ static void start(struct fn_table *t, struct fn_slot *s)
 {
 	function_start(&s->fn, &s->cfg, s->dir, t->reserve_bytes, &s->jail,
 		       s->cfg.runtime ? &s->code : NULL);
+	s->started = true;
 	if (s->cfg.mode == FN_MODE_BOOT)
 		printf("serve: function %s ready (a VM is booted for each invocation)\n",
 		       s->cfg.name);
@@ -254,7 +255,8 @@ static void apply(struct fn_table *t, struct fn_slot *s)
 {
 	char name[FN_NAME_MAX + 1];
 	memcpy(name, s->cfg.name, sizeof(name));
-	function_stop(&s->fn);
+	if (s->started)
+		function_stop(&s->fn);
 	drop_code_disk(s);
 	pthread_rwlock_wrlock(&t->lock);
 	fn_config_free(&s->cfg);
@@ -297,7 +299,8 @@ void table_tick(struct fn_table *t, unsigned init_timeout_ms)
 		if (st == SLOT_NEW) { /* started before anyone can find it */
 			start(t, s);
 			pthread_rwlock_wrlock(&t->lock);
-			s->state = SLOT_LIVE;
+			if (s->state == SLOT_NEW) /* (else deleted meanwhile: stopped next tick) */
+				s->state = SLOT_LIVE;
 			pthread_rwlock_unlock(&t->lock);
 			continue;
 		}
@@ -331,7 +334,7 @@ void table_stop_all(struct fn_table *t)
 		struct fn_slot *s = &t->slots[i];
 		if (s->state == SLOT_FREE)
 			continue;
-		if (s->state != SLOT_NEW)
+		if (s->started)
 			function_stop(&s->fn);
 		drop_code_disk(s);
 		fn_config_free(&s->cfg);

@@ -34,6 +34,7 @@ struct fn_slot {
 	struct fn_code code;   /* a managed runtime's function: its disks */
 	unsigned code_gen;     /* numbers its code's disks (NAME.code.N), one per start */
 	unsigned changes;      /* configurations it was given after its first */
+	bool started;          /* function_start was called (to be stopped) */
 	struct fn_jail jail;
 	struct function fn;
 };
@@ -64,9 +65,10 @@ enum table_found { TABLE_FOUND, TABLE_ABSENT, TABLE_CHANGING };
 struct function *table_get(struct fn_table *t, const char *name, enum table_found *found);
 void table_put(struct function *f);
 
-/* Replace the configuration of function name by *cfg (moved: zeroed), or delete it: done
- * by the main thread once nobody holds it. Returns 0, or -1 with errno ENOENT (no such
- * function), EBUSY (a change is pending) or EPERM (the configuration file's). */
+/* Replace the configuration of function name by *cfg (moved: zeroed), or delete it (also
+ * one just added): done by the main thread once nobody holds it. Returns 0, or -1 with
+ * errno ENOENT (no such function), EBUSY (a change is pending) or EPERM (the configuration
+ * file's). */
 int table_change(struct fn_table *t, const char *name, struct fn_config *cfg);
 int table_delete(struct fn_table *t, const char *name);
 
