@@ -478,9 +478,6 @@ static void update(struct manage *m, const char *name, json_t *q, bool code,
 	} else if (e.from_file) {
 		error(r, 409, "ResourceConflictException", "function %s comes from serve's "
 		      "configuration file: change it there", name);
-	} else if (!e.live) {
-		error(r, 409, "ResourceConflictException", "The operation cannot be performed at "
-		      "this time. An update is in progress for resource: " ARN_PREFIX "%s", name);
 	} else if (store_version(&m->store, name, vdir, sizeof(vdir)) < 0 ||
 		   (snprintf(path, sizeof(path), "%s/function.json", vdir),
 		    !(fn = json_load_file(path, 0, NULL)))) {
@@ -489,9 +486,15 @@ static void update(struct manage *m, const char *name, json_t *q, bool code,
 	} else {
 		meta = json_object_get(fn, "lambda");
 		meta = json_is_object(meta) ? json_incref(meta) : json_object();
-		if ((code || configure(q, fn, meta, r) == 0)) {
+		/* What the request asks is checked before whether it may be done now. */
+		if ((code || configure(q, fn, meta, r) == 0) && parse(m, fn, "/", &cfg, r) == 0) {
+			fn_config_free(&cfg);
 			stamp(meta, zip, len);
-			if (keep(m, name, fn, meta, zip, len, false, &cfg, r) == 0) {
+			if (!e.live)
+				error(r, 409, "ResourceConflictException", "The operation cannot be "
+				      "performed at this time. An update is in progress for resource: "
+				      ARN_PREFIX "%s", name);
+			else if (keep(m, name, fn, meta, zip, len, false, &cfg, r) == 0) {
 				if (table_change(m->table, name, &cfg) < 0)
 					error(r, 500, "ServiceException", "function %s could not "
 					      "be changed: %s", name, strerror(errno));
