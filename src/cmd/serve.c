@@ -15,7 +15,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] [--config FILE] [--state-dir DIR]\n"
 		   "                      [--run-dir DIR] [--reserve-memory MIB]\n"
 		   "                      [--jail --uid UID --gid GID] [--credentials FILE]\n"
-		   "                      [--runtimes DIR] [--linux DIR]\n"
+		   "                      [--runtimes DIR] [--linux DIR] [--code-storage MB]\n"
 		   "\n"
 		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
 		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
@@ -35,6 +35,9 @@ static void usage(FILE *f)
 		   "                      Serving functions); the API cannot change them\n"
 		   "  --state-dir DIR     where the API's functions are kept, across restarts\n"
 		   "                      (default: in the run directory, for this run only)\n"
+		   "  --code-storage MB   what the API's functions' zips may take in all\n"
+		   "                      (default 75000, Lambda's 75 GB); beyond it create and\n"
+		   "                      update get CodeStorageExceededException\n"
 		   "  --run-dir DIR       where the functions' VMs keep their sockets\n"
 		   "  --runtimes DIR      the managed runtimes' images, RUNTIME.img (default:\n"
 		   "                      runtimes beside this binary, where `make runtimes`\n"
@@ -64,11 +67,12 @@ int cmd_serve(int argc, char **argv)
 		{"runtimes", required_argument, NULL, 't'},
 		{"state-dir", required_argument, NULL, 's'},
 		{"linux", required_argument, NULL, 'x'},
+		{"code-storage", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct serve_opts so = {.listen = "127.0.0.1:9000", .uid = -1, .gid = -1};
-	uint64_t reserve_mib = CLONE_LIMITS_RESERVE_DEFAULT_MIB, id;
+	uint64_t reserve_mib = CLONE_LIMITS_RESERVE_DEFAULT_MIB, id, code_mb;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -95,6 +99,14 @@ int cmd_serve(int argc, char **argv)
 					"0 or more\n", optarg);
 				return HF_STATUS_ERROR;
 			}
+			break;
+		case 'C':
+			if (parse_uint(optarg, 1u << 30, &code_mb) < 0 || !code_mb) {
+				fprintf(stderr, "hyperfork: error: invalid --code-storage '%s': MB, "
+					"1 or more\n", optarg);
+				return HF_STATUS_ERROR;
+			}
+			so.code_storage_bytes = code_mb * 1000000;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return HF_STATUS_ERROR;

@@ -372,6 +372,20 @@ static int keep(struct manage *m, const char *name, json_t *fn, json_t *meta,
 	if (parse(m, fn, "/", cfg, r) < 0)
 		return -1;
 	fn_config_free(cfg);
+	/* New code must fit what all functions' code may take, less what it replaces. */
+	char had[4200];
+	if (create && store_version(&m->store, name, had, sizeof(had)) == 0) {
+		error(r, 409, "ResourceConflictException", "Function already exist: %s", name);
+		return -1;
+	}
+	unsigned long long others = zip ? store_code_bytes(&m->store, create ? NULL : name) : 0;
+	if (zip && (len > m->code_max || others > m->code_max - len)) {
+		error(r, 400, "CodeStorageExceededException",
+		      "Code storage limit exceeded: the functions' code takes %llu bytes, this zip "
+		      "%zu, of %llu allowed (serve --code-storage)",
+		      others, len, m->code_max);
+		return -1;
+	}
 	char *text = json_dumps(fn, JSON_COMPACT | JSON_SORT_KEYS);
 	int rc = text ? store_put(&m->store, name, text, zip, len, create, vdir, sizeof(vdir), why,
 				  sizeof(why))
@@ -637,9 +651,11 @@ static void load_one(const char *name, const char *vdir, void *arg)
 	json_decref(fn);
 }
 
-int manage_open(struct manage *m, struct fn_table *t, const char *state_dir, const char *kernel,
-		const char *initrd, char *err, size_t errlen)
+int manage_open(struct manage *m, unsigned long long code_max, struct fn_table *t,
+		const char *state_dir, const char *kernel, const char *initrd, char *err,
+		size_t errlen)
 {
+	m->code_max = code_max;
 	m->table = t;
 	m->kernel = kernel;
 	m->initrd = initrd;

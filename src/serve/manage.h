@@ -24,6 +24,7 @@ struct manage {
 	struct fn_table *table;
 	struct store store;
 	const char *kernel, *initrd; /* what its functions boot */
+	unsigned long long code_max; /* bytes all functions' zips may take */
 	pthread_mutex_t lock;        /* one change (create, update, delete) at a time */
 };
 
@@ -33,10 +34,15 @@ struct manage_reply {
 	char *body;             /* malloc'd JSON ({"Type","message"} for an error), or NULL */
 };
 
+/* What the functions' code (their zips) may take in all unless serve is told otherwise
+ * (--code-storage): Lambda's quota per account, 75 GB. */
+#define MANAGE_CODE_STORAGE 75000000000ULL
+
 /* Open the state directory and add every function it holds to the table. Returns 0, or -1
  * with err (a function that no longer loads is skipped, with a warning). */
-int manage_open(struct manage *m, struct fn_table *t, const char *state_dir, const char *kernel,
-		const char *initrd, char *err, size_t errlen);
+int manage_open(struct manage *m, unsigned long long code_max, struct fn_table *t,
+		const char *state_dir, const char *kernel, const char *initrd, char *err,
+		size_t errlen);
 
 /* Whether (method, path) is a management operation (else it is an invocation, or
  * unknown). */

@@ -135,8 +135,9 @@ int serve_run(const struct serve_opts *o)
 	table_init(&s.table, s.run_dir, s.runtimes, o->reserve_bytes, o->jail, o->uid, o->gid);
 	int status = 0;
 	if (add_config_functions(&s) < 0 ||
-	    manage_open(&s.manage, &s.table, s.state_dir, s.kernel, s.initrd, err,
-			sizeof(err)) < 0) {
+	    manage_open(&s.manage,
+			o->code_storage_bytes ? o->code_storage_bytes : MANAGE_CODE_STORAGE,
+			&s.table, s.state_dir, s.kernel, s.initrd, err, sizeof(err)) < 0) {
 		if (err[0])
 			pr_err("serve: %s", err);
 		table_stop_all(&s.table);

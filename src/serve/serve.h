@@ -19,6 +19,7 @@ struct serve_opts {
 	const char *runtimes_dir; /* the managed runtimes' images; NULL: the default */
 	const char *state_dir;    /* the management API's functions; NULL: for this run only */
 	const char *linux_dir;    /* their bzImage and initramfs.cpio; NULL: the default */
+	uint64_t code_storage_bytes; /* what their code may take in all; 0: Lambda's 75 GB */
 };
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.

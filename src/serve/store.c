@@ -244,6 +244,28 @@ int store_delete(struct store *st, const char *name)
 	return 0;
 }
 
+struct code_total {
+	const char *except;
+	unsigned long long bytes;
+};
+
+static void add_code(const char *name, const char *vdir, void *arg)
+{
+	struct code_total *t = arg;
+	char path[4300];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/code.zip", vdir);
+	if ((!t->except || strcmp(name, t->except)) && stat(path, &sb) == 0)
+		t->bytes += (unsigned long long)sb.st_size;
+}
+
+unsigned long long store_code_bytes(struct store *st, const char *except)
+{
+	struct code_total t = {except, 0};
+	store_each(st, add_code, &t);
+	return t.bytes;
+}
+
 void store_each(struct store *st, void (*fn)(const char *name, const char *vdir, void *arg),
 		void *arg)
 {

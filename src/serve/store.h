@@ -36,6 +36,10 @@ int store_delete(struct store *st, const char *name);
 /* The current version's directory of function name into vdir; -1 (ENOENT) if none. */
 int store_version(struct store *st, const char *name, char *vdir, size_t vdirlen);
 
+/* The bytes of code (code.zip) every function stored keeps, but function except's (NULL:
+ * none). */
+unsigned long long store_code_bytes(struct store *st, const char *except);
+
 /* Call fn for every function stored, with its name and version directory. */
 void store_each(struct store *st, void (*fn)(const char *name, const char *vdir, void *arg),
 		void *arg);

@@ -59,7 +59,7 @@ static void setup(void)
 	snprintf(f->why, sizeof(f->why), "its init failed");
 	assert(mkdtemp(state));
 	atexit(remove_state);
-	assert(manage_open(&manage, &table, state, "/nonexistent/k", "/nonexistent/i", err,
+	assert(manage_open(&manage, MANAGE_CODE_STORAGE, &table, state, "/nonexistent/k", "/nonexistent/i", err,
 			   sizeof(err)) == 0);
 	h.listen.sin_family = AF_INET; /* 127.0.0.1, any free port */
 	h.listen.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -37,7 +37,7 @@ URL=http://127.0.0.1:$PORT
 STATE=$RUN/state
 start_serve() {
 	"$HF" serve --listen 127.0.0.1:$PORT --state-dir "$STATE" --run-dir "$RUN" --runtimes "$IMAGES" \
-		--linux "$LINUX_DIR" > "$RUN/serve.out" 2> "$RUN/serve.err" &
+		--linux "$LINUX_DIR" "$@" > "$RUN/serve.out" 2> "$RUN/serve.err" &
 	serve_pid=$!
 	wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serve.out"
 }
@@ -193,12 +193,22 @@ check_or_show "invoke after: ResourceNotFoundException" "$RUN/inv.err" grep -q R
 kill $serve_pid
 wait $serve_pid
 check "serve ends cleanly" test $? = 0
-check_or_show "serve starts again" "$RUN/serve.err" start_serve
+# (now with 1 MB for all functions' code: py's zip is a few hundred bytes)
+check_or_show "serve starts again" "$RUN/serve.err" start_serve --code-storage 1
 check_or_show "and finds py in its state directory" "$RUN/serve.out" grep -q '^serve: 1 function(s) from the state directory' "$RUN/serve.out"
 check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 4}'
 check_or_show "with its new code and configuration" "$RUN/inv.err" \
 	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
+# A zip that would take the functions' code past --code-storage: refused, nothing kept.
+mkdir -p "$RUN/big" && head -c 1000000 /dev/urandom > "$RUN/big/blob" && cp "$RUN/v1/app.py" "$RUN/big/"
+(cd "$RUN/big" && $PY -m zipfile -c "$RUN/big.zip" app.py blob)
+lambda create-function --function-name toobig --runtime python3.11 --handler app.handler \
+	--role arn:aws:iam::000000000000:role/x --zip-file "fileb://$RUN/big.zip"
+check_or_show "past --code-storage: CodeStorageExceededException" "$RUN/cli.err" \
+	grep -q "CodeStorageExceededException.*Code storage limit exceeded" "$RUN/cli.err"
+lambda get-function --function-name toobig
+check_or_show "and the function is not made" "$RUN/cli.err" grep -q ResourceNotFoundException "$RUN/cli.err"
 kill $serve_pid
 wait $serve_pid
 check "serve ends cleanly" test $? = 0
