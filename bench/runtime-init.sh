@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
-# The paper's expensive-initialisation experiment (its Figures 4 and 5) with a real Lambda
-# function of a managed runtime: a Python handler whose module imports a dozen of the
-# standard library's modules and builds a table (TABLE_N SHA-256 digests) at init, served
-# three ways in one run of serve, each invoked N times one after the other:
+# The paper's expensive-initialisation experiment (its Figures 4 and 5) with real Lambda
+# functions of the managed runtimes: a Python handler whose module imports a dozen of the
+# standard library's modules and builds a table (TABLE_N SHA-256 digests) at init, and a
+# Node one doing the same (require of a dozen core modules, the same table), served three
+# ways in one run of serve, each invoked N times one after the other:
 #   boot    a VM booted for every invocation: each pays the runtime's start and the init
+#           (N_BOOT invocations, default N: each costs a whole boot)
 #   clone   mode clone: every invocation in the template frozen after the init (a worker,
 #           reset to it after each answer)
 #   warm    one VM, initialised once, reused (state passes between invocations)
 # For each: the end-to-end latency of the invocations (p50, p90, max, from the client), the
 # init each pays (the template's or warm VM's boot-and-init time, from serve's log; for
-# boot, every invocation's), and the host memory its VMs hold after the N invocations (the
-# function's memory in /metrics: the PSS of its template, pool and clones).
+# boot, every invocation's), the init the handler's module measured itself, and the host
+# memory its VMs hold after the invocations (the function's memory in /metrics: the PSS of
+# its template, pool and clones). Node runs where its image was built (make runtimes).
 # Writes bench/results/runtime-init.csv.
-#   bench/runtime-init.sh [N] [TABLE_N]
+#   bench/runtime-init.sh [N] [TABLE_N] [N_BOOT]
 set -u
 N=${1:-20}
 TABLE_N=${2:-200000}
+N_BOOT=${3:-$N}
 . "$(dirname "$0")/lib.sh"
 CSV=$OUT/runtime-init.csv
 IMAGES=$PWD/build/runtimes
 KERNEL=$PWD/build/linux/bzImage
 INITRD=$PWD/build/linux/initramfs.cpio
 [ -f "$IMAGES/python3.11.img" ] || { echo "runtime-init: no $IMAGES/python3.11.img (make runtimes)"; exit 1; }
+langs=py
+if [ -f "$IMAGES/nodejs18.x.img" ]; then langs="py node"; else
+	echo "runtime-init: no $IMAGES/nodejs18.x.img: Python only (NOT RUN: Node)"; fi
 [ -f "$KERNEL" ] || { echo "runtime-init: no Linux guest (make linux-guest)"; exit 1; }
 mkdir -p "$RUN/src"
 cat > "$RUN/src/app.py" << 'EOF'
@@ -37,51 +44,73 @@ INIT_MS = (time.monotonic() - T0) * 1000
 def handler(event, context):
     return {"n": event.get("n"), "digest": TABLE[len(TABLE) // 2], "init_ms": round(INIT_MS)}
 EOF
-(cd "$RUN/src" && python3 -m zipfile -c "$RUN/app.zip" app.py) || exit 1
+(cd "$RUN/src" && python3 -m zipfile -c "$RUN/py.zip" app.py) || exit 1
+mkdir -p "$RUN/nsrc"
+cat > "$RUN/nsrc/index.js" << 'EOF'
+const [assert, buffer, cp, crypto, events, fs, http, https, os, path, stream, url, util, zlib] =
+  ['assert', 'buffer', 'child_process', 'crypto', 'events', 'fs', 'http', 'https', 'os', 'path',
+   'stream', 'url', 'util', 'zlib'].map((m) => require(m));
+const t0 = process.hrtime.bigint();
+const TABLE = [];
+for (let i = 0; i < Number(process.env.TABLE_N); i++)
+  TABLE.push(crypto.createHash('sha256').update(String(i)).digest('hex'));
+const INIT_MS = Number(process.hrtime.bigint() - t0) / 1e6;
+exports.handler = async (event) =>
+  ({ n: event.n, digest: TABLE[TABLE.length >> 1], init_ms: Math.round(INIT_MS) });
+EOF
+(cd "$RUN/nsrc" && python3 -m zipfile -c "$RUN/node.zip" index.js) || exit 1
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
-fn() { # NAME MODE
-	printf '{"name": "%s", "kernel": "%s", "initrd": "%s", "runtime": "python3.11",
-	  "code": "%s", "handler": "app.handler", "mode": "%s", "memory": 256, "timeout": 600,
+fn() { # LANG MODE
+	local rt=python3.11 handler=app.handler
+	[ "$1" = node ] && rt=nodejs18.x handler=index.handler
+	printf '{"name": "%s-%s", "kernel": "%s", "initrd": "%s", "runtime": "%s",
+	  "code": "%s", "handler": "%s", "mode": "%s", "memory": 256, "timeout": 600,
 	  "concurrency": 1, "pool": 0, "environment": {"TABLE_N": "%s"}}' \
-		"$1" "$KERNEL" "$INITRD" "$RUN/app.zip" "$2" "$TABLE_N"
+		"$1" "$2" "$KERNEL" "$INITRD" "$rt" "$RUN/$1.zip" "$handler" "$2" "$TABLE_N"
 }
-echo "{\"functions\": [$(fn py-boot boot), $(fn py-clone clone), $(fn py-warm warm)]}" > "$RUN/fn.json"
+fns=""
+for l in $langs; do for m in boot clone warm; do fns="$fns${fns:+, }$(fn $l $m)"; done; done
+echo "{\"functions\": [$fns]}" > "$RUN/fn.json"
+ready=$(( $(echo $langs | wc -w) * 2 ))
 $HF serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --runtimes "$IMAGES" \
 	> "$RUN/serve.out" 2> "$RUN/serve.err" &
 serve=$!
 for i in $(seq 12000); do
-	[ "$(grep -cE '^serve: function py-(clone|warm) ready' "$RUN/serve.out")" = 2 ] && break
+	[ "$(grep -cE '^serve: function [a-z]*-(clone|warm) ready' "$RUN/serve.out")" = $ready ] && break
 	grep -q 'failed' "$RUN/serve.out" && break
 	sleep 0.1
 done
-if [ "$(grep -cE '^serve: function py-(clone|warm) ready' "$RUN/serve.out")" != 2 ]; then
+if [ "$(grep -cE '^serve: function [a-z]*-(clone|warm) ready' "$RUN/serve.out")" != $ready ]; then
 	echo "runtime-init: the functions did not come up:"; cat "$RUN/serve.out" "$RUN/serve.err"
 	kill $serve; exit 1
 fi
 init_of() { sed -n "s/^serve: function $1 ready (.* in \([0-9]*\) ms)$/\1/p" "$RUN/serve.out" | head -1; }
-echo "mode,invocations,p50_ms,p90_ms,max_ms,init_ms_per_vm,vms_initialised,guest_init_ms,function_memory_mib,table_n" > "$CSV"
-for mode in boot clone warm; do
+echo "runtime,mode,invocations,p50_ms,p90_ms,max_ms,init_ms_per_vm,vms_initialised,guest_init_ms,function_memory_mib,table_n" > "$CSV"
+for l in $langs; do for mode in boot clone warm; do
 	times=()
-	for i in $(seq "$N"); do
+	n=$N
+	[ $mode = boot ] && n=$N_BOOT
+	for i in $(seq "$n"); do
 		t0=$(date +%s%N)
 		code=$(curl -s -o "$RUN/out.json" -w '%{http_code}' -m 900 -X POST \
-			--data-binary "{\"n\": $i}" "$URL/2015-03-31/functions/py-$mode/invocations")
+			--data-binary "{\"n\": $i}" "$URL/2015-03-31/functions/$l-$mode/invocations")
 		t1=$(date +%s%N)
 		grep -q "\"n\": $i" "$RUN/out.json" 2> /dev/null && [ "$code" = 200 ] ||
-			{ echo "runtime-init: py-$mode invocation $i: HTTP $code: $(head -c 300 "$RUN/out.json")"; kill $serve; exit 1; }
+			{ echo "runtime-init: $l-$mode invocation $i: HTTP $code: $(head -c 300 "$RUN/out.json")"; kill $serve; exit 1; }
 		times+=($(((t1 - t0) / 1000)))
 	done
 	guest_init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["init_ms"])' "$RUN/out.json")
-	mem=$(curl -s "$URL/metrics" | awk -v f="py-$mode" '$1 == "hyperfork_function_memory_bytes{function=\"" f "\"}" { printf "%.1f", $2 / 1048576 }')
+	mem=$(curl -s "$URL/metrics" | awk -v f="$l-$mode" '$1 == "hyperfork_function_memory_bytes{function=\"" f "\"}" { printf "%.1f", $2 / 1048576 }')
 	stats=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END {
 		printf "%.1f,%.1f,%.1f", v[int((NR + 1) * 0.5)] / 1000, v[int(NR * 0.9 + 0.5)] / 1000, v[NR] / 1000 }')
 	case $mode in
-	boot) init=""; vms=$N ;; # each invocation's VM pays it: its latency is the init
-	*) init=$(init_of "py-$mode"); vms=1 ;;
+	boot) init=""; vms=$n ;; # each invocation's VM pays it: its latency is the init
+	*) init=$(init_of "$l-$mode"); vms=1 ;;
 	esac
-	echo "$mode,$N,$stats,$init,$vms,$guest_init,$mem,$TABLE_N" | tee -a "$CSV"
-done
+	rt=python3.11; [ $l = node ] && rt=nodejs18.x
+	echo "$rt,$mode,$n,$stats,$init,$vms,$guest_init,$mem,$TABLE_N" | tee -a "$CSV"
+done; done
 kill $serve
 wait $serve
 echo "runtime-init: $CSV"
