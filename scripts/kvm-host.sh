@@ -10,11 +10,14 @@
 # machine's filesystem (shared read-only over 9p, with a RAM overlay for writes), in the same
 # directory; the project tree (or -w DIR) is shared writable. Its output streams here and the
 # runner exits with its status: 124 if it did not end within the timeout (-t, default 3600 s,
-# the whole emulated machine is killed), 125 if the emulated host could not be made (the
-# reason is printed).
+# the whole emulated machine is killed) or the machine hung (no sign of life from it for
+# KVM_HOST_STALL seconds, default 300), 125 if the emulated host could not be made (the
+# reason is printed). -m sets its memory (default two thirds of what is available, at most
+# 16 GiB).
 #
 # --auto: run COMMAND directly when this machine's /dev/kvm works (or HYPERFORK_EMULATE=0),
 # in the emulated host otherwise (or HYPERFORK_EMULATE=1); one line says which.
+# --probe: print "native" or "emulated" (what --auto would choose) and exit.
 #
 # Inside, HYPERFORK_EMULATED=1 and HF_TIME_SCALE (default 10) are set: the integration tests
 # multiply the waits that assume native speed by HF_TIME_SCALE. Needs qemu-system-x86,
@@ -35,6 +38,7 @@ mem=${mem}M
 # 0 of 4, at about the same speed (the second core still serves QEMU's 9p I/O thread).
 cpus=1
 tmo=3600
+stall=${KVM_HOST_STALL:-300}
 share=$top
 auto=0
 while [ $# -gt 0 ]; do
@@ -44,12 +48,13 @@ while [ $# -gt 0 ]; do
 	-t) tmo=$2; shift 2 ;;
 	-w) share=$(cd "$2" && pwd); shift 2 ;;
 	--auto) auto=1; shift ;;
+	--probe) auto=2; shift; break ;;
 	--) shift; break ;;
 	-h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || die "no command given (usage: scripts/kvm-host.sh [-m MEM] [-c CPUS] [-t SECONDS] [-w DIR] -- COMMAND...)"
+[ $# -gt 0 ] || [ $auto = 2 ] || die "no command given (usage: scripts/kvm-host.sh [-m MEM] [-c CPUS] [-t SECONDS] [-w DIR] -- COMMAND...)"
 case $tmo in ''|*[!0-9]*) die "-t wants whole seconds, not '$tmo'" ;; esac
 
 # Why this machine's own KVM cannot be used ("" if it can).
@@ -63,19 +68,23 @@ kvm_problem() {
 	echo ""
 }
 
-if [ $auto = 1 ]; then
+if [ $auto != 0 ]; then
 	want=${HYPERFORK_EMULATE:-}
 	if [ "${HYPERFORK_EMULATED:-0}" = 1 ]; then
 		want=0 # already inside the emulated host
 	fi
 	if [ -z "$want" ]; then
 		why=$(kvm_problem)
-		if [ -z "$why" ]; then want=0; else
+		if [ -z "$why" ]; then want=0; elif [ $auto = 2 ]; then want=1; else
 			say "$why: running inside an emulated KVM host (QEMU TCG, AMD SVM); times measured there are emulated (HYPERFORK_EMULATE=0|1 forces either way)"
 			want=1
 		fi
-	elif [ "$want" = 1 ] && [ "${HYPERFORK_EMULATED:-0}" != 1 ]; then
+	elif [ "$want" = 1 ] && [ "${HYPERFORK_EMULATED:-0}" != 1 ] && [ $auto = 1 ]; then
 		say "HYPERFORK_EMULATE=1: running inside an emulated KVM host (QEMU TCG, AMD SVM); times measured there are emulated"
+	fi
+	if [ $auto = 2 ]; then
+		case $want in 0) echo native ;; 1) echo emulated ;; *) die "HYPERFORK_EMULATE must be 0 or 1, not '$want'" ;; esac
+		exit 0
 	fi
 	case $want in
 	0) exec "$@" ;;
@@ -157,25 +166,34 @@ qemu-system-x86_64 -accel tcg,thread=${KVM_HOST_TCG_THREAD:-multi} -cpu EPYC -sm
 	< /dev/null 2> >(grep -v "TCG doesn't support\|Multiple devices\|^$" >&2) \
 	> >(sed -u '/SeaBIOS\|iPXE\|Press Ctrl-B\|Booting from ROM\|reboot: Power down/d; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g; s/\r$//') &
 qpid=$!
-sleep "$tmo" > /dev/null 2>&1 &
-watchdog=$!
-wait -n $qpid $watchdog 2>/dev/null || true
+# Watch it: the whole time allowed (-t), and a sign of life. Inside, a loop writes what runs
+# to $io/ps every 10 s; an emulated machine that stops doing even that for $stall s has hung
+# as a whole (seen once in 35 minutes of suites: kernel, 9p and all), and waiting out -t
+# would only waste the rest of it.
 timed_out=0
-if kill -0 $qpid 2>/dev/null; then
-	timed_out=1
-	kill -9 $qpid 2>/dev/null
-fi
+while kill -0 $qpid 2>/dev/null; do
+	sleep 2
+	now=$(date +%s)
+	if [ $((now - start)) -ge "$tmo" ]; then timed_out=1; break; fi
+	if [ -f "$io/ps" ] && [ $((now - $(stat -c %Y "$io/ps"))) -ge "$stall" ] && [ ! -f "$io/rc" ]; then
+		timed_out=2; break
+	fi
+done
+kill -9 $qpid 2>/dev/null || true
 wait $qpid 2>/dev/null || true
 qpid=
-kill $watchdog 2>/dev/null || true
 secs=$(($(date +%s) - start))
 if [ -f "$io/rc" ]; then
 	rc=$(cat "$io/rc")
 	say "the command ended with status $rc after ${secs} s (emulated machine included)"
 	exit "$rc"
 fi
-if [ $timed_out = 1 ]; then
-	say "error: the command did not end within $tmo s; the emulated machine was killed (-t SECONDS to allow more)"
+if [ $timed_out != 0 ]; then
+	if [ $timed_out = 1 ]; then
+		say "error: the command did not end within $tmo s; the emulated machine was killed (-t SECONDS to allow more)"
+	else
+		say "error: the emulated machine hung: no sign of life from it for $stall s (KVM_HOST_STALL); it was killed after ${secs} s"
+	fi
 	if [ -f "$io/ps" ]; then
 		say "what ran there $(($(date +%s) - $(stat -c %Y "$io/ps"))) s before:"
 		sed 's/^/  /' "$io/ps" >&2

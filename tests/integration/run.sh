@@ -2,7 +2,7 @@
 # Run every integration test (tests/integration/test_*.sh, or those named) under a
 # timeout, print a summary and fail if any test failed.
 cd "$(dirname "$0")" || exit 1
-LOGS=../../build/test-logs
+LOGS=${HF_TEST_LOGS:-../../build/test-logs}
 mkdir -p "$LOGS"
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=(test_*.sh)
@@ -68,7 +68,7 @@ for t in "${tests[@]}"; do
 			"$(sed -n 's/^NOT RUN: //p' "$LOGS/$name.log" | head -1)"
 		notrun+=("$name")
 	else
-		printf 'FAIL %-28s %3d checks %6.1f s (log: build/test-logs/%s.log)\n' "$name" "$checks" "$secs" "$name"
+		printf 'FAIL %-28s %3d checks %6.1f s (log: %s/%s.log)\n' "$name" "$checks" "$secs" "${LOGS#../../}" "$name"
 		grep -E '^FAIL|^  \|' "$LOGS/$name.log" | head -30 | sed 's/^/     /'
 		[ $rc -eq 124 ] || [ $rc -eq 137 ] && timed_out "$name"
 		failed+=("$name")

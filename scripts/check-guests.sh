@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# make check's second half: every integration suite and the sanitized run, on KVM.
+#
+#   scripts/check-guests.sh
+#
+# With this machine's own /dev/kvm everything runs here, one suite after another. Without
+# it, in emulated KVM hosts (scripts/kvm-host.sh): one per core, at most HF_HOSTS (default
+# 2), each a single emulated CPU, side by side. The suites are dealt out by what each took
+# the last time it was measured in the emulated host (longest first, each to the host with
+# the least so far), so the hosts end near each other. An emulated host that hangs as a
+# whole (kvm-host.sh says so after KVM_HOST_STALL seconds without a sign of life) has the
+# suites it had not finished run again, once, in a new one; that is printed, and a suite
+# that fails there fails the check. make check's deadline (HF_CHECK_DEADLINE) bounds all.
+set -uo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top" || exit 1
+say() { echo "check: $*"; }
+
+mode=$(scripts/kvm-host.sh --probe) || exit 125
+if [ "$mode" = native ]; then
+	exec make --no-print-directory -k integration-run sanitize-run
+fi
+
+# Seconds each took in the emulated host (make check of e09a5a5, one host); a suite not
+# listed counts as 60. "sanitize" is the sanitized unit tests and SAN_TESTS. HF_CHECK_ITEMS
+# names a subset (e.g. "test_cli sanitize") instead of all.
+declare -A took=(
+	[test_serve]=530 [sanitize]=500 [test_lambda_api]=350 [test_runtime]=280 [test_reuse]=234
+	[test_function]=211 [test_fork]=80 [test_bench_guests]=70 [test_template]=70 [test_bare]=68
+	[test_vsock]=60 [test_lambda]=58 [test_jail]=56 [test_admission]=47 [test_stock]=35
+	[test_linux]=27 [test_reset]=22 [test_net]=19 [test_cli]=15 [test_disk]=12 [test_seccomp]=11
+	[test_control]=11
+)
+items=${HF_CHECK_ITEMS:-$(cd tests/integration && ls test_*.sh | sed "s/\.sh$//"; echo sanitize)}
+hosts=${HF_HOSTS:-2}
+cores=$(nproc)
+[ "$hosts" -gt "$cores" ] && hosts=$cores
+[ "$hosts" -ge 1 ] || hosts=1
+
+# Deal them out.
+declare -a load list
+for ((h = 0; h < hosts; h++)); do load[h]=0; list[h]=""; done
+for it in $(for i in $items; do echo "${took[$i]:-60} $i"; done | sort -rn | awk '{ print $2 }'); do
+	best=0
+	for ((h = 1; h < hosts; h++)); do [ "${load[h]}" -lt "${load[best]}" ] && best=$h; done
+	load[best]=$((load[best] + ${took[$it]:-60}))
+	list[best]="${list[best]} $it"
+done
+
+avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+mem=$((avail * 2 / 3 / hosts))
+[ "$mem" -gt 16384 ] && mem=16384
+deadline=${HF_CHECK_DEADLINE:-0}
+timeout_left() { # seconds kvm-host.sh may run: to make check's deadline (and a minute), or 4800
+	if [ "$deadline" -gt 0 ]; then echo $((deadline - $(date +%s) + 60)); else echo 4800; fi
+}
+
+# One emulated host running ITEMS; its output, each line marked with TAG, also kept in OUT.
+run_host() { # TAG OUT ITEMS...
+	local tag=$1 out=$2; shift 2
+	local suites="" san=""
+	for it in "$@"; do
+		if [ "$it" = sanitize ]; then san=sanitize-run; else suites="$suites $it"; fi
+	done
+	local targets=""
+	[ -n "$suites" ] && targets="integration-run TESTS='${suites# }'"
+	[ -n "$san" ] && targets="$targets $san SAN_REPORTS=build/san/reports.$tag"
+	scripts/kvm-host.sh --auto -m "${mem}M" -t "$(timeout_left)" -- \
+		bash -c "make --no-print-directory -k $targets" 2>&1 |
+		if [ "$hosts" = 1 ]; then tee "$out"; else sed -u "s/^/[$tag] /" | tee "$out"; fi
+	return "${PIPESTATUS[0]}"
+}
+
+mkdir -p build/test-logs
+declare -a pid
+for ((h = 0; h < hosts; h++)); do
+	say "emulated host $((h + 1)) of $hosts (${mem} MiB, ~${load[h]} s measured):${list[h]}"
+	# shellcheck disable=SC2086
+	run_host "h$((h + 1))" "build/test-logs/host$((h + 1)).out" ${list[h]} &
+	pid[h]=$!
+done
+rc=0
+declare -a again
+for ((h = 0; h < hosts; h++)); do
+	wait "${pid[h]}"
+	r=$?
+	out=build/test-logs/host$((h + 1)).out
+	if [ $r = 124 ] && grep -q "the emulated machine hung" "$out"; then
+		# What it had not finished: suites with no PASS/FAIL/NOT RUN line, and the sanitized
+		# run unless it said how it ended.
+		for it in ${list[h]}; do
+			if [ "$it" = sanitize ]; then
+				grep -q "sanitize: no sanitizer reports\|sanitize: reports above" "$out" || again+=("$it")
+			else
+				grep -qE "(PASS|FAIL|NOT RUN) +$it " "$out" || again+=("$it")
+			fi
+		done
+		grep -qE "\] FAIL |^FAIL " "$out" && rc=1
+	elif [ $r != 0 ]; then
+		rc=1
+	fi
+done
+if [ ${#again[@]} -gt 0 ]; then
+	say "an emulated host hung (above); what it had not finished runs again, once, in a new one: ${again[*]}"
+	run_host again build/test-logs/host-again.out "${again[@]}" || rc=1
+fi
+exit $rc
