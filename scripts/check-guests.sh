@@ -80,7 +80,7 @@ for ((h = 0; h < hosts; h++)); do
 	pid[h]=$!
 done
 rc=0
-declare -a again
+again=()
 for ((h = 0; h < hosts; h++)); do
 	wait "${pid[h]}"
 	r=$?

@@ -112,7 +112,8 @@ cache=$top/build/kvm-host
 mkdir -p "$cache"
 stamp="$kv $(sha256sum < "$0" | cut -c1-16)"
 if [ ! -f "$cache/initrd.cpio" ] || [ "$(cat "$cache/initrd.stamp" 2>/dev/null)" != "$stamp" ]; then
-	ird=$cache/initrd
+	# (Under names of this process's own: make check starts two of these at once.)
+	ird=$cache/initrd.$$
 	rm -rf "$ird"
 	mkdir -p "$ird"/{bin,mods,proc,sys,dev,mnt,lower,upper}
 	cp $busybox "$ird/bin/busybox"
@@ -124,9 +125,9 @@ if [ ! -f "$cache/initrd.cpio" ] || [ "$(cat "$cache/initrd.stamp" 2>/dev/null)"
 	done
 	sed -n '/^#INIT-BEGIN$/,/^#INIT-END$/p' "$0" | sed '1d;$d' > "$ird/init"
 	chmod +x "$ird/init"
-	(cd "$ird" && find . | cpio -o -H newc 2>/dev/null) > "$cache/initrd.cpio.tmp"
-	mv "$cache/initrd.cpio.tmp" "$cache/initrd.cpio"
-	echo "$stamp" > "$cache/initrd.stamp"
+	(cd "$ird" && find . | cpio -o -H newc 2>/dev/null) > "$cache/initrd.cpio.$$"
+	mv "$cache/initrd.cpio.$$" "$cache/initrd.cpio"
+	echo "$stamp" > "$cache/initrd.stamp.$$" && mv "$cache/initrd.stamp.$$" "$cache/initrd.stamp"
 	rm -rf "$ird"
 fi
 
