@@ -9,7 +9,7 @@
 #   clone   mode clone: every invocation in the template frozen after the init (a worker,
 #           reset to it after each answer)
 #   warm    one VM, initialised once, reused (state passes between invocations)
-# For each: the end-to-end latency of the invocations (p50, p90, max, from the client), the
+# Each function runs alone, in a serve of its own. For each: the end-to-end latency of the invocations (p50, p90, max, from the client), the
 # init each pays (the template's or warm VM's boot-and-init time, from serve's log; for
 # boot, every invocation's), the init the handler's module measured itself, and the host
 # memory its VMs hold after the invocations (the function's memory in /metrics: the PSS of
@@ -69,25 +69,25 @@ fn() { # LANG MODE
 	  "concurrency": 1, "pool": 0, "environment": {"TABLE_N": "%s"}}' \
 		"$1" "$2" "$KERNEL" "$INITRD" "$rt" "$RUN/$1.zip" "$handler" "$2" "$TABLE_N"
 }
-fns=""
-for l in $langs; do for m in boot clone warm; do fns="$fns${fns:+, }$(fn $l $m)"; done; done
-echo "{\"functions\": [$fns]}" > "$RUN/fn.json"
-ready=$(( $(echo $langs | wc -w) * 2 ))
-$HF serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --runtimes "$IMAGES" \
-	> "$RUN/serve.out" 2> "$RUN/serve.err" &
-serve=$!
-for i in $(seq 12000); do
-	[ "$(grep -cE '^serve: function [a-z]*-(clone|warm) ready' "$RUN/serve.out")" = $ready ] && break
-	grep -q 'failed' "$RUN/serve.out" && break
-	sleep 0.1
-done
-if [ "$(grep -cE '^serve: function [a-z]*-(clone|warm) ready' "$RUN/serve.out")" != $ready ]; then
-	echo "runtime-init: the functions did not come up:"; cat "$RUN/serve.out" "$RUN/serve.err"
-	kill $serve; exit 1
-fi
 init_of() { sed -n "s/^serve: function $1 ready (.* in \([0-9]*\) ms)$/\1/p" "$RUN/serve.out" | head -1; }
+# One function at a time, each in a serve of its own: no boot shares the CPU with another.
+serve=
+stop_serve() { [ -n "$serve" ] && kill $serve 2>/dev/null && wait $serve 2>/dev/null; serve=; }
+trap stop_serve EXIT
 echo "runtime,mode,invocations,p50_ms,p90_ms,max_ms,init_ms_per_vm,vms_initialised,guest_init_ms,function_memory_mib,table_n" > "$CSV"
 for l in $langs; do for mode in boot clone warm; do
+	echo "{\"functions\": [$(fn $l $mode)]}" > "$RUN/fn.json"
+	$HF serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --runtimes "$IMAGES" \
+		> "$RUN/serve.out" 2> "$RUN/serve.err" &
+	serve=$!
+	for i in $(seq 12000); do
+		grep -q "^serve: function $l-$mode ready\|failed" "$RUN/serve.out" && break
+		sleep 0.1
+	done
+	if ! grep -q "^serve: function $l-$mode ready" "$RUN/serve.out"; then
+		echo "runtime-init: $l-$mode did not come up:"; cat "$RUN/serve.out" "$RUN/serve.err"
+		exit 1
+	fi
 	times=()
 	n=$N
 	[ $mode = boot ] && n=$N_BOOT
@@ -96,8 +96,8 @@ for l in $langs; do for mode in boot clone warm; do
 		code=$(curl -s -o "$RUN/out.json" -w '%{http_code}' -m 900 -X POST \
 			--data-binary "{\"n\": $i}" "$URL/2015-03-31/functions/$l-$mode/invocations")
 		t1=$(date +%s%N)
-		grep -q "\"n\": $i" "$RUN/out.json" 2> /dev/null && [ "$code" = 200 ] ||
-			{ echo "runtime-init: $l-$mode invocation $i: HTTP $code: $(head -c 300 "$RUN/out.json")"; kill $serve; exit 1; }
+		grep -q "\"n\": *$i" "$RUN/out.json" 2> /dev/null && [ "$code" = 200 ] ||
+			{ echo "runtime-init: $l-$mode invocation $i: HTTP $code: $(head -c 300 "$RUN/out.json")"; exit 1; }
 		times+=($(((t1 - t0) / 1000)))
 	done
 	guest_init=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["init_ms"])' "$RUN/out.json")
@@ -105,12 +105,11 @@ for l in $langs; do for mode in boot clone warm; do
 	stats=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END {
 		printf "%.1f,%.1f,%.1f", v[int((NR + 1) * 0.5)] / 1000, v[int(NR * 0.9 + 0.5)] / 1000, v[NR] / 1000 }')
 	case $mode in
-	boot) init=""; vms=$n ;; # each invocation's VM pays it: its latency is the init
+	boot) init=""; vms=$n; mem="" ;; # each invocation's VM pays the init and is gone after
 	*) init=$(init_of "$l-$mode"); vms=1 ;;
 	esac
 	rt=python3.11; [ $l = node ] && rt=nodejs18.x
 	echo "$rt,$mode,$n,$stats,$init,$vms,$guest_init,$mem,$TABLE_N" | tee -a "$CSV"
+	stop_serve
 done; done
-kill $serve
-wait $serve
 echo "runtime-init: $CSV"
