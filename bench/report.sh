@@ -392,6 +392,23 @@ if [ -f $R/reset-summary.csv ]; then
 	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' $R/reset-summary.csv
 	echo
 fi
+if [ -f $R/runtime-init.csv ]; then
+	echo "## 15. Real Lambda functions with an expensive initialization: boot, clone, warm"
+	echo
+	echo "\`${RUNTIME_INIT_CMD:-bench/runtime-init.sh}\`: the experiment of section 3 with functions of"
+	echo "the managed runtimes, a zip each as Lambda takes it (a Python handler importing a dozen"
+	echo "standard modules, a Node one requiring a dozen core modules; both build a table of"
+	echo "TABLE_N SHA-256 digests at init), each alone in a \`hyperfork serve\`, invoked one after"
+	echo "the other: \`boot\` a VM booted per invocation, \`clone\` every invocation in the template"
+	echo "frozen after the init (reset workers), \`warm\` one VM reused. Latency from the client"
+	echo "(ms); init per VM: boot to ready, from serve's log; guest init: what the handler's module"
+	echo "measured itself; memory: the function's VMs after the invocations (PSS, serve's /metrics)."
+	echo
+	echo "| runtime | mode | invocations | p50 ms | p90 ms | max ms | init per VM ms | VMs initialised | guest init ms | memory MiB |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, ($7 == "" ? "each" : $7), $8, $9, ($10 == "" ? "-" : $10) }' $R/runtime-init.csv
+	echo
+fi
 if [ -f $R/fork-ab-summary.csv ]; then
 	echo "## 13. Clone latency of two builds, side by side"
 	echo

@@ -15,11 +15,12 @@ if [ "${HYPERFORK_EMULATED:-0}" = 1 ]; then
 	BOOT_ARGS=(10 2); FORK_ARGS=(20 "128 512 2048" 128); COW_ARGS=(1 "4 16")
 	FUNCTION_ARGS=(8 2); PEERS_ARGS=(3); NET_ARGS=(5); VSOCK_ARGS=(200 64 3 20); SCALE_ARGS=(1500 3072)
 	SERVE_ARGS=(10 "1 2 8 64" 8 100000 10000); SECCOMP_ARGS=(20 2); RESET_ARGS=(10 64 "1 16 256 all")
+	RUNTIME_INIT_ARGS=(10 200000 4)
 else
 	BOOT_ARGS=(20 3); FORK_ARGS=(100 "128 256 512 1024 2048 4096")
 	COW_ARGS=(3 "16 64 256"); FUNCTION_ARGS=(64 8); PEERS_ARGS=(5); NET_ARGS=(20); VSOCK_ARGS=(1000 256 5 100)
 	SCALE_ARGS=(20000 3072); SERVE_ARGS=(10 "1 2 8 64" 64 200000 10000); SECCOMP_ARGS=(100 3)
-	RESET_ARGS=(100 128 "1 16 256 all")
+	RESET_ARGS=(100 128 "1 16 256 all"); RUNTIME_INIT_ARGS=(50 200000 20)
 fi
 # The command of each benchmark, as report.sh quotes it.
 quoted() { local w out=$1; shift; for w in "$@"; do case $w in *" "*|"") out+=" \"$w\"" ;; *) out+=" $w" ;; esac; done; echo "$out"; }
@@ -36,6 +37,7 @@ quoted() { local w out=$1; shift; for w in "$@"; do case $w in *" "*|"") out+=" 
 	echo "SERVE_CMD='$(quoted bench/serve.sh "${SERVE_ARGS[@]}")'"
 	echo "SECCOMP_CMD='$(quoted bench/seccomp.sh "${SECCOMP_ARGS[@]}")'"
 	echo "RESET_CMD='$(quoted bench/reset.sh "${RESET_ARGS[@]}")'"
+	echo "RUNTIME_INIT_CMD='$(quoted bench/runtime-init.sh "${RUNTIME_INIT_ARGS[@]}")'"
 	echo "CORES=$(nproc)"
 } > bench/results/args.sh
 run() { # NAME COMMAND...
@@ -59,6 +61,7 @@ run scale bench/scale.sh "${SCALE_ARGS[@]}"
 run serve bench/serve.sh "${SERVE_ARGS[@]}"
 run seccomp bench/seccomp.sh "${SECCOMP_ARGS[@]}"
 run reset bench/reset.sh "${RESET_ARGS[@]}"
+run runtime-init bench/runtime-init.sh "${RUNTIME_INIT_ARGS[@]}"
 cp bench/results/*.png bench/figures/ 2>/dev/null
 bench/report.sh "$(( $(date +%s) - start ))"
 echo "bench: done in $(( $(date +%s) - start )) s; see bench/REPORT.md"
