@@ -5,7 +5,7 @@ BUILD := build
 CFLAGS ?= -O2 -g
 WERROR ?= -Werror
 HF_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra $(WERROR) -Wno-missing-field-initializers -Wno-format-truncation \
-	-D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+	-D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/proto -MMD -MP
 HF_LDLIBS := -ljansson -lmicrohttpd -lseccomp -lcrypto -lzip -lpthread
 
 VMM_SRCS := $(wildcard src/util/*.c src/core/*.c src/arch/x86/*.c src/loader/*.c \
@@ -26,11 +26,34 @@ GUEST_LIBS := $(wildcard /usr/lib/x86_64-linux-musl/libc.a) -lgcc
 GUEST_SRCS := $(wildcard guest/examples/*.c tests/guests/*.c bench/guests/*.c)
 GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
 
+# The containerd shim's messages (src/shim/): C made at build time by protoc-c into
+# $(BUILD)/proto (never committed) from the .proto files Debian ships: containerd's task
+# service, its types and task events (golang-github-containerd-containerd-dev), the
+# well-known types and google/rpc/status.proto from gogo's packages, and ttrpc's own
+# Request/Response (src/shim/ttrpc.proto: Debian's ttrpc 1.1.1 defines them in Go only).
+# containerd's protos import gogo.proto and fieldpath.proto weakly, for options protobuf-c
+# ignores: they are found on the include path and only their headers are used (the
+# generated headers include them; nothing refers to their symbols), so they are not compiled.
+GOCODE := /usr/share/gocode/src
+CTRD := github.com/containerd/containerd
+PROTO_PATH := -Isrc/shim -I$(GOCODE) -I$(GOCODE)/github.com/gogo/protobuf \
+	-I$(GOCODE)/github.com/gogo/protobuf/protobuf -I$(GOCODE)/github.com/gogo/googleapis
+PROTOS := ttrpc.proto google/rpc/status.proto google/protobuf/any.proto \
+	google/protobuf/empty.proto google/protobuf/timestamp.proto $(CTRD)/api/types/mount.proto \
+	$(CTRD)/api/types/task/task.proto $(CTRD)/runtime/v2/task/shim.proto \
+	$(CTRD)/api/events/task.proto $(CTRD)/api/services/ttrpc/events/v1/events.proto
+PROTOS_WEAK := gogoproto/gogo.proto $(CTRD)/protobuf/plugin/fieldpath.proto \
+	google/protobuf/descriptor.proto
+PROTO_OBJS := $(PROTOS:%.proto=$(BUILD)/proto/%.pb-c.o)
+SHIM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/shim/*.c))
+SHIM_LIB := $(BUILD)/libhfshim.a
+SHIM_LDLIBS := -lprotobuf-c
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 TOOLS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/tools/*.c bench/tools/*.c))
 
-all: $(BUILD)/hyperfork guests $(TOOLS)
+all: $(BUILD)/hyperfork guests $(TOOLS) $(SHIM_LIB)
 
 guests: $(GUESTS)
 
@@ -39,6 +62,20 @@ $(BUILD)/%.o: %.c
 	$(CC) $(HF_CFLAGS) -c $< -o $@
 
 $(LIB): $(filter-out $(BUILD)/src/main.o,$(VMM_OBJS))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/proto/.stamp: src/shim/ttrpc.proto Makefile
+	@rm -rf $(BUILD)/proto && mkdir -p $(BUILD)/proto
+	protoc-c $(PROTO_PATH) --c_out=$(BUILD)/proto $(PROTOS) $(PROTOS_WEAK)
+	@touch $@
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/.stamp
+	$(CC) $(CFLAGS) -std=gnu11 -Wall $(WERROR) -I$(BUILD)/proto -c $(BUILD)/proto/$*.pb-c.c -o $@
+
+$(SHIM_OBJS): $(BUILD)/proto/.stamp
+
+$(SHIM_LIB): $(SHIM_OBJS) $(PROTO_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -69,6 +106,10 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(LIB) $(HF_LDLIBS) -lcmocka
 
+$(BUILD)/tests/unit/test_ttrpc: tests/unit/test_ttrpc.c $(SHIM_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -o $@ $< $(SHIM_LIB) $(LIB) $(HF_LDLIBS) $(SHIM_LDLIBS) -lcmocka
+
 # Each unit test binary under a limit (UNIT_TIMEOUT seconds): a hang fails, named.
 # $(UNIT_LIMITED) $$t || $(UNIT_FAILED) in a recipe's loop over t.
 UNIT_TIMEOUT ?= 300
@@ -92,6 +133,10 @@ FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno
 fuzz-build: guests
 	$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang WERROR= \
 		CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" build/fuzz/libhyperfork.a $(FUZZ_BINS)
+
+build/fuzz/tests/fuzz/fuzz_ttrpc: tests/fuzz/fuzz_ttrpc.c $(SHIM_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -fsanitize=fuzzer -o $@ $< $(SHIM_LIB) $(LIB) $(HF_LDLIBS) $(SHIM_LDLIBS)
 
 build/fuzz/tests/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -202,7 +247,7 @@ soak: all
 
 clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
-		$(BUILD)/san
+		$(BUILD)/san $(BUILD)/proto $(SHIM_LIB)
 
 .PHONY: layers soak fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel runtimes demo bench \
 	clean sanitize sanitize-build sanitize-run

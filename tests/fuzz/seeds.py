@@ -207,3 +207,50 @@ put("fuzz_runtime_api", "wrong", bytes([1]) + bytes([0]) +
 put("fuzz_runtime_api", "pieces", bytes([1]) + rt_host(INVOKE[:20]) + rt_host(INVOKE[20:]) +
     bytes([0]) + b"".join(rt_send(NEXT[i:i + 7]) for i in range(0, len(NEXT), 7)) +
     bytes([0]) + rt_send(rt_post("invocation/8f3c-01/response", "x" * 3000)))
+
+# ttrpc (the containerd shim's codec): the first byte cuts the rest into reads of (byte+1)
+# bytes; the rest is what a client sends: frames of a 10-byte header and a ttrpc.Request
+def pb_varint(n):
+    out = b""
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def pb_field(num, value):
+    if isinstance(value, int):
+        return pb_varint(num << 3) + pb_varint(value)
+    value = value.encode() if isinstance(value, str) else value
+    return pb_varint(num << 3 | 2) + pb_varint(len(value)) + value
+
+
+def ttrpc_frame(stream, body, mtype=1, flags=0):
+    return struct.pack(">IIBB", len(body), stream, mtype, flags) + body
+
+
+def ttrpc_request(stream, method, payload=b"", service="containerd.task.v2.Task", meta=()):
+    body = pb_field(1, service) + pb_field(2, method) + pb_field(3, payload)
+    body += pb_field(4, 1000000000)
+    for k, v in meta:
+        body += pb_field(5, pb_field(1, k) + pb_field(2, v))
+    return ttrpc_frame(stream, body)
+
+
+_create = (pb_field(1, "c1") + pb_field(2, "/run/containerd/b/c1") + pb_field(3, pb_field(1, "overlay")
+           + pb_field(2, "/src") + pb_field(4, "ro")) + pb_field(6, "/run/fifo.out"))
+_ns = [("containerd-namespace-ttrpc", "k8s.io")]
+put("fuzz_ttrpc", "create", b"\xff" + ttrpc_request(1, "Create", _create, meta=_ns))
+put("fuzz_ttrpc", "many", b"\x02" + ttrpc_request(1, "Create", _create) + ttrpc_request(3, "Wait", pb_field(1, "c1"))
+    + ttrpc_request(5, "Kill", pb_field(1, "c1") + pb_field(3, 9)) + ttrpc_request(7, "Checkpoint")
+    + ttrpc_request(9, "State", pb_field(1, "c1"), service="other") + ttrpc_request(10, "State"))
+put("fuzz_ttrpc", "update", b"\x10" + ttrpc_request(11, "Update", pb_field(1, "c1") + pb_field(
+    3, pb_field(1, "io.hyperfork.template") + pb_field(2, "fn"))))
+put("fuzz_ttrpc", "types", b"\x00" + ttrpc_frame(1, pb_field(1, pb_field(1, 5) + pb_field(2, "x")), 2)
+    + ttrpc_frame(3, b"abc", 3, 1) + ttrpc_frame(5, b"", 0) + ttrpc_request(7, "State", b"\x0a\x7f"))
+put("fuzz_ttrpc", "too_long", b"\x40" + struct.pack(">IIBB", (4 << 20) + 1, 1, 1, 0) + bytes(64)
+    + ttrpc_request(3, "State"))
+put("fuzz_ttrpc", "bad_request", b"\x03" + ttrpc_frame(1, b"\x0a\x40s") + ttrpc_frame(3, b"\xff" * 12))
