@@ -12,11 +12,12 @@
 #   hf.env=BASE64     the function's environment: KEY=VALUE lines, base64-encoded (the
 #                     variables Lambda reserves, set below, override it)
 #   hf.lambda=warm    no fork (read by hf-lambda)
-#   hf.runtime=R      a managed runtime (python3.11): vda is its root file system (ext2,
-#                     read-only, shared by every function of the runtime), vdb the
-#                     function's zip, its first hf.code=LEN bytes, unpacked into /var/task
-#                     (a tmpfs) there; the runtime's client, /var/runtime/bootstrap, runs
-#                     chrooted in it. Without it, vda is the code (ext2) with a bootstrap.
+#   hf.runtime=R      a managed runtime (python3.11, nodejs18.x): vda is its root file
+#                     system (ext2, read-only, shared by every function of the runtime),
+#                     vdb the function's zip, its first hf.code=LEN bytes, unpacked into
+#                     /var/task (a tmpfs) there; the runtime's client,
+#                     /var/runtime/bootstrap, runs chrooted in it. Without it, vda is the
+#                     code (ext2) with a bootstrap.
 # A setup failure prints "HF-LAMBDA-INIT-ERROR HyperFork.Setup {...}" and ends the VM
 # (hf-done 1), as an init error of the function does.
 setup_error() {
