@@ -2,8 +2,9 @@
  * randomUUID, randomInt, getRandomValues, key generation and TLS all draw from OpenSSL's
  * generator (a DRBG in the process's memory, seeded from the kernel when Node started), not
  * from the kernel: every clone of a frozen template would go on with the same generator
- * state and draw the same bytes. OpenSSL reseeds it by itself only after a fork (a new pid,
- * which a clone of a VM does not get), after 2^16 draws or minutes of time.
+ * state and draw the same bytes. OpenSSL goes back to the kernel for a seed only after a
+ * fork (a new pid, which a clone of a VM does not get), an hour or some 2^24 draws (its
+ * per-thread generators reseed sooner, but from its primary one, which clones share).
  *
  * reseed() reseeds OpenSSL's primary generator from the kernel's (which hf-fork reseeded
  * from the host in this clone), mixing in 48 bytes of getrandom(2) as well; the per-thread
