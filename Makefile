@@ -6,7 +6,7 @@ CFLAGS ?= -O2 -g
 WERROR ?= -Werror
 HF_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra $(WERROR) -Wno-missing-field-initializers -Wno-format-truncation \
 	-D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
-HF_LDLIBS := -ljansson -lmicrohttpd -lseccomp -lcrypto -lpthread
+HF_LDLIBS := -ljansson -lmicrohttpd -lseccomp -lcrypto -lzip -lpthread
 
 VMM_SRCS := $(wildcard src/util/*.c src/core/*.c src/arch/x86/*.c src/loader/*.c \
 	src/devices/*.c src/devices/vsock/*.c src/clone/*.c src/api/*.c src/cmd/*.c src/serve/*.c \
@@ -186,7 +186,7 @@ runtimes:
 stock-kernel:
 	@scripts/debian-kernel.sh
 
-demo: deps all linux-guest stock-kernel
+demo: deps all linux-guest stock-kernel runtimes
 	$(KVM_RUN) scripts/demo.sh
 
 bench: deps all linux-guest stock-kernel

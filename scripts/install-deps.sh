@@ -3,7 +3,7 @@
 set -e
 PKGS="gcc make libc6-dev libjansson-dev libcmocka-dev pkg-config \
 linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 perl busybox-static \
-qemu-system-x86 gnuplot-nox musl-tools libmicrohttpd-dev libseccomp-dev procps util-linux e2fsprogs iproute2 kmod python3-minimal curl awscli python3-boto3 \
+qemu-system-x86 gnuplot-nox musl-tools libmicrohttpd-dev libseccomp-dev libzip-dev procps util-linux e2fsprogs iproute2 kmod python3-minimal curl awscli python3-boto3 \
 prometheus wrk clang"
 missing=""
 for p in $PKGS; do

@@ -1,4 +1,4 @@
-/* `hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR] [--jail ...]`. */
+/* `hyperfork serve [--listen ADDR:PORT] [--config FILE] [--state-dir DIR] [--jail ...]`. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -12,14 +12,18 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] --config FILE [--run-dir DIR]\n"
-		   "                      [--reserve-memory MIB] [--jail --uid UID --gid GID]\n"
-		   "                      [--credentials FILE] [--runtimes DIR]\n"
+	fprintf(f, "usage: hyperfork serve [--listen ADDR:PORT] [--config FILE] [--state-dir DIR]\n"
+		   "                      [--run-dir DIR] [--reserve-memory MIB]\n"
+		   "                      [--jail --uid UID --gid GID] [--credentials FILE]\n"
+		   "                      [--runtimes DIR] [--linux DIR]\n"
 		   "\n"
 		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
 		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
 		   "--endpoint-url` and boto3 call it): each function is booted once, initialised\n"
 		   "and frozen as a template; every invocation runs in a fresh clone of it.\n"
+		   "Functions come from FILE and from the Lambda management API\n"
+		   "(`aws lambda create-function --zip-file fileb://app.zip`, boto3): a zip of a\n"
+		   "python3.11 or nodejs18.x handler, kept in the state directory.\n"
 		   "GET /metrics (Prometheus) and GET /health. SIGINT or SIGTERM ends it.\n"
 		   "\n"
 		   "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9000; beyond\n"
@@ -27,11 +31,17 @@ static void usage(FILE *f)
 		   "  --credentials FILE  invocations must be signed (AWS Signature Version 4,\n"
 		   "                      as aws and boto3 sign) with a key FILE holds: lines of\n"
 		   "                      ACCESS_KEY_ID SECRET_ACCESS_KEY; others get 403\n"
-		   "  --config FILE       the functions (JSON; see README, Serving functions)\n"
+		   "  --config FILE       functions to serve from the start (JSON; see README,\n"
+		   "                      Serving functions); the API cannot change them\n"
+		   "  --state-dir DIR     where the API's functions are kept, across restarts\n"
+		   "                      (default: in the run directory, for this run only)\n"
 		   "  --run-dir DIR       where the functions' VMs keep their sockets\n"
 		   "  --runtimes DIR      the managed runtimes' images, RUNTIME.img (default:\n"
 		   "                      runtimes beside this binary, where `make runtimes`\n"
 		   "                      puts them)\n"
+		   "  --linux DIR         the guest kernel and initramfs the API's functions boot,\n"
+		   "                      DIR/bzImage and DIR/initramfs.cpio (default: linux\n"
+		   "                      beside this binary, where `make linux-guest` puts them)\n"
 		   "  --reserve-memory MIB  host memory to keep free: an invocation that comes\n"
 		   "                      when less is available gets 429 (default 256; 0: off)\n"
 		   "  --jail --uid UID --gid GID  run every function's VMs jailed (root only; see\n"
@@ -52,6 +62,8 @@ int cmd_serve(int argc, char **argv)
 		{"gid", required_argument, NULL, 'g'},
 		{"credentials", required_argument, NULL, 'k'},
 		{"runtimes", required_argument, NULL, 't'},
+		{"state-dir", required_argument, NULL, 's'},
+		{"linux", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -66,6 +78,8 @@ int cmd_serve(int argc, char **argv)
 		case 'j': so.jail = true; break;
 		case 'k': so.credentials = optarg; break;
 		case 't': so.runtimes_dir = optarg; break;
+		case 's': so.state_dir = optarg; break;
+		case 'x': so.linux_dir = optarg; break;
 		case 'u':
 		case 'g':
 			if (parse_uint(optarg, UINT32_MAX - 2, &id) < 0) {
@@ -86,9 +100,8 @@ int cmd_serve(int argc, char **argv)
 		default: usage(stderr); return HF_STATUS_ERROR;
 		}
 	}
-	if (!so.config_path || optind != argc) {
-		fprintf(stderr, "hyperfork: error: serve needs --config FILE%s\n",
-			optind != argc ? " and no other arguments" : "");
+	if (optind != argc) {
+		fprintf(stderr, "hyperfork: error: serve takes no arguments but its options\n");
 		usage(stderr);
 		return HF_STATUS_ERROR;
 	}

@@ -80,8 +80,8 @@ static int get_string(json_t *f, const char *fn, const char *key, bool optional,
 static int parse_env(json_t *f, const char *fn, struct fn_config *c, char *err, size_t errlen)
 {
 	json_t *env = json_object_get(f, "environment");
-	size_t len = 0;
-	c->env = calloc(1, FN_ENV_MAX + 1);
+	size_t len = 0, max = c->runtime ? FN_ENV_MAX_RUNTIME : FN_ENV_MAX;
+	c->env = calloc(1, max + 1);
 	if (!c->env)
 		return fail(err, errlen, "out of memory");
 	if (!env)
@@ -101,10 +101,10 @@ static int parse_env(json_t *f, const char *fn, struct fn_config *c, char *err, 
 			return fail(err, errlen, "function %s: environment variable \"%.64s\" must "
 				    "be a name of [A-Za-z0-9_] with a string value of one line", fn,
 				    key);
-		int n = snprintf(c->env + len, FN_ENV_MAX + 1 - len, "%s=%s\n", key, s);
-		if (n < 0 || (size_t)n > FN_ENV_MAX - len)
-			return fail(err, errlen, "function %s: the environment is larger than %u "
-				    "bytes", fn, FN_ENV_MAX);
+		int n = snprintf(c->env + len, max + 1 - len, "%s=%s\n", key, s);
+		if (n < 0 || (size_t)n > max - len)
+			return fail(err, errlen, "function %s: the environment is larger than %zu "
+				    "bytes", fn, max);
 		len += (size_t)n;
 	}
 	return 0;
@@ -161,7 +161,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
 					     "handler", "environment", "mode", "recycle", "idle", "cpu",
-					     "runtime", "code", NULL};
+					     "runtime", "code", "lambda", NULL};
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
@@ -218,6 +218,11 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	    get_uint(f, name, "idle", 0, 86400, 600, &c->idle_s, err, errlen) < 0 ||
 	    parse_env(f, name, c, err, errlen) < 0 || parse_mode(f, name, c, err, errlen) < 0)
 		return -1;
+	json_t *meta = json_object_get(f, "lambda");
+	if (meta && !json_is_object(meta))
+		return fail(err, errlen, "function %s: \"lambda\" must be an object", name);
+	if (meta && !(c->meta = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS)))
+		return fail(err, errlen, "out of memory");
 	json_t *cpu = json_object_get(f, "cpu");
 	if (cpu && (!json_is_number(cpu) || !(json_number_value(cpu) >= 0.01 &&
 					      json_number_value(cpu) <= 1024)))
@@ -296,21 +301,26 @@ int serve_config_load(const char *path, struct serve_config *c, char *err, size_
 	return r;
 }
 
+void fn_config_free(struct fn_config *f)
+{
+	free(f->image);
+	free(f->kernel);
+	free(f->initrd);
+	free(f->cmdline);
+	free(f->handler);
+	free(f->runtime);
+	free(f->code);
+	free(f->meta);
+	free(f->env);
+	for (unsigned d = 0; d < f->ndisks; d++)
+		free(f->disks[d]);
+	memset(f, 0, sizeof(*f));
+}
+
 void serve_config_free(struct serve_config *c)
 {
-	for (unsigned i = 0; i < c->nfns; i++) {
-		struct fn_config *f = &c->fns[i];
-		free(f->image);
-		free(f->kernel);
-		free(f->initrd);
-		free(f->cmdline);
-		free(f->handler);
-		free(f->runtime);
-		free(f->code);
-		free(f->env);
-		for (unsigned d = 0; d < f->ndisks; d++)
-			free(f->disks[d]);
-	}
+	for (unsigned i = 0; i < c->nfns; i++)
+		fn_config_free(&c->fns[i]);
 	memset(c, 0, sizeof(*c));
 }
 

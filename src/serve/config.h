@@ -37,7 +37,11 @@
  *                                               most 86400)
  *       "handler": "function.handler",          optional, $_HANDLER in the guest (Linux)
  *       "environment": {"KEY": "value"}         optional, the function's environment (at
- *                                               most 1024 bytes as KEY=VALUE lines; Linux)
+ *                                               most 1024 bytes as KEY=VALUE lines, 4096
+ *                                               with a "runtime"; Linux)
+ *       "lambda": {...}                         optional: what the management API keeps of
+ *                                               a function it made (Description, Role,
+ *                                               CodeSha256, ...), shown back as it is
  *   }]}
  */
 #ifndef HF_SERVE_CONFIG_H
@@ -54,6 +58,9 @@
 #define FN_RUNTIMES "python3.11 nodejs18.x" /* the managed runtimes, separated by spaces */
 #define FN_CODE_ZIP_MAX (50u << 20) /* Lambda's limit for a zip uploaded directly */
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
+/* A managed runtime's function: its environment rides on its code's disk, up to Lambda's
+ * 4 KB. */
+#define FN_ENV_MAX_RUNTIME 4096
 
 enum fn_mode { FN_MODE_CLONE, FN_MODE_WARM, FN_MODE_BOOT, FN_MODE_FRESH };
 
@@ -65,6 +72,8 @@ struct fn_config {
 	char *disks[FN_MAX_DISKS];
 	unsigned ndisks;
 	char *runtime, *code; /* malloc'd; a managed runtime's name and the code's zip, or NULL */
+	char *meta; /* malloc'd JSON object ("lambda": what the management API keeps of a
+		       function it made: description, role, code hash and size, ...), or NULL */
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;
 	enum fn_mode mode;
 	unsigned recycle; /* mode clone: invocations a reused clone runs before it is replaced
@@ -94,6 +103,7 @@ int serve_config_parse(const char *text, size_t len, const char *dir, struct ser
 /* Read and parse file path. */
 int serve_config_load(const char *path, struct serve_config *c, char *err, size_t errlen);
 void serve_config_free(struct serve_config *c);
+void fn_config_free(struct fn_config *f); /* what one function's config holds; zeroed */
 const struct fn_config *serve_config_find(const struct serve_config *c, const char *name);
 
 #endif

@@ -16,8 +16,10 @@
 #include "serve/function.h"
 #include "serve/histogram.h"
 #include "serve/http.h"
+#include "serve/manage.h"
 #include "serve/metrics.h"
 #include "serve/sigv4.h"
+#include "serve/table.h"
 #include "util/admit.h"
 #include "util/log.h"
 
@@ -35,7 +37,7 @@
 
 struct req {
 	char *body;
-	size_t len, cap;
+	size_t len, cap, max; /* max: the most this request's body may have */
 	bool too_large;
 	bool over_budget; /* its body would have gone beyond BUFFERED_MAX: nothing kept */
 	/* a RequestResponse invocation: its clone ends once the answer is out (completed) */
@@ -132,16 +134,6 @@ static bool url_function_name(const char *url, char *name, size_t len)
 	return true;
 }
 
-/* The function name (url_function_name's) names: by name or by ARN. */
-static struct function *find_function(struct serve_http *h, const char *name)
-{
-	const char *bare = !strncmp(name, ARN_PREFIX, strlen(ARN_PREFIX)) ? name + strlen(ARN_PREFIX)
-									: name;
-	for (unsigned i = 0; i < h->nfns; i++)
-		if (!strcmp(h->fns[i].cfg->name, bare))
-			return &h->fns[i];
-	return NULL;
-}
 
 static bool valid_base64(const char *s)
 {
@@ -171,11 +163,17 @@ static void *event_thread(void *arg)
 			r.outcome == INV_SERVICE ? r.error : r.body ? r.body : "failed");
 	inv_result_free(&r);
 	function_leave(e->f);
+	table_put(e->f);
 	free(e->payload);
 	free(e->client_context);
 	free(e);
 	return NULL;
 }
+
+/* Invoke f (held: the reference goes to whoever runs the invocation on, else it is given
+ * back on return, *held false). */
+static enum MHD_Result invoke_held(struct serve_http *h, struct MHD_Connection *c,
+				   struct function *f, struct req *rq, bool *held);
 
 static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, const char *url,
 			      struct req *rq)
@@ -184,10 +182,26 @@ static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, co
 	if (!url_function_name(url, name, sizeof(name)))
 		return api_error(c, 404, "UnknownOperationException", "no such operation: POST %.200s",
 				 url);
-	struct function *f = find_function(h, name);
+	enum table_found found;
+	struct function *f = table_get(h->table, name, &found);
+	if (found == TABLE_CHANGING)
+		return api_error(c, 409, "ResourceConflictException",
+				 "The operation cannot be performed at this time. The function is "
+				 "currently in the following state: Pending (being created or "
+				 "updated)");
 	if (!f)
 		return api_error(c, 404, "ResourceNotFoundException", "Function not found: %s%.200s",
 				 strncmp(name, "arn:", 4) ? ARN_PREFIX : "", name);
+	bool held = false;
+	enum MHD_Result ret = invoke_held(h, c, f, rq, &held);
+	if (!held)
+		table_put(f);
+	return ret;
+}
+
+static enum MHD_Result invoke_held(struct serve_http *h, struct MHD_Connection *c,
+				   struct function *f, struct req *rq, bool *held)
+{
 	if (rq->over_budget)
 		return too_many(c, "ConcurrentInvocationLimitExceeded",
 				"Rate Exceeded: serve is holding too many request bodies; try again");
@@ -263,11 +277,13 @@ static enum MHD_Result invoke(struct serve_http *h, struct MHD_Connection *c, co
 			return api_error(c, 500, "ServiceException", "cannot start the invocation");
 		}
 		pthread_detach(t);
+		*held = true; /* the event thread's */
 		return reply(c, 202, "", 0, "x-amzn-RequestId", inv.request_id, NULL);
 	}
 	uint64_t t0 = now_ns();
 	struct inv_result *r = &rq->r;
-	rq->f = f; /* completed() ends its clone and gives back its slot */
+	rq->f = f; /* completed() ends its clone, gives back its slot and the function */
+	*held = true;
 	function_invoke(f, &inv, r);
 	pthread_mutex_lock(&f->lock);
 	hist_observe(&f->stats.duration, now_ns() - t0);
@@ -293,7 +309,12 @@ static enum MHD_Result metrics(struct serve_http *h, struct MHD_Connection *c)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	if (serve_metrics(h->fns, h->nfns, &buf, &len) < 0) {
+	struct function *fns[FN_MAX_FUNCTIONS];
+	unsigned n = table_hold_all(h->table, fns, FN_MAX_FUNCTIONS);
+	int got = serve_metrics(fns, n, &buf, &len);
+	for (unsigned i = 0; i < n; i++)
+		table_put(fns[i]);
+	if (got < 0) {
 		free(buf);
 		return api_error(c, 500, "ServiceException", "cannot gather the metrics");
 	}
@@ -308,8 +329,10 @@ static enum MHD_Result health(struct serve_http *h, struct MHD_Connection *c)
 	char body[8192];
 	size_t n = (size_t)snprintf(body, sizeof(body), "{\"functions\":{");
 	bool all = true;
-	for (unsigned i = 0; i < h->nfns && n < sizeof(body) - 128; i++) {
-		struct function *f = &h->fns[i];
+	struct function *fns[FN_MAX_FUNCTIONS];
+	unsigned nfns = table_hold_all(h->table, fns, FN_MAX_FUNCTIONS);
+	for (unsigned i = 0; i < nfns && n < sizeof(body) - 128; i++) {
+		struct function *f = fns[i];
 		pthread_mutex_lock(&f->lock);
 		enum fn_state st = f->state;
 		pthread_mutex_unlock(&f->lock);
@@ -318,6 +341,8 @@ static enum MHD_Result health(struct serve_http *h, struct MHD_Connection *c)
 				      f->cfg->name,
 				      st == FN_READY ? "ready" : st == FN_STARTING ? "starting" : "failed");
 	}
+	for (unsigned i = 0; i < nfns; i++)
+		table_put(fns[i]);
 	n += (size_t)snprintf(body + n, sizeof(body) - n, "}}\n");
 	return reply(c, all ? 200 : 503, body, n, "Content-Type", "application/json", NULL);
 }
@@ -385,25 +410,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*con_cls = rq;
 		if (!rq)
 			return MHD_NO;
+		/* A function's code comes in a management request: more than an invocation's
+		 * payload. */
+		bool manage = manage_is(method, url);
+		rq->max = manage ? MANAGE_BODY_MAX : HF_LAMBDA_MAX_PAYLOAD;
 		/* A body announced too large is refused before a byte of it is read. */
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > HF_LAMBDA_MAX_PAYLOAD)
-			return api_error(c, 413, "RequestTooLargeException",
-					 "Request must be smaller than %u bytes for the "
-					 "InvokeFunction operation", HF_LAMBDA_MAX_PAYLOAD);
+		if (cl && strtoull(cl, NULL, 10) > rq->max)
+			return api_error(c, 413, manage ? "RequestEntityTooLargeException"
+							: "RequestTooLargeException",
+					 "Request must be smaller than %zu bytes for the %s "
+					 "operation", rq->max, manage ? "CreateFunction" : "InvokeFunction");
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (rq->len + *upload_size > HF_LAMBDA_MAX_PAYLOAD) {
+		if (rq->len + *upload_size > rq->max) {
 			rq->too_large = true; /* read on to the end, keep nothing */
 		} else if (!rq->too_large && !rq->over_budget) {
 			if (rq->len + *upload_size > rq->cap) {
 				size_t cap = rq->cap ? rq->cap : 4096;
 				while (cap < rq->len + *upload_size)
 					cap *= 2;
-				if (cap > HF_LAMBDA_MAX_PAYLOAD)
-					cap = HF_LAMBDA_MAX_PAYLOAD;
+				if (cap > rq->max)
+					cap = rq->max;
 				/* Held against the budget of all connections from here on. */
 				uint64_t was = __atomic_fetch_add(&h->buffered, cap - rq->cap,
 								  __ATOMIC_RELAXED);
@@ -428,6 +458,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		}
 		*upload_size = 0;
 		return MHD_YES;
+	}
+	if (manage_is(method, url)) {
+		enum MHD_Result ret;
+		if (h->keys && !rq->too_large && !rq->over_budget &&
+		    !signed_ok(h, c, url, method, rq, &ret))
+			return ret;
+		if (rq->too_large)
+			return api_error(c, 413, "RequestEntityTooLargeException",
+					 "Request must be smaller than %zu bytes for the operation",
+					 rq->max);
+		if (rq->over_budget)
+			return too_many(c, "ConcurrentInvocationLimitExceeded",
+					"Rate Exceeded: serve is holding too many request bodies");
+		struct manage_reply mr;
+		manage_request(h->manage, method, url, rq->body, rq->len, &mr);
+		struct MHD_Response *resp = response(mr.body ? mr.body : "",
+						     mr.body ? strlen(mr.body) : 0);
+		if (resp) {
+			MHD_add_response_header(resp, "Content-Type", "application/json");
+			if (mr.error_type)
+				MHD_add_response_header(resp, "x-amzn-ErrorType", mr.error_type);
+		}
+		free(mr.body);
+		return send_response(c, mr.status, resp);
 	}
 	if (!strncmp(url, INVOKE_PREFIX, strlen(INVOKE_PREFIX))) {
 		enum MHD_Result ret;
@@ -459,6 +513,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			function_release(rq->f, &rq->r);
 			function_leave(rq->f);
 			inv_result_free(&rq->r);
+			table_put(rq->f);
 		}
 		__atomic_fetch_sub(&h->buffered, rq->cap, __ATOMIC_RELAXED);
 		free(rq->body);

@@ -6,13 +6,14 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
-struct function;
+struct fn_table;
+struct manage;
 struct sigv4_keys;
 
 /* What the HTTP side serves, set by its owner before serve_http_start. */
 struct serve_http {
-	struct function *fns; /* the functions, nfns of them: invoked by name */
-	unsigned nfns;
+	struct fn_table *table; /* the functions: invoked by name */
+	struct manage *manage;  /* the management API's state */
 	uint64_t reserve_bytes; /* host memory kept free: invocations get 429 below it (0: off) */
 	uint64_t mem_available; /* the host's MemAvailable (0: unknown), kept fresh by the owner
 				   (serve_http_refresh), read atomically */

@@ -40,7 +40,7 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 	bool template = fn_cloned(cfg);
 	char mem[16], cpus[8], pool[8], reserve[24], console[4096], log[4096], cmdline[8192];
 	char uid[24], gid[24], jail_mem[24], jail_pids[24], jail_cpu[24];
-	char env[BASE64_LEN(FN_ENV_MAX)], disks[FN_MAX_DISKS][4100];
+	char env[BASE64_LEN(FN_ENV_MAX)] = "", disks[FN_MAX_DISKS][4100];
 	snprintf(mem, sizeof(mem), "%uM", cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus);
 	snprintf(pool, sizeof(pool), "%u", cfg->pool);
@@ -58,11 +58,14 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		argv[argc++] = "--bare";
 		argv[argc++] = cfg->image;
 	} else { /* Linux: hf-lambda, the Runtime API agent, over vsock */
-		base64_encode(cfg->env, strlen(cfg->env), env);
-		char runtime[128] = "";
-		if (f->code)
-			snprintf(runtime, sizeof(runtime), " hf.runtime=%s hf.code=%llu", cfg->runtime,
-				 (unsigned long long)f->code->len);
+		char runtime[160] = "";
+		if (f->code) /* its environment is on its code's disk */
+			snprintf(runtime, sizeof(runtime), " hf.runtime=%s hf.code=%llu hf.env=@%llu+%llu",
+				 cfg->runtime, (unsigned long long)f->code->len,
+				 (unsigned long long)f->code->env_at,
+				 (unsigned long long)f->code->env_len);
+		else
+			base64_encode(cfg->env, strlen(cfg->env), env);
 		snprintf(cmdline, sizeof(cmdline),
 			 "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s%s", cfg->name,
 			 template ? "" : " hf.lambda=warm", runtime, cfg->handler ? " hf.handler=" : "",

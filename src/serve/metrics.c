@@ -126,7 +126,7 @@ static const struct scalar {
 	 offsetof(struct fn_snapshot, memory)},
 };
 
-int serve_metrics(struct function *fns, unsigned n, char **buf, size_t *len)
+int serve_metrics(struct function *const *fns, unsigned n, char **buf, size_t *len)
 {
 	static const char *const outcomes[] = {"ok", "handled", "unhandled", "timeout",
 					       "throttled", "service"};
@@ -137,7 +137,7 @@ int serve_metrics(struct function *fns, unsigned n, char **buf, size_t *len)
 		return -1;
 	}
 	for (unsigned i = 0; i < n; i++)
-		snapshot(&fns[i], &snap[i]);
+		snapshot(fns[i], &snap[i]);
 	groups_pss(snap, n);
 
 	family(m, "hyperfork_invocations_total", "counter",

@@ -9,6 +9,6 @@ struct function;
 /* The exposition text of the metrics of the n functions fns (each read under its lock,
  * and from its template), malloc'd into *buf (*len bytes). Returns 0, or -1 when out of
  * memory. */
-int serve_metrics(struct function *fns, unsigned n, char **buf, size_t *len);
+int serve_metrics(struct function *const *fns, unsigned n, char **buf, size_t *len);
 
 #endif

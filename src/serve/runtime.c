@@ -12,15 +12,18 @@
 
 #include "util/util.h"
 
-void fn_runtimes_default(char *dir, size_t len)
+void fn_binary_dir(char *dir, size_t len)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;
-	snprintf(dir, len, "%s/runtimes", n > 0 ? dirname(exe) : ".");
+	snprintf(dir, len, "%s", n > 0 ? dirname(exe) : ".");
 }
 
-static int copy_padded(int in, const char *path, uint64_t len, char *err, size_t errlen)
+/* The zip (len bytes from in) and the environment after it, at the next sector, into the
+ * new file path, padded to whole sectors. */
+static int copy_padded(int in, const char *path, uint64_t len, const char *env, char *err,
+		       size_t errlen)
 {
 	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
 	if (out < 0) {
@@ -36,7 +39,9 @@ static int copy_padded(int in, const char *path, uint64_t len, char *err, size_t
 		done += (uint64_t)n;
 	}
 	int e = errno;
-	bool ok = done == len && ftruncate(out, (off_t)((len + 511) / 512 * 512)) == 0;
+	uint64_t env_at = (len + 511) / 512 * 512, env_len = strlen(env);
+	bool ok = done == len && pwrite(out, env, env_len, (off_t)env_at) == (ssize_t)env_len &&
+		  ftruncate(out, (off_t)((env_at + env_len + 511) / 512 * 512)) == 0;
 	close(out);
 	if (!ok) {
 		snprintf(err, errlen, "cannot write its code's disk %s: %s", path,
@@ -74,9 +79,12 @@ int fn_code_prepare(const struct fn_config *c, const char *runtimes_dir, const c
 		 !((magic[2] == 3 && magic[3] == 4) || (magic[2] == 5 && magic[3] == 6)) ||
 		 lseek(fd, 0, SEEK_SET) != 0)
 		snprintf(err, errlen, "its code %s is not a zip", c->code);
-	else if (copy_padded(fd, disk_path, (uint64_t)st.st_size, err, errlen) == 0) {
+	else if (copy_padded(fd, disk_path, (uint64_t)st.st_size, c->env ? c->env : "", err,
+			     errlen) == 0) {
 		snprintf(out->disk, sizeof(out->disk), "%s", disk_path);
 		out->len = (uint64_t)st.st_size;
+		out->env_at = (out->len + 511) / 512 * 512;
+		out->env_len = c->env ? strlen(c->env) : 0;
 		r = 0;
 	}
 	close(fd);

@@ -1,6 +1,7 @@
 /* A function of a managed runtime (its configuration's "runtime" and "code"): the runtime's
  * root file system, one image shared read-only by every function of it, and the function's
- * zip made a disk (padded to whole sectors) that its guest unpacks at /var/task. */
+ * zip made a disk (padded to whole sectors) that its guest unpacks at /var/task, followed
+ * by the function's environment (so it is not held to the kernel command line's room). */
 #ifndef HF_SERVE_RUNTIME_H
 #define HF_SERVE_RUNTIME_H
 
@@ -13,11 +14,14 @@ struct fn_code {
 	char image[4096]; /* the runtime's image: RUNTIMES_DIR/RUNTIME.img */
 	char disk[4096];  /* the zip as a disk, in serve's run directory */
 	uint64_t len;     /* the zip's own length (hf.code=) */
+	uint64_t env_at, env_len; /* the environment's KEY=VALUE lines, after the zip on its disk
+				     at this offset (sector-aligned), this long (hf.env=@AT+LEN) */
 };
 
-/* Where runtimes' images are unless serve is told (--runtimes): `runtimes` beside the
- * hyperfork binary (build/runtimes, where `make runtimes` puts them). */
-void fn_runtimes_default(char *dir, size_t len);
+/* The directory of the hyperfork binary (build/), beside which serve finds what it is not
+ * told: runtimes/ (where `make runtimes` puts the runtimes' images) and linux/ (the guest
+ * kernel and initramfs the management API's functions boot). */
+void fn_binary_dir(char *dir, size_t len);
 
 /* Check c's runtime has an image in runtimes_dir and its code is a zip within Lambda's
  * limit, and write the code's disk at disk_path (a new file). Returns 0, or -1 with err. */

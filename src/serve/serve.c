@@ -22,6 +22,8 @@
 #include "serve/config.h"
 #include "serve/function.h"
 #include "serve/http.h"
+#include "serve/manage.h"
+#include "serve/table.h"
 #include "serve/sigv4.h"
 #include "serve/runtime.h"
 #include "serve/spawn.h"
@@ -29,12 +31,12 @@
 #define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
 
 struct serve {
-	struct serve_config config;
-	struct function fns[FN_MAX_FUNCTIONS];
+	struct serve_config config; /* the --config file's functions, moved into the table */
+	struct fn_table table;
+	struct manage manage;
 	char run_dir[4096];
+	char runtimes[4096], kernel[4200], initrd[4200], state_dir[4200];
 	struct serve_http http; /* the HTTP side: the functions, the listen address, the reserve */
-	char fn_dirs[FN_MAX_FUNCTIONS][4096]; /* each function's run directory */
-	struct fn_code codes[FN_MAX_FUNCTIONS]; /* a managed runtime's function: its disks */
 };
 
 int serve_parse_listen(const char *s, struct sockaddr_in *a)
@@ -57,86 +59,49 @@ int serve_parse_listen(const char *s, struct sockaddr_in *a)
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	if (remove(path) < 0)
-		pr_warn("serve: cannot remove %s: %s", path, strerror(errno));
-	return 0;
-}
-
-/* Remove the run directory and what the VMs left in it (depth first). */
-static void remove_run_dir(const char *dir)
-{
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Each function's VMs in a directory of the function's own, serve.XXXXXX/NAME, so that no
  * name of one function's VMs meets another's. Jailed, function i's VMs run as uid + i and
  * gid + i and only that uid may enter its directory, so no function's VMs reach another's
- * sockets. Returns 0 or -1 (logged). */
-static int fn_dirs(struct serve *s, const struct serve_opts *o, struct fn_jail *jails)
+ * sockets (table.c). The --config file's functions first. Returns 0 or -1 (logged). */
+static int add_config_functions(struct serve *s)
 {
-	long top = (o->uid > o->gid ? o->uid : o->gid) + (long)s->config.nfns - 1;
-	if (o->jail && top > UINT32_MAX - 2) {
-		pr_err("serve: --uid %ld / --gid %ld leave no uid and gid for each of the %u "
-		       "functions", o->uid, o->gid, s->config.nfns);
-		return -1;
-	}
+	char err[700];
 	for (unsigned i = 0; i < s->config.nfns; i++) {
-		if (o->jail) {
-			jails[i] = (struct fn_jail){.on = true, .uid = o->uid + (long)i,
-						    .gid = o->gid + (long)i};
-			/* A uid a user has would give that user the function's VMs, and them the
-			 * user's files; a group's gid, its members. */
-			struct passwd *pw = getpwuid((uid_t)jails[i].uid);
-			if (pw) {
-				pr_err("serve: --uid %ld: uid %ld (function %s) is user %s's: give a "
-				       "range of uids no user has", o->uid, jails[i].uid,
-				       s->config.fns[i].name, pw->pw_name);
-				return -1;
-			}
-			struct group *gr = getgrgid((gid_t)jails[i].gid);
-			if (gr) {
-				pr_err("serve: --gid %ld: gid %ld (function %s) is group %s's: give a "
-				       "range of gids no group has", o->gid, jails[i].gid,
-				       s->config.fns[i].name, gr->gr_name);
-				return -1;
-			}
-		}
-		if (strlen(s->run_dir) + 1 + strlen(s->config.fns[i].name) >= sizeof(s->fn_dirs[i])) {
-			pr_err("serve: function %s's run directory would be too long", s->config.fns[i].name);
-			return -1;
-		}
-		run_file(s->fn_dirs[i], sizeof(s->fn_dirs[i]), s->run_dir, s->config.fns[i].name, "");
-		if (s->config.fns[i].runtime) { /* its code's disk: serve.XXXXXX/NAME.code */
-			char disk[4096], runtimes[4096], err[600];
-			if (!o->runtimes_dir)
-				fn_runtimes_default(runtimes, sizeof(runtimes));
-			snprintf(disk, sizeof(disk), "%s.code", s->fn_dirs[i]);
-			if (fn_code_prepare(&s->config.fns[i],
-					    o->runtimes_dir ? o->runtimes_dir : runtimes, disk,
-					    &s->codes[i], err, sizeof(err)) < 0) {
-				pr_err("serve: function %s: %s", s->config.fns[i].name, err);
-				return -1;
-			}
-		}
-		if (mkdir(s->fn_dirs[i], 0700) < 0 ||
-		    (o->jail && chown(s->fn_dirs[i], (uid_t)jails[i].uid, (gid_t)jails[i].gid) < 0)) {
-			pr_err("serve: cannot make function %s's run directory %s (uid %ld): %s",
-			       s->config.fns[i].name, s->fn_dirs[i], jails[i].uid, strerror(errno));
+		char name[FN_NAME_MAX + 1];
+		memcpy(name, s->config.fns[i].name, sizeof(name));
+		if (table_add(&s->table, &s->config.fns[i], true, err, sizeof(err)) < 0) {
+			pr_err("serve: function %s: %s", name, err);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Where serve finds what it needs unless told: beside its binary (build/). */
+static void defaults(struct serve *s, const struct serve_opts *o)
+{
+	char here[4000];
+	fn_binary_dir(here, sizeof(here));
+	if (o->runtimes_dir)
+		snprintf(s->runtimes, sizeof(s->runtimes), "%s", o->runtimes_dir);
+	else
+		snprintf(s->runtimes, sizeof(s->runtimes), "%s/runtimes", here);
+	char linux_dir[4096];
+	snprintf(linux_dir, sizeof(linux_dir), "%s%s", o->linux_dir ? o->linux_dir : here,
+		 o->linux_dir ? "" : "/linux");
+	snprintf(s->kernel, sizeof(s->kernel), "%s/bzImage", linux_dir);
+	snprintf(s->initrd, sizeof(s->initrd), "%s/initramfs.cpio", linux_dir);
+	if (o->state_dir)
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s", o->state_dir);
+	else /* for this run only */
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s/state", s->run_dir);
 }
 
 int serve_run(const struct serve_opts *o)
 {
 	static struct serve s; /* large: the functions' state */
-	static struct fn_jail jails[FN_MAX_FUNCTIONS];
 	static struct sigv4_keys keys;
-	char err[512];
+	char err[700];
 	s.http.reserve_bytes = o->reserve_bytes;
 	if (serve_parse_listen(o->listen, &s.http.listen) < 0) {
 		pr_err("serve: invalid --listen '%s': expected IPV4ADDRESS:PORT", o->listen);
@@ -150,12 +115,12 @@ int serve_run(const struct serve_opts *o)
 		s.http.keys = &keys;
 	} else if ((ntohl(s.http.listen.sin_addr.s_addr) >> 24) != 127) {
 		/* Anyone who reaches the port could run every function. */
-		pr_err("serve: --listen %s is beyond loopback: give --credentials FILE (invocations "
+		pr_err("serve: --listen %s is beyond loopback: give --credentials FILE (requests "
 		       "must then be signed with one of its keys, AWS Signature Version 4)",
 		       o->listen);
 		return HF_STATUS_ERROR;
 	}
-	if (serve_config_load(o->config_path, &s.config, err, sizeof(err)) < 0) {
+	if (o->config_path && serve_config_load(o->config_path, &s.config, err, sizeof(err)) < 0) {
 		pr_err("serve: %s: %s", o->config_path, err);
 		return HF_STATUS_ERROR;
 	}
@@ -166,8 +131,16 @@ int serve_run(const struct serve_opts *o)
 		serve_config_free(&s.config);
 		return HF_STATUS_ERROR;
 	}
-	if (fn_dirs(&s, o, jails) < 0) {
-		remove_run_dir(s.run_dir);
+	defaults(&s, o);
+	table_init(&s.table, s.run_dir, s.runtimes, o->reserve_bytes, o->jail, o->uid, o->gid);
+	int status = 0;
+	if (add_config_functions(&s) < 0 ||
+	    manage_open(&s.manage, &s.table, s.state_dir, s.kernel, s.initrd, err,
+			sizeof(err)) < 0) {
+		if (err[0])
+			pr_err("serve: %s", err);
+		table_stop_all(&s.table);
+		remove_tree(s.run_dir);
 		serve_config_free(&s.config);
 		return HF_STATUS_ERROR;
 	}
@@ -177,18 +150,18 @@ int serve_run(const struct serve_opts *o)
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	int status = 0;
 	/* VMMs come from the spawner (forked here, with this mask, which they inherit); serve
 	 * itself may start nothing from now on, nor can any thread it makes. */
 	if (spawn_start(err, sizeof(err)) < 0 || spawn_filter_enter(err, sizeof(err)) < 0) {
 		pr_err("serve: %s", err);
 		spawn_stop();
-		remove_run_dir(s.run_dir);
+		table_stop_all(&s.table);
+		remove_tree(s.run_dir);
 		serve_config_free(&s.config);
 		return HF_STATUS_ERROR;
 	}
-	s.http.fns = s.fns;
-	s.http.nfns = s.config.nfns;
+	s.http.table = &s.table;
+	s.http.manage = &s.manage;
 	serve_http_refresh(&s.http);
 	if (serve_http_start(&s.http) < 0) {
 		status = HF_STATUS_ERROR;
@@ -201,46 +174,19 @@ int serve_run(const struct serve_opts *o)
 		       o->uid, o->gid);
 	printf(")\n");
 	fflush(stdout);
-	for (unsigned i = 0; i < s.config.nfns; i++) {
-		function_start(&s.fns[i], &s.config.fns[i], s.fn_dirs[i],
-			       s.http.reserve_bytes, &jails[i],
-			       s.config.fns[i].runtime ? &s.codes[i] : NULL);
-		if (s.config.fns[i].mode == FN_MODE_BOOT)
-			printf("serve: function %s ready (a VM is booted for each invocation)\n",
-			       s.config.fns[i].name);
-	}
-	fflush(stdout);
 	struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
 	int sig;
-	while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) {
+	do {
 		serve_http_refresh(&s.http);
-		uint64_t now = now_ns();
-		for (unsigned i = 0; i < s.config.nfns; i++) {
-			struct function *f = &s.fns[i];
-			function_reap_idle(f, now);
-			if (!function_poll(f, INIT_TIMEOUT_MS))
-				continue;
-			if (f->state == FN_READY)
-				printf("serve: function %s ready (%s in %llu ms)\n", f->cfg->name,
-				       fn_cloned(f->cfg)
-					       ? "booted, initialised and frozen"
-					       : "its warm VM booted, its agent up",
-				       (unsigned long long)((now_ns() - f->boot_ns) / 1000000));
-			else if (f->state == FN_FAILED)
-				printf("serve: function %s failed: %s\n", f->cfg->name, f->why);
-			else
-				printf("serve: function %s: %s; initialising it again\n", f->cfg->name,
-				       f->why);
-			fflush(stdout);
-		}
-	}
+		table_tick(&s.table, INIT_TIMEOUT_MS);
+		fflush(stdout);
+	} while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0);
 	printf("serve: %s: stopping\n", strsignal(sig));
 out:
 	serve_http_stop(&s.http);
-	for (unsigned i = 0; i < s.config.nfns; i++)
-		function_stop(&s.fns[i]);
+	table_stop_all(&s.table);
 	spawn_stop();
-	remove_run_dir(s.run_dir);
+	remove_tree(s.run_dir);
 	serve_config_free(&s.config);
 	return status;
 }

@@ -10,13 +10,15 @@
 /* How serve runs (its command line). */
 struct serve_opts {
 	const char *listen;      /* ADDR:PORT */
-	const char *config_path; /* the functions */
+	const char *config_path; /* functions to preload; NULL: none */
 	const char *run_dir;     /* where serve makes its run directory; NULL: the default */
 	uint64_t reserve_bytes;
 	bool jail;               /* every function's VMs jailed, function i as uid + i */
 	long uid, gid;
 	const char *credentials; /* --credentials FILE: invocations signed with its keys */
 	const char *runtimes_dir; /* the managed runtimes' images; NULL: the default */
+	const char *state_dir;    /* the management API's functions; NULL: for this run only */
+	const char *linux_dir;    /* their bzImage and initramfs.cpio; NULL: the default */
 };
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.

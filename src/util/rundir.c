@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,4 +62,17 @@ const char *const run_file_sockets[3] = {RUN_FILE_SOCKET, RUN_FILE_FUNCTION, RUN
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext)
 {
 	snprintf(buf, len, "%s/%s%s", dir, name, ext);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	if (remove(path) < 0 && errno != ENOENT)
+		pr_warn("cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+void remove_tree(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -34,6 +34,10 @@ int clone_name(char *buf, size_t len, const char *name, unsigned id);
 /* The sockets a VM listens on in the run directory (control, function, vsock in the
  * default place): removed by the VM when it ends, by whoever reaps it when it is killed. */
 extern const char *const run_file_sockets[3];
+/* Remove dir and everything in it (depth first, links not followed); what cannot be removed
+ * is logged. */
+void remove_tree(const char *dir);
+
 /* dir/name + ext into buf (len bytes). */
 void run_file(char *buf, size_t len, const char *dir, const char *name, const char *ext);
 

@@ -2,7 +2,9 @@
  * real TCP connection. Each input is what one client sends before it stops writing. The
  * server has one function whose initialisation failed, so that no input can start a VM:
  * invocations reach every check up to the function's state (404, 405, 400, 413, DryRun 204,
- * 409), and /metrics and /health are answered. Whatever comes back must be HTTP. */
+ * 409), and /metrics and /health are answered; the management API answers too (a function
+ * it would make cannot be started: nothing ticks the table, and serve's run directory does
+ * not exist). Whatever comes back must be HTTP. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -18,12 +20,23 @@
 #include "serve/config.h"
 #include "serve/function.h"
 #include "serve/http.h"
+#include "serve/manage.h"
+#include "serve/table.h"
 #include "util/log.h"
+#include "util/rundir.h"
 
 static struct serve_config config;
-static struct function fn;
-static struct serve_http h = {.fns = &fn, .nfns = 1};
+static struct fn_table table;
+static struct manage manage;
+static struct serve_http h = {.table = &table, .manage = &manage};
 static struct sockaddr_in addr;
+
+static char state[] = "/tmp/hf-fuzz-state.XXXXXX";
+
+static void remove_state(void)
+{
+	remove_tree(state);
+}
 
 static void setup(void)
 {
@@ -32,13 +45,22 @@ static void setup(void)
 	char err[256];
 	log_set_level(HF_LOG_ERROR);
 	assert(serve_config_parse(cfg, strlen(cfg), "/", &config, err, sizeof(err)) == 0);
-	struct function *f = &fn;
+	table_init(&table, "/nonexistent", "/nonexistent", 0, false, -1, -1);
+	struct fn_slot *s = &table.slots[0];
+	s->cfg = config.fns[0];
+	s->state = SLOT_LIVE;
+	s->from_file = true;
+	struct function *f = &s->fn;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->warm_lock, NULL);
-	f->cfg = &config.fns[0];
+	f->cfg = &s->cfg;
 	f->run_dir = "/nonexistent";
 	f->state = FN_FAILED;
 	snprintf(f->why, sizeof(f->why), "its init failed");
+	assert(mkdtemp(state));
+	atexit(remove_state);
+	assert(manage_open(&manage, &table, state, "/nonexistent/k", "/nonexistent/i", err,
+			   sizeof(err)) == 0);
 	h.listen.sin_family = AF_INET; /* 127.0.0.1, any free port */
 	h.listen.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert(serve_http_start(&h) == 0);

@@ -72,6 +72,19 @@ put("fuzz_serve_http", "chunked", "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encod
     "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n" % inv)
 put("fuzz_serve_http", "metrics", "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n"
     "Host: x\r\n\r\n")
+# the management API: a create with a tiny zip (one entry, app.py), a list, a get, an update
+import base64 as _b64, io as _io, zipfile as _zf
+_buf = _io.BytesIO()
+with _zf.ZipFile(_buf, "w") as _z:
+    _z.writestr("app.py", "def handler(e, c): return e\n")
+_create = ('{"FunctionName":"g","Runtime":"python3.11","Handler":"app.handler","Role":"r",'
+           '"Code":{"ZipFile":"%s"}}' % _b64.b64encode(_buf.getvalue()).decode())
+put("fuzz_serve_http", "create", "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n"
+    "Content-Length: %d\r\n\r\n%s" % (len(_create), _create))
+put("fuzz_serve_http", "manage", "GET /2015-03-31/functions/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    "GET /2015-03-31/functions/f/configuration HTTP/1.1\r\nHost: x\r\n\r\n"
+    "PUT /2015-03-31/functions/f/configuration HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n"
+    "{\"MemorySize\":512}DELETE /2015-03-31/functions/f HTTP/1.1\r\nHost: x\r\n\r\n")
 put("fuzz_serve_http", "wrong", "GET %s HTTP/1.1\r\nHost: x\r\n\r\nPUT /nope HTTP/1.0\r\n\r\n" % inv)
 
 # the function device: what a client sends on a VM's .fn socket

@@ -10,7 +10,9 @@
 #   hf.mem=MB         AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default: the VM's RAM, from the e820
 #                     map the kernel logged)
 #   hf.env=BASE64     the function's environment: KEY=VALUE lines, base64-encoded (the
-#                     variables Lambda reserves, set below, override it)
+#                     variables Lambda reserves, set below, override it); with hf.runtime,
+#   hf.env=@AT+LEN    the same lines, LEN bytes at byte AT (sector-aligned) of vdb, after
+#                     the zip (up to Lambda's 4 KB: more than the command line has room for)
 #   hf.lambda=warm    no fork (read by hf-lambda)
 #   hf.runtime=R      a managed runtime (python3.11, nodejs18.x): vda is its root file
 #                     system (ext2, read-only, shared by every function of the runtime),
@@ -81,7 +83,15 @@ case $mem in '' | *[!0-9]*) setup_error "hf.mem is not a number of MB" ;; esac
 
 # The function's own environment first, so that Lambda's reserved variables override it.
 if [ -n "$env64" ]; then
-	envs=$(printf '%s' "$env64" | base64 -d) || setup_error "hf.env is not base64"
+	case $env64 in
+	@*+*)
+		at=${env64#@} len=${at#*+} at=${at%+*}
+		case $at$len in *[!0-9]*) setup_error "hf.env=@AT+LEN: not numbers" ;; esac
+		envs=$(dd if=/dev/vdb bs=512 skip=$((at / 512)) count=$(((len + 511) / 512)) 2>/dev/null |
+			head -c "$len") || setup_error "cannot read the environment from vdb"
+		;;
+	*) envs=$(printf '%s' "$env64" | base64 -d) || setup_error "hf.env is not base64" ;;
+	esac
 	while IFS= read -r line; do
 		case $line in
 		'') ;;
@@ -106,7 +116,7 @@ export AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 LAMBDA_TASK_ROOT=/var/task \
 	TZ=:UTC PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin \
 	LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
 if [ -n "$handler" ]; then export _HANDLER="$handler"; else unset _HANDLER; fi
-unset fn handler mem env64 ram r k v arg runtime code
+unset fn handler mem env64 ram r k v arg runtime code at len
 
 cd /var/task || setup_error "no /var/task"
 # shellcheck disable=SC2086 # (a command and its arguments)

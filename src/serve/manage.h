@@ -1,0 +1,49 @@
+/* The Lambda management API on serve, as boto3 and awscli call it (API version
+ * 2015-03-31): CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
+ * UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction. A function it makes is
+ * a managed runtime's, its code a zip (checked: zipcheck.h), kept in serve's state
+ * directory (store.h) and added to serve's table (table.h), whose main thread starts it:
+ * State Pending, then Active or Failed with the reason. Free of HTTP: a request's method,
+ * path and body in, a status, error type and JSON body out. */
+#ifndef HF_SERVE_MANAGE_H
+#define HF_SERVE_MANAGE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "serve/store.h"
+#include "serve/table.h"
+
+#define MANAGE_PREFIX "/2015-03-31/functions"
+/* Lambda's limit on a CreateFunction or UpdateFunctionCode request (a 50 MB zip in
+ * base64, and the rest). */
+#define MANAGE_BODY_MAX 70167211u
+
+struct manage {
+	struct fn_table *table;
+	struct store store;
+	const char *kernel, *initrd; /* what its functions boot */
+	pthread_mutex_t lock;        /* one change (create, update, delete) at a time */
+};
+
+struct manage_reply {
+	unsigned status;
+	const char *error_type; /* x-amzn-ErrorType, or NULL */
+	char *body;             /* malloc'd JSON ({"Type","message"} for an error), or NULL */
+};
+
+/* Open the state directory and add every function it holds to the table. Returns 0, or -1
+ * with err (a function that no longer loads is skipped, with a warning). */
+int manage_open(struct manage *m, struct fn_table *t, const char *state_dir, const char *kernel,
+		const char *initrd, char *err, size_t errlen);
+
+/* Whether (method, path) is a management operation (else it is an invocation, or
+ * unknown). */
+bool manage_is(const char *method, const char *path);
+
+/* Answer one request (path without its query). */
+void manage_request(struct manage *m, const char *method, const char *path, const char *body,
+		    size_t len, struct manage_reply *r);
+
+#endif

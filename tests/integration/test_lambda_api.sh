@@ -1,0 +1,205 @@
+# The Lambda management API on serve, called by Debian's awscli and boto3 as a Lambda user
+# would: create a Python function from a zip, wait for it to be Active, invoke it; update its
+# code and its configuration (the next invocation runs the new code, with the new memory,
+# timeout and environment); list; a handler that does not exist (Failed, with the reason);
+# bad uploads refused with Lambda's errors and nothing kept; concurrent creates of one name;
+# delete (404 after); and a restart of serve, which finds its functions again in its state
+# directory. (A serve killed mid-write is tests/unit/test_store.c's.)
+. "$(dirname "$0")/lib.sh"
+
+need_linux_guest
+AWS=/usr/bin/aws PY=/usr/bin/python3
+IMAGES=$TOP/build/runtimes
+for t in $AWS $PY; do
+	[ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }
+done
+$PY -c 'import boto3' 2> /dev/null || { fail "no python3-boto3: run scripts/install-deps.sh"; finish; }
+[ -f "$IMAGES/python3.11.img" ] || { fail "no runtime image $IMAGES/python3.11.img: make runtimes"; finish; }
+export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+# ---------------------------------------------------------------- the code, two versions
+for v in 1 2; do
+	mkdir -p "$RUN/v$v"
+	cat > "$RUN/v$v/app.py" << EOF
+import os
+
+def handler(event, context):
+    return {"version": $v, "event": event, "memory": context.memory_limit_in_mb,
+            "remaining": context.get_remaining_time_in_millis(), "colour": os.environ.get("COLOUR"),
+            "big": len(os.environ.get("BIG", ""))}
+EOF
+	(cd "$RUN/v$v" && $PY -m zipfile -c "$RUN/v$v.zip" app.py)
+done
+
+PORT=$((20000 + $$ % 20000))
+URL=http://127.0.0.1:$PORT
+STATE=$RUN/state
+start_serve() {
+	"$HF" serve --listen 127.0.0.1:$PORT --state-dir "$STATE" --run-dir "$RUN" --runtimes "$IMAGES" \
+		--linux "$LINUX_DIR" > "$RUN/serve.out" 2> "$RUN/serve.err" &
+	serve_pid=$!
+	wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serve.out"
+}
+trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
+check_or_show "serve listens with no functions but its state directory's" "$RUN/serve.err" start_serve
+lambda() { timeout 300 $AWS lambda --endpoint-url "$URL" "$@" > "$RUN/cli.out" 2> "$RUN/cli.err"; }
+q() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$1" "$2" 2> /dev/null; }
+# wait_state NAME STATE: GetFunction says it (awscli's own waiters poll every 5 s, too slowly
+# for a test, and give up after 5 minutes, too soon for an emulated host).
+wait_state() {
+	wait_for 600 bash -c "$AWS lambda --endpoint-url $URL get-function --function-name $1 \
+		--query 'Configuration.[State,LastUpdateStatus]' --output text 2>/dev/null | grep -qx '$2'"
+}
+invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD (lib.sh): $RUN/out.json, $st
+
+# ---------------------------------------------------------------- awscli
+lambda create-function --function-name py --runtime python3.11 --handler app.handler \
+	--role arn:aws:iam::000000000000:role/lambda --zip-file "fileb://$RUN/v1.zip" \
+	--environment 'Variables={COLOUR=blue}'
+check_or_show "aws lambda create-function: 201, State Pending" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"], d["MemorySize"], d["Timeout"]]')" = "['py', 'Pending', 'python3.11', 'app.handler', 128, 3]"
+check "its CodeSha256 is the zip's (base64 SHA-256) and CodeSize its size" \
+	test "$(q "$RUN/cli.out" '[d["CodeSha256"], d["CodeSize"]]')" = "['$(openssl dgst -sha256 -binary "$RUN/v1.zip" | base64)', $(stat -c %s "$RUN/v1.zip")]"
+check_or_show "it becomes Active (LastUpdateStatus Successful)" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
+invoke py '{"n": 1}'
+check_or_show "aws lambda invoke: version 1 answers, with its environment" "$RUN/inv.err" \
+	test "$(q "$RUN/out.json" '[d["version"], d["event"], d["colour"], d["memory"]]')" = "[1, {'n': 1}, 'blue', '128']"
+
+lambda update-function-code --function-name py --zip-file "fileb://$RUN/v2.zip"
+check_or_show "update-function-code: LastUpdateStatus InProgress, the new hash" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["LastUpdateStatus"], d["CodeSha256"]]')" = "['InProgress', '$(openssl dgst -sha256 -binary "$RUN/v2.zip" | base64)']"
+check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
+invoke py '{"n": 2}'
+check_or_show "the next invocation runs the new code" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["version"]')" = 2
+
+lambda list-functions
+check "list-functions: py, Active" test "$(q "$RUN/cli.out" '[(f["FunctionName"], f["State"]) for f in d["Functions"]]')" = "[('py', 'Active')]"
+lambda create-function --function-name py --runtime python3.11 --handler app.handler --role r \
+	--zip-file "fileb://$RUN/v1.zip"
+check_or_show "creating it again: ResourceConflictException" "$RUN/cli.err" grep -q 'ResourceConflictException.*Function already exist: py' "$RUN/cli.err"
+
+# ---------------------------------------------------------------- boto3
+cat > "$RUN/boto.py" << 'EOF'
+import base64, io, json, sys, threading, time, zipfile
+import boto3, botocore
+url, run = sys.argv[1], sys.argv[2]
+c = boto3.client("lambda", endpoint_url=url, config=botocore.config.Config(retries={"max_attempts": 0}, read_timeout=300))
+def err(f, **kw):
+    try:
+        f(**kw)
+        return "ok"
+    except c.exceptions.ClientError as e:
+        return "%s %s: %s" % (e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"], e.response["Error"]["Message"])
+def zipped(entries, links=()):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, s in entries:
+            z.writestr(n, s)
+        for n, t in links:
+            i = zipfile.ZipInfo(n); i.create_system = 3; i.external_attr = 0o120777 << 16
+            z.writestr(i, t)
+    return b.getvalue()
+good = zipped([("app.py", "def handler(e, c): return 1\n")])
+mk = dict(Runtime="python3.11", Role="r", Handler="app.handler")
+op = sys.argv[3]
+if op == "config":
+    # (BIG: an environment of 3.9 KB, Lambda's 4 KB and more than a kernel command line has)
+    r = c.update_function_configuration(FunctionName="py", MemorySize=512, Timeout=7,
+                                        Environment={"Variables": {"COLOUR": "green", "BIG": "x" * 3900}})
+    print("update", r["MemorySize"], r["Timeout"], r["Environment"]["Variables"]["COLOUR"], r["LastUpdateStatus"])
+    print("toobig", err(c.update_function_configuration, FunctionName="py",
+                        Environment={"Variables": {"BIG": "x" * 4200}}))
+elif op == "bad":
+    print("notzip", err(c.create_function, FunctionName="b1", Code={"ZipFile": b"not a zip"}, **mk))
+    print("dotdot", err(c.create_function, FunctionName="b2", Code={"ZipFile": zipped([("../evil.py", "x")])}, **mk))
+    print("absolute", err(c.create_function, FunctionName="b3", Code={"ZipFile": zipped([("/etc/evil.py", "x")])}, **mk))
+    print("symlink", err(c.create_function, FunctionName="b4", Code={"ZipFile": zipped([("app.py", "x")], [("lib/passwd", "../../etc/passwd")])}, **mk))
+    print("bomb", err(c.create_function, FunctionName="b5", Code={"ZipFile": zipped([("zeros", b"\0" * (251 << 20))])}, **mk))
+    import os
+    print("huge", err(c.create_function, FunctionName="b6", Code={"ZipFile": zipped([("r", os.urandom(52 << 20))])}, **mk))
+    print("runtime", err(c.create_function, FunctionName="b7", Code={"ZipFile": good}, **dict(mk, Runtime="python2.7")))
+    print("name", err(c.create_function, FunctionName="a/b", Code={"ZipFile": good}, **mk))
+    # (boto3 checks this one itself: sent as it would be, raw)
+    import urllib.request
+    rq = urllib.request.Request(url + "/2015-03-31/functions/py/configuration", method="PUT",
+                                data=b'{"MemorySize": 64}')
+    try:
+        urllib.request.urlopen(rq)
+        print("memory ok")
+    except urllib.error.HTTPError as e:
+        print("memory", e.code, e.headers["x-amzn-ErrorType"] + ":", json.load(e)["message"])
+    print("missing", err(c.get_function, FunctionName="nothere"))
+elif op == "twins":  # two creates of one name at once: one is made
+    out = []
+    def one():
+        out.append(err(c.create_function, FunctionName="twin", Code={"ZipFile": good}, **mk))
+    ts = [threading.Thread(target=one) for _ in range(2)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    print("twins", sorted(out))
+    print("delete", err(c.delete_function, FunctionName="twin"))
+elif op == "nohandler":
+    print("create", err(c.create_function, FunctionName="nohandler", Code={"ZipFile": good}, **dict(mk, Handler="app.nothere")))
+elif op == "state":
+    f = c.get_function_configuration(FunctionName=sys.argv[4])
+    print(f["State"], f.get("StateReasonCode"), f.get("StateReason"))
+EOF
+boto() { timeout 600 $PY "$RUN/boto.py" "$URL" "$RUN" "$@" > "$RUN/boto.out" 2> "$RUN/boto.err"; }
+boto config
+check_or_show "boto3 update_function_configuration: the new memory, timeout and environment, InProgress" "$RUN/boto.err" \
+	grep -qx 'update 512 7 green InProgress' "$RUN/boto.out"
+check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
+invoke py '{"n": 3}'
+check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
+	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
+check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
+	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
+
+boto bad
+expect() { check_or_show "$1" "$RUN/boto.out" grep -qF "$2" "$RUN/boto.out"; }
+expect "not a zip: InvalidParameterValueException" "notzip 400 InvalidParameterValueException: Could not unzip uploaded file"
+expect "an entry with ../: refused" "dotdot 400 InvalidParameterValueException: the zip's entry ../evil.py would be unpacked outside /var/task"
+expect "an absolute entry: refused" "absolute 400 InvalidParameterValueException: the zip's entry /etc/evil.py would be unpacked outside"
+expect "a link out of /var/task: refused" "symlink 400 InvalidParameterValueException: the zip's link lib/passwd points out of /var/task"
+expect "a zip bomb (251 MiB of zeros): refused" "bomb 400 InvalidParameterValueException: Unzipped size must be smaller than 262144000 bytes"
+expect "a zip over 50 MB: RequestEntityTooLargeException" "huge 413 RequestEntityTooLargeException"
+expect "an unknown runtime: refused" "runtime 400 InvalidParameterValueException: Value python2.7 at 'runtime'"
+expect "a bad memory size: refused" "memory 400 InvalidParameterValueException: MemorySize must be"
+expect "GetFunction of nothing: ResourceNotFoundException" "missing 404 ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:nothere"
+check "nothing was kept of the refused ones" test "$(ls "$STATE/functions")" = py
+check "nor written outside the state directory" test ! -e "$RUN/evil.py" -a ! -e /etc/evil.py
+
+boto twins
+check_or_show "two creates of one name at once: one made, one ResourceConflictException" "$RUN/boto.out" \
+	grep -qx "twins \['409 ResourceConflictException: Function already exist: twin', 'ok'\]" "$RUN/boto.out"
+check_or_show "and it is deleted (while it still boots)" "$RUN/boto.out" grep -qx 'delete ok' "$RUN/boto.out"
+check "its state and its VMs go" wait_for 120 bash -c "[ ! -e '$STATE/functions/twin' ] && grep -q 'function twin deleted' '$RUN/serve.out'"
+
+boto nohandler
+check_or_show "a handler that does not exist: created" "$RUN/boto.err" grep -qx 'create ok' "$RUN/boto.out"
+check_or_show "then Failed, with the runtime's reason" "$RUN/serve.out" wait_state nohandler $'Failed\tFailed'
+boto state nohandler
+check_or_show "StateReason names Runtime.HandlerNotFound" "$RUN/boto.out" \
+	grep -q "^Failed FunctionError .*Runtime.HandlerNotFound.*Handler 'nothere' missing on module 'app'" "$RUN/boto.out"
+
+check_or_show "aws lambda delete-function" "$RUN/cli.err" lambda delete-function --function-name nohandler
+lambda get-function --function-name nohandler
+check_or_show "get-function after: ResourceNotFoundException" "$RUN/cli.err" grep -q ResourceNotFoundException "$RUN/cli.err"
+invoke nohandler '{}'
+check_or_show "invoke after: ResourceNotFoundException" "$RUN/inv.err" grep -q ResourceNotFoundException "$RUN/inv.err"
+
+# ---------------------------------------------------------------- a restart
+kill $serve_pid
+wait $serve_pid
+check "serve ends cleanly" test $? = 0
+check_or_show "serve starts again" "$RUN/serve.err" start_serve
+check_or_show "and finds py in its state directory" "$RUN/serve.out" grep -q '^serve: 1 function(s) from the state directory' "$RUN/serve.out"
+check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
+invoke py '{"n": 4}'
+check_or_show "with its new code and configuration" "$RUN/inv.err" \
+	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
+kill $serve_pid
+wait $serve_pid
+check "serve ends cleanly" test $? = 0
+finish
