@@ -6,7 +6,8 @@
 # random state per invocation although every one starts from the same frozen template
 # (Python: random, uuid4; Node: crypto.randomUUID, randomBytes, randomInt, Math.random),
 # the snapshot hooks (before the snapshot once, after restore in every clone), handlers in
-# subdirectories, and init errors.
+# subdirectories, and init errors. (The Node functions are invoked through boto3, in one
+# process: below.)
 . "$(dirname "$0")/lib.sh"
 
 need_linux_guest
@@ -182,7 +183,6 @@ EOF
 "$HF" serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --run-dir "$RUN" --runtimes "$IMAGES" \
 	> "$RUN/serve.out" 2> "$RUN/serve.err" &
 serve_pid=$!
-( seen=0; while kill -0 $serve_pid 2>/dev/null; do n=$(wc -l < "$RUN/serve.out"); if [ "$n" -gt $seen ]; then sed -n "$((seen+1)),${n}p" "$RUN/serve.out" | sed "s/^/TMARK $SECONDS serve: /"; seen=$n; fi; sleep 1; done ) &
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
 check "serve listens" wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serve.out"
 if ! wait_for 900 bash -c "[ \$(grep -cE '^serve: function (py|pyfresh|nested) ready' '$RUN/serve.out') = 3 ] &&
@@ -193,7 +193,6 @@ if ! wait_for 900 bash -c "[ \$(grep -cE '^serve: function (py|pyfresh|nested) r
 	finish
 fi
 pass "the Python functions are booted and initialised, the broken ones fail"
-echo "TMARK $SECONDS python-ready $(date +%T)"
 if ! wait_for 900 bash -c "[ \$(grep -cE '^serve: function (node|nodeesm) ready' '$RUN/serve.out') = 2 ] &&
 	[ \$(grep -cE '^serve: function (nodenomodule|nodenohandler) failed' '$RUN/serve.out') = 2 ]"; then
 	fail "the Node functions are booted and initialised, the broken ones fail"
@@ -202,14 +201,12 @@ if ! wait_for 900 bash -c "[ \$(grep -cE '^serve: function (node|nodeesm) ready'
 	finish
 fi
 pass "the Node functions are booted and initialised, the broken ones fail"
-echo "TMARK $SECONDS node-ready $(date +%T)"
 
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD [aws options...] (lib.sh)
 field() { aws_field "$1"; }
 out() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$RUN/out.json" "$1" 2> /dev/null; }
 
 invoke py '{"x": 1}'
-echo "TMARK $SECONDS first-py-invoke $(date +%T)"
 check_or_show "aws lambda invoke: the handler's result" "$RUN/inv.err" test "$st/$(out 'd["event"]')" = "0/{'x': 1}"
 check "the context: function name, memory, version, log group and stream" \
 	test "$(out '[d["function_name"], d["memory"], d["version"], d["group"], d["stream"]]')" = "['py', '256', '\$LATEST', '/aws/lambda/py', 'hyperfork']"
@@ -266,13 +263,50 @@ for f in nomodule:Runtime.ImportModuleError:"Unable to import module 'nothere'" 
 done
 
 # ---------------------------------------------------------------- Node.js
-echo "TMARK $SECONDS python-done $(date +%T)"
+# The Node functions are invoked by one boto3 process, one invocation after another (each
+# awscli run costs seconds of Python starting, tens in the emulated host): TAG NAME PAYLOAD
+# [client context], each answer kept as aws_invoke keeps it (TAG.inv.json: StatusCode,
+# FunctionError, LogResult; TAG.out.json: the payload; TAG.inv.err: the error). use TAG puts
+# one where invoke would, for the checks.
+cat > "$RUN/invoke.py" << 'EOF'
+import base64, json, sys
+import boto3, botocore
+c = boto3.client("lambda", endpoint_url=sys.argv[1], config=botocore.config.Config(retries={"max_attempts": 0}, read_timeout=300))
+run = sys.argv[2]
+for line in sys.stdin:
+    tag, name, payload, *cc = line.rstrip("\n").split("\t")
+    kw = dict(FunctionName=name, Payload=payload.encode(), LogType="Tail")
+    if cc:
+        kw["ClientContext"] = cc[0]
+    inv = {}
+    try:
+        r = c.invoke(**kw)
+        inv = {k: r[k] for k in ("StatusCode", "FunctionError", "LogResult", "ExecutedVersion") if k in r}
+        open(f"{run}/{tag}.out.json", "wb").write(r["Payload"].read())
+        open(f"{run}/{tag}.inv.err", "w").close()
+    except botocore.exceptions.ClientError as e:
+        open(f"{run}/{tag}.inv.err", "w").write(str(e) + "\n")
+    json.dump(inv, open(f"{run}/{tag}.inv.json", "w"))
+EOF
+cc=$(printf '{"custom": {"k": "v"}}' | base64 -w0)
+printf '%s\t%s\t%s\t%s\n' first node '{"x": 1}' "$cc" second node '{"x": 2}' "" throw node '{"throw": "boom"}' "" \
+	esm nodeesm '{}' "" cbok node '{"callback": "ok"}' "" cbfail node '{"callback": "fail"}' "" \
+	cbnone node '{"callback": "none"}' "" nodenomodule nodenomodule '{}' "" nodenohandler nodenohandler '{}' "" |
+	sed 's/\t$//' | timeout 600 $PY "$RUN/invoke.py" "$URL" "$RUN" 2> "$RUN/boto.err"
+check_or_show "boto3 invoked the Node functions" "$RUN/boto.err" test $? = 0
+use() { # TAG
+	rm -f "$RUN/out.json"
+	cp "$RUN/$1.inv.json" "$RUN/inv.json" && cp "$RUN/$1.inv.err" "$RUN/inv.err" &&
+		{ [ ! -e "$RUN/$1.out.json" ] || cp "$RUN/$1.out.json" "$RUN/out.json"; }
+	if [ -s "$RUN/inv.err" ]; then st=254; else st=0; fi # as aws's status: 0 if it answered
+}
+
 # The Tail log: a line of the handler's console.log as Lambda's Node runtime writes it.
 tail_has() { # LEVEL TEXT: a line "TIME<tab>REQUEST-ID<tab>LEVEL<tab>TEXT" with this invocation's id
 	base64 -d <<< "$(field LogResult)" | tr -d '\r' |
 		grep -qP "^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t$(out 'd["context"]["awsRequestId"]')\t$1\t$2\$"
 }
-invoke node '{"x": 1}' --log-type Tail --client-context "$(printf '{"custom": {"k": "v"}}' | base64 -w0)"
+use first
 check_or_show "Node, CommonJS index.handler: the handler's result" "$RUN/inv.err" \
 	test "$st/$(out 'd["event"]')/$(out 'd["commonjs"]')" = "0/{'x': 1}/True"
 check "the context: function name, memory, version, log group and stream" \
@@ -292,7 +326,7 @@ check "the before-snapshot hooks ran once (in reverse order), the after-restore 
 check "Tail: console.log's line with its time, request id and level" tail_has INFO "node: invocation $(out 'd["context"]["awsRequestId"]')"
 check "Tail: console.warn's, level WARN" tail_has WARN "node: a warning"
 cp "$RUN/out.json" "$RUN/first.json"
-invoke node '{"x": 2}'
+use second
 check_or_show "the next invocation starts from the template again (one call, each hook once)" "$RUN/out.json" \
 	test "$(out '[d["event"]["x"], d["state"]["before"], d["state"]["after"], d["state"]["calls"]]')" = "[2, ['second', 'first'], ['first', 'second'], 1]"
 earlier() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$RUN/first.json" "$1"; }
@@ -303,37 +337,35 @@ for k in uuid bytes int random; do
 		test "$(out "d['$k']")" != "$(earlier "d['$k']")"
 done
 
-invoke node '{"throw": "boom"}'
-echo "TMARK $SECONDS node-throw $(date +%T)"
+use throw
 check_or_show "a handler that throws: FunctionError Unhandled" "$RUN/inv.json" test "$(field FunctionError)" = Unhandled
 check "Lambda's error shape: errorType, errorMessage, trace" \
 	test "$(out '[d["errorType"], d["errorMessage"], d["trace"][0]]')" = "['TypeError', 'asked to throw: boom', 'TypeError: asked to throw: boom']"
 check "and the trace names the handler's file" test "$(out 'any("/var/task/index.js:" in l for l in d["trace"])')" = True
 
-invoke nodeesm '{}'
+use esm
 check_or_show "an ES module in a subdirectory (lib/deep/app.handler: app.mjs), its hook imported" "$RUN/inv.err" \
 	test "$(out '[d["esm"], d["url"], d["name"], d["restored"]]')" = "[True, 'file:///var/task/lib/deep/app.mjs', 'nodeesm', 1]"
 
-invoke node '{"callback": "ok"}'
+use cbok
 check_or_show "a handler calling back (no promise): what it called back with" "$RUN/inv.err" \
 	test "$(cat "$RUN/out.json")" = '{"calledBack":true,"waits":false}'
-invoke node '{"callback": "fail"}'
+use cbfail
 check_or_show "a handler calling back with an error: Unhandled, the error's type and message" "$RUN/out.json" \
 	test "$(field FunctionError) $(out '[d["errorType"], d["errorMessage"]]')" = "Unhandled ['RangeError', 'called back with an error']"
-invoke node '{"callback": "none"}'
+use cbnone
 check_or_show "a handler that neither returns a promise nor calls back: null once it has nothing left to do" "$RUN/inv.err" \
 	test "$st/$(cat "$RUN/out.json")" = "0/null"
 
 for f in nodenomodule:Runtime.ImportModuleError:"Error: Cannot find module 'nothere'" \
 	nodenohandler:Runtime.HandlerNotFound:"index.nothere is undefined or not exported"; do
 	IFS=: read -r name type msg <<< "$f"
-	invoke "$name" '{}'
+	use "$name"
 	check_or_show "init failed ($name): the invocation is refused with $type: $msg" "$RUN/inv.err" \
 		bash -c "grep -q ResourceConflictException '$RUN/inv.err' && grep -qF '$type' '$RUN/inv.err' && grep -qF \"$msg\" '$RUN/inv.err'"
 done
 
 kill $serve_pid
-echo "TMARK $SECONDS end $(date +%T)"
 wait $serve_pid
 check "serve ends cleanly" test $? = 0
 finish
