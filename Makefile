@@ -223,7 +223,7 @@ linux-guest:
 
 # The managed runtimes' root file systems (Debian packages by name, cached): build/runtimes/,
 # where serve looks for them.
-RUNTIMES := python3.11
+RUNTIMES := python3.11 nodejs18.x
 runtimes:
 	@for r in $(RUNTIMES); do scripts/runtime-image.sh $$r > /dev/null || exit 1; done
 

@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		   "and frozen as a template; every invocation runs in a fresh clone of it.\n"
 		   "Functions come from FILE and from the Lambda management API\n"
 		   "(`aws lambda create-function --zip-file fileb://app.zip`, boto3): a zip of a\n"
-		   "python3.11 handler, kept in the state directory.\n"
+		   "python3.11 or nodejs18.x handler, kept in the state directory.\n"
 		   "GET /metrics (Prometheus) and GET /health. SIGINT or SIGTERM ends it.\n"
 		   "\n"
 		   "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9000; beyond\n"

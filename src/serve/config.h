@@ -55,7 +55,7 @@
 #define FN_BOOT_NAME_KEEP 40
 #define FN_MAX_DISKS 4
 #define FN_MAX_FUNCTIONS 64
-#define FN_RUNTIMES "python3.11" /* the managed runtimes, separated by spaces */
+#define FN_RUNTIMES "python3.11 nodejs18.x" /* the managed runtimes, separated by spaces */
 #define FN_CODE_ZIP_MAX (50u << 20) /* Lambda's limit for a zip uploaded directly */
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
 /* A managed runtime's function: its environment rides on its code's disk, up to Lambda's

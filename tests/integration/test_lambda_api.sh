@@ -1,7 +1,9 @@
 # The Lambda management API on serve, called by Debian's awscli and boto3 as a Lambda user
 # would: create a Python function from a zip, wait for it to be Active, invoke it; update its
 # code and its configuration (the next invocation runs the new code, with the new memory,
-# timeout and environment); list; a handler that does not exist (Failed, with the reason);
+# timeout and environment); list; a Node function from a zip (its environment, its context,
+# and a crypto.randomUUID() of its own in each invocation's clone), then deleted; a handler
+# that does not exist (Failed, with the reason);
 # bad uploads refused with Lambda's errors and nothing kept; concurrent creates of one name;
 # delete (404 after); and a restart of serve, which finds its functions again in its state
 # directory. (A serve killed mid-write is tests/unit/test_store.c's.)
@@ -14,7 +16,9 @@ for t in $AWS $PY; do
 	[ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }
 done
 $PY -c 'import boto3' 2> /dev/null || { fail "no python3-boto3: run scripts/install-deps.sh"; finish; }
-[ -f "$IMAGES/python3.11.img" ] || { fail "no runtime image $IMAGES/python3.11.img: make runtimes"; finish; }
+for r in python3.11 nodejs18.x; do
+	[ -f "$IMAGES/$r.img" ] || { fail "no runtime image $IMAGES/$r.img: make runtimes"; finish; }
+done
 export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
@@ -32,6 +36,20 @@ EOF
 	(cd "$RUN/v$v" && $PY -m zipfile -c "$RUN/v$v.zip" app.py)
 done
 
+# A Node handler (one Node VM: each boots Node, which an emulated host pays minutes for). What
+# it draws at init is drawn once, in the template; what it draws in an invocation, in that
+# invocation's clone.
+mkdir -p "$RUN/node"
+cat > "$RUN/node/index.js" << 'EOF'
+const crypto = require('crypto');
+const INIT = crypto.randomUUID();
+exports.handler = async (event, context) => ({
+  uuid: crypto.randomUUID(), init: INIT, event, colour: process.env.COLOUR,
+  name: context.functionName, memory: context.memoryLimitInMB, node: process.version,
+});
+EOF
+(cd "$RUN/node" && $PY -m zipfile -c "$RUN/node.zip" index.js)
+
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
 STATE=$RUN/state
@@ -47,9 +65,12 @@ lambda() { timeout 300 $AWS lambda --endpoint-url "$URL" "$@" > "$RUN/cli.out" 2
 q() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$1" "$2" 2> /dev/null; }
 # wait_state NAME STATE: GetFunction says it (awscli's own waiters poll every 5 s, too slowly
 # for a test, and give up after 5 minutes, too soon for an emulated host).
+# (A pause between polls: each awscli run is seconds of the emulated host's one CPU, taken
+# from the VM booting meanwhile.)
 wait_state() {
 	wait_for 600 bash -c "$AWS lambda --endpoint-url $URL get-function --function-name $1 \
-		--query 'Configuration.[State,LastUpdateStatus]' --output text 2>/dev/null | grep -qx '$2'"
+		--query 'Configuration.[State,LastUpdateStatus]' --output text 2>/dev/null | grep -qx '$2' ||
+		{ sleep $(scaled 0.3); false; }"
 }
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD (lib.sh): $RUN/out.json, $st
 
@@ -78,6 +99,13 @@ check "list-functions: py, Active" test "$(q "$RUN/cli.out" '[(f["FunctionName"]
 lambda create-function --function-name py --runtime python3.11 --handler app.handler --role r \
 	--zip-file "fileb://$RUN/v1.zip"
 check_or_show "creating it again: ResourceConflictException" "$RUN/cli.err" grep -q 'ResourceConflictException.*Function already exist: py' "$RUN/cli.err"
+
+# ---------------------------------------------------------------- Node (its template boots meanwhile)
+lambda create-function --function-name node --runtime nodejs18.x --handler index.handler \
+	--role arn:aws:iam::000000000000:role/lambda --zip-file "fileb://$RUN/node.zip" \
+	--environment 'Variables={COLOUR=red}'
+check_or_show "create-function of a Node function (nodejs18.x): Pending" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"]]')" = "['node', 'Pending', 'nodejs18.x', 'index.handler']"
 
 # ---------------------------------------------------------------- boto3
 cat > "$RUN/boto.py" << 'EOF'
@@ -155,6 +183,26 @@ check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
 	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
 check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
 	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
+
+# (serve says when its template is frozen or failed; then GetFunction once: awscli polled in
+# a loop would take the emulated host's one CPU from the booting VM)
+wait_for 600 grep -qE '^serve: function node (ready|failed)' "$RUN/serve.out"
+lambda get-function --function-name node
+check_or_show "the Node function becomes Active (LastUpdateStatus Successful)" "$RUN/serve.out" \
+	test "$(q "$RUN/cli.out" '[d["Configuration"][k] for k in ("State", "LastUpdateStatus", "Runtime")]')" = "['Active', 'Successful', 'nodejs18.x']"
+invoke node '{"n": 1}'
+check_or_show "aws lambda invoke of the Node function: its result, environment and context" "$RUN/inv.err" \
+	test "$(q "$RUN/out.json" '[d["event"], d["colour"], d["name"], d["memory"], d["node"][:4]]')" = "[{'n': 1}, 'red', 'node', '128', 'v18.']"
+cp "$RUN/out.json" "$RUN/node1.json"
+invoke node '{"n": 2}'
+check_or_show "a second invocation answers" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["event"]')" = "{'n': 2}"
+uuids="$(q "$RUN/node1.json" 'd["uuid"]') and $(q "$RUN/out.json" 'd["uuid"]')"
+check "two invocations draw different crypto.randomUUID() ($uuids)" \
+	test "$(q "$RUN/out.json" 'd["uuid"]')" != "$(q "$RUN/node1.json" 'd["uuid"]')" -a -n "$(q "$RUN/out.json" 'd["uuid"]')"
+check "both come from one template: the UUID drawn at init is the same" \
+	test "$(q "$RUN/out.json" 'd["init"]')" = "$(q "$RUN/node1.json" 'd["init"]')" -a -n "$(q "$RUN/out.json" 'd["init"]')"
+check_or_show "delete-function of the Node function" "$RUN/cli.err" lambda delete-function --function-name node
+check "the Node function's state and its VMs go" wait_for 120 bash -c "[ ! -e '$STATE/functions/node' ] && grep -q 'function node deleted' '$RUN/serve.out'"
 
 boto bad
 expect() { check_or_show "$1" "$RUN/boto.out" grep -qF "$2" "$RUN/boto.out"; }

@@ -91,6 +91,12 @@ static void test_bare_function(void **state)
 	assert_string_equal(serve_config_find(&c, "p")->code, "/srv/fn/app.zip");
 	assert_int_equal(serve_config_find(&c, "p")->ndisks, 0);
 	serve_config_free(&c);
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"n\",\"kernel\":\"k\",\"initrd\":\"i\","
+			       "\"runtime\":\"nodejs18.x\",\"code\":\"n.zip\",\"handler\":\"lib/index.handler\"}]}",
+			       &c, err), 0);
+	assert_string_equal(serve_config_find(&c, "n")->runtime, "nodejs18.x");
+	assert_string_equal(serve_config_find(&c, "n")->handler, "lib/index.handler");
+	serve_config_free(&c);
 	/* A fresh clone for each invocation, or clones reused up to a count. */
 	assert_int_equal(parse("{\"functions\":[{\"name\":\"f\",\"image\":\"e.elf\",\"mode\":\"fresh\"},"
 			       "{\"name\":\"r\",\"image\":\"e.elf\",\"recycle\":50,\"idle\":0}]}", &c, err), 0);
@@ -186,7 +192,7 @@ static void test_refusals(void **state)
 		 "\"runtime\" and \"code\" (a zip) go together"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3\","
 		 "\"code\":\"c.zip\",\"handler\":\"app.h\"}]}",
-		 "function a: unknown \"runtime\" \"python3\": python3.11"},
+		 "function a: unknown \"runtime\" \"python3\": python3.11 nodejs18.x"},
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
 		 "\"code\":\"c.zip\"}]}",
 		 "function a: runtime python3.11 needs a \"handler\" (module.function)"},

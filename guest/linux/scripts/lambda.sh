@@ -14,11 +14,12 @@
 #   hf.env=@AT+LEN    the same lines, LEN bytes at byte AT (sector-aligned) of vdb, after
 #                     the zip (up to Lambda's 4 KB: more than the command line has room for)
 #   hf.lambda=warm    no fork (read by hf-lambda)
-#   hf.runtime=R      a managed runtime (python3.11): vda is its root file system (ext2,
-#                     read-only, shared by every function of the runtime), vdb the
-#                     function's zip, its first hf.code=LEN bytes, unpacked into /var/task
-#                     (a tmpfs) there; the runtime's client, /var/runtime/bootstrap, runs
-#                     chrooted in it. Without it, vda is the code (ext2) with a bootstrap.
+#   hf.runtime=R      a managed runtime (python3.11, nodejs18.x): vda is its root file
+#                     system (ext2, read-only, shared by every function of the runtime),
+#                     vdb the function's zip, its first hf.code=LEN bytes, unpacked into
+#                     /var/task (a tmpfs) there; the runtime's client,
+#                     /var/runtime/bootstrap, runs chrooted in it. Without it, vda is the
+#                     code (ext2) with a bootstrap.
 # A setup failure prints "HF-LAMBDA-INIT-ERROR HyperFork.Setup {...}" and ends the VM
 # (hf-done 1), as an init error of the function does.
 setup_error() {
