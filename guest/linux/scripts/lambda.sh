@@ -67,6 +67,7 @@ if [ -n "$runtime" ]; then
 	rm -f /tmp/code.zip /tmp/unzip.out
 	# Its layers, in order, into /opt.
 	mount -t tmpfs -o mode=0755 opt /rt/opt || setup_error "cannot mount /opt in the runtime"
+	case $layers in *[!0-9@+,]*) setup_error "hf.layers: not @AT+LEN,... (numbers)" ;; esac
 	n=0
 	for layer in $(echo "$layers" | tr , ' '); do
 		n=$((n + 1))
