@@ -161,7 +161,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	static const char *const known[] = {"name", "image", "kernel", "initrd", "disks", "cmdline",
 					     "memory", "vcpus", "timeout", "concurrency", "pool",
 					     "handler", "environment", "mode", "recycle", "idle", "cpu",
-					     "runtime", "code", "lambda", NULL};
+					     "runtime", "code", "layers", "lambda", NULL};
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
@@ -239,11 +239,26 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 		return fail(err, errlen, "function %s: \"handler\" must not contain spaces", name);
 	if (c->cmdline && strchr(c->cmdline, '\n'))
 		return fail(err, errlen, "function %s: \"cmdline\" must be one line", name);
+	json_t *layers = json_object_get(f, "layers");
+	if (layers && !c->code)
+		return fail(err, errlen, "function %s: \"layers\" go with \"runtime\" and "
+			    "\"code\"", name);
+	if (layers && (!json_is_array(layers) || json_array_size(layers) > FN_MAX_LAYERS))
+		return fail(err, errlen, "function %s: \"layers\" must be a list of at most %d "
+			    "zips", name, FN_MAX_LAYERS);
+	size_t i;
+	json_array_foreach(layers, i, v) {
+		const char *s = json_string_value(v);
+		if (!s || !*s || strlen(s) > 4000)
+			return fail(err, errlen, "function %s: layer %zu must be a zip's path", name,
+				    i + 1);
+		if (!(c->layers[c->nlayers++] = resolve(dir, s)))
+			return fail(err, errlen, "out of memory");
+	}
 	json_t *disks = json_object_get(f, "disks");
 	if (disks && (!json_is_array(disks) || json_array_size(disks) > FN_MAX_DISKS))
 		return fail(err, errlen, "function %s: \"disks\" must be a list of at most %d "
 			    "paths", name, FN_MAX_DISKS);
-	size_t i;
 	json_array_foreach(disks, i, v) {
 		const char *s = json_string_value(v);
 		if (!s || !*s || strchr(s, ','))
@@ -314,6 +329,8 @@ void fn_config_free(struct fn_config *f)
 	free(f->env);
 	for (unsigned d = 0; d < f->ndisks; d++)
 		free(f->disks[d]);
+	for (unsigned l = 0; l < f->nlayers; l++)
+		free(f->layers[l]);
 	memset(f, 0, sizeof(*f));
 }
 

@@ -11,6 +11,9 @@
  *       "runtime": "python3.11",                or a managed runtime's (FN_RUNTIMES) with
  *       "code": "app.zip",                      the function's code as Lambda takes it: a
  *                                               zip, unpacked at /var/task (no "disks")
+ *       "layers": ["deps.zip"],                 with "code": its layers, up to Lambda's 5
+ *                                               zips unpacked at /opt in order (a later
+ *                                               one's files replace an earlier one's)
  *       "cmdline": "...",                       optional extra kernel command-line words
  *       "memory": 256,                          MiB (128 to 10240, Lambda's range)
  *       "vcpus": 1,                             1 to 8
@@ -57,6 +60,7 @@
 #define FN_MAX_FUNCTIONS 64
 #define FN_RUNTIMES "python3.11 nodejs18.x" /* the managed runtimes, separated by spaces */
 #define FN_CODE_ZIP_MAX (50u << 20) /* Lambda's limit for a zip uploaded directly */
+#define FN_MAX_LAYERS 5 /* Lambda's: layers a function may have */
 #define FN_ENV_MAX 1024 /* bytes of KEY=VALUE lines: they go on the guest's kernel command line */
 /* A managed runtime's function: its environment rides on its code's disk, up to Lambda's
  * 4 KB. */
@@ -72,6 +76,8 @@ struct fn_config {
 	char *disks[FN_MAX_DISKS];
 	unsigned ndisks;
 	char *runtime, *code; /* malloc'd; a managed runtime's name and the code's zip, or NULL */
+	char *layers[FN_MAX_LAYERS]; /* malloc'd: with code, its layers' zips, in order */
+	unsigned nlayers;
 	char *meta; /* malloc'd JSON object ("lambda": what the management API keeps of a
 		       function it made: description, role, code hash and size, ...), or NULL */
 	unsigned memory_mb, vcpus, timeout_s, concurrency, pool;

@@ -58,13 +58,19 @@ pid_t fn_vm_start(const struct function *f, const char *name, char *why, size_t 
 		argv[argc++] = "--bare";
 		argv[argc++] = cfg->image;
 	} else { /* Linux: hf-lambda, the Runtime API agent, over vsock */
-		char runtime[160] = "";
-		if (f->code) /* its environment is on its code's disk */
-			snprintf(runtime, sizeof(runtime), " hf.runtime=%s hf.code=%llu hf.env=@%llu+%llu",
-				 cfg->runtime, (unsigned long long)f->code->len,
-				 (unsigned long long)f->code->env_at,
-				 (unsigned long long)f->code->env_len);
-		else
+		char runtime[512] = "";
+		if (f->code) { /* its layers and environment are on its code's disk */
+			size_t n = (size_t)snprintf(runtime, sizeof(runtime),
+						    " hf.runtime=%s hf.code=%llu hf.env=@%llu+%llu",
+						    cfg->runtime, (unsigned long long)f->code->len,
+						    (unsigned long long)f->code->env_at,
+						    (unsigned long long)f->code->env_len);
+			for (unsigned i = 0; i < f->code->nlayers && n < sizeof(runtime); i++)
+				n += (size_t)snprintf(runtime + n, sizeof(runtime) - n, "%s@%llu+%llu",
+						      i ? "," : " hf.layers=",
+						      (unsigned long long)f->code->layer_at[i],
+						      (unsigned long long)f->code->layer_len[i]);
+		} else
 			base64_encode(cfg->env, strlen(cfg->env), env);
 		snprintf(cmdline, sizeof(cmdline),
 			 "console=ttyS0 quiet hf.script=lambda hf.fn=%s%s%s%s%s%s%s%s%s", cfg->name,

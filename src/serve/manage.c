@@ -19,6 +19,9 @@
 #include "util/util.h"
 
 #define ARN_PREFIX "arn:aws:lambda:us-east-1:000000000000:function:"
+#define LAYER_ARN_PREFIX "arn:aws:lambda:us-east-1:000000000000:layer:"
+#define LICENSE_MAX 512
+#define LAYER_RUNTIMES_MAX 15
 #define DESCRIPTION_MAX 256
 #define ROLE_MAX 2048
 #define HANDLER_MAX 128
@@ -117,6 +120,17 @@ static void describe_slot(struct fn_slot *s, void *arg)
 	json_object_set_new(o, "Architectures", json_pack("[s]", "x86_64"));
 	json_object_set_new(o, "EphemeralStorage", json_pack("{s:i}", "Size", 512));
 	json_object_set_new(o, "TracingConfig", json_pack("{s:s}", "Mode", "PassThrough"));
+	json_t *layers = meta ? json_object_get(meta, "Layers") : NULL;
+	if (json_array_size(layers)) { /* (what Lambda shows of each: not UnzippedSize) */
+		json_t *shown = json_array();
+		size_t i;
+		json_t *l;
+		json_array_foreach(layers, i, l)
+			json_array_append_new(shown, json_pack("{s:O?, s:O?}", "Arn",
+							       json_object_get(l, "Arn"), "CodeSize",
+							       json_object_get(l, "CodeSize")));
+		json_object_set_new(o, "Layers", shown);
+	}
 	static const char *const kept[] = {"Description", "Role", "CodeSha256", "CodeSize",
 					   "LastModified", "RevisionId"};
 	for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
@@ -188,8 +202,11 @@ static const char *name_of(const char *s)
 	return valid_name(s) ? s : NULL;
 }
 
-/* The zip a request's Code (create) or body (update) gives, decoded and checked. */
-static unsigned char *zip_of(json_t *code, size_t *len, struct manage_reply *r)
+/* The zip a request's Code (create, publish) or body (update) gives, decoded and checked
+ * as one unpacked at root (/var/task, or /opt for a layer): its unpacked size into
+ * *unzipped. */
+static unsigned char *zip_of(json_t *code, const char *root, size_t *len, uint64_t *unzipped,
+			     struct manage_reply *r)
 {
 	json_t *v = json_object_get(code, "ZipFile");
 	if (json_object_get(code, "S3Bucket") || json_object_get(code, "ImageUri")) {
@@ -213,11 +230,10 @@ static unsigned char *zip_of(json_t *code, size_t *len, struct manage_reply *r)
 	got -= (b64[n - 1] == '=') + (b64[n - 2] == '='); /* (DecodeBlock counts padding) */
 	*len = (size_t)got;
 	char why[600];
-	uint64_t unzipped;
 	if (*len > FN_CODE_ZIP_MAX) {
 		error(r, 413, "RequestEntityTooLargeException",
 		      "Zipped size must be smaller than %u bytes", FN_CODE_ZIP_MAX);
-	} else if (zip_check(zip, *len, &unzipped, why, sizeof(why)) < 0) {
+	} else if (zip_check_in(zip, *len, root, unzipped, why, sizeof(why)) < 0) {
 		invalid(r, "%s", why);
 	} else {
 		return zip;
@@ -317,10 +333,6 @@ static int configure(json_t *q, json_t *fn, json_t *meta, struct manage_reply *r
 		}
 		json_object_set(meta, text[i], v);
 	}
-	if ((v = json_object_get(q, "Layers")) && json_array_size(v)) {
-		invalid(r, "serve does not take layers yet");
-		return -1;
-	}
 	if ((v = json_object_get(q, "PackageType")) &&
 	    (!json_is_string(v) || strcmp(json_string_value(v), "Zip"))) {
 		invalid(r, "serve takes PackageType Zip only");
@@ -360,11 +372,181 @@ static int parse(struct manage *m, json_t *fn, const char *vdir, struct fn_confi
 	return 0;
 }
 
-/* Keep fn (with meta as its "lambda") and zip as name's new version, and its configuration
- * into cfg. Returns 0, or -1 with r set. */
+/* The unpacked size of the zip at path (its directory's word), or -1. */
+static long long unzipped_of(const char *path)
+{
+	uint8_t *data;
+	size_t len;
+	uint64_t un;
+	char why[600];
+	if (read_file(path, &data, &len) < 0)
+		return -1;
+	int rc = zip_check_in(data, len, "/opt", &un, why, sizeof(why));
+	free(data);
+	return rc < 0 ? -1 : (long long)un;
+}
+
+/* A function's layers: the files its new version links (layer1.zip, ...). */
+struct layering {
+	char src[FN_MAX_LAYERS][4400];
+	unsigned n;
+};
+
+/* A layer version's ARN (LAYER_ARN_PREFIX NAME:N) into name and *version; false if it is
+ * not one. */
+static bool layer_arn(const char *arn, char *name, size_t namelen, unsigned *version)
+{
+	size_t p = strlen(LAYER_ARN_PREFIX);
+	if (strncmp(arn, LAYER_ARN_PREFIX, p))
+		return false;
+	const char *colon = strrchr(arn + p, ':');
+	if (!colon || colon == arn + p || (size_t)(colon - arn - p) > STORE_LAYER_NAME_MAX ||
+	    (size_t)(colon - arn - p) >= namelen || !colon[1] || colon[1] == '0' ||
+	    strlen(colon + 1) > 9 || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return false;
+	snprintf(name, namelen, "%.*s", (int)(colon - arn - p), arn + p);
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+			return false;
+	*version = (unsigned)strtoul(colon + 1, NULL, 10);
+	return true;
+}
+
+/* Fold a function's layers into fn ("layers": its files) and meta ("Layers": each one's Arn,
+ * CodeSize, UnzippedSize), their files into l: those of list (a request's Layers, checked:
+ * at most 5 layer versions that exist), or with list NULL those it has (in its version old,
+ * NULL for a new function). The function's code unpacked (code_unzipped, or -1: its size
+ * in meta, else its code.zip in old) and its layers' together must stay within Lambda's
+ * 250 MB. Returns 0, or -1 with r set. */
+static int layers_of(struct manage *m, json_t *list, json_t *fn, json_t *meta, const char *old,
+		     long long code_unzipped, struct layering *l, struct manage_reply *r)
+{
+	json_t *had = json_object_get(meta, "Layers");
+	json_t *now = json_array();
+	l->n = 0;
+	if (!list) { /* as they are */
+		for (size_t i = 0; old && i < json_array_size(had) && i < FN_MAX_LAYERS; i++) {
+			json_array_append(now, json_array_get(had, i));
+			snprintf(l->src[l->n++], sizeof(l->src[0]), "%s/layer%zu.zip", old, i + 1);
+		}
+	} else if (!json_is_array(list) || json_array_size(list) > FN_MAX_LAYERS) {
+		invalid(r, json_is_array(list) ? "Cannot reference more than %d layers."
+					       : "Layers must be a list of at most %d layer version "
+						 "ARNs", FN_MAX_LAYERS);
+		goto fail;
+	} else {
+		size_t i;
+		json_t *v;
+		json_array_foreach(list, i, v) {
+			const char *arn = json_string_value(v);
+			char lname[STORE_LAYER_NAME_MAX + 1], dir[4300];
+			unsigned version;
+			if (!arn || !layer_arn(arn, lname, sizeof(lname), &version)) {
+				invalid(r, "Value %.200s at 'layers' failed to satisfy constraint: a "
+					   "layer version's ARN (" LAYER_ARN_PREFIX "NAME:VERSION)",
+					arn ? arn : "(not a string)");
+				goto fail;
+			}
+			for (size_t j = 0; j < i; j++) {
+				char other[STORE_LAYER_NAME_MAX + 1];
+				unsigned ov;
+				if (layer_arn(json_string_value(json_array_get(list, j)), other,
+					      sizeof(other), &ov) && !strcmp(other, lname)) {
+					invalid(r, "Two different versions of the same layer are not "
+						   "allowed to be referenced in the same function. %s "
+						   "and %s are versions of the same layer.",
+						json_string_value(json_array_get(list, j)), arn);
+					goto fail;
+				}
+			}
+			/* One the function has already: its own copy (the version may be gone
+			 * since, as on Lambda the function keeps it). */
+			json_t *entry = NULL;
+			for (size_t j = 0; old && j < json_array_size(had) && !entry; j++)
+				if (!strcmp(json_string_value(json_object_get(json_array_get(had, j),
+									    "Arn")) ?: "",
+					    arn)) {
+					entry = json_incref(json_array_get(had, j));
+					snprintf(l->src[l->n], sizeof(l->src[0]), "%s/layer%zu.zip",
+						 old, j + 1);
+				}
+			if (!entry) {
+				char path[4400];
+				json_t *lj = NULL;
+				if (store_layer_version(&m->store, lname, version, dir, sizeof(dir)) == 0) {
+					snprintf(path, sizeof(path), "%s/layer.json", dir);
+					lj = json_load_file(path, 0, NULL);
+				}
+				if (!lj) {
+					invalid(r, "Layer version %s does not exist.", arn);
+					goto fail;
+				}
+				entry = json_pack("{s:s, s:O?, s:O?}", "Arn", arn, "CodeSize",
+						  json_object_get(lj, "CodeSize"), "UnzippedSize",
+						  json_object_get(lj, "UnzippedSize"));
+				json_decref(lj);
+				snprintf(l->src[l->n], sizeof(l->src[0]), "%s/content.zip", dir);
+			}
+			json_array_append_new(now, entry);
+			l->n++;
+		}
+	}
+	/* Within 250 MB unpacked, all together (checked when the code or the layers change). */
+	if (list || code_unzipped >= 0) {
+		char path[4400];
+		long long total = code_unzipped, one;
+		if (total < 0) {
+			json_t *u = json_object_get(meta, "UnzippedSize");
+			snprintf(path, sizeof(path), "%s/code.zip", old ? old : "");
+			total = json_is_integer(u) ? (long long)json_integer_value(u)
+				: old		   ? unzipped_of(path)
+						   : 0;
+		}
+		for (unsigned i = 0; i < l->n && total >= 0; i++) {
+			json_t *u = json_object_get(json_array_get(now, i), "UnzippedSize");
+			one = json_is_integer(u) ? (long long)json_integer_value(u)
+						 : unzipped_of(l->src[i]);
+			total = one < 0 ? -1 : total + one;
+		}
+		if (total < 0) {
+			error(r, 500, "ServiceException", "the function's stored code or layers "
+			      "cannot be read");
+			goto fail;
+		}
+		if (total > (long long)ZIP_UNZIPPED_MAX) {
+			invalid(r, "Function code combined with layers exceeds the maximum allowed size "
+				   "of %u bytes. The actual size is %lld bytes.", ZIP_UNZIPPED_MAX,
+				total);
+			goto fail;
+		}
+	}
+	json_t *files = json_array();
+	for (unsigned i = 0; i < l->n; i++) {
+		char f[32];
+		snprintf(f, sizeof(f), "layer%u.zip", i + 1);
+		json_array_append_new(files, json_string(f));
+	}
+	if (l->n) {
+		json_object_set_new(fn, "layers", files);
+		json_object_set_new(meta, "Layers", now);
+	} else {
+		json_decref(files);
+		json_decref(now);
+		json_object_del(fn, "layers");
+		json_object_del(meta, "Layers");
+	}
+	return 0;
+fail:
+	json_decref(now);
+	return -1;
+}
+
+/* Keep fn (with meta as its "lambda"), zip and layers (l's files, NULL: none) as name's new
+ * version, and its configuration into cfg. Returns 0, or -1 with r set. */
 static int keep(struct manage *m, const char *name, json_t *fn, json_t *meta,
-		const unsigned char *zip, size_t len, bool create, struct fn_config *cfg,
-		struct manage_reply *r)
+		const unsigned char *zip, size_t len, const struct layering *l, bool create,
+		struct fn_config *cfg, struct manage_reply *r)
 {
 	char vdir[4200], why[600];
 	json_object_set(fn, "lambda", meta);
@@ -387,8 +569,11 @@ static int keep(struct manage *m, const char *name, json_t *fn, json_t *meta,
 		return -1;
 	}
 	char *text = json_dumps(fn, JSON_COMPACT | JSON_SORT_KEYS);
-	int rc = text ? store_put(&m->store, name, text, zip, len, create, vdir, sizeof(vdir), why,
-				  sizeof(why))
+	const char *src[FN_MAX_LAYERS];
+	for (unsigned i = 0; l && i < l->n; i++)
+		src[i] = l->src[i];
+	int rc = text ? store_put_layered(&m->store, name, text, zip, len, src, l ? l->n : 0,
+					  create, vdir, sizeof(vdir), why, sizeof(why))
 		      : -1;
 	free(text);
 	if (rc < 0) {
@@ -431,18 +616,27 @@ static void create(struct manage *m, json_t *q, struct manage_reply *r)
 			       "timeout", 3);
 	json_t *meta = json_object();
 	size_t len = 0;
+	uint64_t unzipped = 0;
 	unsigned char *zip = NULL;
 	struct fn_config cfg = {0};
-	if (configure(q, fn, meta, r) < 0 || !(zip = zip_of(code, &len, r)))
+	struct layering *l = calloc(1, sizeof(*l));
+	if (!l) {
+		error(r, 500, "ServiceException", "out of memory");
+		goto out;
+	}
+	if (configure(q, fn, meta, r) < 0 || !(zip = zip_of(code, "/var/task", &len, &unzipped, r)))
 		goto out;
 	stamp(meta, zip, len);
+	json_object_set_new(meta, "UnzippedSize", json_integer((json_int_t)unzipped));
 	pthread_mutex_lock(&m->lock);
 	enum table_found found;
 	struct function *there = table_get(m->table, name, &found);
 	table_put(there);
 	if (found != TABLE_ABSENT) {
 		error(r, 409, "ResourceConflictException", "Function already exist: %s", name);
-	} else if (keep(m, name, fn, meta, zip, len, true, &cfg, r) == 0) {
+	} else if (layers_of(m, json_object_get(q, "Layers"), fn, meta, NULL, (long long)unzipped,
+			     l, r) == 0 &&
+		   keep(m, name, fn, meta, zip, len, l, true, &cfg, r) == 0) {
 		char why[600];
 		if (table_add(m->table, &cfg, false, why, sizeof(why)) < 0) {
 			store_delete(&m->store, name);
@@ -457,6 +651,7 @@ static void create(struct manage *m, json_t *q, struct manage_reply *r)
 	}
 	pthread_mutex_unlock(&m->lock);
 out:
+	free(l);
 	fn_config_free(&cfg);
 	free(zip);
 	json_decref(fn);
@@ -481,11 +676,19 @@ static void update(struct manage *m, const char *name, json_t *q, bool code,
 	char vdir[4200], path[4300];
 	struct editable e = {0};
 	size_t len = 0;
+	uint64_t unzipped = 0;
 	unsigned char *zip = NULL;
 	json_t *fn = NULL, *meta = NULL;
 	struct fn_config cfg = {0};
-	if (code && !(zip = zip_of(q, &len, r)))
+	struct layering *l = calloc(1, sizeof(*l));
+	if (!l) {
+		error(r, 500, "ServiceException", "out of memory");
 		return;
+	}
+	if (code && !(zip = zip_of(q, "/var/task", &len, &unzipped, r))) {
+		free(l);
+		return;
+	}
 	pthread_mutex_lock(&m->lock);
 	if (table_with(m->table, name, editable_slot, &e) < 0) {
 		not_found(r, name);
@@ -501,14 +704,20 @@ static void update(struct manage *m, const char *name, json_t *q, bool code,
 		meta = json_object_get(fn, "lambda");
 		meta = json_is_object(meta) ? json_incref(meta) : json_object();
 		/* What the request asks is checked before whether it may be done now. */
-		if ((code || configure(q, fn, meta, r) == 0) && parse(m, fn, "/", &cfg, r) == 0) {
+		if ((code || configure(q, fn, meta, r) == 0) &&
+		    layers_of(m, code ? NULL : json_object_get(q, "Layers"), fn, meta, vdir,
+			      code ? (long long)unzipped : -1, l, r) == 0 &&
+		    parse(m, fn, "/", &cfg, r) == 0) {
 			fn_config_free(&cfg);
 			stamp(meta, zip, len);
+			if (code)
+				json_object_set_new(meta, "UnzippedSize",
+						    json_integer((json_int_t)unzipped));
 			if (!e.live)
 				error(r, 409, "ResourceConflictException", "The operation cannot be "
 				      "performed at this time. An update is in progress for resource: "
 				      ARN_PREFIX "%s", name);
-			else if (keep(m, name, fn, meta, zip, len, false, &cfg, r) == 0) {
+			else if (keep(m, name, fn, meta, zip, len, l, false, &cfg, r) == 0) {
 				if (table_change(m->table, name, &cfg) < 0)
 					error(r, 500, "ServiceException", "function %s could not "
 					      "be changed: %s", name, strerror(errno));
@@ -518,6 +727,7 @@ static void update(struct manage *m, const char *name, json_t *q, bool code,
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	free(l);
 	fn_config_free(&cfg);
 	free(zip);
 	json_decref(fn);
@@ -552,10 +762,279 @@ static void list_one(struct fn_slot *s, void *arg)
 	json_array_append_new(arg, d.out);
 }
 
+/* ---- layers ------------------------------------------------------------------------- */
+
+/* A layer's name from the path's NAME (a name or its ARN), or NULL. */
+static const char *layer_name_of(const char *s)
+{
+	if (!strncmp(s, LAYER_ARN_PREFIX, strlen(LAYER_ARN_PREFIX)))
+		s += strlen(LAYER_ARN_PREFIX);
+	size_t n = strlen(s);
+	if (!n || n > STORE_LAYER_NAME_MAX)
+		return NULL;
+	for (const char *c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+			return NULL;
+	return s;
+}
+
+/* Layer version name:version as the API shows it: whole (GetLayerVersion,
+ * PublishLayerVersion) or as a list's item; NULL if there is none. */
+static json_t *layer_describe(struct manage *m, const char *name, unsigned version, bool whole)
+{
+	char dir[4300], path[4400], arn[256];
+	if (store_layer_version(&m->store, name, version, dir, sizeof(dir)) < 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/layer.json", dir);
+	json_t *lj = json_load_file(path, 0, NULL);
+	if (!json_is_object(lj)) {
+		json_decref(lj);
+		return NULL;
+	}
+	json_t *o = json_object();
+	snprintf(arn, sizeof(arn), LAYER_ARN_PREFIX "%s:%u", name, version);
+	json_object_set_new(o, "LayerVersionArn", json_string(arn));
+	json_object_set_new(o, "Version", json_integer(version));
+	static const char *const kept[] = {"Description", "CreatedDate", "CompatibleRuntimes",
+					   "LicenseInfo", "CompatibleArchitectures"};
+	for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		json_t *v = json_object_get(lj, kept[i]);
+		if (v)
+			json_object_set(o, kept[i], v);
+	}
+	if (whole) {
+		snprintf(arn, sizeof(arn), LAYER_ARN_PREFIX "%s", name);
+		json_object_set_new(o, "LayerArn", json_string(arn));
+		json_object_set_new(o, "Content",
+				    json_pack("{s:s, s:O?, s:O?}", "Location", "", "CodeSha256",
+					      json_object_get(lj, "CodeSha256"), "CodeSize",
+					      json_object_get(lj, "CodeSize")));
+	}
+	json_decref(lj);
+	return o;
+}
+
+static void layer_not_found(struct manage_reply *r, const char *name, unsigned version)
+{
+	error(r, 404, "ResourceNotFoundException", "Layer version " LAYER_ARN_PREFIX "%s:%u does "
+	      "not exist.", name, version);
+}
+
+/* A list of strings of at most max, each one of allowed (space-separated words; NULL: any
+ * of [a-z0-9.-], 1 to 32 characters). */
+static bool word_list(json_t *v, size_t max, const char *allowed)
+{
+	if (!json_is_array(v) || json_array_size(v) > max)
+		return false;
+	size_t i;
+	json_t *w;
+	json_array_foreach(v, i, w) {
+		const char *s = json_string_value(w);
+		size_t n = s ? strlen(s) : 0;
+		if (!n || n > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != n)
+			return false;
+		if (allowed) {
+			char word[40];
+			snprintf(word, sizeof(word), " %s ", s);
+			if (!strstr(allowed, word))
+				return false;
+		}
+	}
+	return true;
+}
+
+static void layer_publish(struct manage *m, const char *name, json_t *q, struct manage_reply *r)
+{
+	json_t *lj = json_object(), *v;
+	if ((v = json_object_get(q, "Description")) &&
+	    (!json_is_string(v) || strlen(json_string_value(v)) > DESCRIPTION_MAX)) {
+		invalid(r, "Description must be a string of at most %d characters", DESCRIPTION_MAX);
+		goto out;
+	}
+	json_object_set_new(lj, "Description", v ? json_incref(v) : json_string(""));
+	if ((v = json_object_get(q, "LicenseInfo"))) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) > LICENSE_MAX) {
+			invalid(r, "LicenseInfo must be a string of at most %d characters",
+				LICENSE_MAX);
+			goto out;
+		}
+		json_object_set(lj, "LicenseInfo", v);
+	}
+	if ((v = json_object_get(q, "CompatibleRuntimes"))) {
+		if (!word_list(v, LAYER_RUNTIMES_MAX, NULL)) {
+			invalid(r, "CompatibleRuntimes must be a list of at most %d runtimes' "
+				   "identifiers (python3.11, ...)", LAYER_RUNTIMES_MAX);
+			goto out;
+		}
+		json_object_set(lj, "CompatibleRuntimes", v);
+	}
+	if ((v = json_object_get(q, "CompatibleArchitectures"))) {
+		if (!word_list(v, 2, " x86_64 arm64 ")) {
+			invalid(r, "CompatibleArchitectures must be a list of at most 2 of x86_64 "
+				   "and arm64");
+			goto out;
+		}
+		json_object_set(lj, "CompatibleArchitectures", v);
+	}
+	json_t *content = json_object_get(q, "Content");
+	if (!json_is_object(content)) {
+		invalid(r, "Content (ZipFile) is required");
+		goto out;
+	}
+	size_t len = 0;
+	uint64_t unzipped = 0;
+	unsigned char *zip = zip_of(content, "/opt", &len, &unzipped, r);
+	if (!zip)
+		goto out;
+	char t[64], dir[4300], why[600];
+	stamp(lj, zip, len);
+	json_object_del(lj, "RevisionId");
+	json_object_del(lj, "LastModified");
+	now_iso(t, sizeof(t));
+	json_object_set_new(lj, "CreatedDate", json_string(t));
+	json_object_set_new(lj, "UnzippedSize", json_integer((json_int_t)unzipped));
+	char *text = json_dumps(lj, JSON_COMPACT | JSON_SORT_KEYS);
+	unsigned version = 0;
+	pthread_mutex_lock(&m->lock);
+	unsigned long long others = store_code_bytes(&m->store, NULL);
+	if (len > m->code_max || others > m->code_max - len) {
+		error(r, 400, "CodeStorageExceededException",
+		      "Code storage limit exceeded: the functions' and layers' code takes %llu "
+		      "bytes, this zip %zu, of %llu allowed (serve --code-storage)",
+		      others, len, m->code_max);
+	} else if (!text || store_layer_put(&m->store, name, text, zip, len, &version, dir,
+					    sizeof(dir), why, sizeof(why)) < 0) {
+		error(r, 500, "ServiceException", "cannot keep the layer: %s",
+		      text ? why : "out of memory");
+	} else {
+		reply_json(r, 201, layer_describe(m, name, version, true));
+		pr_info("serve: layer %s version %u published", name, version);
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(text);
+	free(zip);
+out:
+	json_decref(lj);
+}
+
+static json_t *layer_versions(struct manage *m, const char *name)
+{
+	json_t *all = json_array();
+	unsigned *v = NULL;
+	int n = store_layer_versions(&m->store, name, &v);
+	for (int i = n - 1; i >= 0; i--) { /* newest first, as Lambda lists them */
+		json_t *o = layer_describe(m, name, v[i], false);
+		if (o)
+			json_array_append_new(all, o);
+	}
+	free(v);
+	return all;
+}
+
+static void list_layer(const char *name, void *arg)
+{
+	struct {
+		struct manage *m;
+		json_t *out;
+	} *l = arg;
+	json_t *versions = layer_versions(l->m, name);
+	if (json_array_size(versions)) {
+		char arn[256];
+		snprintf(arn, sizeof(arn), LAYER_ARN_PREFIX "%s", name);
+		json_array_append_new(l->out, json_pack("{s:s, s:s, s:O}", "LayerName", name,
+							"LayerArn", arn, "LatestMatchingVersion",
+							json_array_get(versions, 0)));
+	}
+	json_decref(versions);
+}
+
+/* /2018-10-31/layers[/NAME/versions[/N]]: rest is what follows the prefix. */
+static void layer_request(struct manage *m, const char *method, const char *rest, json_t *q,
+			  struct manage_reply *r)
+{
+	if (!*rest || !strcmp(rest, "/")) { /* ListLayers */
+		struct {
+			struct manage *m;
+			json_t *out;
+		} l = {m, json_array()};
+		pthread_mutex_lock(&m->lock);
+		store_layer_each(&m->store, list_layer, &l);
+		pthread_mutex_unlock(&m->lock);
+		reply_json(r, 200, json_pack("{s:o}", "Layers", l.out));
+		return;
+	}
+	char name[256] = "", number[16] = "";
+	const char *slash = strchr(rest + 1, '/');
+	size_t n = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : 0), rest + 1);
+	const char *tail = slash ? slash : "";
+	const char *layer = layer_name_of(name);
+	if (!layer) {
+		invalid(r, "%.64s is not a layer's name or ARN (1-%d characters of [A-Za-z0-9_-])",
+			name, STORE_LAYER_NAME_MAX);
+		return;
+	}
+	if (!strcmp(tail, "/versions") || !strcmp(tail, "/versions/")) {
+		if (!strcmp(method, "POST")) {
+			layer_publish(m, layer, q, r);
+		} else { /* ListLayerVersions */
+			pthread_mutex_lock(&m->lock);
+			json_t *all = layer_versions(m, layer);
+			pthread_mutex_unlock(&m->lock);
+			reply_json(r, 200, json_pack("{s:o}", "LayerVersions", all));
+		}
+		return;
+	}
+	snprintf(number, sizeof(number), "%.15s", tail + strlen("/versions/"));
+	size_t digits = strspn(number, "0123456789");
+	if (!digits || digits > 9 || number[digits] || number[0] == '0') {
+		invalid(r, "%.15s is not a layer version's number", number);
+		return;
+	}
+	unsigned version = (unsigned)strtoul(number, NULL, 10);
+	pthread_mutex_lock(&m->lock);
+	if (!strcmp(method, "DELETE")) { /* as Lambda: a version that is not there is no error */
+		if (store_layer_delete(&m->store, layer, version) == 0)
+			pr_info("serve: layer %s version %u deleted", layer, version);
+		r->status = 204;
+	} else {
+		json_t *o = layer_describe(m, layer, version, true);
+		if (o)
+			reply_json(r, 200, o);
+		else
+			layer_not_found(r, layer, version);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* ---- routing ------------------------------------------------------------------------ */
+
+/* Whether (method, path) is a layer operation. */
+static bool layer_is(const char *method, const char *path)
+{
+	size_t n = strlen(MANAGE_LAYERS_PREFIX);
+	if (strncmp(path, MANAGE_LAYERS_PREFIX, n))
+		return false;
+	const char *rest = path + n;
+	if (!*rest || !strcmp(rest, "/"))
+		return !strcmp(method, "GET");
+	if (*rest != '/')
+		return false;
+	const char *tail = strchr(rest + 1, '/');
+	if (!tail || strncmp(tail, "/versions", 9))
+		return false;
+	tail += 9;
+	if (!*tail || !strcmp(tail, "/"))
+		return !strcmp(method, "GET") || !strcmp(method, "POST");
+	return *tail == '/' && tail[1] && !strchr(tail + 1, '/') &&
+	       (!strcmp(method, "GET") || !strcmp(method, "DELETE"));
+}
 
 bool manage_is(const char *method, const char *path)
 {
+	if (layer_is(method, path))
+		return true;
 	size_t n = strlen(MANAGE_PREFIX);
 	if (strncmp(path, MANAGE_PREFIX, n))
 		return false;
@@ -597,7 +1076,9 @@ void manage_request(struct manage *m, const char *method, const char *path, cons
 		}
 	}
 	const char *fn = name[0] ? name_of(name) : NULL;
-	if (name[0] && !fn) {
+	if (layer_is(method, path)) {
+		layer_request(m, method, path + strlen(MANAGE_LAYERS_PREFIX), q, r);
+	} else if (name[0] && !fn) {
 		invalid(r, "%.64s is not a function's name or ARN", name);
 	} else if (!fn && !strcmp(method, "POST")) {
 		create(m, q, r);

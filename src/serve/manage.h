@@ -1,10 +1,12 @@
 /* The Lambda management API on serve, as boto3 and awscli call it (API version
  * 2015-03-31): CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
- * UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction. A function it makes is
- * a managed runtime's, its code a zip (checked: zipcheck.h), kept in serve's state
- * directory (store.h) and added to serve's table (table.h), whose main thread starts it:
- * State Pending, then Active or Failed with the reason. Free of HTTP: a request's method,
- * path and body in, a status, error type and JSON body out. */
+ * UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction; and its layers (API
+ * version 2018-10-31): PublishLayerVersion, GetLayerVersion, ListLayerVersions, ListLayers,
+ * DeleteLayerVersion. A function it makes is a managed runtime's, its code a zip (checked:
+ * zipcheck.h) with up to 5 layers' zips (its own copies of layer versions), kept in serve's
+ * state directory (store.h) and added to serve's table (table.h), whose main thread starts
+ * it: State Pending, then Active or Failed with the reason. Free of HTTP: a request's
+ * method, path and body in, a status, error type and JSON body out. */
 #ifndef HF_SERVE_MANAGE_H
 #define HF_SERVE_MANAGE_H
 
@@ -16,8 +18,9 @@
 #include "serve/table.h"
 
 #define MANAGE_PREFIX "/2015-03-31/functions"
-/* Lambda's limit on a CreateFunction or UpdateFunctionCode request (a 50 MB zip in
- * base64, and the rest). */
+#define MANAGE_LAYERS_PREFIX "/2018-10-31/layers"
+/* Lambda's limit on a CreateFunction, UpdateFunctionCode or PublishLayerVersion request (a
+ * 50 MB zip in base64, and the rest). */
 #define MANAGE_BODY_MAX 70167211u
 
 struct manage {

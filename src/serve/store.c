@@ -76,8 +76,9 @@ int store_open(struct store *st, const char *dir, char *err, size_t errlen)
 			 dir, sb.st_mode & 0777);
 		return -1;
 	}
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, i ? "versions" : "functions");
+	static const char *const subs[] = {"functions", "versions", "layers"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return fail(err, errlen, "cannot make", path);
 	}
@@ -121,6 +122,30 @@ int store_open(struct store *st, const char *dir, char *err, size_t errlen)
 		}
 		closedir(d);
 	}
+	/* Layers: versions half written (.new.*), being deleted (.del.*), a number being
+	 * written (.latest.*). */
+	snprintf(path, sizeof(path), "%s/layers", dir);
+	if ((d = opendir(path))) {
+		for (struct dirent *e; (e = readdir(d));) {
+			if (e->d_name[0] == '.')
+				continue;
+			char ldir[4200];
+			snprintf(ldir, sizeof(ldir), "%s/%s", path, e->d_name);
+			DIR *l = opendir(ldir);
+			for (struct dirent *f; l && (f = readdir(l));) {
+				if (f->d_name[0] != '.' || !strcmp(f->d_name, ".") ||
+				    !strcmp(f->d_name, ".."))
+					continue;
+				char leftover[4500];
+				snprintf(leftover, sizeof(leftover), "%s/%s", ldir, f->d_name);
+				if (unlink(leftover) < 0)
+					remove_tree(leftover);
+			}
+			if (l)
+				closedir(l);
+		}
+		closedir(d);
+	}
 	return 0;
 }
 
@@ -141,6 +166,14 @@ int store_version(struct store *st, const char *name, char *vdir, size_t vdirlen
 
 int store_put(struct store *st, const char *name, const char *json, const void *zip,
 	      size_t len, bool create, char *vdir, size_t vdirlen, char *err, size_t errlen)
+{
+	return store_put_layered(st, name, json, zip, len, NULL, 0, create, vdir, vdirlen, err,
+				 errlen);
+}
+
+int store_put_layered(struct store *st, const char *name, const char *json, const void *zip,
+		      size_t len, const char *const *layers, unsigned nlayers, bool create,
+		      char *vdir, size_t vdirlen, char *err, size_t errlen)
 {
 	char tmp[4200], path[4300], old[4200], final[4200], lnk[4200], target[600];
 	bool had = store_version(st, name, old, sizeof(old)) == 0;
@@ -174,6 +207,14 @@ int store_put(struct store *st, const char *name, const char *json, const void *
 	if (w < 0) {
 		fail(err, errlen, "cannot write", path);
 		goto undo;
+	}
+	/* Its layers: links to immutable files (a layer version's, or the old version's). */
+	for (unsigned i = 0; i < nlayers; i++) {
+		snprintf(path, sizeof(path), "%s/layer%u.zip", tmp, i + 1);
+		if (link(layers[i], path) < 0) {
+			fail(err, errlen, "cannot link its layer", layers[i]);
+			goto undo;
+		}
 	}
 	crash_point(1);
 	uint64_t id;
@@ -259,11 +300,34 @@ static void add_code(const char *name, const char *vdir, void *arg)
 		t->bytes += (unsigned long long)sb.st_size;
 }
 
+struct layer_total {
+	struct store *st;
+	unsigned long long bytes;
+};
+
+static void add_layer(const char *name, void *arg)
+{
+	struct layer_total *t = arg;
+	struct store *st = t->st;
+	unsigned *v = NULL;
+	int n = store_layer_versions(st, name, &v);
+	for (int i = 0; i < n; i++) {
+		char path[4400];
+		struct stat sb;
+		snprintf(path, sizeof(path), "%s/layers/%s/%u/content.zip", st->dir, name, v[i]);
+		if (stat(path, &sb) == 0)
+			t->bytes += (unsigned long long)sb.st_size;
+	}
+	free(v);
+}
+
 unsigned long long store_code_bytes(struct store *st, const char *except)
 {
 	struct code_total t = {except, 0};
 	store_each(st, add_code, &t);
-	return t.bytes;
+	struct layer_total l = {st, 0};
+	store_layer_each(st, add_layer, &l);
+	return t.bytes + l.bytes;
 }
 
 void store_each(struct store *st, void (*fn)(const char *name, const char *vdir, void *arg),
@@ -278,4 +342,233 @@ void store_each(struct store *st, void (*fn)(const char *name, const char *vdir,
 		if (e->d_name[0] != '.' && store_version(st, e->d_name, vdir, sizeof(vdir)) == 0)
 			fn(e->d_name, vdir, arg);
 	closedir(d);
+}
+
+/* ---- layers ------------------------------------------------------------------------- */
+
+#define LAYER_JSON "layer.json"
+#define LAYER_ZIP "content.zip"
+
+static bool layer_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (!n || n > STORE_LAYER_NAME_MAX)
+		return false;
+	for (; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+		      (*name >= '0' && *name <= '9') || *name == '-' || *name == '_'))
+			return false;
+	return true;
+}
+
+/* A version's number from its directory's name (digits, no leading 0), or 0. */
+static unsigned version_of(const char *s)
+{
+	if (s[0] < '1' || s[0] > '9' || strlen(s) > 9 || strspn(s, "0123456789") != strlen(s))
+		return 0;
+	return (unsigned)strtoul(s, NULL, 10);
+}
+
+/* The highest number layer directory ldir ever gave (its latest file; its versions). */
+static unsigned layer_latest(const char *ldir)
+{
+	char path[4300];
+	unsigned latest = 0, v;
+	snprintf(path, sizeof(path), "%s/latest", ldir);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%u", &latest) != 1)
+			latest = 0;
+		fclose(f);
+	}
+	DIR *d = opendir(ldir);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if ((v = version_of(e->d_name)) > latest)
+			latest = v;
+	if (d)
+		closedir(d);
+	return latest;
+}
+
+/* Write v as ldir's latest number, whole (another name, synced, renamed). */
+static int layer_set_latest(const char *ldir, unsigned v)
+{
+	char tmp[4300], path[4300], text[16];
+	snprintf(tmp, sizeof(tmp), "%s/.latest.XXXXXX", ldir);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return -1;
+	int n = snprintf(text, sizeof(text), "%u\n", v);
+	int r = write_all(fd, text, (size_t)n) < 0 || fsync(fd) < 0 ? -1 : 0;
+	close(fd);
+	snprintf(path, sizeof(path), "%s/latest", ldir);
+	if (r < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return sync_dir(ldir);
+}
+
+int store_layer_put(struct store *st, const char *name, const char *json, const void *zip,
+		    size_t len, unsigned *version, char *dir, size_t dirlen, char *err,
+		    size_t errlen)
+{
+	char ldir[4300], tmp[4400], path[4500], final[4400];
+	if (!layer_name_ok(name)) {
+		snprintf(err, errlen, "not a layer's name: %.64s", name);
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(ldir, sizeof(ldir), "%s/layers/%s", st->dir, name);
+	if (mkdir(ldir, 0700) == 0) {
+		snprintf(path, sizeof(path), "%s/layers", st->dir);
+		sync_dir(path);
+	} else if (errno != EEXIST) {
+		return fail(err, errlen, "cannot make", ldir);
+	}
+	unsigned v = layer_latest(ldir) + 1;
+	snprintf(tmp, sizeof(tmp), "%s/.new.XXXXXX", ldir);
+	if (!mkdtemp(tmp))
+		return fail(err, errlen, "cannot make", tmp);
+	snprintf(path, sizeof(path), "%s/" LAYER_JSON, tmp);
+	if (write_synced(path, json, strlen(json)) < 0) {
+		fail(err, errlen, "cannot write", path);
+		goto undo;
+	}
+	snprintf(path, sizeof(path), "%s/" LAYER_ZIP, tmp);
+	if (write_synced(path, zip, len) < 0) {
+		fail(err, errlen, "cannot write", path);
+		goto undo;
+	}
+	crash_point(1);
+	/* (rename fails if a version of that number is there: none is overwritten) */
+	snprintf(final, sizeof(final), "%s/%u", ldir, v);
+	if (sync_dir(tmp) < 0 || rename(tmp, final) < 0) {
+		fail(err, errlen, "cannot put in place", final);
+		goto undo;
+	}
+	sync_dir(ldir);
+	crash_point(2);
+	if (layer_set_latest(ldir, v) < 0) /* (the version is there: its number is taken anyway) */
+		fail(err, errlen, "cannot write the latest number of", ldir);
+	crash_point(3);
+	*version = v;
+	snprintf(dir, dirlen, "%s", final);
+	return 0;
+undo: {
+	int e = errno;
+	remove_tree(tmp);
+	errno = e;
+	return -1;
+}
+}
+
+int store_layer_version(struct store *st, const char *name, unsigned version, char *dir,
+			size_t dirlen)
+{
+	struct stat sb;
+	if (!layer_name_ok(name) || !version) {
+		errno = ENOENT;
+		return -1;
+	}
+	snprintf(dir, dirlen, "%s/layers/%s/%u", st->dir, name, version);
+	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
+}
+
+int store_layer_delete(struct store *st, const char *name, unsigned version)
+{
+	char dir[4400], ldir[4300], gone[4400];
+	if (store_layer_version(st, name, version, dir, sizeof(dir)) < 0)
+		return -1;
+	snprintf(ldir, sizeof(ldir), "%s/layers/%s", st->dir, name);
+	/* Its number stays taken, even if it was the last: the latest file says so first. */
+	char path[4400];
+	unsigned latest = 0;
+	snprintf(path, sizeof(path), "%s/latest", ldir);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%u", &latest) != 1)
+			latest = 0;
+		fclose(f);
+	}
+	if (latest < version && layer_set_latest(ldir, version) < 0)
+		return -1;
+	snprintf(gone, sizeof(gone), "%s/.del.%u", ldir, version);
+	if (rename(dir, gone) < 0)
+		return -1;
+	sync_dir(ldir);
+	remove_tree(gone);
+	return 0;
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+int store_layer_versions(struct store *st, const char *name, unsigned **versions)
+{
+	char ldir[4300];
+	*versions = NULL;
+	if (!layer_name_ok(name))
+		return 0;
+	snprintf(ldir, sizeof(ldir), "%s/layers/%s", st->dir, name);
+	DIR *d = opendir(ldir);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	unsigned *v = NULL, n = 0, cap = 0, x;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (!(x = version_of(e->d_name)))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			unsigned *grown = realloc(v, cap * sizeof(*v));
+			if (!grown) {
+				free(v);
+				closedir(d);
+				return -1;
+			}
+			v = grown;
+		}
+		v[n++] = x;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_unsigned);
+	*versions = v;
+	return (int)n;
+}
+
+static int cmp_names(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int layer_entry(const struct dirent *e)
+{
+	return e->d_name[0] != '.';
+}
+
+void store_layer_each(struct store *st, void (*fn)(const char *name, void *arg), void *arg)
+{
+	char path[4200];
+	struct dirent **names;
+	snprintf(path, sizeof(path), "%s/layers", st->dir);
+	int n = scandir(path, &names, layer_entry, cmp_names);
+	for (int i = 0; i < n; i++) {
+		unsigned *v;
+		if (store_layer_versions(st, names[i]->d_name, &v) > 0)
+			fn(names[i]->d_name, arg);
+		free(v);
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
 }

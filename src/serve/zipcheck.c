@@ -28,6 +28,12 @@ static bool stays_inside(const char *path, int depth)
 
 int zip_check(const void *data, size_t len, uint64_t *unzipped, char *err, size_t errlen)
 {
+	return zip_check_in(data, len, "/var/task", unzipped, err, errlen);
+}
+
+int zip_check_in(const void *data, size_t len, const char *root, uint64_t *unzipped, char *err,
+		 size_t errlen)
+{
 	zip_error_t ze;
 	zip_error_init(&ze);
 	zip_source_t *src = zip_source_buffer_create(data, len, 0, &ze);
@@ -59,7 +65,7 @@ int zip_check(const void *data, size_t len, uint64_t *unzipped, char *err, size_
 		}
 		if (!st.name[0] || strchr(st.name, '\\') || !stays_inside(st.name, 0)) {
 			snprintf(err, errlen, "the zip's entry %.200s would be unpacked outside "
-				 "/var/task", st.name);
+				 "%s", st.name, root);
 			goto out;
 		}
 		total += st.size;
@@ -91,8 +97,8 @@ int zip_check(const void *data, size_t len, uint64_t *unzipped, char *err, size_
 		for (const char *p = st.name; (p = strchr(p, '/')); p++)
 			depth++;
 		if (!target[0] || !stays_inside(target, depth)) {
-			snprintf(err, errlen, "the zip's link %.200s points out of /var/task (to "
-				 "%.200s)", st.name, target);
+			snprintf(err, errlen, "the zip's link %.200s points out of %s (to "
+				 "%.200s)", st.name, root, target);
 			goto out;
 		}
 	}

@@ -2,9 +2,9 @@
  * real TCP connection. Each input is what one client sends before it stops writing. The
  * server has one function whose initialisation failed, so that no input can start a VM:
  * invocations reach every check up to the function's state (404, 405, 400, 413, DryRun 204,
- * 409), and /metrics and /health are answered; the management API answers too (a function
- * it would make cannot be started: nothing ticks the table, and serve's run directory does
- * not exist). Whatever comes back must be HTTP. */
+ * 409), and /metrics and /health are answered; the management API answers too, its layers
+ * included (a function it would make cannot be started: nothing ticks the table, and serve's
+ * run directory does not exist). Whatever comes back must be HTTP. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>

@@ -85,6 +85,26 @@ put("fuzz_serve_http", "manage", "GET /2015-03-31/functions/ HTTP/1.1\r\nHost: x
     "GET /2015-03-31/functions/f/configuration HTTP/1.1\r\nHost: x\r\n\r\n"
     "PUT /2015-03-31/functions/f/configuration HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n"
     "{\"MemorySize\":512}DELETE /2015-03-31/functions/f HTTP/1.1\r\nHost: x\r\n\r\n")
+# layers: a publish (a zip of python/helper.py), the lists, a get, a function with the layer
+# (and one named that is not there), a delete
+_buf = _io.BytesIO()
+with _zf.ZipFile(_buf, "w") as _z:
+    _z.writestr("python/helper.py", "VALUE = 1\n")
+_publish = ('{"Description":"d","CompatibleRuntimes":["python3.11"],"LicenseInfo":"MIT",'
+            '"CompatibleArchitectures":["x86_64"],"Content":{"ZipFile":"%s"}}'
+            % _b64.b64encode(_buf.getvalue()).decode())
+put("fuzz_serve_http", "layer", "POST /2018-10-31/layers/dep/versions HTTP/1.1\r\nHost: x\r\n"
+    "Content-Length: %d\r\n\r\n%s" % (len(_publish), _publish) +
+    "GET /2018-10-31/layers HTTP/1.1\r\nHost: x\r\n\r\n"
+    "GET /2018-10-31/layers/dep/versions HTTP/1.1\r\nHost: x\r\n\r\n"
+    "GET /2018-10-31/layers/arn:aws:lambda:us-east-1:000000000000:layer:dep/versions/1 HTTP/1.1\r\n"
+    "Host: x\r\n\r\n")
+_layered = _create.replace('"FunctionName":"g"', '"FunctionName":"h","Layers":['
+                           '"arn:aws:lambda:us-east-1:000000000000:layer:dep:1",'
+                           '"arn:aws:lambda:us-east-1:000000000000:layer:nope:2"]')
+put("fuzz_serve_http", "layered", "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n"
+    "Content-Length: %d\r\n\r\n%s" % (len(_layered), _layered) +
+    "DELETE /2018-10-31/layers/dep/versions/1 HTTP/1.1\r\nHost: x\r\n\r\n")
 put("fuzz_serve_http", "wrong", "GET %s HTTP/1.1\r\nHost: x\r\n\r\nPUT /nope HTTP/1.0\r\n\r\n" % inv)
 
 # the function device: what a client sends on a VM's .fn socket

@@ -5,8 +5,11 @@
 # and a crypto.randomUUID() of its own in each invocation's clone), then deleted; a handler
 # that does not exist (Failed, with the reason);
 # bad uploads refused with Lambda's errors and nothing kept; concurrent creates of one name;
-# delete (404 after); and a restart of serve, which finds its functions again in its state
-# directory. (A serve killed mid-write is tests/unit/test_store.c's.)
+# delete (404 after); layers (published with awscli, given to the function by a
+# configuration update: its handler imports what they put in /opt, the later layer's files
+# over the earlier one's; their versions deleted, it still has them after a restart); and a
+# restart of serve, which finds its functions again in its state directory. (A serve killed
+# mid-write is tests/unit/test_store.c's.)
 . "$(dirname "$0")/lib.sh"
 
 need_linux_guest
@@ -26,15 +29,29 @@ export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS
 for v in 1 2; do
 	mkdir -p "$RUN/v$v"
 	cat > "$RUN/v$v/app.py" << EOF
-import os
+import os, sys
+try:  # (from the function's layers, once it has them: /opt/python, and its site-packages)
+    import helper, sitemod
+    HELPER = [helper.VALUE, sitemod.VALUE]
+except ImportError:
+    HELPER = None
 
 def handler(event, context):
     return {"version": $v, "event": event, "memory": context.memory_limit_in_mb,
             "remaining": context.get_remaining_time_in_millis(), "colour": os.environ.get("COLOUR"),
-            "big": len(os.environ.get("BIG", ""))}
+            "big": len(os.environ.get("BIG", "")), "helper": HELPER,
+            "path": [p for p in sys.path if p.startswith(("/opt", "/var/task"))]}
 EOF
 	(cd "$RUN/v$v" && $PY -m zipfile -c "$RUN/v$v.zip" app.py)
 done
+# Two layers: the second's helper.py replaces the first's in /opt.
+for l in a b; do
+	mkdir -p "$RUN/layer-$l/python/lib/python3.11/site-packages"
+	echo "VALUE = 'helper from layer $l'" > "$RUN/layer-$l/python/helper.py"
+	[ $l = b ] || echo "VALUE = 'site-packages of layer $l'" > "$RUN/layer-$l/python/lib/python3.11/site-packages/sitemod.py"
+	(cd "$RUN/layer-$l" && $PY -m zipfile -c "$RUN/layer-$l.zip" python)
+done
+LAYER=arn:aws:lambda:us-east-1:000000000000:layer
 
 # A Node handler (one Node VM: each boots Node, which an emulated host pays minutes for). What
 # it draws at init is drawn once, in the template; what it draws in an invocation, in that
@@ -107,6 +124,30 @@ lambda create-function --function-name node --runtime nodejs18.x --handler index
 check_or_show "create-function of a Node function (nodejs18.x): Pending" "$RUN/cli.err" \
 	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"]]')" = "['node', 'Pending', 'nodejs18.x', 'index.handler']"
 
+# ---------------------------------------------------------------- layers (awscli)
+lambda publish-layer-version --layer-name helper-a --description "the first" \
+	--compatible-runtimes python3.11 --compatible-architectures x86_64 --license-info MIT \
+	--zip-file "fileb://$RUN/layer-a.zip"
+check_or_show "aws lambda publish-layer-version: version 1, its ARNs, size and hash" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["LayerArn"], d["LayerVersionArn"], d["Version"], d["Content"]["CodeSize"], d["Content"]["CodeSha256"], d["Description"], d["CompatibleRuntimes"], d["LicenseInfo"]]')" = \
+	"['$LAYER:helper-a', '$LAYER:helper-a:1', 1, $(stat -c %s "$RUN/layer-a.zip"), '$(openssl dgst -sha256 -binary "$RUN/layer-a.zip" | base64)', 'the first', ['python3.11'], 'MIT']"
+lambda publish-layer-version --layer-name helper-b --zip-file "fileb://$RUN/layer-b.zip"
+lambda publish-layer-version --layer-name helper-a --zip-file "fileb://$RUN/layer-b.zip"
+check_or_show "publishing again makes version 2 (versions are immutable)" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" 'd["LayerVersionArn"]')" = "$LAYER:helper-a:2"
+lambda get-layer-version --layer-name helper-a --version-number 1
+check_or_show "get-layer-version: version 1 as it was published" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["Version"], d["Description"], d["Content"]["CodeSize"]]')" = "[1, 'the first', $(stat -c %s "$RUN/layer-a.zip")]"
+lambda list-layers
+check_or_show "list-layers: both, with their latest versions" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2), ('helper-b', 1)]"
+lambda list-layer-versions --layer-name helper-a
+check_or_show "list-layer-versions: newest first" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[v["Version"] for v in d["LayerVersions"]]')" = "[2, 1]"
+lambda get-layer-version --layer-name helper-a --version-number 9
+check_or_show "get-layer-version of a version there is not: ResourceNotFoundException" "$RUN/cli.out" \
+	grep -q "ResourceNotFoundException.*Layer version $LAYER:helper-a:9 does not exist" "$RUN/cli.err"
+
 # ---------------------------------------------------------------- boto3
 cat > "$RUN/boto.py" << 'EOF'
 import base64, io, json, sys, threading, time, zipfile
@@ -133,9 +174,12 @@ mk = dict(Runtime="python3.11", Role="r", Handler="app.handler")
 op = sys.argv[3]
 if op == "config":
     # (BIG: an environment of 3.9 KB, Lambda's 4 KB and more than a kernel command line has)
+    layer = "arn:aws:lambda:us-east-1:000000000000:layer:"
     r = c.update_function_configuration(FunctionName="py", MemorySize=512, Timeout=7,
-                                        Environment={"Variables": {"COLOUR": "green", "BIG": "x" * 3900}})
+                                        Environment={"Variables": {"COLOUR": "green", "BIG": "x" * 3900}},
+                                        Layers=[layer + "helper-a:1", layer + "helper-b:1"])
     print("update", r["MemorySize"], r["Timeout"], r["Environment"]["Variables"]["COLOUR"], r["LastUpdateStatus"])
+    print("layers", [(l["Arn"].split(":", 6)[6], l["CodeSize"]) for l in r["Layers"]])
     print("toobig", err(c.update_function_configuration, FunctionName="py",
                         Environment={"Variables": {"BIG": "x" * 4200}}))
 elif op == "bad":
@@ -158,6 +202,10 @@ elif op == "bad":
     except urllib.error.HTTPError as e:
         print("memory", e.code, e.headers["x-amzn-ErrorType"] + ":", json.load(e)["message"])
     print("missing", err(c.get_function, FunctionName="nothere"))
+    layer = "arn:aws:lambda:us-east-1:000000000000:layer:"
+    print("nolayer", err(c.create_function, FunctionName="b8", Code={"ZipFile": good}, Layers=[layer + "helper-a:1", layer + "nope:3"], **mk))
+    print("sixlayers", err(c.create_function, FunctionName="b9", Code={"ZipFile": good}, Layers=[layer + "l%d:1" % i for i in range(6)], **mk))
+    print("evillayer", err(c.publish_layer_version, LayerName="evil", Content={"ZipFile": zipped([("../x.py", "x")])}))
 elif op == "twins":  # two creates of one name at once: one is made
     out = []
     def one():
@@ -177,12 +225,21 @@ boto() { timeout 600 $PY "$RUN/boto.py" "$URL" "$RUN" "$@" > "$RUN/boto.out" 2> 
 boto config
 check_or_show "boto3 update_function_configuration: the new memory, timeout and environment, InProgress" "$RUN/boto.err" \
 	grep -qx 'update 512 7 green InProgress' "$RUN/boto.out"
+check_or_show "and its two layers, with their sizes" "$RUN/boto.out" \
+	grep -qx "layers \[('helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))\]" "$RUN/boto.out"
 check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 3}'
 check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
 	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
 check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
 	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
+check_or_show "its handler imports from its layers in /opt (the second's helper.py over the first's)" "$RUN/out.json" \
+	test "$(q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
+check_or_show "sys.path as Lambda's: /var/task, then the layers' site-packages, then /opt/python" "$RUN/out.json" \
+	test "$(q "$RUN/out.json" 'd["path"]')" = "['/var/task', '/opt/python/lib/python3.11/site-packages', '/opt/python']"
+lambda get-function-configuration --function-name py
+check_or_show "get-function-configuration: Layers, each its Arn and CodeSize" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[(l["Arn"], l["CodeSize"]) for l in d["Layers"]]')" = "[('$LAYER:helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('$LAYER:helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))]"
 
 # (serve says when its template is frozen or failed; then GetFunction once: awscli polled in
 # a loop would take the emulated host's one CPU from the booting VM)
@@ -215,6 +272,9 @@ expect "a zip over 50 MB: RequestEntityTooLargeException" "huge 413 RequestEntit
 expect "an unknown runtime: refused" "runtime 400 InvalidParameterValueException: Value python2.7 at 'runtime'"
 expect "a bad memory size: refused" "memory 400 InvalidParameterValueException: MemorySize must be"
 expect "GetFunction of nothing: ResourceNotFoundException" "missing 404 ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:nothere"
+expect "a layer version there is not: InvalidParameterValueException naming it" "nolayer 400 InvalidParameterValueException: Layer version $LAYER:nope:3 does not exist."
+expect "six layers: InvalidParameterValueException" "sixlayers 400 InvalidParameterValueException: Cannot reference more than 5 layers."
+expect "a layer's zip with ../: refused" "evillayer 400 InvalidParameterValueException: the zip's entry ../x.py would be unpacked outside /opt"
 check "nothing was kept of the refused ones" test "$(ls "$STATE/functions")" = py
 check "nor written outside the state directory" test ! -e "$RUN/evil.py" -a ! -e /etc/evil.py
 
@@ -237,6 +297,17 @@ check_or_show "get-function after: ResourceNotFoundException" "$RUN/cli.err" gre
 invoke nohandler '{}'
 check_or_show "invoke after: ResourceNotFoundException" "$RUN/inv.err" grep -q ResourceNotFoundException "$RUN/inv.err"
 
+# ---------------------------------------------------------------- layer versions deleted
+check_or_show "aws lambda delete-layer-version" "$RUN/cli.err" lambda delete-layer-version --layer-name helper-a --version-number 1
+check_or_show "and the other layer's" "$RUN/cli.err" lambda delete-layer-version --layer-name helper-b --version-number 1
+lambda get-layer-version --layer-name helper-a --version-number 1
+check_or_show "get-layer-version after: ResourceNotFoundException" "$RUN/cli.out" grep -q ResourceNotFoundException "$RUN/cli.err"
+lambda list-layers
+check_or_show "list-layers: helper-b (no version left) is gone, helper-a's version 2 stays" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2)]"
+invoke py '{"n": 5}'
+check_or_show "py still runs with them" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["helper"][0]')" = "helper from layer b"
+
 # ---------------------------------------------------------------- a restart
 kill $serve_pid
 wait $serve_pid
@@ -248,6 +319,8 @@ check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSucc
 invoke py '{"n": 4}'
 check_or_show "with its new code and configuration" "$RUN/inv.err" \
 	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
+check_or_show "and its layers, its own copies (their versions were deleted before the restart)" "$RUN/out.json" \
+	test "$(q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
 # A zip that would take the functions' code past --code-storage: refused, nothing kept.
 mkdir -p "$RUN/big" && head -c 1000000 /dev/urandom > "$RUN/big/blob" && cp "$RUN/v1/app.py" "$RUN/big/"
 (cd "$RUN/big" && $PY -m zipfile -c "$RUN/big.zip" app.py blob)

@@ -196,6 +196,18 @@ static void test_refusals(void **state)
 		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
 		 "\"code\":\"c.zip\"}]}",
 		 "function a: runtime python3.11 needs a \"handler\" (module.function)"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"disks\":[\"d\"],"
+		 "\"layers\":[\"l.zip\"]}]}",
+		 "function a: \"layers\" go with \"runtime\" and \"code\""},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+		 "\"code\":\"c.zip\",\"handler\":\"app.h\",\"layers\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\"]}]}",
+		 "function a: \"layers\" must be a list of at most 5 zips"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+		 "\"code\":\"c.zip\",\"handler\":\"app.h\",\"layers\":\"l.zip\"}]}",
+		 "\"layers\" must be a list"},
+		{"{\"functions\":[{\"name\":\"a\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+		 "\"code\":\"c.zip\",\"handler\":\"app.h\",\"layers\":[\"l.zip\",\"\"]}]}",
+		 "function a: layer 2 must be a zip's path"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct serve_config c;
@@ -205,6 +217,28 @@ static void test_refusals(void **state)
 			fail_msg("config %zu: '%s' does not say '%s'", i, err, bad[i].why);
 		assert_int_equal(c.nfns, 0); /* freed */
 	}
+}
+
+/* A managed runtime's function with layers: their paths, in order, from the file's
+ * directory. */
+static void test_layers(void **state)
+{
+	(void)state;
+	struct serve_config c;
+	char err[512] = "";
+	assert_int_equal(parse("{\"functions\":[{\"name\":\"py\",\"kernel\":\"k\",\"initrd\":\"i\","
+			       "\"runtime\":\"python3.11\",\"code\":\"app.zip\",\"handler\":\"app.h\","
+			       "\"layers\":[\"deps.zip\",\"/abs/more.zip\"]},"
+			       "{\"name\":\"none\",\"kernel\":\"k\",\"initrd\":\"i\",\"runtime\":\"python3.11\","
+			       "\"code\":\"app.zip\",\"handler\":\"app.h\",\"layers\":[]}]}",
+			       &c, err),
+			 0);
+	const struct fn_config *f = serve_config_find(&c, "py");
+	assert_int_equal(f->nlayers, 2);
+	assert_string_equal(f->layers[0], "/srv/fn/deps.zip");
+	assert_string_equal(f->layers[1], "/abs/more.zip");
+	assert_int_equal(serve_config_find(&c, "none")->nlayers, 0);
+	serve_config_free(&c);
 }
 
 /* Names that only look like a boot VM's of another function are fine. */
@@ -279,6 +313,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_function),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_layers),
 		cmocka_unit_test(test_bare_function),
 		cmocka_unit_test(test_large_environment_refused),
 		cmocka_unit_test(test_names_near_boot_names),

@@ -12,7 +12,8 @@
 #   hf.env=BASE64     the function's environment: KEY=VALUE lines, base64-encoded (the
 #                     variables Lambda reserves, set below, override it); with hf.runtime,
 #   hf.env=@AT+LEN    the same lines, LEN bytes at byte AT (sector-aligned) of vdb, after
-#                     the zip (up to Lambda's 4 KB: more than the command line has room for)
+#                     the zip and its layers (up to Lambda's 4 KB: more than the command
+#                     line has room for)
 #   hf.lambda=warm    no fork (read by hf-lambda)
 #   hf.runtime=R      a managed runtime (python3.11, nodejs18.x): vda is its root file
 #                     system (ext2, read-only, shared by every function of the runtime),
@@ -20,6 +21,10 @@
 #                     /var/task (a tmpfs) there; the runtime's client,
 #                     /var/runtime/bootstrap, runs chrooted in it. Without it, vda is the
 #                     code (ext2) with a bootstrap.
+#   hf.layers=@AT+LEN,...  with hf.runtime: the function's layers, zips of LEN bytes at byte
+#                     AT (sector-aligned) of vdb, between the zip and the environment,
+#                     unpacked in order into /opt (a tmpfs; a later layer's files replace
+#                     an earlier one's)
 # A setup failure prints "HF-LAMBDA-INIT-ERROR HyperFork.Setup {...}" and ends the VM
 # (hf-done 1), as an init error of the function does.
 setup_error() {
@@ -30,11 +35,12 @@ setup_error() {
 # The kernel keeps 2047 bytes of its command line (x86's COMMAND_LINE_SIZE): a longer one,
 # cut, would lose or garble what comes last.
 [ ${#cmdline} -lt 2047 ] || setup_error "the kernel command line is over 2047 bytes: cut by the kernel"
-fn=function handler= mem= env64= runtime= code=
+fn=function handler= mem= env64= runtime= code= layers=
 for arg in $cmdline; do
 	case $arg in
 	hf.runtime=*) runtime=${arg#hf.runtime=} ;;
 	hf.code=*) code=${arg#hf.code=} ;;
+	hf.layers=*) layers=${arg#hf.layers=} ;;
 	hf.fn=*) fn=${arg#hf.fn=} ;;
 	hf.handler=*) handler=${arg#hf.handler=} ;;
 	hf.mem=*) mem=${arg#hf.mem=} ;;
@@ -60,6 +66,26 @@ if [ -n "$runtime" ]; then
 	unzip -qo /tmp/code.zip -d /rt/var/task >/tmp/unzip.out 2>&1 ||
 		setup_error "the function's code is not a zip unzip can read: $(head -c 200 /tmp/unzip.out)"
 	rm -f /tmp/code.zip /tmp/unzip.out
+	# Its layers, in order, into /opt.
+	mount -t tmpfs -o mode=0755 opt /rt/opt || setup_error "cannot mount /opt in the runtime"
+	case $layers in *[!0-9@+,]*) setup_error "hf.layers: not @AT+LEN,... (numbers)" ;; esac
+	n=0
+	for layer in $(echo "$layers" | tr , ' '); do
+		n=$((n + 1))
+		case $layer in @*+*) ;; *) setup_error "hf.layers: layer $n is not @AT+LEN" ;; esac
+		at=${layer#@} len=${at#*+} at=${at%+*}
+		case $at in '' | *[!0-9]*) setup_error "hf.layers: layer $n: not numbers" ;; esac
+		case $len in '' | *[!0-9]*) setup_error "hf.layers: layer $n: not numbers" ;; esac
+		[ ${#at} -le 12 ] && [ ${#len} -le 9 ] && [ "$len" -le 52428800 ] ||
+			setup_error "hf.layers: layer $n: out of range"
+		[ $((at % 512)) = 0 ] || setup_error "hf.layers: layer $n is not sector-aligned"
+		dd if=/dev/vdb of=/tmp/layer.zip bs=65536 iflag=skip_bytes,count_bytes skip="$at" \
+			count="$len" 2>/dev/null || setup_error "cannot read layer $n from vdb"
+		[ "$(stat -c %s /tmp/layer.zip)" = "$len" ] || setup_error "layer $n: vdb is shorter than hf.layers says"
+		unzip -qo /tmp/layer.zip -d /rt/opt >/tmp/unzip.out 2>&1 ||
+			setup_error "layer $n is not a zip unzip can read: $(head -c 200 /tmp/unzip.out)"
+		rm -f /tmp/layer.zip /tmp/unzip.out
+	done
 	bootstrap="chroot /rt /var/runtime/bootstrap"
 elif [ -e /sys/block/vda ]; then
 	blockdev vda || setup_error "cannot make /dev/vda"
@@ -116,7 +142,7 @@ export AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 LAMBDA_TASK_ROOT=/var/task \
 	TZ=:UTC PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin \
 	LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
 if [ -n "$handler" ]; then export _HANDLER="$handler"; else unset _HANDLER; fi
-unset fn handler mem env64 ram r k v arg runtime code at len
+unset fn handler mem env64 ram r k v arg runtime code at len layers layer n
 
 cd /var/task || setup_error "no /var/task"
 # shellcheck disable=SC2086 # (a command and its arguments)
