@@ -19,11 +19,11 @@ scale=${HF_TIME_SCALE:-1}
 where="this machine"
 [ "${HYPERFORK_EMULATED:-0}" = 1 ] && where="an emulated KVM host (times are emulated; waits scaled x$scale)"
 echo "integration: backend $backend, on $where"
-# Each suite's limit: HF_TEST_TIMEOUT seconds (600 here, 900 in the emulated host, where the
-# longest suite, test_serve, takes ~400 s), and never past make check's deadline
+# Each suite's limit: HF_TEST_TIMEOUT seconds (600 here, 1200 in the emulated host, where the
+# longest suites, test_lambda_api and test_runtime, take ~600-850 s), and never past make check's deadline
 # (HF_CHECK_DEADLINE, seconds since the epoch): what would start after it is not run, and
 # that fails the run with the budget named, rather than CI's own timeout cutting it short.
-limit=${HF_TEST_TIMEOUT:-$([ "$scale" = 1 ] && echo 600 || echo 900)}
+limit=${HF_TEST_TIMEOUT:-$([ "$scale" = 1 ] && echo 600 || echo 1200)}
 deadline=${HF_CHECK_DEADLINE:-0}
 # A suite that ran out of time: what it was doing, the last lines of the newest consoles in
 # its run directory (lib.sh names it in the log), and no VMM of it left running.
