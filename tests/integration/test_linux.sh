@@ -62,7 +62,10 @@ sleep 2
 "$HF" fork clkt > "$RUN/clkt.f" 2>&1
 check "its clone reports its clocks" wait_for 60 grep -q "^HF-FORK-RETURNED 1" "$RUN/clkt.1.console"
 skew=$(clock_skew_ms "$RUN/clkt.out" "$RUN/clkt.1.console")
-check "kvm-clock stays in step with the TSC in a template clone activated 2 s later ($skew ms)" within_ms "$skew" 40
+# (A clone that missed the 2 s between freezing and activation lags by those 2 s: the bound
+# is 500 ms, since with two emulated hosts sharing the machine's two cores kvm-clock was
+# seen to wander 115 ms against the TSC here.)
+check "kvm-clock stays in step with the TSC in a template clone activated 2 s later ($skew ms)" within_ms "$skew" 500
 "$HF" stop clkt > /dev/null 2>&1
 
 # Randomness across clones: a clone starts with its parent's kernel RNG. Without a reseed
