@@ -949,6 +949,41 @@ static void list_layer(const char *name, void *arg)
 	json_decref(versions);
 }
 
+/* A layer version's number as a path or an ARN ends with it: 1 to 999999999. Returns 0 if
+ * s is not one. */
+static unsigned version_of(const char *s)
+{
+	size_t digits = strspn(s, "0123456789");
+	if (!digits || digits > 9 || s[digits] || s[0] == '0')
+		return 0;
+	return (unsigned)strtoul(s, NULL, 10);
+}
+
+void manage_layer_by_arn(struct manage *m, const char *find, const char *arn,
+			 struct manage_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (!find || strcmp(find, "LayerVersion")) {
+		invalid(r, "find must be LayerVersion (GetLayerVersionByArn), not %.32s",
+			find ? find : "(none)");
+		return;
+	}
+	char layer[STORE_LAYER_NAME_MAX + 1];
+	unsigned version;
+	if (!arn || !layer_arn(arn, layer, sizeof(layer), &version)) {
+		invalid(r, "Arn must be a layer version's ARN, " LAYER_ARN_PREFIX "NAME:N, not %.200s",
+			arn ? arn : "(none)");
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	json_t *o = layer_describe(m, layer, version, true);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		layer_not_found(r, layer, version);
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* /2018-10-31/layers[/NAME/versions[/N]]: rest is what follows the prefix. */
 static void layer_request(struct manage *m, const char *method, const char *rest, json_t *q,
 			  struct manage_reply *r)
@@ -987,12 +1022,11 @@ static void layer_request(struct manage *m, const char *method, const char *rest
 		return;
 	}
 	snprintf(number, sizeof(number), "%.15s", tail + strlen("/versions/"));
-	size_t digits = strspn(number, "0123456789");
-	if (!digits || digits > 9 || number[digits] || number[0] == '0') {
+	unsigned version = version_of(number);
+	if (!version) {
 		invalid(r, "%.15s is not a layer version's number", number);
 		return;
 	}
-	unsigned version = (unsigned)strtoul(number, NULL, 10);
 	pthread_mutex_lock(&m->lock);
 	if (!strcmp(method, "DELETE")) { /* as Lambda: a version that is not there is no error */
 		if (store_layer_delete(&m->store, layer, version) == 0)

@@ -138,6 +138,9 @@ check_or_show "publishing again makes version 2 (versions are immutable)" "$RUN/
 lambda get-layer-version --layer-name helper-a --version-number 1
 check_or_show "get-layer-version: version 1 as it was published" "$RUN/cli.err" \
 	test "$(q "$RUN/cli.out" '[d["Version"], d["Description"], d["Content"]["CodeSize"]]')" = "[1, 'the first', $(stat -c %s "$RUN/layer-a.zip")]"
+lambda get-layer-version-by-arn --arn "$LAYER:helper-a:1"
+check_or_show "get-layer-version-by-arn: the same" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["LayerVersionArn"], d["Description"]]')" = "['$LAYER:helper-a:1', 'the first']"
 lambda list-layers
 check_or_show "list-layers: both, with their latest versions" "$RUN/cli.err" \
 	test "$(q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2), ('helper-b', 1)]"
