@@ -28,7 +28,8 @@ fi
 # listed counts as 60. "sanitize" is the sanitized unit tests and SAN_TESTS. HF_CHECK_ITEMS
 # names a subset (e.g. "test_cli sanitize") instead of all.
 declare -A took=(
-	[test_lambda_api]=860 [test_runtime]=565 [test_serve]=530 [sanitize]=500 [test_reuse]=234
+	[test_lambda_api]=850 [test_serve]=530 [sanitize]=500 [test_runtime]=490
+	[test_lambda_node]=300 [test_reuse]=234
 	[test_vsock]=222 [test_function]=211 [test_bare]=91 [test_jail]=87 [test_fork]=85
 	[test_bench_guests]=77 [test_admission]=69 [test_lambda]=58 [test_linux]=50 [test_stock]=38
 	[test_reset]=33 [test_net]=27 [test_cli]=20 [test_seccomp]=19 [test_control]=17

@@ -1,8 +1,7 @@
 # The Lambda management API on serve, called by Debian's awscli and boto3 as a Lambda user
 # would: create a Python function from a zip, wait for it to be Active, invoke it; update its
 # code and its configuration (the next invocation runs the new code, with the new memory,
-# timeout and environment); list; a Node function from a zip (its environment, its context,
-# and a crypto.randomUUID() of its own in each invocation's clone), then deleted; a handler
+# timeout and environment); list; (a Node function: test_lambda_node.sh); a handler
 # that does not exist (Failed, with the reason);
 # bad uploads refused with Lambda's errors and nothing kept; concurrent creates of one name;
 # delete (404 after); layers (published with awscli, given to the function by a
@@ -19,7 +18,7 @@ for t in $AWS $PY; do
 	[ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }
 done
 $PY -c 'import boto3' 2> /dev/null || { fail "no python3-boto3: run scripts/install-deps.sh"; finish; }
-for r in python3.11 nodejs18.x; do
+for r in python3.11; do
 	[ -f "$IMAGES/$r.img" ] || { fail "no runtime image $IMAGES/$r.img: make runtimes"; finish; }
 done
 export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
@@ -52,20 +51,6 @@ for l in a b; do
 	(cd "$RUN/layer-$l" && $PY -m zipfile -c "$RUN/layer-$l.zip" python)
 done
 LAYER=arn:aws:lambda:us-east-1:000000000000:layer
-
-# A Node handler (one Node VM: each boots Node, which an emulated host pays minutes for). What
-# it draws at init is drawn once, in the template; what it draws in an invocation, in that
-# invocation's clone.
-mkdir -p "$RUN/node"
-cat > "$RUN/node/index.js" << 'EOF'
-const crypto = require('crypto');
-const INIT = crypto.randomUUID();
-exports.handler = async (event, context) => ({
-  uuid: crypto.randomUUID(), init: INIT, event, colour: process.env.COLOUR,
-  name: context.functionName, memory: context.memoryLimitInMB, node: process.version,
-});
-EOF
-(cd "$RUN/node" && $PY -m zipfile -c "$RUN/node.zip" index.js)
 
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
@@ -116,13 +101,6 @@ check "list-functions: py, Active" test "$(q "$RUN/cli.out" '[(f["FunctionName"]
 lambda create-function --function-name py --runtime python3.11 --handler app.handler --role r \
 	--zip-file "fileb://$RUN/v1.zip"
 check_or_show "creating it again: ResourceConflictException" "$RUN/cli.err" grep -q 'ResourceConflictException.*Function already exist: py' "$RUN/cli.err"
-
-# ---------------------------------------------------------------- Node (its template boots meanwhile)
-lambda create-function --function-name node --runtime nodejs18.x --handler index.handler \
-	--role arn:aws:iam::000000000000:role/lambda --zip-file "fileb://$RUN/node.zip" \
-	--environment 'Variables={COLOUR=red}'
-check_or_show "create-function of a Node function (nodejs18.x): Pending" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"]]')" = "['node', 'Pending', 'nodejs18.x', 'index.handler']"
 
 # ---------------------------------------------------------------- layers (awscli)
 lambda publish-layer-version --layer-name helper-a --description "the first" \
@@ -243,26 +221,6 @@ check_or_show "sys.path as Lambda's: /var/task, then the layers' site-packages, 
 lambda get-function-configuration --function-name py
 check_or_show "get-function-configuration: Layers, each its Arn and CodeSize" "$RUN/cli.err" \
 	test "$(q "$RUN/cli.out" '[(l["Arn"], l["CodeSize"]) for l in d["Layers"]]')" = "[('$LAYER:helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('$LAYER:helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))]"
-
-# (serve says when its template is frozen or failed; then GetFunction once: awscli polled in
-# a loop would take the emulated host's one CPU from the booting VM)
-wait_for 600 grep -qE '^serve: function node (ready|failed)' "$RUN/serve.out"
-lambda get-function --function-name node
-check_or_show "the Node function becomes Active (LastUpdateStatus Successful)" "$RUN/serve.out" \
-	test "$(q "$RUN/cli.out" '[d["Configuration"][k] for k in ("State", "LastUpdateStatus", "Runtime")]')" = "['Active', 'Successful', 'nodejs18.x']"
-invoke node '{"n": 1}'
-check_or_show "aws lambda invoke of the Node function: its result, environment and context" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["event"], d["colour"], d["name"], d["memory"], d["node"][:4]]')" = "[{'n': 1}, 'red', 'node', '128', 'v18.']"
-cp "$RUN/out.json" "$RUN/node1.json"
-invoke node '{"n": 2}'
-check_or_show "a second invocation answers" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["event"]')" = "{'n': 2}"
-uuids="$(q "$RUN/node1.json" 'd["uuid"]') and $(q "$RUN/out.json" 'd["uuid"]')"
-check "two invocations draw different crypto.randomUUID() ($uuids)" \
-	test "$(q "$RUN/out.json" 'd["uuid"]')" != "$(q "$RUN/node1.json" 'd["uuid"]')" -a -n "$(q "$RUN/out.json" 'd["uuid"]')"
-check "both come from one template: the UUID drawn at init is the same" \
-	test "$(q "$RUN/out.json" 'd["init"]')" = "$(q "$RUN/node1.json" 'd["init"]')" -a -n "$(q "$RUN/out.json" 'd["init"]')"
-check_or_show "delete-function of the Node function" "$RUN/cli.err" lambda delete-function --function-name node
-check "the Node function's state and its VMs go" wait_for 120 bash -c "[ ! -e '$STATE/functions/node' ] && grep -q 'function node deleted' '$RUN/serve.out'"
 
 boto bad
 expect() { check_or_show "$1" "$RUN/boto.out" grep -qF "$2" "$RUN/boto.out"; }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A Node.js function through the Lambda management API, as a user makes one: a zip of
+# index.js created with awscli (runtime nodejs18.x, an environment), Active once its template
+# is frozen, invoked twice (its result, environment and context; a crypto.randomUUID() of its
+# own in each invocation's clone, the one drawn at init the same), then deleted, its state
+# and VMs gone. (Apart from test_lambda_api so that the two run side by side: each Node boot
+# costs minutes in an emulated host.)
+. "$(dirname "$0")/lib.sh"
+
+need_linux_guest
+AWS=/usr/bin/aws PY=/usr/bin/python3
+IMAGES=$TOP/build/runtimes
+for t in $AWS $PY; do
+	[ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }
+done
+[ -f "$IMAGES/nodejs18.x.img" ] || { fail "no runtime image $IMAGES/nodejs18.x.img: make runtimes"; finish; }
+export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+# A Node handler (one Node VM: each boots Node, which an emulated host pays minutes for). What
+# it draws at init is drawn once, in the template; what it draws in an invocation, in that
+# invocation's clone.
+mkdir -p "$RUN/node"
+cat > "$RUN/node/index.js" << 'EOF'
+const crypto = require('crypto');
+const INIT = crypto.randomUUID();
+exports.handler = async (event, context) => ({
+  uuid: crypto.randomUUID(), init: INIT, event, colour: process.env.COLOUR,
+  name: context.functionName, memory: context.memoryLimitInMB, node: process.version,
+});
+EOF
+(cd "$RUN/node" && $PY -m zipfile -c "$RUN/node.zip" index.js)
+
+STATE=$RUN/state
+PORT=$((20000 + $$ % 20000))
+URL=http://127.0.0.1:$PORT
+start_serve() {
+	"$HF" serve --listen 127.0.0.1:$PORT --state-dir "$STATE" --run-dir "$RUN" --runtimes "$IMAGES" \
+		--linux "$LINUX_DIR" "$@" > "$RUN/serve.out" 2> "$RUN/serve.err" &
+	serve_pid=$!
+	wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serve.out"
+}
+trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
+check_or_show "serve listens with no functions but its state directory's" "$RUN/serve.err" start_serve
+lambda() { timeout 300 $AWS lambda --endpoint-url "$URL" "$@" > "$RUN/cli.out" 2> "$RUN/cli.err"; }
+q() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$1" "$2" 2> /dev/null; }
+invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD (lib.sh): $RUN/out.json, $st
+
+lambda create-function --function-name node --runtime nodejs18.x --handler index.handler \
+	--role arn:aws:iam::000000000000:role/lambda --zip-file "fileb://$RUN/node.zip" \
+	--environment 'Variables={COLOUR=red}'
+check_or_show "create-function of a Node function (nodejs18.x): Pending" "$RUN/cli.err" \
+	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"]]')" = "['node', 'Pending', 'nodejs18.x', 'index.handler']"
+
+# (serve says when its template is frozen or failed; then GetFunction once: awscli polled in
+# a loop would take the emulated host's one CPU from the booting VM)
+wait_for 600 grep -qE '^serve: function node (ready|failed)' "$RUN/serve.out"
+lambda get-function --function-name node
+check_or_show "the Node function becomes Active (LastUpdateStatus Successful)" "$RUN/serve.out" \
+	test "$(q "$RUN/cli.out" '[d["Configuration"][k] for k in ("State", "LastUpdateStatus", "Runtime")]')" = "['Active', 'Successful', 'nodejs18.x']"
+invoke node '{"n": 1}'
+check_or_show "aws lambda invoke of the Node function: its result, environment and context" "$RUN/inv.err" \
+	test "$(q "$RUN/out.json" '[d["event"], d["colour"], d["name"], d["memory"], d["node"][:4]]')" = "[{'n': 1}, 'red', 'node', '128', 'v18.']"
+cp "$RUN/out.json" "$RUN/node1.json"
+invoke node '{"n": 2}'
+check_or_show "a second invocation answers" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["event"]')" = "{'n': 2}"
+uuids="$(q "$RUN/node1.json" 'd["uuid"]') and $(q "$RUN/out.json" 'd["uuid"]')"
+check "two invocations draw different crypto.randomUUID() ($uuids)" \
+	test "$(q "$RUN/out.json" 'd["uuid"]')" != "$(q "$RUN/node1.json" 'd["uuid"]')" -a -n "$(q "$RUN/out.json" 'd["uuid"]')"
+check "both come from one template: the UUID drawn at init is the same" \
+	test "$(q "$RUN/out.json" 'd["init"]')" = "$(q "$RUN/node1.json" 'd["init"]')" -a -n "$(q "$RUN/out.json" 'd["init"]')"
+check_or_show "delete-function of the Node function" "$RUN/cli.err" lambda delete-function --function-name node
+check "the Node function's state and its VMs go" wait_for 120 bash -c "[ ! -e '$STATE/functions/node' ] && grep -q 'function node deleted' '$RUN/serve.out'"
+kill $serve_pid
+wait $serve_pid
+check "serve ends cleanly" test $? = 0
+finish
