@@ -1,0 +1,137 @@
+# The containerd shim (issue 22): Debian's containerd, its root and state on a tmpfs,
+# runs tasks through containerd-shim-hyperfork-v1 (runtime io.containerd.hyperfork.v1) with
+# `ctr`: a task as a clone of a template (its output, its exit code in `ctr run`'s status
+# and in the /tasks/exit event, events in containerd's order, a counter no clone sees
+# another's write of), a running task paused, resumed and killed, and after `ctr task
+# kill` and delete no VMM, clone socket or shim socket left; an unknown template fails
+# Create with a clear error and leaves no shim.
+. "$(dirname "$0")/lib.sh"
+
+SHIM="$TOP/build/containerd-shim-hyperfork-v1"
+command -v containerd > /dev/null && command -v ctr > /dev/null ||
+	not_run "Debian's containerd is not installed (scripts/install-deps.sh installs it)"
+[ "$(id -u)" = 0 ] || not_run "containerd needs root"
+[ -x "$SHIM" ] || { fail "no $SHIM: run make"; finish; }
+
+CT=$(mktemp -d /tmp/hf-ctrd.XXXXXX)
+mount -t tmpfs -o size=64m tmpfs "$CT" || { fail "cannot mount a tmpfs on $CT"; finish; }
+mkdir -p "$CT/root" "$CT/state" "$CT/s" "$CT/bin" "$CT/rootfs"
+ln -s "$SHIM" "$CT/bin/containerd-shim-hyperfork-v1"
+cat > "$CT/config.toml" <<TOML
+version = 2
+root = "$CT/root"
+state = "$CT/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$CT/containerd.sock"
+[ttrpc]
+  address = "$CT/containerd.sock.ttrpc"
+[debug]
+  level = "debug"
+# The runtime for CRI (RuntimeClass handler "hyperfork"); ctr names it with --runtime.
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hyperfork]
+  runtime_type = "io.containerd.hyperfork.v1"
+TOML
+export HYPERFORK_SHIM_SOCKET_DIR="$CT/s"
+PATH="$CT/bin:$PATH" containerd --config "$CT/config.toml" > "$CT/containerd.log" 2>&1 &
+ctrd=$!
+ctr() { command ctr --address "$CT/containerd.sock" "$@"; }
+shim_cleanup() {
+	kill "$ctrd" 2> /dev/null
+	wait "$ctrd" 2> /dev/null
+	for p in $(pgrep -f "^$CT/bin/containerd-shim-hyperfork-v1|containerd-shim-hyperfork-v1 -namespace" ); do
+		grep -qzF "HYPERFORK_SHIM_SOCKET_DIR=$CT/s" /proc/$p/environ 2> /dev/null && kill -9 "$p"
+	done
+	umount -l "$CT" 2> /dev/null
+	rmdir "$CT" 2> /dev/null
+	cleanup
+}
+trap shim_cleanup EXIT
+check_or_show "containerd answers" "$CT/containerd.log" wait_for 30 ctr version
+RT=(--runtime io.containerd.hyperfork.v1)
+our_shims() {
+	local p
+	for p in $(pgrep -f "containerd-shim-hyperfork-v1"); do
+		grep -qzF "HYPERFORK_SHIM_SOCKET_DIR=$CT/s" /proc/$p/environ 2> /dev/null && echo "$p"
+	done
+}
+no_shim_left() { [ -z "$(our_shims)" ] && [ -z "$(ls "$CT/s")" ]; }
+
+# ---- what runs without KVM too: the commands, the ttrpc server, errors ----
+expect_status 1 "an unknown template fails the task" -- \
+	ctr run --rm "${RT[@]}" --annotation io.hyperfork.template=nope --rootfs "$CT/rootfs" t0 true
+expect_in "$RUN/err" "template nope: no such template" "the error names the template"
+sed "s/^/  /" "$RUN/err"
+check "no shim is left" wait_for 10 no_shim_left
+expect_status 1 "a task naming no VM fails" -- ctr run --rm "${RT[@]}" --rootfs "$CT/rootfs" t00 true
+expect_in "$RUN/err" "no VM named: annotate it with io.hyperfork.template" "the error says what to add"
+check "no shim is left" wait_for 10 no_shim_left
+
+if [ "${SHIM_NATIVE_ONLY:-}" = 1 ]; then
+	# Natively (no /dev/kvm): a booted VM's task ends with the VMM's error status, 240.
+	expect_status 240 "a booted task without KVM ends with the VMM's error status" -- \
+		ctr run --rm "${RT[@]}" --annotation io.hyperfork.image="$GUESTS/hello.elf" \
+		--rootfs "$CT/rootfs" t01 true
+	expect_in "$RUN/err" "cannot open /dev/kvm" "its stderr says why"
+	check "no shim is left" wait_for 10 no_shim_left
+	finish
+fi
+
+# ---- tasks as clones of templates ----
+"$HF" run --name tpl --mem 64M --template --pool 2 --exit-files --console "$RUN/tpl.out" \
+	--bare "$TGUESTS/task.elf" --cmdline "7" > "$RUN/tpl.log" 2>&1 &
+"$HF" run --name tsl --mem 64M --template --pool 1 --exit-files --console "$RUN/tsl.out" \
+	--bare "$TGUESTS/task.elf" --cmdline "0 0" > "$RUN/tsl.log" 2>&1 &
+is_template() { [ "$(status_field "$1" state 2> /dev/null)" = template ]; }
+check_or_show "template tpl is frozen" "$RUN/tpl.log" wait_for 20 is_template tpl
+check_or_show "template tsl is frozen" "$RUN/tsl.log" wait_for 20 is_template tsl
+
+ctr events > "$CT/events" 2>&1 &
+evpid=$!
+sleep "$(scaled 0.5)"
+expect_status 7 "ctr run of a clone of tpl ends with the guest's exit code" -- \
+	ctr run --rm "${RT[@]}" --annotation io.hyperfork.template=tpl --rootfs "$CT/rootfs" t1 true
+cp "$RUN/out" "$CT/t1.out"
+expect_in "$CT/t1.out" "^task: clone [0-9]+ counter 1" "its output is the clone's console"
+expect_not_in "$CT/t1.out" "template ready" "no boot on its console (the template's output is not in it)"
+expect_status 7 "a second task" -- \
+	ctr run --rm "${RT[@]}" --annotation io.hyperfork.template=tpl --rootfs "$CT/rootfs" t2 true
+expect_in "$RUN/out" "^task: clone [0-9]+ counter 1" "the first task's counter write is absent in the next"
+check "another clone ran it" test "$(grep -o 'clone [0-9]*' "$RUN/out" | head -1)" != "$(grep -o 'clone [0-9]*' "$CT/t1.out" | head -1)"
+grep -o 'task: clone [0-9]* in [0-9.]* ms' "$CT/containerd.log" | head -2 | sed 's/^/  start: /'
+sleep "$(scaled 1)"
+kill "$evpid" 2> /dev/null
+grep -E 'containerd.events.Task|/tasks/' "$CT/events" | grep '"t1"\|t1' | awk '{ print $3 }' > "$CT/t1.topics"
+check_or_show "t1's events in containerd's order: create, start, exit, delete" "$CT/events" \
+	test "$(grep -E '^/tasks/(create|start|exit|delete)$' "$CT/t1.topics" | tr '\n' ' ')" = "/tasks/create /tasks/start /tasks/exit /tasks/delete "
+expect_in "$CT/events" '/tasks/exit.*exit_status:7' "the exit event carries status 7"
+check "no shim is left after --rm" wait_for 10 no_shim_left
+
+# A running task: paused and resumed (hyperfork status shows it), killed, deleted.
+ctr run -d "${RT[@]}" --annotation io.hyperfork.template=tsl --rootfs "$CT/rootfs" t3 true > "$RUN/out" 2>&1
+check_or_show "a task started detached" "$RUN/out" test $? = 0
+task_status() { ctr task ls | awk -v t="$1" '$1 == t { print $3 }'; }
+check "it runs" wait_for 10 bash -c "[ \"\$(command ctr --address '$CT/containerd.sock' task ls | awk '\$1 == \"t3\" { print \$3 }')\" = RUNNING ]"
+vpid=$(ctr task ls | awk '$1 == "t3" { print $2 }')
+vname=$(for s in "$RUN"/tsl.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$vpid" ] && echo "$n"; done)
+check "its pid ($vpid) is the clone's VMM ($vname)" test -n "$vname"
+expect_status 0 "ctr task pause" -- ctr task pause t3
+check "hyperfork status shows it paused" test "$(status_field "$vname" state)" = paused
+expect_status 0 "ctr task resume" -- ctr task resume t3
+check "hyperfork status shows it running" test "$(status_field "$vname" state)" = running
+expect_status 0 "ctr task kill -s KILL" -- ctr task kill -s KILL t3
+check "the task stops" wait_for 10 bash -c "[ \"\$(command ctr --address '$CT/containerd.sock' task ls | awk '\$1 == \"t3\" { print \$3 }')\" = STOPPED ]"
+check "its VMM is gone" wait_for 10 pid_gone "$vpid"
+check "the template lives on" is_template tsl
+expect_status 0 "ctr task delete" -- ctr task delete t3
+expect_status 0 "ctr container delete" -- ctr container delete t3
+check "no clone socket is left" test ! -e "$RUN/$vname.sock"
+check "no console or exit file is left" test ! -e "$RUN/$vname.console" -a ! -e "$RUN/$vname.exit"
+check "no shim or shim socket is left" wait_for 10 no_shim_left
+
+"$HF" stop tpl > /dev/null 2>&1
+"$HF" stop tsl > /dev/null 2>&1
+finish
