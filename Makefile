@@ -113,7 +113,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(LIB) $(HF_LDLIBS) -lcmocka
 
-$(BUILD)/tests/unit/test_ttrpc: tests/unit/test_ttrpc.c $(SHIM_LIB) $(LIB)
+$(BUILD)/tests/unit/test_ttrpc $(BUILD)/tests/unit/test_shim: $(BUILD)/tests/unit/%: tests/unit/%.c $(SHIM_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(SHIM_LIB) $(LIB) $(HF_LDLIBS) $(SHIM_LDLIBS) -lcmocka
 

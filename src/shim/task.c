@@ -226,9 +226,13 @@ static void on_exit_ready(struct watch *w, uint32_t events)
 	task_exited(w->arg);
 }
 
+/* Watch the VMM's end. A clone that ended (and was reaped by its template) before this
+ * leaves no pidfd: Start then reports its end at once. */
 static int watch_exit(struct shim_task *t, char *why, size_t whylen)
 {
 	t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (t->pidfd < 0 && errno == ESRCH && t->clone)
+		return 0;
 	if (t->pidfd < 0)
 		return errf(why, whylen, "pidfd_open %d: %s", (int)t->pid, strerror(errno));
 	t->exit_w = (struct watch){.fd = t->pidfd, .fn = on_exit_ready, .arg = t};
@@ -308,7 +312,8 @@ void task_exited(struct shim_task *t)
 						     : 128u + (uint32_t)WTERMSIG(status);
 	}
 	clock_gettime(CLOCK_REALTIME, &t->exited_at);
-	loop_del(&t->shim->loop, &t->exit_w);
+	if (t->pidfd >= 0)
+		loop_del(&t->shim->loop, &t->exit_w);
 	close_fd(&t->pidfd);
 	task_follow_console(t); /* what it wrote last */
 	close_fd(&t->console_fd);
@@ -485,6 +490,8 @@ static void h_start(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 	ev.container_id = t->id;
 	ev.pid = out.pid;
 	shim_publish(s, "/tasks/start", "TaskStart", &ev.base);
+	if (t->pidfd < 0)
+		task_exited(t); /* it ended already (watch_exit) */
 }
 
 static Containerd__V1__Types__Status task_status(const struct shim_task *t)
