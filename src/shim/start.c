@@ -174,6 +174,18 @@ int shim_delete(const struct shim_opts *o, uint8_t **buf, size_t *len, char *err
 		}
 	}
 	unlink(path);
+	/* The dead shim's socket, unless a shim (the pod's) still listens on it. */
+	struct shim_spec spec;
+	char sock[SUN_PATH_SIZE + 64], why[256];
+	if (o->id && o->ns && shim_spec_load(bundle, &spec, why, sizeof(why)) == 0 &&
+	    shim_socket_path(o->socket_dir, o->ns, shim_group(&spec, o->id), sock, sizeof(sock),
+			     why, sizeof(why)) == 0) {
+		int fd = unix_connect(sock, 0);
+		if (fd >= 0)
+			close(fd);
+		else if (errno == ECONNREFUSED)
+			unlink(sock);
+	}
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;

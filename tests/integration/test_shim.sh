@@ -135,6 +135,18 @@ check "no clone socket is left" test ! -e "$RUN/$vname.sock"
 check "no console or exit file is left" test ! -e "$RUN/$vname.console" -a ! -e "$RUN/$vname.exit"
 check "no shim or shim socket is left" wait_for 10 no_shim_left
 
+# A shim killed by its pid: containerd runs delete, which ends the task's VMM.
+ctr run -d "${RT[@]}" --annotation io.hyperfork.template=tsl --rootfs "$CT/rootfs" t4 true > "$RUN/out" 2>&1
+check "it runs" wait_for 10 bash -c "[ \"\$(command ctr --address '$CT/containerd.sock' task ls | awk '\$1 == \"t4\" { print \$3 }')\" = RUNNING ]"
+vpid=$(ctr task ls | awk '$1 == "t4" { print $2 }')
+spid=$(our_shims | head -1)
+check "one shim serves it (pid $spid), VMM pid $vpid" test -n "$spid" -a -n "$vpid"
+kill -9 "$spid"
+check "containerd's delete ends the VMM of the killed shim" wait_for 20 pid_gone "$vpid"
+ctr task delete t4 > /dev/null 2>&1
+ctr container delete t4 > /dev/null 2>&1
+check "no shim or shim socket is left" wait_for 10 no_shim_left
+
 "$HF" stop tpl > /dev/null 2>&1
 "$HF" stop tsl > /dev/null 2>&1
 finish
