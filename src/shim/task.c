@@ -144,10 +144,7 @@ static int start_clone(struct shim_task *t, char *why, size_t whylen)
 		snprintf(t->vm_name, sizeof(t->vm_name), "%s", resp.clones[0].name);
 		run_file(t->console_path, sizeof(t->console_path), t->run_dir, t->vm_name,
 			 RUN_FILE_CONSOLE);
-		t->console_fd = open(t->console_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (t->console_fd < 0)
-			pr_warn("task %s: cannot open the console of %s, %s: %s", t->id, t->vm_name,
-				t->console_path, strerror(errno));
+		/* (Opened by task_follow_console: the clone may not have made it yet.) */
 	}
 	proto_response_free(&resp);
 	return rc;
@@ -247,6 +244,12 @@ void task_follow_console(struct shim_task *t)
 {
 	static uint8_t buf[CONSOLE_CHUNK];
 	ssize_t n;
+	if (t->console_fd < 0 && t->clone && t->console_path[0]) {
+		t->console_fd = open(t->console_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (t->console_fd < 0 && errno != ENOENT)
+			pr_warn("task %s: cannot open the console of %s, %s: %s", t->id,
+				t->vm_name, t->console_path, strerror(errno));
+	}
 	while (t->console_fd >= 0 && (n = read(t->console_fd, buf, sizeof(buf))) > 0)
 		if (t->out_fd >= 0 && write_all(t->out_fd, buf, (size_t)n) < 0) {
 			pr_warn("task %s: stdout: %s", t->id, strerror(errno));
@@ -257,8 +260,7 @@ void task_follow_console(struct shim_task *t)
 bool shim_following(struct shim *s)
 {
 	for (unsigned i = 0; i < SHIM_TASKS_MAX; i++)
-		if (s->tasks[i].used && s->tasks[i].console_fd >= 0 &&
-		    s->tasks[i].state != TASK_STOPPED)
+		if (s->tasks[i].used && s->tasks[i].clone && s->tasks[i].state != TASK_STOPPED)
 			return true;
 	return false;
 }
