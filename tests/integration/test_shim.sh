@@ -146,7 +146,7 @@ check "its VMM is gone" wait_for 10 pid_gone "$vpid"
 check "the template lives on" is_template tsl
 expect_status 0 "ctr task delete" -- ctr task delete t3
 expect_status 0 "ctr container delete" -- ctr container delete t3
-[ "${SHIM_NATIVE_ONLY:-}" = 1 ] || check "no clone socket is left" test ! -e "$RUN/$vname.sock"
+[ "${SHIM_NATIVE_ONLY:-}" = 1 ] || check "no clone socket is left" wait_for 10 test ! -e "$RUN/$vname.sock"
 check "no console or exit file is left" test ! -e "$RUN/$vname.console" -a ! -e "$RUN/$vname.exit"
 check "no shim or shim socket is left" wait_for 10 no_shim_left
 
@@ -161,6 +161,47 @@ check "containerd's delete ends the VMM of the killed shim" wait_for 20 pid_gone
 ctr task delete t4 > /dev/null 2>&1
 ctr container delete t4 > /dev/null 2>&1
 check "no shim or shim socket is left" wait_for 10 no_shim_left
+
+# containerd restarted finds its live shims again.
+ctr run -d "${RT[@]}" --annotation io.hyperfork.template=tsl --rootfs "$CT/rootfs" t5 true > "$RUN/out" 2>&1
+check "t5 runs" wait_for 10 bash -c "[ \"\$(command ctr --address '$CT/containerd.sock' task ls | awk '\$1 == \"t5\" { print \$3 }')\" = RUNNING ]"
+vpid=$(ctr task ls | awk '$1 == "t5" { print $2 }')
+kill "$ctrd"
+wait "$ctrd" 2> /dev/null
+PATH="$CT/bin:$PATH" containerd --config "$CT/config.toml" >> "$CT/containerd.log" 2>&1 &
+ctrd=$!
+check_or_show "containerd answers again" "$CT/containerd.log" wait_for 30 ctr version
+check "the restarted containerd finds t5 running, its VMM pid $vpid" wait_for 10 bash -c \
+	"command ctr --address '$CT/containerd.sock' task ls | grep -Eq '^t5 +$vpid +RUNNING'"
+expect_status 0 "and kills it" -- ctr task kill -s KILL t5
+check "its VMM is gone" wait_for 10 pid_gone "$vpid"
+wait_for 10 bash -c "command ctr --address '$CT/containerd.sock' task ls | grep -Eq '^t5 .*STOPPED'"
+expect_status 0 "and deletes it" -- ctr task delete t5
+ctr container delete t5 > /dev/null 2>&1
+check "no shim or shim socket is left" wait_for 10 no_shim_left
+
+# Many tasks at once, then deleted: nothing left behind (50 natively, 10 in the emulated
+# host, where each ctr and containerd step is ~10x slower).
+N=50
+[ "$SCALE" = 1 ] || N=10
+for i in $(seq 1 $N); do
+	ctr run -d "${RT[@]}" --annotation io.hyperfork.template=tsl --rootfs "$CT/rootfs" p$i true > "$CT/p$i.out" 2>&1 &
+done
+running() { [ "$(command ctr --address "$CT/containerd.sock" task ls | grep -Ec '^p[0-9]+ .*RUNNING')" = "$N" ]; }
+check_or_show "$N tasks started in parallel all run" "$CT/p1.out" wait_for 120 running
+pids=$(ctr task ls | awk '$1 ~ /^p[0-9]+$/ { print $2 }')
+check "each has a VMM of its own" test "$(echo "$pids" | sort -u | wc -l)" = "$N"
+for i in $(seq 1 $N); do ctr task kill -s KILL p$i > /dev/null 2>&1 & done
+stopped() { [ "$(command ctr --address "$CT/containerd.sock" task ls | grep -Ec '^p[0-9]+ .*STOPPED')" = "$N" ]; }
+check "all $N stop" wait_for 60 stopped
+for i in $(seq 1 $N); do { ctr task delete p$i && ctr container delete p$i; } > /dev/null 2>&1 & done
+gone() { [ -z "$(command ctr --address "$CT/containerd.sock" container ls -q)" ]; }
+check "all $N are deleted" wait_for 60 gone
+all_pids_gone() { local p; for p in $pids; do pid_gone "$p" || return 1; done; }
+check "no VMM of theirs is left" wait_for 20 all_pids_gone
+check "no shim or shim socket is left" wait_for 30 no_shim_left
+[ "${SHIM_NATIVE_ONLY:-}" = 1 ] || check "no clone socket or console is left" \
+	bash -c "! ls '$RUN'/tsl.*.sock '$RUN'/tsl.*.console 2> /dev/null | grep -q ."
 
 "$HF" stop tpl > /dev/null 2>&1
 "$HF" stop tsl > /dev/null 2>&1
