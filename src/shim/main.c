@@ -71,7 +71,16 @@ int main(int argc, char **argv)
 	char err[1024];
 	if (action && !strcmp(action, "start")) {
 		char out[256];
-		if (shim_start(&o, out, sizeof(out), err, sizeof(err)) < 0) {
+		struct shim_serving serve;
+		int rc = shim_start(&o, out, sizeof(out), &serve, err, sizeof(err));
+		if (rc == 1) { /* the serving shim, detached */
+			if (shim_serve(&o, serve.listen_fd, serve.socket_path, err, sizeof(err)) < 0) {
+				pr_err("%s", err);
+				return 1;
+			}
+			return 0;
+		}
+		if (rc < 0) {
 			fprintf(stderr, "containerd-shim-hyperfork-v1: start: %s\n", err);
 			return 1;
 		}

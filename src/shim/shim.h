@@ -25,10 +25,19 @@ struct shim_opts {
  * shim is dead: "PID CLONE RUN_DIR VM_NAME\n" of the task's VMM. */
 #define SHIM_TASK_FILE "hyperfork-task"
 
+/* The serving shim's socket, as shim_start hands it to the new process. */
+struct shim_serving {
+	int listen_fd;
+	char socket_path[128];
+};
+
 /* `start`: the shim of the task's pod if one serves (its address printed and written to
- * the bundle), else a new serving shim, detached, listening on its socket. out (len
- * bytes) is what to print on stdout. Returns 0, or -1 with err set. */
-int shim_start(const struct shim_opts *o, char *out, size_t len, char *err, size_t errlen);
+ * the bundle), else a new serving shim, forked and detached, listening on its socket.
+ * out (len bytes) is what to print on stdout. Returns 0 (in start's process), 1 in the
+ * new serving process (*serve filled: the caller runs shim_serve on it, then ends), or -1
+ * with err set (in either). */
+int shim_start(const struct shim_opts *o, char *out, size_t len, struct shim_serving *serve,
+	       char *err, size_t errlen);
 
 /* `delete`: after a dead shim, end the task's VMM if it still runs and remove its files;
  * *buf (malloc'd, *len bytes) is the DeleteResponse to print. Returns 0, or -1 with err. */

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ static const char *bundle_of(const struct shim_opts *o)
 	return getcwd(cwd, sizeof(cwd)) ? cwd : ".";
 }
 
-int shim_start(const struct shim_opts *o, char *out, size_t len, char *err, size_t errlen)
+int shim_start(const struct shim_opts *o, char *out, size_t len, struct shim_serving *serve,
+	       char *err, size_t errlen)
 {
 	const char *bundle = bundle_of(o);
 	struct shim_spec spec;
@@ -93,9 +95,13 @@ int shim_start(const struct shim_opts *o, char *out, size_t len, char *err, size
 		int lfd = unix_listen(path, NULL); /* (a socket of a dead shim is replaced) */
 		if (lfd < 0)
 			snprintf(why, sizeof(why), "cannot listen on %s: %s", path, strerror(errno));
-		if (write_all(ready[1], why, strlen(why) + 1) < 0 || lfd < 0)
-			_exit(1);
+		bool told = write_all(ready[1], why, strlen(why) + 1) == 0;
 		close(ready[1]);
+		if (lfd < 0 || !told) {
+			if (lfd >= 0)
+				close(lfd);
+			return errf(err, errlen, "%s", why[0] ? why : "start went away");
+		}
 		/* The serving shim: detached from containerd's start (its output pipe closed,
 		 * its session its own), its log into the bundle's log fifo containerd reads. */
 		setsid();
@@ -107,13 +113,10 @@ int shim_start(const struct shim_opts *o, char *out, size_t len, char *err, size
 		dup2(null, 1);
 		dup2(log >= 0 ? log : null, 2);
 		if (chdir("/") < 0)
-			_exit(1);
-		static char sock[sizeof(path)];
-		snprintf(sock, sizeof(sock), "%s", path);
-		int rc = shim_serve(o, lfd, sock, why, sizeof(why));
-		if (rc < 0)
-			pr_err("%s", why);
-		_exit(rc < 0 ? 1 : 0);
+			pr_warn("chdir /: %s", strerror(errno));
+		*serve = (struct shim_serving){.listen_fd = lfd};
+		snprintf(serve->socket_path, sizeof(serve->socket_path), "%s", path);
+		return 1;
 	}
 	close(ready[1]);
 	char why[256] = "";
