@@ -298,21 +298,11 @@ static void answer_wait(struct shim_task *t, struct shim_conn *c, uint32_t strea
 	}
 }
 
-void task_exited(struct shim_task *t)
+/* The task ended with status: its files closed, the /tasks/exit event, its Wait calls
+ * answered. */
+static void task_ended(struct shim_task *t, uint32_t status)
 {
-	if (t->state == TASK_STOPPED)
-		return;
-	if (t->clone) {
-		t->exit_status = clone_status(t);
-	} else {
-		int status;
-		pid_t r = waitpid(t->pid, &status, WNOHANG);
-		if (r == 0)
-			return; /* (not yet) */
-		t->exit_status = r < 0 ? 255u
-				 : WIFEXITED(status) ? (uint32_t)WEXITSTATUS(status)
-						     : 128u + (uint32_t)WTERMSIG(status);
-	}
+	t->exit_status = status;
 	clock_gettime(CLOCK_REALTIME, &t->exited_at);
 	if (t->pidfd >= 0)
 		loop_del(&t->shim->loop, &t->exit_w);
@@ -322,19 +312,36 @@ void task_exited(struct shim_task *t)
 	close_fd(&t->out_fd); /* containerd's copy sees the end of the output */
 	close_fd(&t->err_fd);
 	t->state = TASK_STOPPED;
-	pr_info("task %s: VM %s (pid %d) ended with status %u", t->id, t->vm_name, (int)t->pid,
-		t->exit_status);
+	pr_info("task %s: VM %s (pid %d) ended with status %u", t->id,
+		t->vm_name[0] ? t->vm_name : "(none yet)", (int)t->pid, t->exit_status);
 	Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
 	Google__Protobuf__Timestamp ts = timestamp(&t->exited_at);
 	ev.container_id = t->id;
 	ev.id = t->id;
-	ev.pid = (uint32_t)t->pid;
+	ev.pid = t->pid > 0 ? (uint32_t)t->pid : (uint32_t)getpid();
 	ev.exit_status = t->exit_status;
 	ev.exited_at = &ts;
 	shim_publish(t->shim, "/tasks/exit", "TaskExit", &ev.base);
 	for (unsigned i = 0; i < t->nwaiters; i++)
 		answer_wait(t, t->waiters[i].conn, t->waiters[i].stream);
 	t->nwaiters = 0;
+}
+
+void task_exited(struct shim_task *t)
+{
+	if (t->state == TASK_STOPPED)
+		return;
+	if (t->clone) {
+		task_ended(t, clone_status(t));
+		return;
+	}
+	int status;
+	pid_t r = waitpid(t->pid, &status, WNOHANG);
+	if (r == 0)
+		return; /* (not yet) */
+	task_ended(t, r < 0			? 255u
+		      : WIFEXITED(status) ? (uint32_t)WEXITSTATUS(status)
+					  : 128u + (uint32_t)WTERMSIG(status));
 }
 
 void shim_conn_forget(struct shim *s, struct shim_conn *c)
@@ -572,13 +579,8 @@ static void h_kill(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 		return;
 	}
 	if (t->state == TASK_CREATED) { /* no VM yet: it ends before it began */
-		t->exit_status = 128u + in->signal;
-		clock_gettime(CLOCK_REALTIME, &t->exited_at);
-		t->state = TASK_STOPPED;
-		close_fd(&t->out_fd);
-		close_fd(&t->err_fd);
-		/* Empty */
-		return;
+		task_ended(t, 128u + in->signal);
+		return; /* Empty */
 	}
 	t->killed_by = (int)in->signal;
 	if (kill(t->pid, (int)in->signal) < 0 && errno != ESRCH) {

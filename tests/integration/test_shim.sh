@@ -121,7 +121,9 @@ expect_status 7 "a second task" -- \
 	ctr run --rm "${RT[@]}" --annotation io.hyperfork.template=tpl --rootfs "$CT/rootfs" t2 true
 expect_in "$RUN/out" "^task: clone [0-9]+ counter 1" "the first task's counter write is absent in the next"
 check "another clone ran it" test "$(grep -o 'clone [0-9]*' "$RUN/out" | head -1)" != "$(grep -o 'clone [0-9]*' "$CT/t1.out" | head -1)"
-grep -o 'task: clone [0-9]* in [0-9.]* ms' "$CT/containerd.log" | head -2 | sed 's/^/  start: /'
+expect_in "$CT/containerd.log" 'task t1: clone tpl\.[0-9]+ pid [0-9]+ in [0-9.]+ ms' \
+	"the shim's log reaches containerd's, with the activation's time"
+grep -Eo 'task t[12]: clone [^ ]+ pid [0-9]+ in [0-9.]+ ms' "$CT/containerd.log" | sed 's/^/  Start: /'
 check_or_show "t1's events in containerd's order: create, start, exit, delete" "$CT/events" \
 	wait_for 10 ordered t1
 expect_in "$CT/events" '/tasks/exit .*"container_id":"t1".*"exit_status":7' \
