@@ -193,6 +193,16 @@ running() { [ "$(command ctr --address "$CT/containerd.sock" task ls | grep -Ec 
 check_or_show "$N tasks started in parallel all run" "$CT/p1.out" wait_for 120 running
 pids=$(ctr task ls | awk '$1 ~ /^p[0-9]+$/ { print $2 }')
 check "each has a VMM of its own" test "$(echo "$pids" | sort -u | wc -l)" = "$N"
+if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
+	# Their memory: clones of one 64 MiB template share it.
+	pss=0
+	for p in $pids; do
+		k=$(awk '$1 == "Pss:" { print $2 }' /proc/$p/smaps_rollup 2> /dev/null)
+		pss=$((pss + ${k:-0}))
+	done
+	echo "  $N tasks' VMMs: total PSS $pss KiB, against $((N * 64 * 1024)) KiB of guest RAM for $N VMs"
+	check "$N tasks' total PSS ($pss KiB) is below one VM's guest RAM (65536 KiB)" test "$pss" -lt 65536
+fi
 for i in $(seq 1 $N); do ctr task kill -s KILL p$i > /dev/null 2>&1 & done
 stopped() { [ "$(command ctr --address "$CT/containerd.sock" task ls | grep -Ec '^p[0-9]+ .*STOPPED')" = "$N" ]; }
 check "all $N stop" wait_for 60 stopped
