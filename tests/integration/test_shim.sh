@@ -7,7 +7,7 @@
 # Create with a clear error and leaves no shim.
 . "$(dirname "$0")/lib.sh"
 
-SHIM="$TOP/build/containerd-shim-hyperfork-v1"
+SHIM="${SHIM_BIN:-$TOP/build/containerd-shim-hyperfork-v1}" # SHIM_BIN: another build (sanitized)
 command -v containerd > /dev/null && command -v ctr > /dev/null ||
 	not_run "Debian's containerd is not installed (scripts/install-deps.sh installs it)"
 [ "$(id -u)" = 0 ] || not_run "containerd needs root"
