@@ -45,7 +45,9 @@ PROTOS := ttrpc.proto google/rpc/status.proto google/protobuf/any.proto \
 PROTOS_WEAK := gogoproto/gogo.proto $(CTRD)/protobuf/plugin/fieldpath.proto \
 	google/protobuf/descriptor.proto
 PROTO_OBJS := $(PROTOS:%.proto=$(BUILD)/proto/%.pb-c.o)
-SHIM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/shim/*.c))
+SHIM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/shim/main.c,$(wildcard src/shim/*.c)))
+# The shim binary containerd runs for runtime io.containerd.hyperfork.v1 (src/shim/main.c).
+SHIM_BIN := $(BUILD)/containerd-shim-hyperfork-v1
 SHIM_LIB := $(BUILD)/libhfshim.a
 SHIM_LDLIBS := -lprotobuf-c
 
@@ -53,7 +55,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 TOOLS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/tools/*.c bench/tools/*.c))
 
-all: $(BUILD)/hyperfork guests $(TOOLS) $(SHIM_LIB)
+all: $(BUILD)/hyperfork guests $(TOOLS) $(SHIM_LIB) $(SHIM_BIN)
 
 guests: $(GUESTS)
 
@@ -78,6 +80,11 @@ $(SHIM_OBJS): $(BUILD)/proto/.stamp
 $(SHIM_LIB): $(SHIM_OBJS) $(PROTO_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/src/shim/main.o: $(BUILD)/proto/.stamp
+
+$(SHIM_BIN): $(BUILD)/src/shim/main.o $(SHIM_LIB) $(LIB)
+	$(CC) $(HF_CFLAGS) -o $@ $^ $(HF_LDLIBS) $(SHIM_LDLIBS)
 
 $(BUILD)/hyperfork: $(BUILD)/src/main.o $(LIB)
 	$(CC) $(HF_CFLAGS) -o $@ $^ $(HF_LDLIBS)
@@ -106,7 +113,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(LIB) $(HF_LDLIBS) -lcmocka
 
-$(BUILD)/tests/unit/test_ttrpc: tests/unit/test_ttrpc.c $(SHIM_LIB) $(LIB)
+$(BUILD)/tests/unit/test_ttrpc $(BUILD)/tests/unit/test_shim: $(BUILD)/tests/unit/%: tests/unit/%.c $(SHIM_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -o $@ $< $(SHIM_LIB) $(LIB) $(HF_LDLIBS) $(SHIM_LDLIBS) -lcmocka
 
@@ -247,7 +254,7 @@ soak: all
 
 clean:
 	rm -rf $(BUILD)/src $(BUILD)/guest $(BUILD)/tests $(BUILD)/bench $(BUILD)/hyperfork $(LIB) \
-		$(BUILD)/san $(BUILD)/proto $(SHIM_LIB)
+		$(BUILD)/san $(BUILD)/proto $(SHIM_LIB) $(SHIM_BIN)
 
 .PHONY: layers soak fuzz fuzz-build all guests unit integration integration-run check deps linux-guest stock-kernel runtimes demo bench \
 	clean sanitize sanitize-build sanitize-run

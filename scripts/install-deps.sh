@@ -6,7 +6,7 @@ linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 perl busy
 qemu-system-x86 gnuplot-nox musl-tools libmicrohttpd-dev libseccomp-dev libzip-dev procps util-linux e2fsprogs iproute2 kmod python3-minimal curl awscli python3-boto3 \
 prometheus wrk clang \
 protobuf-c-compiler libprotobuf-c-dev golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev \
-golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev"
+golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev containerd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"                     [--pages huge|4k] [--no-host-flags] [--marks FILE]\n"
 		"                     [--template [--pool N] [--reusable]] [--cow-prefault MODE]\n"
 		"                     [--max-clones N] [--reserve-memory MIB]\n"
-		"                     [--run-dir DIR] [--no-seccomp] [--debug] [DEVICE OPTIONS]\n"
+		"                     [--run-dir DIR] [--exit-files] [--no-seccomp] [--debug]\n"
+		"                     [DEVICE OPTIONS]\n"
 		"                     [--jail --uid UID --gid GID [--netns FILE]\n"
 		"                      [--jail-memory MIB] [--jail-cpu CPUS] [--jail-pids N]]\n"
 		"\n"
@@ -64,6 +65,8 @@ static void usage(FILE *f)
 		"  --reserve-memory MIB  host memory to keep free: below it no clone is made,\n"
 		"                    and a template's pool stops refilling (default %u; 0: off)\n"
 		"  --run-dir DIR     control sockets (default $HYPERFORK_RUN_DIR or %s)\n"
+		"  --exit-files      as the VM ends, and each of its clones, it writes its exit\n"
+		"                    status into DIR/NAME.exit (for the containerd shim)\n"
 		"  --no-seccomp      run without the system call filters every VMM thread\n"
 		"                    has by default (for debugging only; says so loudly)\n"
 		"  --jail            run the VM and its clones in a jail (root only): a mount\n"
@@ -95,7 +98,7 @@ enum {
 	OPT_NAME = 256, OPT_MEM, OPT_CPUS, OPT_BARE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	OPT_CONSOLE, OPT_CLONE_CONSOLE, OPT_TIMEOUT, OPT_PAGES, OPT_NO_HOST_FLAGS, OPT_MARKS,
 	OPT_RUN_DIR, OPT_DEBUG, OPT_HELP, OPT_TEMPLATE, OPT_POOL, OPT_PREFAULT, OPT_NO_SECCOMP,
-	OPT_MAX_CLONES, OPT_RESERVE, OPT_REUSABLE, OPT_FORK_POINTS,
+	OPT_MAX_CLONES, OPT_RESERVE, OPT_REUSABLE, OPT_FORK_POINTS, OPT_EXIT_FILES,
 	OPT_JAIL, OPT_UID, OPT_GID, OPT_NETNS, OPT_JAIL_MEMORY, OPT_JAIL_CPU, OPT_JAIL_PIDS,
 	OPT_DEVICE, /* + index in device_options */
 };
@@ -121,6 +124,7 @@ static const struct option base_options[] = {
 	{"fork-points", required_argument, NULL, OPT_FORK_POINTS},
 	{"cow-prefault", required_argument, NULL, OPT_PREFAULT},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{"exit-files", no_argument, NULL, OPT_EXIT_FILES},
 	{"max-clones", required_argument, NULL, OPT_MAX_CLONES},
 	{"reserve-memory", required_argument, NULL, OPT_RESERVE},
 	{"jail", no_argument, NULL, OPT_JAIL},
@@ -261,6 +265,7 @@ static int parse(int argc, char **argv, struct vmm_config *cfg)
 		case OPT_NO_HOST_FLAGS: cfg->vm.host_flags = false; break;
 		case OPT_NO_SECCOMP: cfg->no_seccomp = jail.no_seccomp = true; break;
 		case OPT_MARKS: cfg->marks_path = optarg; break;
+		case OPT_EXIT_FILES: cfg->exit_files = true; break;
 		case OPT_RUN_DIR: dir = optarg; break;
 		case OPT_TEMPLATE: template = true; break;
 		case OPT_REUSABLE: cfg->vm.ram_file = true; break;

@@ -31,6 +31,8 @@ int clone_name(char *buf, size_t len, const char *name, unsigned id);
 #define RUN_FILE_LOG ".log"         /* serve's VMs' output */
 #define RUN_FILE_FUNCTION ".fn"     /* the function device's socket (--function) */
 #define RUN_FILE_VSOCK ".vsock"     /* the vsock device's socket, unless given (--vsock) */
+#define RUN_FILE_EXIT ".exit"       /* its exit status as it ended, "N\n" (run --exit-files);
+                                       whoever reads it removes it */
 /* The sockets a VM listens on in the run directory (control, function, vsock in the
  * default place): removed by the VM when it ends, by whoever reaps it when it is killed. */
 extern const char *const run_file_sockets[3];

@@ -20,6 +20,8 @@ struct vmm_config {
 	uint64_t timeout_ns;       /* stop the VM after this long (0: never) */
 	const char *marks_path;    /* the marks log (core/marks.h), NULL: none */
 	bool no_seccomp;           /* no system call filters (debugging) */
+	bool exit_files;           /* the VM, and each of its clones, writes its exit status
+	                              into RUN_DIR/NAME.exit as it ends (--exit-files) */
 	int (*before_guest)(void); /* once the board is built, before the guest runs (the jail
 	                              drops privileges); NULL: none. 0 or -1 */
 };

@@ -2,14 +2,19 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/marks.h"
 #include "core/seccomp.h"
 #include "core/vcpu.h"
 #include "hyperfork/abi.h"
 #include "util/log.h"
+#include "util/rundir.h"
+#include "util/util.h"
 #include "vmm/board.h"
 #include "vmm/runloop.h"
 
@@ -50,6 +55,20 @@ static void end(struct vmm *v)
 	vm_destroy(&v->vm);
 }
 
+/* --exit-files: the status the VM (or clone) ends with, into RUN_DIR/NAME.exit, for whoever
+ * waits for it without being its parent (a template's clone is the template's child). */
+static void write_exit_file(const struct vm *vm, int status)
+{
+	char path[4096], line[16];
+	run_file(path, sizeof(path), vm->cfg.run_dir, vm->cfg.name, RUN_FILE_EXIT);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int n = snprintf(line, sizeof(line), "%d\n", status);
+	if (fd < 0 || write_all(fd, line, (size_t)n) < 0)
+		pr_err("cannot write exit status %d to %s: %s", status, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 int vmm_run(const struct vmm_config *cfg)
 {
 	struct vmm v = {.cfg = cfg};
@@ -83,6 +102,8 @@ int vmm_run(const struct vmm_config *cfg)
 			else
 				pr_err("%s", vm->exit_msg);
 		}
+		if (cfg->exit_files)
+			write_exit_file(vm, status);
 	}
 	end(&v);
 	host_close(&v.host);

@@ -2,20 +2,52 @@
  * a client's byte stream, is cut into reads (1..256 bytes each); every frame the reader
  * yields is served through a table of containerd's Task methods (the request decoded, its
  * payload unpacked as the method's input and packed again as the answer), and every
- * answer must be a well-formed response frame on the request's stream id. */
+ * answer must be a well-formed response frame on the request's stream id. Each unpacked
+ * request first goes through the shim's one check of what containerd sends
+ * (shim_check_message, src/shim/bundle.c): what it accepts keeps its promises. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "shim/bundle.h"
 #include "shim/ttrpc.h"
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb-c.h"
 
 #define TASK "containerd.task.v2.Task"
 
+/* What shim_check_message promises of a message it accepted. */
+static void check_accepted(const ProtobufCMessage *m)
+{
+	if (m->descriptor == &containerd__task__v2__create_task_request__descriptor) {
+		const Containerd__Task__V2__CreateTaskRequest *c =
+		    (const Containerd__Task__V2__CreateTaskRequest *)m;
+		assert(shim_valid_id(c->id));
+		assert(strlen(c->bundle) <= SHIM_STRING_MAX && strlen(c->stdout) <= SHIM_STRING_MAX);
+		assert(c->n_rootfs <= SHIM_REPEATED_MAX);
+		for (size_t i = 0; i < c->n_rootfs; i++)
+			assert(c->rootfs[i]->n_options <= SHIM_REPEATED_MAX);
+	} else if (m->descriptor == &containerd__task__v2__update_task_request__descriptor) {
+		const Containerd__Task__V2__UpdateTaskRequest *u =
+		    (const Containerd__Task__V2__UpdateTaskRequest *)m;
+		assert(u->n_annotations <= SHIM_REPEATED_MAX);
+		for (size_t i = 0; i < u->n_annotations; i++)
+			assert(strlen(u->annotations[i]->value) <= SHIM_STRING_MAX);
+	} else if (m->descriptor == &containerd__task__v2__kill_request__descriptor) {
+		const Containerd__Task__V2__KillRequest *k = (const Containerd__Task__V2__KillRequest *)m;
+		assert(shim_valid_id(k->id) && (!k->exec_id[0] || shim_valid_id(k->exec_id)));
+	}
+}
+
 static void echo(void *ctx, const struct ttrpc_call *call, struct ttrpc_result *res)
 {
 	(void)ctx;
+	char err[256];
+	if (shim_check_message(call->in, err, sizeof(err)) < 0) {
+		ttrpc_result_status(res, TTRPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	check_accepted(call->in);
 	if (call->req->timeout_nano < 0)
 		ttrpc_result_status(res, TTRPC_DEADLINE_EXCEEDED, "timeout %lld",
 				    (long long)call->req->timeout_nano);
