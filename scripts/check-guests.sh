@@ -33,7 +33,7 @@ declare -A took=(
 	[test_lambda_node]=300 [test_function]=266 [test_reuse]=259 [test_vsock]=183 [test_bare]=82
 	[test_fork]=81 [test_bench_guests]=74 [test_lambda]=67 [test_jail]=57 [test_admission]=43
 	[test_stock]=34 [test_reset]=27 [test_linux]=23 [test_net]=17 [test_cli]=15
-	[test_template]=14 [test_seccomp]=12 [test_control]=11 [test_disk]=11
+	[test_template]=14 [test_seccomp]=12 [test_control]=11 [test_disk]=11 [test_shim]=130
 )
 items=${HF_CHECK_ITEMS:-$(cd tests/integration && ls test_*.sh | sed "s/\.sh$//"; echo sanitize)}
 hosts=${HF_HOSTS:-2}
