@@ -87,7 +87,8 @@ static int known_header(const char *n, size_t k)
 	static const char *const names[] = {
 		"Content-Type", "Content-Length", "Connection", "Lambda-Runtime-Aws-Request-Id",
 		"Lambda-Runtime-Deadline-Ms", "Lambda-Runtime-Invoked-Function-Arn",
-		"Lambda-Runtime-Trace-Id", "Lambda-Runtime-Client-Context"};
+		"Lambda-Runtime-Trace-Id", "Lambda-Runtime-Client-Context",
+		"Lambda-Runtime-Vm-Generation"};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == k && !strncmp(n, names[i], k))
 			return (int)i;
