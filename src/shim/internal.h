@@ -1,5 +1,5 @@
-/* The serving shim's state, shared by serve.c (the loop, connections, events) and task.c
- * (the Task service and its VMs). */
+/* The serving shim's state, shared by serve.c (the loop, connections), task.c (the Task
+ * service and its VMs) and out.c (answers and events sent). */
 #ifndef HF_SHIM_INTERNAL_H
 #define HF_SHIM_INTERNAL_H
 
@@ -95,7 +95,7 @@ bool shim_following(struct shim *s);
 /* Drop the Wait calls of conn (it closed). */
 void shim_conn_forget(struct shim *s, struct shim_conn *c);
 
-/* serve.c */
+/* out.c */
 /* Queue event msg on topic (as a google.protobuf.Any of type containerd.events.NAME). */
 void shim_publish(struct shim *s, const char *topic, const char *type,
 		  const ProtobufCMessage *msg);
