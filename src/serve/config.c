@@ -22,18 +22,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static bool valid_fn_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (!n || n > FN_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
-		    !(*s >= '0' && *s <= '9') && *s != '-' && *s != '_')
-			return false;
-	return true;
-}
-
 /* path, made absolute against dir if relative; malloc'd. */
 static char *resolve(const char *dir, const char *path)
 {
@@ -165,7 +153,7 @@ static int parse_fn(json_t *f, unsigned index, const char *dir, struct serve_con
 	if (!json_is_object(f))
 		return fail(err, errlen, "function %u: not an object", index + 1);
 	const char *name = json_string_value(json_object_get(f, "name"));
-	if (!name || !valid_fn_name(name))
+	if (!name || !plain_name(name, FN_NAME_MAX))
 		return fail(err, errlen, "function %u: \"name\" must be 1-%d characters of "
 			    "[A-Za-z0-9_-]", index + 1, FN_NAME_MAX);
 	snprintf(c->name, sizeof(c->name), "%s", name);

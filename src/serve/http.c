@@ -356,6 +356,12 @@ static const char *header_of(void *arg, const char *name)
 
 #define QUERY_MAX 16
 
+/* A request's query parameter (manage_query_fn): ctx is its connection. */
+static const char *query_value(void *ctx, const char *key)
+{
+	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
 struct query {
 	const char *kv[2 * QUERY_MAX];
 	unsigned n;
@@ -472,14 +478,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return too_many(c, "ConcurrentInvocationLimitExceeded",
 					"Rate Exceeded: serve is holding too many request bodies");
 		struct manage_reply mr;
-		const char *find = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "find");
-		if (find && !strcmp(method, "GET") &&
-		    (!strcmp(url, "/2018-10-31/layers") || !strcmp(url, "/2018-10-31/layers/")))
-			manage_layer_by_arn(h->manage, find,
-					    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Arn"),
-					    &mr);
-		else
-			manage_request(h->manage, method, url, rq->body, rq->len, &mr);
+		manage_request(h->manage, method, url, query_value, c, rq->body, rq->len, &mr);
 		struct MHD_Response *resp = response(mr.body ? mr.body : "",
 						     mr.body ? strlen(mr.body) : 0);
 		if (resp) {

@@ -182,24 +182,12 @@ static json_t *describe(struct manage *m, const char *name)
 
 /* ---- what a request gives ---------------------------------------------------------- */
 
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 1 || n > FN_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
-			return false;
-	return true;
-}
-
 /* A function's name from the path's NAME (a name or its ARN), or NULL. */
 static const char *name_of(const char *s)
 {
 	if (!strncmp(s, ARN_PREFIX, strlen(ARN_PREFIX)))
 		s += strlen(ARN_PREFIX);
-	return valid_name(s) ? s : NULL;
+	return plain_name(s, FN_NAME_MAX) ? s : NULL;
 }
 
 /* The zip a request's Code (create, publish) or body (update) gives, decoded and checked
@@ -392,25 +380,24 @@ struct layering {
 	unsigned n;
 };
 
+static const char *layer_name_of(const char *s)
+{
+	if (!strncmp(s, LAYER_ARN_PREFIX, strlen(LAYER_ARN_PREFIX)))
+		s += strlen(LAYER_ARN_PREFIX);
+	return plain_name(s, STORE_LAYER_NAME_MAX) ? s : NULL;
+}
+
 /* A layer version's ARN (LAYER_ARN_PREFIX NAME:N) into name and *version; false if it is
  * not one. */
 static bool layer_arn(const char *arn, char *name, size_t namelen, unsigned *version)
 {
 	size_t p = strlen(LAYER_ARN_PREFIX);
-	if (strncmp(arn, LAYER_ARN_PREFIX, p))
-		return false;
-	const char *colon = strrchr(arn + p, ':');
-	if (!colon || colon == arn + p || (size_t)(colon - arn - p) > STORE_LAYER_NAME_MAX ||
-	    (size_t)(colon - arn - p) >= namelen || !colon[1] || colon[1] == '0' ||
-	    strlen(colon + 1) > 9 || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+	const char *colon = strrchr(arn, ':');
+	if (strncmp(arn, LAYER_ARN_PREFIX, p) || colon < arn + p ||
+	    (size_t)(colon - arn - p) >= namelen || !(*version = store_layer_number(colon + 1)))
 		return false;
 	snprintf(name, namelen, "%.*s", (int)(colon - arn - p), arn + p);
-	for (const char *c = name; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
-			return false;
-	*version = (unsigned)strtoul(colon + 1, NULL, 10);
-	return true;
+	return layer_name_of(name) == name;
 }
 
 /* Fold a function's layers into fn ("layers": its files) and meta ("Layers": each one's Arn,
@@ -597,7 +584,7 @@ static int keep(struct manage *m, const char *name, json_t *fn, json_t *meta,
 static void create(struct manage *m, json_t *q, struct manage_reply *r)
 {
 	const char *name = json_string_value(json_object_get(q, "FunctionName"));
-	if (!name || !valid_name(name)) {
+	if (!name || !plain_name(name, FN_NAME_MAX)) {
 		invalid(r, "FunctionName must be 1-%d characters of [A-Za-z0-9_-]", FN_NAME_MAX);
 		return;
 	}
@@ -765,20 +752,6 @@ static void list_one(struct fn_slot *s, void *arg)
 /* ---- layers ------------------------------------------------------------------------- */
 
 /* A layer's name from the path's NAME (a name or its ARN), or NULL. */
-static const char *layer_name_of(const char *s)
-{
-	if (!strncmp(s, LAYER_ARN_PREFIX, strlen(LAYER_ARN_PREFIX)))
-		s += strlen(LAYER_ARN_PREFIX);
-	size_t n = strlen(s);
-	if (!n || n > STORE_LAYER_NAME_MAX)
-		return NULL;
-	for (const char *c = s; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
-			return NULL;
-	return s;
-}
-
 /* Layer version name:version as the API shows it: whole (GetLayerVersion,
  * PublishLayerVersion) or as a list's item; NULL if there is none. */
 static json_t *layer_describe(struct manage *m, const char *name, unsigned version, bool whole)
@@ -949,20 +922,10 @@ static void list_layer(const char *name, void *arg)
 	json_decref(versions);
 }
 
-/* A layer version's number as a path or an ARN ends with it: 1 to 999999999. Returns 0 if
- * s is not one. */
-static unsigned version_of(const char *s)
-{
-	size_t digits = strspn(s, "0123456789");
-	if (!digits || digits > 9 || s[digits] || s[0] == '0')
-		return 0;
-	return (unsigned)strtoul(s, NULL, 10);
-}
-
-void manage_layer_by_arn(struct manage *m, const char *find, const char *arn,
+/* GetLayerVersionByArn: GET /2018-10-31/layers?find=LayerVersion&Arn=ARN. */
+static void layer_by_arn(struct manage *m, const char *find, const char *arn,
 			 struct manage_reply *r)
 {
-	memset(r, 0, sizeof(*r));
 	if (!find || strcmp(find, "LayerVersion")) {
 		invalid(r, "find must be LayerVersion (GetLayerVersionByArn), not %.32s",
 			find ? find : "(none)");
@@ -984,10 +947,15 @@ void manage_layer_by_arn(struct manage *m, const char *find, const char *arn,
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* /2018-10-31/layers[/NAME/versions[/N]]: rest is what follows the prefix. */
-static void layer_request(struct manage *m, const char *method, const char *rest, json_t *q,
-			  struct manage_reply *r)
+/* /2018-10-31/layers[/NAME/versions[/N]]: rest is what follows the prefix; find and arn the
+ * query's (GetLayerVersionByArn), or NULL. */
+static void layer_request(struct manage *m, const char *method, const char *rest,
+			  const char *find, const char *arn, json_t *q, struct manage_reply *r)
 {
+	if ((!*rest || !strcmp(rest, "/")) && find && !strcmp(method, "GET")) {
+		layer_by_arn(m, find, arn, r);
+		return;
+	}
 	if (!*rest || !strcmp(rest, "/")) { /* ListLayers */
 		struct {
 			struct manage *m;
@@ -1022,7 +990,7 @@ static void layer_request(struct manage *m, const char *method, const char *rest
 		return;
 	}
 	snprintf(number, sizeof(number), "%.15s", tail + strlen("/versions/"));
-	unsigned version = version_of(number);
+	unsigned version = store_layer_number(number);
 	if (!version) {
 		invalid(r, "%.15s is not a layer version's number", number);
 		return;
@@ -1085,8 +1053,9 @@ bool manage_is(const char *method, const char *path)
 		(!strcmp(method, "PUT") || !strcmp(method, "GET")));
 }
 
-void manage_request(struct manage *m, const char *method, const char *path, const char *body,
-		    size_t len, struct manage_reply *r)
+void manage_request(struct manage *m, const char *method, const char *path,
+		    manage_query_fn query, void *qctx, const char *body, size_t len,
+		    struct manage_reply *r)
 {
 	memset(r, 0, sizeof(*r));
 	const char *rest = path + strlen(MANAGE_PREFIX);
@@ -1111,7 +1080,9 @@ void manage_request(struct manage *m, const char *method, const char *path, cons
 	}
 	const char *fn = name[0] ? name_of(name) : NULL;
 	if (layer_is(method, path)) {
-		layer_request(m, method, path + strlen(MANAGE_LAYERS_PREFIX), q, r);
+		layer_request(m, method, path + strlen(MANAGE_LAYERS_PREFIX),
+			      query ? query(qctx, "find") : NULL, query ? query(qctx, "Arn") : NULL,
+			      q, r);
 	} else if (name[0] && !fn) {
 		invalid(r, "%.64s is not a function's name or ARN", name);
 	} else if (!fn && !strcmp(method, "POST")) {

@@ -51,13 +51,13 @@ int manage_open(struct manage *m, unsigned long long code_max, struct fn_table *
  * unknown). */
 bool manage_is(const char *method, const char *path);
 
-/* Answer one request (path without its query). */
-/* GetLayerVersionByArn: GET /2018-10-31/layers?find=LayerVersion&Arn=ARN (find and arn as
- * the query gave them, or NULL). */
-void manage_layer_by_arn(struct manage *m, const char *find, const char *arn,
-			 struct manage_reply *r);
+/* A request's query parameter KEY, or NULL; ctx is the caller's. */
+typedef const char *(*manage_query_fn)(void *ctx, const char *key);
 
-void manage_request(struct manage *m, const char *method, const char *path, const char *body,
-		    size_t len, struct manage_reply *r);
+/* Answer one request: path without its query, whose parameters query(qctx, KEY) gives
+ * (query NULL: none). */
+void manage_request(struct manage *m, const char *method, const char *path,
+		    manage_query_fn query, void *qctx, const char *body, size_t len,
+		    struct manage_reply *r);
 
 #endif

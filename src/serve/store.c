@@ -349,20 +349,7 @@ void store_each(struct store *st, void (*fn)(const char *name, const char *vdir,
 #define LAYER_JSON "layer.json"
 #define LAYER_ZIP "content.zip"
 
-static bool layer_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-	if (!n || n > STORE_LAYER_NAME_MAX)
-		return false;
-	for (; *name; name++)
-		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
-		      (*name >= '0' && *name <= '9') || *name == '-' || *name == '_'))
-			return false;
-	return true;
-}
-
-/* A version's number from its directory's name (digits, no leading 0), or 0. */
-static unsigned version_of(const char *s)
+unsigned store_layer_number(const char *s)
 {
 	if (s[0] < '1' || s[0] > '9' || strlen(s) > 9 || strspn(s, "0123456789") != strlen(s))
 		return 0;
@@ -383,7 +370,7 @@ static unsigned layer_latest(const char *ldir)
 	}
 	DIR *d = opendir(ldir);
 	for (struct dirent *e; d && (e = readdir(d));)
-		if ((v = version_of(e->d_name)) > latest)
+		if ((v = store_layer_number(e->d_name)) > latest)
 			latest = v;
 	if (d)
 		closedir(d);
@@ -416,7 +403,7 @@ int store_layer_put(struct store *st, const char *name, const char *json, const 
 		    size_t errlen)
 {
 	char ldir[4300], tmp[4400], path[4500], final[4400];
-	if (!layer_name_ok(name)) {
+	if (!plain_name(name, STORE_LAYER_NAME_MAX)) {
 		snprintf(err, errlen, "not a layer's name: %.64s", name);
 		errno = EINVAL;
 		return -1;
@@ -469,7 +456,7 @@ int store_layer_version(struct store *st, const char *name, unsigned version, ch
 			size_t dirlen)
 {
 	struct stat sb;
-	if (!layer_name_ok(name) || !version) {
+	if (!plain_name(name, STORE_LAYER_NAME_MAX) || !version) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -517,7 +504,7 @@ int store_layer_versions(struct store *st, const char *name, unsigned **versions
 {
 	char ldir[4300];
 	*versions = NULL;
-	if (!layer_name_ok(name))
+	if (!plain_name(name, STORE_LAYER_NAME_MAX))
 		return 0;
 	snprintf(ldir, sizeof(ldir), "%s/layers/%s", st->dir, name);
 	DIR *d = opendir(ldir);
@@ -525,7 +512,7 @@ int store_layer_versions(struct store *st, const char *name, unsigned **versions
 		return errno == ENOENT ? 0 : -1;
 	unsigned *v = NULL, n = 0, cap = 0, x;
 	for (struct dirent *e; (e = readdir(d));) {
-		if (!(x = version_of(e->d_name)))
+		if (!(x = store_layer_number(e->d_name)))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;

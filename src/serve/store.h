@@ -62,6 +62,10 @@ void store_each(struct store *st, void (*fn)(const char *name, const char *vdir,
 /* ---- layers ---- */
 #define STORE_LAYER_NAME_MAX 140 /* Lambda's: [A-Za-z0-9_-] */
 
+/* A layer version's number as written (a directory's name, a path's or an ARN's end): 1 to
+ * 999999999, digits with no leading 0; 0 if s is not one. */
+unsigned store_layer_number(const char *s);
+
 /* Keep a new version of layer name: json (its layer.json) and its zip (len bytes). Its
  * number (the highest ever given to name, plus one) into *version, its directory into dir.
  * Returns 0, or -1 with err and errno. */

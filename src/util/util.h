@@ -21,6 +21,9 @@
 int parse_size(const char *s, uint64_t *out);
 /* Parse a non-negative decimal integer no larger than max. Returns 0 or -1. */
 int parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* Whether s is 1 to max characters of [A-Za-z0-9_-] (the names serve's functions and
+ * layers take, as Lambda's). */
+bool plain_name(const char *s, size_t max);
 /* Parse seconds, possibly fractional ("2.5"), into nanoseconds. Returns 0 or -1. */
 int parse_seconds(const char *s, uint64_t *ns);
 
