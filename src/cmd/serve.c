@@ -16,6 +16,7 @@ static void usage(FILE *f)
 		   "                      [--run-dir DIR] [--reserve-memory MIB]\n"
 		   "                      [--jail --uid UID --gid GID] [--credentials FILE]\n"
 		   "                      [--runtimes DIR] [--linux DIR] [--code-storage MB]\n"
+		   "                      [--init-timeout SECONDS]\n"
 		   "\n"
 		   "Serve the functions FILE declares behind the AWS Lambda Invoke API\n"
 		   "(POST /2015-03-31/functions/NAME/invocations, as `aws lambda invoke\n"
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 		   "  --code-storage MB   what the API's functions' zips may take in all\n"
 		   "                      (default 75000, Lambda's 75 GB); beyond it create and\n"
 		   "                      update get CodeStorageExceededException\n"
+		   "  --init-timeout SECONDS  what a function may take to boot and initialise\n"
+		   "                      before it is Failed (default 300)\n"
 		   "  --run-dir DIR       where the functions' VMs keep their sockets\n"
 		   "  --runtimes DIR      the managed runtimes' images, RUNTIME.img (default:\n"
 		   "                      runtimes beside this binary, where `make runtimes`\n"
@@ -68,6 +71,7 @@ int cmd_serve(int argc, char **argv)
 		{"state-dir", required_argument, NULL, 's'},
 		{"linux", required_argument, NULL, 'x'},
 		{"code-storage", required_argument, NULL, 'C'},
+		{"init-timeout", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -107,6 +111,14 @@ int cmd_serve(int argc, char **argv)
 				return HF_STATUS_ERROR;
 			}
 			so.code_storage_bytes = code_mb * 1000000;
+			break;
+		case 'I':
+			if (parse_uint(optarg, 86400, &id) < 0 || !id) {
+				fprintf(stderr, "hyperfork: error: invalid --init-timeout '%s': seconds, "
+					"1 to 86400\n", optarg);
+				return HF_STATUS_ERROR;
+			}
+			so.init_timeout_s = (unsigned)id;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return HF_STATUS_ERROR;

@@ -28,8 +28,6 @@
 #include "serve/runtime.h"
 #include "serve/spawn.h"
 
-#define INIT_TIMEOUT_MS (300u * 1000) /* a function's boot and initialisation */
-
 struct serve {
 	struct serve_config config; /* the --config file's functions, moved into the table */
 	struct fn_table table;
@@ -179,7 +177,7 @@ int serve_run(const struct serve_opts *o)
 	int sig;
 	do {
 		serve_http_refresh(&s.http);
-		table_tick(&s.table, INIT_TIMEOUT_MS);
+		table_tick(&s.table, (o->init_timeout_s ? o->init_timeout_s : SERVE_INIT_TIMEOUT_S) * 1000u);
 		fflush(stdout);
 	} while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0);
 	printf("serve: %s: stopping\n", strsignal(sig));

@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* What a function's template may take to boot and initialise, by default (seconds). */
+#define SERVE_INIT_TIMEOUT_S 300
+
 /* How serve runs (its command line). */
 struct serve_opts {
 	const char *listen;      /* ADDR:PORT */
@@ -20,6 +23,7 @@ struct serve_opts {
 	const char *state_dir;    /* the management API's functions; NULL: for this run only */
 	const char *linux_dir;    /* their bzImage and initramfs.cpio; NULL: the default */
 	uint64_t code_storage_bytes; /* what their code may take in all; 0: Lambda's 75 GB */
+	unsigned init_timeout_s;     /* a function's boot and init; 0: SERVE_INIT_TIMEOUT_S */
 };
 
 /* Run until SIGINT or SIGTERM: boot every function's template, serve, then end them all.

@@ -179,9 +179,11 @@ cat > "$RUN/fn.json" << EOF
   $(fn nodenohandler index.nothere clone nodejs18.x "$RUN/node.zip")
 ]}
 EOF
-# (serve finds build/runtimes beside build/hyperfork by itself; a sanitized build is elsewhere)
+# (serve finds build/runtimes beside build/hyperfork by itself; a sanitized build is elsewhere.
+# Ten functions boot at once: in an emulated host sharing the machine with another, none
+# finished its init within serve's default 300 s once, so that wait is scaled like the rest.)
 "$HF" serve --listen 127.0.0.1:$PORT --config "$RUN/fn.json" --run-dir "$RUN" --runtimes "$IMAGES" \
-	> "$RUN/serve.out" 2> "$RUN/serve.err" &
+	--init-timeout "$(scaled 300)" > "$RUN/serve.out" 2> "$RUN/serve.err" &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
 check "serve listens" wait_for 30 grep -q "^serve: listening on $URL" "$RUN/serve.out"
