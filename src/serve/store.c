@@ -58,6 +58,37 @@ static int write_synced(const char *path, const void *data, size_t len)
 	return r;
 }
 
+/* A version being written: a new directory parent/.new.XXXXXX (its path into tmp) holding
+ * json_name, json, synced. Returns 0, or -1 with err (nothing left). */
+static int stage(const char *parent, char *tmp, size_t tmplen, const char *json_name,
+		 const char *json, char *err, size_t errlen)
+{
+	char path[4500];
+	snprintf(tmp, tmplen, "%s/.new.XXXXXX", parent);
+	if (!mkdtemp(tmp))
+		return fail(err, errlen, "cannot make", tmp);
+	snprintf(path, sizeof(path), "%s/%s", tmp, json_name);
+	if (write_synced(path, json, strlen(json)) < 0) {
+		fail(err, errlen, "cannot write", path);
+		int e = errno;
+		remove_tree(tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* Put staged version tmp whole in place at final (parent's), synced: a crash leaves it
+ * there or not at all. Returns 0, or -1 with err (tmp left for the caller). */
+static int put_in_place(const char *tmp, const char *final, const char *parent, char *err,
+			size_t errlen)
+{
+	if (sync_dir(tmp) < 0 || rename(tmp, final) < 0)
+		return fail(err, errlen, "cannot put in place", final);
+	sync_dir(parent);
+	return 0;
+}
+
 int store_open(struct store *st, const char *dir, char *err, size_t errlen)
 {
 	char path[4200];
@@ -187,14 +218,10 @@ int store_put_layered(struct store *st, const char *name, const char *json, cons
 		errno = ENOENT;
 		return -1;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/versions/.new.XXXXXX", st->dir);
-	if (!mkdtemp(tmp))
-		return fail(err, errlen, "cannot make", tmp);
-	snprintf(path, sizeof(path), "%s/" FUNCTION_JSON, tmp);
-	if (write_synced(path, json, strlen(json)) < 0) {
-		fail(err, errlen, "cannot write", path);
-		goto undo;
-	}
+	char versions[4200];
+	snprintf(versions, sizeof(versions), "%s/versions", st->dir);
+	if (stage(versions, tmp, sizeof(tmp), FUNCTION_JSON, json, err, errlen) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "%s/" CODE_ZIP, tmp);
 	int w;
 	if (zip) {
@@ -223,13 +250,9 @@ int store_put_layered(struct store *st, const char *name, const char *json, cons
 		goto undo;
 	}
 	snprintf(target, sizeof(target), "%s.%016llx", name, (unsigned long long)id);
-	snprintf(final, sizeof(final), "%s/versions/%s", st->dir, target);
-	if (sync_dir(tmp) < 0 || rename(tmp, final) < 0) {
-		fail(err, errlen, "cannot put in place", final);
+	snprintf(final, sizeof(final), "%s/%s", versions, target);
+	if (put_in_place(tmp, final, versions, err, errlen) < 0)
 		goto undo;
-	}
-	snprintf(path, sizeof(path), "%s/versions", st->dir);
-	sync_dir(path);
 	crash_point(2);
 	/* The link: made (create: fails if another create of name came first) or replaced. */
 	char rel[700];
@@ -356,11 +379,11 @@ unsigned store_layer_number(const char *s)
 	return (unsigned)strtoul(s, NULL, 10);
 }
 
-/* The highest number layer directory ldir ever gave (its latest file; its versions). */
-static unsigned layer_latest(const char *ldir)
+/* What layer directory ldir's latest file says (0: none). */
+static unsigned latest_file(const char *ldir)
 {
 	char path[4300];
-	unsigned latest = 0, v;
+	unsigned latest = 0;
 	snprintf(path, sizeof(path), "%s/latest", ldir);
 	FILE *f = fopen(path, "re");
 	if (f) {
@@ -368,6 +391,13 @@ static unsigned layer_latest(const char *ldir)
 			latest = 0;
 		fclose(f);
 	}
+	return latest;
+}
+
+/* The highest number layer directory ldir ever gave (its latest file; its versions). */
+static unsigned layer_latest(const char *ldir)
+{
+	unsigned latest = latest_file(ldir), v;
 	DIR *d = opendir(ldir);
 	for (struct dirent *e; d && (e = readdir(d));)
 		if ((v = store_layer_number(e->d_name)) > latest)
@@ -416,14 +446,8 @@ int store_layer_put(struct store *st, const char *name, const char *json, const 
 		return fail(err, errlen, "cannot make", ldir);
 	}
 	unsigned v = layer_latest(ldir) + 1;
-	snprintf(tmp, sizeof(tmp), "%s/.new.XXXXXX", ldir);
-	if (!mkdtemp(tmp))
-		return fail(err, errlen, "cannot make", tmp);
-	snprintf(path, sizeof(path), "%s/" LAYER_JSON, tmp);
-	if (write_synced(path, json, strlen(json)) < 0) {
-		fail(err, errlen, "cannot write", path);
-		goto undo;
-	}
+	if (stage(ldir, tmp, sizeof(tmp), LAYER_JSON, json, err, errlen) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "%s/" LAYER_ZIP, tmp);
 	if (write_synced(path, zip, len) < 0) {
 		fail(err, errlen, "cannot write", path);
@@ -432,11 +456,8 @@ int store_layer_put(struct store *st, const char *name, const char *json, const 
 	crash_point(1);
 	/* (rename fails if a version of that number is there: none is overwritten) */
 	snprintf(final, sizeof(final), "%s/%u", ldir, v);
-	if (sync_dir(tmp) < 0 || rename(tmp, final) < 0) {
-		fail(err, errlen, "cannot put in place", final);
+	if (put_in_place(tmp, final, ldir, err, errlen) < 0)
 		goto undo;
-	}
-	sync_dir(ldir);
 	crash_point(2);
 	if (layer_set_latest(ldir, v) < 0) /* (the version is there: its number is taken anyway) */
 		fail(err, errlen, "cannot write the latest number of", ldir);
@@ -475,16 +496,7 @@ int store_layer_delete(struct store *st, const char *name, unsigned version)
 		return -1;
 	snprintf(ldir, sizeof(ldir), "%s/layers/%s", st->dir, name);
 	/* Its number stays taken, even if it was the last: the latest file says so first. */
-	char path[4400];
-	unsigned latest = 0;
-	snprintf(path, sizeof(path), "%s/latest", ldir);
-	FILE *f = fopen(path, "re");
-	if (f) {
-		if (fscanf(f, "%u", &latest) != 1)
-			latest = 0;
-		fclose(f);
-	}
-	if (latest < version && layer_set_latest(ldir, version) < 0)
+	if (latest_file(ldir) < version && layer_set_latest(ldir, version) < 0)
 		return -1;
 	snprintf(gone, sizeof(gone), "%s/.del.%u", ldir, version);
 	if (rename(dir, gone) < 0)
