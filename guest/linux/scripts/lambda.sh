@@ -32,6 +32,18 @@ setup_error() {
 	exec hf-done 1
 }
 
+# vdb_slice WHAT AT LEN FILE: LEN bytes of vdb (the code's disk) at byte AT into FILE, the
+# numbers (from the command line) checked: whole, in range, AT sector-aligned, all there.
+vdb_slice() {
+	case $2 in '' | *[!0-9]*) setup_error "$1: not @AT+LEN (numbers)" ;; esac
+	case $3 in '' | *[!0-9]*) setup_error "$1: not @AT+LEN (numbers)" ;; esac
+	[ ${#2} -le 12 ] && [ ${#3} -le 9 ] && [ "$3" -le 52428800 ] || setup_error "$1: out of range"
+	[ $(($2 % 512)) = 0 ] || setup_error "$1 is not sector-aligned"
+	dd if=/dev/vdb of="$4" bs=65536 iflag=skip_bytes,count_bytes skip="$2" count="$3" \
+		2>/dev/null || setup_error "cannot read $1 from vdb"
+	[ "$(stat -c %s "$4")" = "$3" ] || setup_error "$1: vdb is shorter than the command line says"
+}
+
 # The kernel keeps 2047 bytes of its command line (x86's COMMAND_LINE_SIZE): a longer one,
 # cut, would lose or garble what comes last.
 [ ${#cmdline} -lt 2047 ] || setup_error "the kernel command line is over 2047 bytes: cut by the kernel"
@@ -62,7 +74,7 @@ if [ -n "$runtime" ]; then
 		mount -t tmpfs -o mode=1777 tmp /rt/tmp &&
 		mount -t proc proc /rt/proc && mount -o bind /dev /rt/dev ||
 		setup_error "cannot mount /var/task, /tmp, /proc and /dev in the runtime"
-	head -c "$code" /dev/vdb >/tmp/code.zip || setup_error "cannot read the code (vdb)"
+	vdb_slice "the code" 0 "$code" /tmp/code.zip
 	unzip -qo /tmp/code.zip -d /rt/var/task >/tmp/unzip.out 2>&1 ||
 		setup_error "the function's code is not a zip unzip can read: $(head -c 200 /tmp/unzip.out)"
 	rm -f /tmp/code.zip /tmp/unzip.out
@@ -74,14 +86,7 @@ if [ -n "$runtime" ]; then
 		n=$((n + 1))
 		case $layer in @*+*) ;; *) setup_error "hf.layers: layer $n is not @AT+LEN" ;; esac
 		at=${layer#@} len=${at#*+} at=${at%+*}
-		case $at in '' | *[!0-9]*) setup_error "hf.layers: layer $n: not numbers" ;; esac
-		case $len in '' | *[!0-9]*) setup_error "hf.layers: layer $n: not numbers" ;; esac
-		[ ${#at} -le 12 ] && [ ${#len} -le 9 ] && [ "$len" -le 52428800 ] ||
-			setup_error "hf.layers: layer $n: out of range"
-		[ $((at % 512)) = 0 ] || setup_error "hf.layers: layer $n is not sector-aligned"
-		dd if=/dev/vdb of=/tmp/layer.zip bs=65536 iflag=skip_bytes,count_bytes skip="$at" \
-			count="$len" 2>/dev/null || setup_error "cannot read layer $n from vdb"
-		[ "$(stat -c %s /tmp/layer.zip)" = "$len" ] || setup_error "layer $n: vdb is shorter than hf.layers says"
+		vdb_slice "hf.layers' layer $n" "$at" "$len" /tmp/layer.zip
 		unzip -qo /tmp/layer.zip -d /rt/opt >/tmp/unzip.out 2>&1 ||
 			setup_error "layer $n is not a zip unzip can read: $(head -c 200 /tmp/unzip.out)"
 		rm -f /tmp/layer.zip /tmp/unzip.out
@@ -112,9 +117,8 @@ if [ -n "$env64" ]; then
 	case $env64 in
 	@*+*)
 		at=${env64#@} len=${at#*+} at=${at%+*}
-		case $at$len in *[!0-9]*) setup_error "hf.env=@AT+LEN: not numbers" ;; esac
-		envs=$(dd if=/dev/vdb bs=512 skip=$((at / 512)) count=$(((len + 511) / 512)) 2>/dev/null |
-			head -c "$len") || setup_error "cannot read the environment from vdb"
+		vdb_slice "hf.env" "$at" "$len" /tmp/env
+		envs=$(cat /tmp/env) && rm -f /tmp/env
 		;;
 	*) envs=$(printf '%s' "$env64" | base64 -d) || setup_error "hf.env is not base64" ;;
 	esac
