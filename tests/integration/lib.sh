@@ -125,3 +125,11 @@ aws_invoke() {
 	st=$?
 }
 aws_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$RUN/inv.json" "$1" 2> /dev/null; }
+# aws_env: awscli and boto3 for a serve on this machine: dummy keys, us-east-1, no config
+# files of the user, no metadata service.
+aws_env() {
+	export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
+	export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+}
+# json_q FILE EXPR: the Python expression EXPR over FILE's JSON document (d), printed.
+json_q() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$1" "$2" 2> /dev/null; }

@@ -159,8 +159,7 @@ kill $dup_pid; wait $dup_pid 2>/dev/null
 # Debian's clients, by path (a pip-installed aws earlier in PATH is not them).
 AWS=/usr/bin/aws PY=/usr/bin/python3
 if [ -x $AWS ] && $PY -c 'import boto3' 2> /dev/null; then
-	export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
-	export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+	aws_env
 	echo "{\"functions\":[{\"name\":\"b\",\"image\":\"$FN\",\"kernel\":\"k\",\"initrd\":\"i\"}]}" > "$RUN/bad.json"
 	expect_status 240 "serve: a function with both image and kernel is refused" -- "$HF" serve --config "$RUN/bad.json"
 	expect_in "$RUN/err" 'function b: "image" \(a bare guest\) goes without "kernel"' "serve: the refusal names the function and the fields"

@@ -21,8 +21,7 @@ $PY -c 'import boto3' 2> /dev/null || { fail "no python3-boto3: run scripts/inst
 for r in python3.11; do
 	[ -f "$IMAGES/$r.img" ] || { fail "no runtime image $IMAGES/$r.img: make runtimes"; finish; }
 done
-export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+aws_env
 
 # ---------------------------------------------------------------- the code, two versions
 for v in 1 2; do
@@ -64,7 +63,6 @@ start_serve() {
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
 check_or_show "serve listens with no functions but its state directory's" "$RUN/serve.err" start_serve
 lambda() { timeout 300 $AWS lambda --endpoint-url "$URL" "$@" > "$RUN/cli.out" 2> "$RUN/cli.err"; }
-q() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$1" "$2" 2> /dev/null; }
 # wait_state NAME STATE: GetFunction says it (awscli's own waiters poll every 5 s, too slowly
 # for a test, and give up after 5 minutes, too soon for an emulated host).
 # (A pause between polls: each awscli run is seconds of the emulated host's one CPU, taken
@@ -81,23 +79,23 @@ lambda create-function --function-name py --runtime python3.11 --handler app.han
 	--role arn:aws:iam::000000000000:role/lambda --zip-file "fileb://$RUN/v1.zip" \
 	--environment 'Variables={COLOUR=blue}'
 check_or_show "aws lambda create-function: 201, State Pending" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"], d["MemorySize"], d["Timeout"]]')" = "['py', 'Pending', 'python3.11', 'app.handler', 128, 3]"
+	test "$(json_q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"], d["MemorySize"], d["Timeout"]]')" = "['py', 'Pending', 'python3.11', 'app.handler', 128, 3]"
 check "its CodeSha256 is the zip's (base64 SHA-256) and CodeSize its size" \
-	test "$(q "$RUN/cli.out" '[d["CodeSha256"], d["CodeSize"]]')" = "['$(openssl dgst -sha256 -binary "$RUN/v1.zip" | base64)', $(stat -c %s "$RUN/v1.zip")]"
+	test "$(json_q "$RUN/cli.out" '[d["CodeSha256"], d["CodeSize"]]')" = "['$(openssl dgst -sha256 -binary "$RUN/v1.zip" | base64)', $(stat -c %s "$RUN/v1.zip")]"
 check_or_show "it becomes Active (LastUpdateStatus Successful)" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 1}'
 check_or_show "aws lambda invoke: version 1 answers, with its environment" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["version"], d["event"], d["colour"], d["memory"]]')" = "[1, {'n': 1}, 'blue', '128']"
+	test "$(json_q "$RUN/out.json" '[d["version"], d["event"], d["colour"], d["memory"]]')" = "[1, {'n': 1}, 'blue', '128']"
 
 lambda update-function-code --function-name py --zip-file "fileb://$RUN/v2.zip"
 check_or_show "update-function-code: LastUpdateStatus InProgress, the new hash" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["LastUpdateStatus"], d["CodeSha256"]]')" = "['InProgress', '$(openssl dgst -sha256 -binary "$RUN/v2.zip" | base64)']"
+	test "$(json_q "$RUN/cli.out" '[d["LastUpdateStatus"], d["CodeSha256"]]')" = "['InProgress', '$(openssl dgst -sha256 -binary "$RUN/v2.zip" | base64)']"
 check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 2}'
-check_or_show "the next invocation runs the new code" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["version"]')" = 2
+check_or_show "the next invocation runs the new code" "$RUN/inv.err" test "$(json_q "$RUN/out.json" 'd["version"]')" = 2
 
 lambda list-functions
-check "list-functions: py, Active" test "$(q "$RUN/cli.out" '[(f["FunctionName"], f["State"]) for f in d["Functions"]]')" = "[('py', 'Active')]"
+check "list-functions: py, Active" test "$(json_q "$RUN/cli.out" '[(f["FunctionName"], f["State"]) for f in d["Functions"]]')" = "[('py', 'Active')]"
 lambda create-function --function-name py --runtime python3.11 --handler app.handler --role r \
 	--zip-file "fileb://$RUN/v1.zip"
 check_or_show "creating it again: ResourceConflictException" "$RUN/cli.err" grep -q 'ResourceConflictException.*Function already exist: py' "$RUN/cli.err"
@@ -107,24 +105,24 @@ lambda publish-layer-version --layer-name helper-a --description "the first" \
 	--compatible-runtimes python3.11 --compatible-architectures x86_64 --license-info MIT \
 	--zip-file "fileb://$RUN/layer-a.zip"
 check_or_show "aws lambda publish-layer-version: version 1, its ARNs, size and hash" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["LayerArn"], d["LayerVersionArn"], d["Version"], d["Content"]["CodeSize"], d["Content"]["CodeSha256"], d["Description"], d["CompatibleRuntimes"], d["LicenseInfo"]]')" = \
+	test "$(json_q "$RUN/cli.out" '[d["LayerArn"], d["LayerVersionArn"], d["Version"], d["Content"]["CodeSize"], d["Content"]["CodeSha256"], d["Description"], d["CompatibleRuntimes"], d["LicenseInfo"]]')" = \
 	"['$LAYER:helper-a', '$LAYER:helper-a:1', 1, $(stat -c %s "$RUN/layer-a.zip"), '$(openssl dgst -sha256 -binary "$RUN/layer-a.zip" | base64)', 'the first', ['python3.11'], 'MIT']"
 lambda publish-layer-version --layer-name helper-b --zip-file "fileb://$RUN/layer-b.zip"
 lambda publish-layer-version --layer-name helper-a --zip-file "fileb://$RUN/layer-b.zip"
 check_or_show "publishing again makes version 2 (versions are immutable)" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" 'd["LayerVersionArn"]')" = "$LAYER:helper-a:2"
+	test "$(json_q "$RUN/cli.out" 'd["LayerVersionArn"]')" = "$LAYER:helper-a:2"
 lambda get-layer-version --layer-name helper-a --version-number 1
 check_or_show "get-layer-version: version 1 as it was published" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["Version"], d["Description"], d["Content"]["CodeSize"]]')" = "[1, 'the first', $(stat -c %s "$RUN/layer-a.zip")]"
+	test "$(json_q "$RUN/cli.out" '[d["Version"], d["Description"], d["Content"]["CodeSize"]]')" = "[1, 'the first', $(stat -c %s "$RUN/layer-a.zip")]"
 lambda get-layer-version-by-arn --arn "$LAYER:helper-a:1"
 check_or_show "get-layer-version-by-arn: the same" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["LayerVersionArn"], d["Description"]]')" = "['$LAYER:helper-a:1', 'the first']"
+	test "$(json_q "$RUN/cli.out" '[d["LayerVersionArn"], d["Description"]]')" = "['$LAYER:helper-a:1', 'the first']"
 lambda list-layers
 check_or_show "list-layers: both, with their latest versions" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2), ('helper-b', 1)]"
+	test "$(json_q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2), ('helper-b', 1)]"
 lambda list-layer-versions --layer-name helper-a
 check_or_show "list-layer-versions: newest first" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[v["Version"] for v in d["LayerVersions"]]')" = "[2, 1]"
+	test "$(json_q "$RUN/cli.out" '[v["Version"] for v in d["LayerVersions"]]')" = "[2, 1]"
 lambda get-layer-version --layer-name helper-a --version-number 9
 check_or_show "get-layer-version of a version there is not: ResourceNotFoundException" "$RUN/cli.out" \
 	grep -q "ResourceNotFoundException.*Layer version $LAYER:helper-a:9 does not exist" "$RUN/cli.err"
@@ -213,14 +211,14 @@ invoke py '{"n": 3}'
 check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
 	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
 check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
+	test "$(json_q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
 check_or_show "its handler imports from its layers in /opt (the second's helper.py over the first's)" "$RUN/out.json" \
-	test "$(q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
+	test "$(json_q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
 check_or_show "sys.path as Lambda's: /var/task, then the layers' site-packages, then /opt/python" "$RUN/out.json" \
-	test "$(q "$RUN/out.json" 'd["path"]')" = "['/var/task', '/opt/python/lib/python3.11/site-packages', '/opt/python']"
+	test "$(json_q "$RUN/out.json" 'd["path"]')" = "['/var/task', '/opt/python/lib/python3.11/site-packages', '/opt/python']"
 lambda get-function-configuration --function-name py
 check_or_show "get-function-configuration: Layers, each its Arn and CodeSize" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[(l["Arn"], l["CodeSize"]) for l in d["Layers"]]')" = "[('$LAYER:helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('$LAYER:helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))]"
+	test "$(json_q "$RUN/cli.out" '[(l["Arn"], l["CodeSize"]) for l in d["Layers"]]')" = "[('$LAYER:helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('$LAYER:helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))]"
 
 boto bad
 expect() { check_or_show "$1" "$RUN/boto.out" grep -qF "$2" "$RUN/boto.out"; }
@@ -265,9 +263,9 @@ lambda get-layer-version --layer-name helper-a --version-number 1
 check_or_show "get-layer-version after: ResourceNotFoundException" "$RUN/cli.out" grep -q ResourceNotFoundException "$RUN/cli.err"
 lambda list-layers
 check_or_show "list-layers: helper-b (no version left) is gone, helper-a's version 2 stays" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2)]"
+	test "$(json_q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2)]"
 invoke py '{"n": 5}'
-check_or_show "py still runs with them" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["helper"][0]')" = "helper from layer b"
+check_or_show "py still runs with them" "$RUN/inv.err" test "$(json_q "$RUN/out.json" 'd["helper"][0]')" = "helper from layer b"
 
 # ---------------------------------------------------------------- a restart
 kill $serve_pid
@@ -279,9 +277,9 @@ check_or_show "and finds py in its state directory" "$RUN/serve.out" grep -q '^s
 check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 invoke py '{"n": 4}'
 check_or_show "with its new code and configuration" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
+	test "$(json_q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
 check_or_show "and its layers, its own copies (their versions were deleted before the restart)" "$RUN/out.json" \
-	test "$(q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
+	test "$(json_q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
 # A zip that would take the functions' code past --code-storage: refused, nothing kept.
 mkdir -p "$RUN/big" && head -c 1000000 /dev/urandom > "$RUN/big/blob" && cp "$RUN/v1/app.py" "$RUN/big/"
 (cd "$RUN/big" && $PY -m zipfile -c "$RUN/big.zip" app.py blob)

@@ -14,8 +14,7 @@ for t in $AWS $PY; do
 	[ -x $t ] || { fail "no $t: run scripts/install-deps.sh"; finish; }
 done
 [ -f "$IMAGES/nodejs18.x.img" ] || { fail "no runtime image $IMAGES/nodejs18.x.img: make runtimes"; finish; }
-export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+aws_env
 
 # A Node handler (one Node VM: each boots Node, which an emulated host pays minutes for). What
 # it draws at init is drawn once, in the template; what it draws in an invocation, in that
@@ -43,32 +42,31 @@ start_serve() {
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
 check_or_show "serve listens with no functions but its state directory's" "$RUN/serve.err" start_serve
 lambda() { timeout 300 $AWS lambda --endpoint-url "$URL" "$@" > "$RUN/cli.out" 2> "$RUN/cli.err"; }
-q() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$1" "$2" 2> /dev/null; }
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD (lib.sh): $RUN/out.json, $st
 
 lambda create-function --function-name node --runtime nodejs18.x --handler index.handler \
 	--role arn:aws:iam::000000000000:role/lambda --zip-file "fileb://$RUN/node.zip" \
 	--environment 'Variables={COLOUR=red}'
 check_or_show "create-function of a Node function (nodejs18.x): Pending" "$RUN/cli.err" \
-	test "$(q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"]]')" = "['node', 'Pending', 'nodejs18.x', 'index.handler']"
+	test "$(json_q "$RUN/cli.out" '[d["FunctionName"], d["State"], d["Runtime"], d["Handler"]]')" = "['node', 'Pending', 'nodejs18.x', 'index.handler']"
 
 # (serve says when its template is frozen or failed; then GetFunction once: awscli polled in
 # a loop would take the emulated host's one CPU from the booting VM)
 wait_for 600 grep -qE '^serve: function node (ready|failed)' "$RUN/serve.out"
 lambda get-function --function-name node
 check_or_show "the Node function becomes Active (LastUpdateStatus Successful)" "$RUN/serve.out" \
-	test "$(q "$RUN/cli.out" '[d["Configuration"][k] for k in ("State", "LastUpdateStatus", "Runtime")]')" = "['Active', 'Successful', 'nodejs18.x']"
+	test "$(json_q "$RUN/cli.out" '[d["Configuration"][k] for k in ("State", "LastUpdateStatus", "Runtime")]')" = "['Active', 'Successful', 'nodejs18.x']"
 invoke node '{"n": 1}'
 check_or_show "aws lambda invoke of the Node function: its result, environment and context" "$RUN/inv.err" \
-	test "$(q "$RUN/out.json" '[d["event"], d["colour"], d["name"], d["memory"], d["node"][:4]]')" = "[{'n': 1}, 'red', 'node', '128', 'v18.']"
+	test "$(json_q "$RUN/out.json" '[d["event"], d["colour"], d["name"], d["memory"], d["node"][:4]]')" = "[{'n': 1}, 'red', 'node', '128', 'v18.']"
 cp "$RUN/out.json" "$RUN/node1.json"
 invoke node '{"n": 2}'
-check_or_show "a second invocation answers" "$RUN/inv.err" test "$(q "$RUN/out.json" 'd["event"]')" = "{'n': 2}"
-uuids="$(q "$RUN/node1.json" 'd["uuid"]') and $(q "$RUN/out.json" 'd["uuid"]')"
+check_or_show "a second invocation answers" "$RUN/inv.err" test "$(json_q "$RUN/out.json" 'd["event"]')" = "{'n': 2}"
+uuids="$(json_q "$RUN/node1.json" 'd["uuid"]') and $(json_q "$RUN/out.json" 'd["uuid"]')"
 check "two invocations draw different crypto.randomUUID() ($uuids)" \
-	test "$(q "$RUN/out.json" 'd["uuid"]')" != "$(q "$RUN/node1.json" 'd["uuid"]')" -a -n "$(q "$RUN/out.json" 'd["uuid"]')"
+	test "$(json_q "$RUN/out.json" 'd["uuid"]')" != "$(json_q "$RUN/node1.json" 'd["uuid"]')" -a -n "$(json_q "$RUN/out.json" 'd["uuid"]')"
 check "both come from one template: the UUID drawn at init is the same" \
-	test "$(q "$RUN/out.json" 'd["init"]')" = "$(q "$RUN/node1.json" 'd["init"]')" -a -n "$(q "$RUN/out.json" 'd["init"]')"
+	test "$(json_q "$RUN/out.json" 'd["init"]')" = "$(json_q "$RUN/node1.json" 'd["init"]')" -a -n "$(json_q "$RUN/out.json" 'd["init"]')"
 check_or_show "delete-function of the Node function" "$RUN/cli.err" lambda delete-function --function-name node
 check "the Node function's state and its VMs go" wait_for 120 bash -c "[ ! -e '$STATE/functions/node' ] && grep -q 'function node deleted' '$RUN/serve.out'"
 kill $serve_pid

@@ -19,8 +19,7 @@ done
 for r in python3.11 nodejs18.x; do
 	[ -f "$IMAGES/$r.img" ] || { fail "no runtime image $IMAGES/$r.img: make runtimes"; finish; }
 done
-export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+aws_env
 
 # ---------------------------------------------------------------- the code, zipped
 mkdir -p "$RUN/src/lib/deep"
@@ -206,7 +205,7 @@ pass "the Node functions are booted and initialised, the broken ones fail"
 
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD [aws options...] (lib.sh)
 field() { aws_field "$1"; }
-out() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$RUN/out.json" "$1" 2> /dev/null; }
+out() { json_q "$RUN/out.json" "$1"; }
 
 invoke py '{"x": 1}'
 check_or_show "aws lambda invoke: the handler's result" "$RUN/inv.err" test "$st/$(out 'd["event"]')" = "0/{'x': 1}"
@@ -331,7 +330,7 @@ cp "$RUN/out.json" "$RUN/first.json"
 use second
 check_or_show "the next invocation starts from the template again (one call, each hook once)" "$RUN/out.json" \
 	test "$(out '[d["event"]["x"], d["state"]["before"], d["state"]["after"], d["state"]["calls"]]')" = "[2, ['second', 'first'], ['first', 'second'], 1]"
-earlier() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$RUN/first.json" "$1"; }
+earlier() { json_q "$RUN/first.json" "$1"; }
 check "both clones come from one template: what init drew is the same in both" \
 	test "$(out 'd["init"]')" = "$(earlier 'd["init"]')"
 for k in uuid bytes int random; do

@@ -19,8 +19,7 @@ if ! grep -qaF usr/bin/curl "$LAMBDA_INITRD" 2> /dev/null; then # (its second ar
 	fail "the initramfs has no curl (guest/linux/build.sh makes initramfs-lambda.cpio with Debian's /usr/bin/curl): make linux-guest"
 	finish
 fi
-export AWS_ACCESS_KEY_ID=hyperfork AWS_SECRET_ACCESS_KEY=hyperfork AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+aws_env
 
 # Bad configurations are refused before anything starts.
 echo '{"functions":[{"name":"a b","kernel":"k","initrd":"i"}]}' > "$RUN/bad.json"
