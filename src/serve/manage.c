@@ -529,6 +529,22 @@ fail:
 	return -1;
 }
 
+/* Whether a zip of len bytes fits what all code (functions' and layers') may take
+ * (--code-storage), function except's (NULL: none) counted out as the zip replaces it;
+ * else false with r set, as Lambda says it. */
+static bool storage_left(struct manage *m, const char *except, size_t len,
+			 struct manage_reply *r)
+{
+	unsigned long long others = store_code_bytes(&m->store, except);
+	if (len <= m->code_max && others <= m->code_max - len)
+		return true;
+	error(r, 400, "CodeStorageExceededException",
+	      "Code storage limit exceeded: the functions' and layers' code takes %llu bytes, "
+	      "this zip %zu, of %llu allowed (serve --code-storage)",
+	      others, len, m->code_max);
+	return false;
+}
+
 /* Keep fn (with meta as its "lambda"), zip and layers (l's files, NULL: none) as name's new
  * version, and its configuration into cfg. Returns 0, or -1 with r set. */
 static int keep(struct manage *m, const char *name, json_t *fn, json_t *meta,
@@ -541,20 +557,9 @@ static int keep(struct manage *m, const char *name, json_t *fn, json_t *meta,
 	if (parse(m, fn, "/", cfg, r) < 0)
 		return -1;
 	fn_config_free(cfg);
-	/* New code must fit what all functions' code may take, less what it replaces. */
-	char had[4200];
-	if (create && store_version(&m->store, name, had, sizeof(had)) == 0) {
-		error(r, 409, "ResourceConflictException", "Function already exist: %s", name);
+	/* New code must fit what all code may take, less what it replaces. */
+	if (zip && !storage_left(m, create ? NULL : name, len, r))
 		return -1;
-	}
-	unsigned long long others = zip ? store_code_bytes(&m->store, create ? NULL : name) : 0;
-	if (zip && (len > m->code_max || others > m->code_max - len)) {
-		error(r, 400, "CodeStorageExceededException",
-		      "Code storage limit exceeded: the functions' code takes %llu bytes, this zip "
-		      "%zu, of %llu allowed (serve --code-storage)",
-		      others, len, m->code_max);
-		return -1;
-	}
 	char *text = json_dumps(fn, JSON_COMPACT | JSON_SORT_KEYS);
 	const char *src[FN_MAX_LAYERS];
 	for (unsigned i = 0; l && i < l->n; i++)
@@ -870,17 +875,12 @@ static void layer_publish(struct manage *m, const char *name, json_t *q, struct 
 	char *text = json_dumps(lj, JSON_COMPACT | JSON_SORT_KEYS);
 	unsigned version = 0;
 	pthread_mutex_lock(&m->lock);
-	unsigned long long others = store_code_bytes(&m->store, NULL);
-	if (len > m->code_max || others > m->code_max - len) {
-		error(r, 400, "CodeStorageExceededException",
-		      "Code storage limit exceeded: the functions' and layers' code takes %llu "
-		      "bytes, this zip %zu, of %llu allowed (serve --code-storage)",
-		      others, len, m->code_max);
-	} else if (!text || store_layer_put(&m->store, name, text, zip, len, &version, dir,
-					    sizeof(dir), why, sizeof(why)) < 0) {
+	bool fits = storage_left(m, NULL, len, r);
+	if (fits && (!text || store_layer_put(&m->store, name, text, zip, len, &version, dir,
+					      sizeof(dir), why, sizeof(why)) < 0)) {
 		error(r, 500, "ServiceException", "cannot keep the layer: %s",
 		      text ? why : "out of memory");
-	} else {
+	} else if (fits) {
 		reply_json(r, 201, layer_describe(m, name, version, true));
 		pr_info("serve: layer %s version %u published", name, version);
 	}
