@@ -10,9 +10,9 @@
 # the least so far), so the hosts end near each other. An emulated host that hangs (a VMM
 # stuck in that host's kernel stops everything reading its /proc entries, the runner's own
 # watch included: kvm-host.sh says so after KVM_HOST_STALL seconds, 180 here, without a sign
-# of life) has the suites it had not finished run again in a new one, printed, up to three
-# times while each try finishes something; a suite that fails there fails the check. make
-# check's deadline (HF_CHECK_DEADLINE) bounds all.
+# of life) has the suites it had not finished run again at once in a new one in its place,
+# printed, up to three times while each try finishes something; a suite that fails there
+# fails the check. make check's deadline (HF_CHECK_DEADLINE) bounds all.
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top" || exit 1
@@ -75,60 +75,62 @@ run_host() { # TAG OUT ITEMS...
 	return "${PIPESTATUS[0]}"
 }
 
+# What a hung host OUT had not finished of ITEMS: suites with no PASS/FAIL/NOT RUN line, and
+# the sanitized run unless it said how it ended; printed. Fails if OUT shows a FAIL.
+left_of() { # OUT ITEMS...
+	local out=$1 it; shift
+	for it in "$@"; do
+		if [ "$it" = sanitize ]; then
+			grep -q "sanitize: no sanitizer reports\|sanitize: reports above" "$out" || echo "$it"
+		else
+			grep -qE "(PASS|FAIL|NOT RUN) +$it " "$out" || echo "$it"
+		fi
+	done
+	! grep -qE "(\] |^)FAIL " "$out"
+}
+hung() { [ "$1" = 124 ] && grep -q "the emulated machine hung" "$2"; }
+
+# One host's share, ITEMS, in slot H. A hung host (a VMM stuck in that host's kernel, and
+# everything that reads its /proc entries with it: seen about once an hour of suites) costs
+# what it had not finished: that runs again at once in a new host in the same slot, beside
+# the other hosts, as long as each try finishes something, at most three times.
+slot() { # H ITEMS...
+	local h=$1 try=0 r rc=0 out left
+	shift
+	local items=("$@")
+	out=build/test-logs/host$h.out
+	run_host "h$h" "$out" "${items[@]}"
+	r=$?
+	while hung $r "$out"; do
+		left=$(left_of "$out" "${items[@]}") || rc=1
+		# shellcheck disable=SC2206
+		left=($left)
+		if [ ${#left[@]} = 0 ]; then r=0; break; fi
+		if [ $try = 3 ] || { [ $try -gt 0 ] && [ ${#left[@]} = ${#items[@]} ]; }; then
+			say "host $h: not run, its hosts hung: ${left[*]}"
+			return 1
+		fi
+		try=$((try + 1))
+		items=("${left[@]}")
+		say "emulated host $h hung (above); what it had not finished runs again in a new one (try $try): ${items[*]}"
+		out=build/test-logs/host$h-again$try.out
+		run_host "h$h.$try" "$out" "${items[@]}"
+		r=$?
+	done
+	[ $r = 0 ] || rc=1
+	return $rc
+}
+
 mkdir -p build/test-logs
 declare -a pid
 for ((h = 0; h < hosts; h++)); do
 	say "emulated host $((h + 1)) of $hosts (${mem} MiB, ~${load[h]} s measured):${list[h]}"
 	# shellcheck disable=SC2086
-	run_host "h$((h + 1))" "build/test-logs/host$((h + 1)).out" ${list[h]} &
+	slot $((h + 1)) ${list[h]} &
 	pid[h]=$!
 done
 rc=0
-# What a hung host OUT had not finished of ITEMS: suites with no PASS/FAIL/NOT RUN line, and
-# the sanitized run unless it said how it ended. Adds them to unfinished; a FAIL seen sets rc.
-unfinished=()
-left_of() { # OUT ITEMS...
-	local out=$1 it; shift
-	for it in "$@"; do
-		if [ "$it" = sanitize ]; then
-			grep -q "sanitize: no sanitizer reports\|sanitize: reports above" "$out" || unfinished+=("$it")
-		else
-			grep -qE "(PASS|FAIL|NOT RUN) +$it " "$out" || unfinished+=("$it")
-		fi
-	done
-	grep -qE "(\] |^)FAIL " "$out" && rc=1
-	return 0
-}
-hung() { [ "$1" = 124 ] && grep -q "the emulated machine hung" "$2"; }
 for ((h = 0; h < hosts; h++)); do
-	wait "${pid[h]}"
-	r=$?
-	out=build/test-logs/host$((h + 1)).out
-	if hung $r "$out"; then
-		# shellcheck disable=SC2086
-		left_of "$out" ${list[h]}
-	elif [ $r != 0 ]; then
-		rc=1
-	fi
+	wait "${pid[h]}" || rc=1
 done
-# Hangs of an emulated host (a VMM stuck in that host's kernel, and everything that reads its
-# /proc entries with it: seen about once an hour of suites) cost what was not finished: that
-# runs again in a new one, as long as each try finishes something, at most three times.
-try=0
-while [ ${#unfinished[@]} -gt 0 ] && [ $try -lt 3 ]; do
-	try=$((try + 1))
-	again=("${unfinished[@]}")
-	unfinished=()
-	say "an emulated host hung (above); what it had not finished runs again in a new one (try $try): ${again[*]}"
-	out=build/test-logs/host-again$try.out
-	run_host "again$try" "$out" "${again[@]}"
-	r=$?
-	if hung $r "$out"; then
-		left_of "$out" "${again[@]}"
-		[ ${#unfinished[@]} -lt ${#again[@]} ] || { say "nothing finished in try $try: giving up"; rc=1; break; }
-	elif [ $r != 0 ]; then
-		rc=1
-	fi
-done
-[ ${#unfinished[@]} -gt 0 ] && { say "not run, their hosts hung: ${unfinished[*]}"; rc=1; }
 exit $rc
