@@ -21,8 +21,10 @@ GUEST_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-pie -fno-stack-protector \
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/runtime/guest.ld \
 	-Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
 GUEST_RT := $(BUILD)/guest/runtime/start.o $(BUILD)/guest/runtime/hf.o
-# Pure libm functions for guests that want them (musl's static libc, from musl-tools).
-GUEST_LIBS := $(wildcard /usr/lib/x86_64-linux-musl/libc.a) -lgcc
+# Pure libm functions for guests that want them (musl's static libc, from musl-tools). Named,
+# not found by $(wildcard) when the Makefile is read: on a new machine make check installs
+# musl-tools (deps) after that, and the benchmark guest then failed to link.
+GUEST_LIBS := /usr/lib/x86_64-linux-musl/libc.a -lgcc
 GUEST_SRCS := $(wildcard guest/examples/*.c tests/guests/*.c bench/guests/*.c)
 GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
 
