@@ -51,8 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
+# Each line ends with the seconds since the suite began ([s]), to show where a suite's time goes.
+fail() { echo "FAIL: $* [${SECONDS}s]"; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $* [${SECONDS}s]"; }
 # check DESCRIPTION COMMAND...: pass if the command succeeds
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
 # check_or_show DESCRIPTION FILE COMMAND...: check, and on failure show the end of FILE.

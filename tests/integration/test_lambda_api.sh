@@ -63,16 +63,28 @@ start_serve() {
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; cleanup' EXIT
 check_or_show "serve listens with no functions but its state directory's" "$RUN/serve.err" start_serve
 lambda() { timeout 300 $AWS lambda --endpoint-url "$URL" "$@" > "$RUN/cli.out" 2> "$RUN/cli.err"; }
-# wait_state NAME STATE: GetFunction says it (awscli's own waiters poll every 5 s, too slowly
-# for a test, and give up after 5 minutes, too soon for an emulated host).
-# (A pause between polls: each awscli run is seconds of the emulated host's one CPU, taken
-# from the VM booting meanwhile.)
+# wait_state NAME STATE: GetFunction (GET /2015-03-31/functions/NAME, by curl) says it.
+# awscli's own waiters poll every 5 s, too slowly for a test, and give up after 5 minutes, too
+# soon for an emulated host; and each awscli run costs ~20 s of Python starting there, taken
+# from the VM booting meanwhile. Most calls below are boto3's (one process for many) or
+# curl's for that reason; awscli makes one of each kind (create, update, list, get, delete,
+# invoke, publish, a refusal).
 wait_state() {
-	wait_for 600 bash -c "$AWS lambda --endpoint-url $URL get-function --function-name $1 \
-		--query 'Configuration.[State,LastUpdateStatus]' --output text 2>/dev/null | grep -qx '$2' ||
+	wait_for 600 bash -c "curl -s -m 30 $URL/2015-03-31/functions/$1 > '$RUN/gf.json' &&
+		$PY -c 'import json,sys; c=json.load(open(sys.argv[1]))[\"Configuration\"]; print(c[\"State\"]+\"\t\"+c[\"LastUpdateStatus\"])' '$RUN/gf.json' 2>/dev/null | grep -qx '$2' ||
 		{ sleep $(scaled 0.3); false; }"
 }
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD (lib.sh): $RUN/out.json, $st
+# hinvoke NAME PAYLOAD: the same invocation by curl: the answer in $RUN/out.json, its HTTP
+# status in $code, its x-amzn-ErrorType in $RUN/inv.err.
+hinvoke() {
+	code=$(curl -s -m 300 -o "$RUN/out.json" -D "$RUN/inv.hdr" -w '%{http_code}' -X POST \
+		--data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
+	tr -d '\r' < "$RUN/inv.hdr" | sed -n 's/^x-amzn-ErrorType: //Ip' > "$RUN/inv.err"
+	[ "$code" = 200 ] || cat "$RUN/out.json" >> "$RUN/inv.err"
+}
+# get_function NAME: GetFunction by curl; its HTTP status in $code, the answer in $RUN/gf.json.
+get_function() { code=$(curl -s -m 30 -o "$RUN/gf.json" -w '%{http_code}' "$URL/2015-03-31/functions/$1"); }
 
 # ---------------------------------------------------------------- awscli
 lambda create-function --function-name py --runtime python3.11 --handler app.handler \
@@ -91,8 +103,8 @@ lambda update-function-code --function-name py --zip-file "fileb://$RUN/v2.zip"
 check_or_show "update-function-code: LastUpdateStatus InProgress, the new hash" "$RUN/cli.err" \
 	test "$(json_q "$RUN/cli.out" '[d["LastUpdateStatus"], d["CodeSha256"]]')" = "['InProgress', '$(openssl dgst -sha256 -binary "$RUN/v2.zip" | base64)']"
 check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
-invoke py '{"n": 2}'
-check_or_show "the next invocation runs the new code" "$RUN/inv.err" test "$(json_q "$RUN/out.json" 'd["version"]')" = 2
+hinvoke py '{"n": 2}'
+check_or_show "the next invocation runs the new code" "$RUN/inv.err" test "$code/$(json_q "$RUN/out.json" 'd["version"]')" = 200/2
 
 lambda list-functions
 check "list-functions: py, Active" test "$(json_q "$RUN/cli.out" '[(f["FunctionName"], f["State"]) for f in d["Functions"]]')" = "[('py', 'Active')]"
@@ -100,34 +112,7 @@ lambda create-function --function-name py --runtime python3.11 --handler app.han
 	--zip-file "fileb://$RUN/v1.zip"
 check_or_show "creating it again: ResourceConflictException" "$RUN/cli.err" grep -q 'ResourceConflictException.*Function already exist: py' "$RUN/cli.err"
 
-# ---------------------------------------------------------------- layers (awscli)
-lambda publish-layer-version --layer-name helper-a --description "the first" \
-	--compatible-runtimes python3.11 --compatible-architectures x86_64 --license-info MIT \
-	--zip-file "fileb://$RUN/layer-a.zip"
-check_or_show "aws lambda publish-layer-version: version 1, its ARNs, size and hash" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" '[d["LayerArn"], d["LayerVersionArn"], d["Version"], d["Content"]["CodeSize"], d["Content"]["CodeSha256"], d["Description"], d["CompatibleRuntimes"], d["LicenseInfo"]]')" = \
-	"['$LAYER:helper-a', '$LAYER:helper-a:1', 1, $(stat -c %s "$RUN/layer-a.zip"), '$(openssl dgst -sha256 -binary "$RUN/layer-a.zip" | base64)', 'the first', ['python3.11'], 'MIT']"
-lambda publish-layer-version --layer-name helper-b --zip-file "fileb://$RUN/layer-b.zip"
-lambda publish-layer-version --layer-name helper-a --zip-file "fileb://$RUN/layer-b.zip"
-check_or_show "publishing again makes version 2 (versions are immutable)" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" 'd["LayerVersionArn"]')" = "$LAYER:helper-a:2"
-lambda get-layer-version --layer-name helper-a --version-number 1
-check_or_show "get-layer-version: version 1 as it was published" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" '[d["Version"], d["Description"], d["Content"]["CodeSize"]]')" = "[1, 'the first', $(stat -c %s "$RUN/layer-a.zip")]"
-lambda get-layer-version-by-arn --arn "$LAYER:helper-a:1"
-check_or_show "get-layer-version-by-arn: the same" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" '[d["LayerVersionArn"], d["Description"]]')" = "['$LAYER:helper-a:1', 'the first']"
-lambda list-layers
-check_or_show "list-layers: both, with their latest versions" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2), ('helper-b', 1)]"
-lambda list-layer-versions --layer-name helper-a
-check_or_show "list-layer-versions: newest first" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" '[v["Version"] for v in d["LayerVersions"]]')" = "[2, 1]"
-lambda get-layer-version --layer-name helper-a --version-number 9
-check_or_show "get-layer-version of a version there is not: ResourceNotFoundException" "$RUN/cli.out" \
-	grep -q "ResourceNotFoundException.*Layer version $LAYER:helper-a:9 does not exist" "$RUN/cli.err"
-
-# ---------------------------------------------------------------- boto3
+# boto3 (one process makes many calls: OP below)
 cat > "$RUN/boto.py" << 'EOF'
 import base64, io, json, sys, threading, time, zipfile
 import boto3, botocore
@@ -196,18 +181,65 @@ elif op == "twins":  # two creates of one name at once: one is made
     print("delete", err(c.delete_function, FunctionName="twin"))
 elif op == "nohandler":
     print("create", err(c.create_function, FunctionName="nohandler", Code={"ZipFile": good}, **dict(mk, Handler="app.nothere")))
+elif op in ("layers", "layersgone"):  # each answer (or error) in RUN/TAG.json
+    def keep(tag, f, **kw):
+        try:
+            r = f(**kw)
+            r.pop("ResponseMetadata", None)
+        except c.exceptions.ClientError as e:
+            r = {"Error": e.response["Error"]}
+        json.dump(r, open(f"{run}/{tag}.json", "w"), default=str)
+    layer = "arn:aws:lambda:us-east-1:000000000000:layer:"
+    b = open(f"{run}/layer-b.zip", "rb").read()
+    if op == "layers":
+        keep("pubb", c.publish_layer_version, LayerName="helper-b", Content={"ZipFile": b})
+        keep("puba2", c.publish_layer_version, LayerName="helper-a", Content={"ZipFile": b})
+        keep("get1", c.get_layer_version, LayerName="helper-a", VersionNumber=1)
+        keep("byarn", c.get_layer_version_by_arn, Arn=layer + "helper-a:1")
+        keep("list", c.list_layers)
+        keep("versions", c.list_layer_versions, LayerName="helper-a")
+        keep("get9", c.get_layer_version, LayerName="helper-a", VersionNumber=9)
+    else:
+        keep("delb", c.delete_layer_version, LayerName="helper-b", VersionNumber=1)
+        keep("gone", c.get_layer_version, LayerName="helper-a", VersionNumber=1)
+        keep("list", c.list_layers)
 elif op == "state":
     f = c.get_function_configuration(FunctionName=sys.argv[4])
     print(f["State"], f.get("StateReasonCode"), f.get("StateReason"))
 EOF
 boto() { timeout 600 $PY "$RUN/boto.py" "$URL" "$RUN" "$@" > "$RUN/boto.out" 2> "$RUN/boto.err"; }
+
+# ---------------------------------------------------------------- layers
+lambda publish-layer-version --layer-name helper-a --description "the first" \
+	--compatible-runtimes python3.11 --compatible-architectures x86_64 --license-info MIT \
+	--zip-file "fileb://$RUN/layer-a.zip"
+check_or_show "aws lambda publish-layer-version: version 1, its ARNs, size and hash" "$RUN/cli.err" \
+	test "$(json_q "$RUN/cli.out" '[d["LayerArn"], d["LayerVersionArn"], d["Version"], d["Content"]["CodeSize"], d["Content"]["CodeSha256"], d["Description"], d["CompatibleRuntimes"], d["LicenseInfo"]]')" = \
+	"['$LAYER:helper-a', '$LAYER:helper-a:1', 1, $(stat -c %s "$RUN/layer-a.zip"), '$(openssl dgst -sha256 -binary "$RUN/layer-a.zip" | base64)', 'the first', ['python3.11'], 'MIT']"
+# (the rest by boto3, one process: each answer in $RUN/TAG.json, as awscli prints it)
+boto layers
+check_or_show "boto3 made the layer calls" "$RUN/boto.err" test $? = 0
+check_or_show "publishing again makes version 2 (versions are immutable)" "$RUN/puba2.json" \
+	test "$(json_q "$RUN/puba2.json" 'd["LayerVersionArn"]')" = "$LAYER:helper-a:2"
+check_or_show "get-layer-version: version 1 as it was published" "$RUN/get1.json" \
+	test "$(json_q "$RUN/get1.json" '[d["Version"], d["Description"], d["Content"]["CodeSize"]]')" = "[1, 'the first', $(stat -c %s "$RUN/layer-a.zip")]"
+check_or_show "get-layer-version-by-arn: the same" "$RUN/byarn.json" \
+	test "$(json_q "$RUN/byarn.json" '[d["LayerVersionArn"], d["Description"]]')" = "['$LAYER:helper-a:1', 'the first']"
+check_or_show "list-layers: both, with their latest versions" "$RUN/list.json" \
+	test "$(json_q "$RUN/list.json" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2), ('helper-b', 1)]"
+check_or_show "list-layer-versions: newest first" "$RUN/versions.json" \
+	test "$(json_q "$RUN/versions.json" '[v["Version"] for v in d["LayerVersions"]]')" = "[2, 1]"
+check_or_show "get-layer-version of a version there is not: ResourceNotFoundException" "$RUN/get9.json" \
+	test "$(json_q "$RUN/get9.json" '[d["Error"]["Code"], d["Error"]["Message"]]')" = "['ResourceNotFoundException', 'Layer version $LAYER:helper-a:9 does not exist']"
+
+# ---------------------------------------------------------------- boto3
 boto config
 check_or_show "boto3 update_function_configuration: the new memory, timeout and environment, InProgress" "$RUN/boto.err" \
 	grep -qx 'update 512 7 green InProgress' "$RUN/boto.out"
 check_or_show "and its two layers, with their sizes" "$RUN/boto.out" \
 	grep -qx "layers \[('helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))\]" "$RUN/boto.out"
 check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
-invoke py '{"n": 3}'
+hinvoke py '{"n": 3}'
 check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
 	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
 check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
@@ -251,20 +283,20 @@ check_or_show "StateReason names Runtime.HandlerNotFound" "$RUN/boto.out" \
 	grep -q "^Failed FunctionError .*Runtime.HandlerNotFound.*Handler 'nothere' missing on module 'app'" "$RUN/boto.out"
 
 check_or_show "aws lambda delete-function" "$RUN/cli.err" lambda delete-function --function-name nohandler
-lambda get-function --function-name nohandler
-check_or_show "get-function after: ResourceNotFoundException" "$RUN/cli.err" grep -q ResourceNotFoundException "$RUN/cli.err"
-invoke nohandler '{}'
-check_or_show "invoke after: ResourceNotFoundException" "$RUN/inv.err" grep -q ResourceNotFoundException "$RUN/inv.err"
+get_function nohandler
+check_or_show "get-function after: 404" "$RUN/gf.json" test "$code" = 404
+hinvoke nohandler '{}'
+check_or_show "invoke after: 404 ResourceNotFoundException" "$RUN/inv.err" test "$code/$(head -1 "$RUN/inv.err")" = 404/ResourceNotFoundException
 
 # ---------------------------------------------------------------- layer versions deleted
 check_or_show "aws lambda delete-layer-version" "$RUN/cli.err" lambda delete-layer-version --layer-name helper-a --version-number 1
-check_or_show "and the other layer's" "$RUN/cli.err" lambda delete-layer-version --layer-name helper-b --version-number 1
-lambda get-layer-version --layer-name helper-a --version-number 1
-check_or_show "get-layer-version after: ResourceNotFoundException" "$RUN/cli.out" grep -q ResourceNotFoundException "$RUN/cli.err"
-lambda list-layers
-check_or_show "list-layers: helper-b (no version left) is gone, helper-a's version 2 stays" "$RUN/cli.err" \
-	test "$(json_q "$RUN/cli.out" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2)]"
-invoke py '{"n": 5}'
+boto layersgone
+check_or_show "and the other layer's (boto3)" "$RUN/delb.json" test "$(json_q "$RUN/delb.json" 'd')" = "{}"
+check_or_show "get-layer-version after: ResourceNotFoundException" "$RUN/gone.json" \
+	test "$(json_q "$RUN/gone.json" 'd["Error"]["Code"]')" = ResourceNotFoundException
+check_or_show "list-layers: helper-b (no version left) is gone, helper-a's version 2 stays" "$RUN/list.json" \
+	test "$(json_q "$RUN/list.json" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2)]"
+hinvoke py '{"n": 5}'
 check_or_show "py still runs with them" "$RUN/inv.err" test "$(json_q "$RUN/out.json" 'd["helper"][0]')" = "helper from layer b"
 
 # ---------------------------------------------------------------- a restart
@@ -275,7 +307,7 @@ check "serve ends cleanly" test $? = 0
 check_or_show "serve starts again" "$RUN/serve.err" start_serve --code-storage 1
 check_or_show "and finds py in its state directory" "$RUN/serve.out" grep -q '^serve: 1 function(s) from the state directory' "$RUN/serve.out"
 check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
-invoke py '{"n": 4}'
+hinvoke py '{"n": 4}'
 check_or_show "with its new code and configuration" "$RUN/inv.err" \
 	test "$(json_q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
 check_or_show "and its layers, its own copies (their versions were deleted before the restart)" "$RUN/out.json" \
@@ -287,8 +319,8 @@ lambda create-function --function-name toobig --runtime python3.11 --handler app
 	--role arn:aws:iam::000000000000:role/x --zip-file "fileb://$RUN/big.zip"
 check_or_show "past --code-storage: CodeStorageExceededException" "$RUN/cli.err" \
 	grep -q "CodeStorageExceededException.*Code storage limit exceeded" "$RUN/cli.err"
-lambda get-function --function-name toobig
-check_or_show "and the function is not made" "$RUN/cli.err" grep -q ResourceNotFoundException "$RUN/cli.err"
+get_function toobig
+check_or_show "and the function is not made (GetFunction: 404)" "$RUN/gf.json" test "$code" = 404
 kill $serve_pid
 wait $serve_pid
 check "serve ends cleanly" test $? = 0
