@@ -131,7 +131,9 @@ first_free_fd() {
 free=$(first_free_fd "$pid")
 prlimit --pid "$pid" --nofile="$free":1024
 expect_status 240 "a request fails when the VMM has no file descriptor left" -- "$HF" fork con
-expect_in "$RUN/err" "cannot take a request: Too many open files" "the lack of descriptors is named"
+# (Where the VMM's own periodic read of /proc/meminfo held a lower descriptor while they were
+# counted, the request is taken and that read is what fails: named as well.)
+expect_in "$RUN/err" "(cannot take a request|no clone made): .*Too many open files" "the lack of descriptors is named"
 prlimit --pid "$pid" --nofile="$((free + 1))":1024
 expect_status 240 "fork fails when the VMM has one descriptor left (the connection's)" -- "$HF" fork con
 expect_in "$RUN/err" "no clone made: .*Too many open files" "the fd limit is named"

@@ -230,7 +230,7 @@ check_or_show "list-layers: both, with their latest versions" "$RUN/list.json" \
 check_or_show "list-layer-versions: newest first" "$RUN/versions.json" \
 	test "$(json_q "$RUN/versions.json" '[v["Version"] for v in d["LayerVersions"]]')" = "[2, 1]"
 check_or_show "get-layer-version of a version there is not: ResourceNotFoundException" "$RUN/get9.json" \
-	test "$(json_q "$RUN/get9.json" '[d["Error"]["Code"], d["Error"]["Message"]]')" = "['ResourceNotFoundException', 'Layer version $LAYER:helper-a:9 does not exist']"
+	test "$(json_q "$RUN/get9.json" '[d["Error"]["Code"], d["Error"]["Message"]]')" = "['ResourceNotFoundException', 'Layer version $LAYER:helper-a:9 does not exist.']"
 
 # ---------------------------------------------------------------- boto3
 boto config
