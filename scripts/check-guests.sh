@@ -170,15 +170,15 @@ emu=()
 secs=$(linux_boot_secs)
 if [ "$secs" -gt "${LINUX_SLOW_S:-15}" ] && command -v qemu-system-x86_64 > /dev/null; then
 	linux=" $(cd tests/integration && grep -l 'need_linux_guest\|VMLINUX\|BZIMAGE\|LINUX_DIR' test_*.sh | sed 's/\.sh$//' | tr '\n' ' ')"
-	keep() { for t in $1; do [[ $linux == *" $t "* ]] || echo "$t"; done | tr '\n' ' '; }
-	took_out() { for t in $1; do [[ $linux == *" $t "* ]] && echo "$t"; done | tr '\n' ' '; }
-	read -ra emu <<< "$(took_out "$suites")"
-	san_emu=$(took_out "$san")
-	suites=$(keep "$suites")
-	san=$(keep "$san")
-	if [ -n "${san_emu// /}" ]; then
+	# (those of the suites and of the sanitized ones that boot Linux go to the emulated hosts)
+	here="" san_emu=""
+	for t in $suites; do if [[ $linux == *" $t "* ]]; then emu+=("$t"); else here="$here $t"; fi; done
+	suites=$here here=""
+	for t in $san; do if [[ $linux == *" $t "* ]]; then san_emu="$san_emu $t"; else here="$here $t"; fi; done
+	san=$here
+	if [ -n "$san_emu" ]; then
 		emu+=(sanitize)
-		SAN_ARGS="SAN_TESTS='${san_emu% }' SAN_UNIT="
+		SAN_ARGS="SAN_TESTS='${san_emu# }' SAN_UNIT="
 		took[sanitize]=290
 	fi
 	say "a Linux guest takes over ${LINUX_SLOW_S:-15} s to boot here (LINUX_SLOW_S): the suites that boot Linux run in emulated KVM hosts: ${emu[*]}"
@@ -187,8 +187,9 @@ else
 fi
 mkdir -p build/test-logs
 targets=""
-[ -n "${suites// /}" ] && targets="integration-run TESTS='${suites% }'"
-[ -n "${san// /}" ] && targets="$targets sanitize-run SAN_TESTS='${san% }'"
+suites=$(echo $suites) san=$(echo $san) # (spaces trimmed)
+[ -n "$suites" ] && targets="integration-run TESTS='$suites'"
+[ -n "$san" ] && targets="$targets sanitize-run SAN_TESTS='$san'"
 rc=0
 if [ -n "$targets" ]; then
 	bash -c "make --no-print-directory -k $targets" 2>&1 | tee build/test-logs/native.out
@@ -198,7 +199,7 @@ if [ -n "$targets" ]; then
 	notrun=$(sed -n 's/^NOT RUN \(test_[a-z0-9_]*\) .* checks .*/\1/p' build/test-logs/native.out | sort -u)
 	if [ -n "$notrun" ] && command -v qemu-system-x86_64 > /dev/null; then
 		say "not run on this machine's KVM, so in an emulated KVM host:" $notrun
-		read -ra more <<< "$(echo $notrun)"; emu+=("${more[@]}")
+		mapfile -t -O ${#emu[@]} emu <<< "$notrun"
 	fi
 fi
 if [ ${#emu[@]} -gt 0 ]; then

@@ -113,6 +113,19 @@ finish() {
 	exit 0
 }
 
+# http_invoke URL NAME PAYLOAD [curl options...]: an invocation as plain HTTP (curl; PAYLOAD
+# @FILE reads a file): the answer in $RUN/c.out, its headers in $RUN/c.hdr, its HTTP status
+# in $code, its X-Amz-Function-Error in $ferr. (Each awscli run costs ~20 s of Python starting
+# in the emulated host: the suites make one of each kind of call with it, the rest so.)
+http_invoke() {
+	local url=$1 name=$2 payload=$3
+	shift 3
+	code=$(curl -s -m 300 -o "$RUN/c.out" -D "$RUN/c.hdr" -w '%{http_code}' "$@" \
+		-X POST --data-binary "$payload" "$url/2015-03-31/functions/$name/invocations")
+	ferr=$(http_hdr X-Amz-Function-Error)
+}
+# http_hdr NAME: that header of the last http_invoke's answer ("" if none).
+http_hdr() { tr -d '\r' < "$RUN/c.hdr" 2> /dev/null | sed -n "s/^$1: *//Ip" | tail -1; }
 # aws_invoke URL NAME PAYLOAD [aws options...]: Debian's `aws lambda invoke` against serve at
 # URL (a pip-installed aws earlier in PATH is not it); its output in $RUN/inv.json, the
 # response body in $RUN/out.json, its stderr in $RUN/inv.err, its status in $st.

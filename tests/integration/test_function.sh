@@ -187,30 +187,25 @@ JSON
 	first=$(cat "$RUN/out.json")
 	check_or_show "serve: aws lambda invoke runs the bare function in a clone ($first)" "$RUN/inv.err" \
 		bash -c "[ $st = 0 ] && echo '$first' | grep -qE '^\{\"echo\":\{\"hello\":\"world\"\},\"clone\":[1-9][0-9]*\}$' && [ -z '$(field FunctionError)' ]"
-	# The rest by curl (each awscli run costs ~20 s of Python starting in the emulated host;
-	# boto3's below): the answer in $RUN/out.json, X-Amz-Function-Error in $ferr.
-	cinv() {
-		code=$(curl -s -m 300 -o "$RUN/out.json" -D "$RUN/out.hdr" -w '%{http_code}' -X POST \
-			--data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
-		ferr=$(tr -d '\r' < "$RUN/out.hdr" | sed -n 's/^X-Amz-Function-Error: //Ip')
-	}
+	# The rest by curl (lib.sh's http_invoke: the answer in $RUN/c.out; boto3's below).
+	cinv() { http_invoke "$URL" "$@"; }
 	cinv bare '{"hello":"again"}'
-	second=$(cat "$RUN/out.json")
+	second=$(cat "$RUN/c.out")
 	check "serve: the next invocation runs in another clone ($second)" \
 		test "${first##*clone}" != "${second##*clone}"
 	cinv bare '{"cmd":"fail"}'
-	check_or_show "serve: the function's error is Unhandled (as Lambda says it), with its document" "$RUN/out.json" \
-		test "$code/$ferr/$(cat "$RUN/out.json")" = '200/Unhandled/{"errorMessage":"asked to fail","errorType":"Echo.Failed"}'
+	check_or_show "serve: the function's error is Unhandled (as Lambda says it), with its document" "$RUN/c.out" \
+		test "$code/$ferr/$(cat "$RUN/c.out")" = '200/Unhandled/{"errorMessage":"asked to fail","errorType":"Echo.Failed"}'
 	cinv bare '{"cmd":"crash"}'
-	check_or_show "serve: a crashing function is Unhandled, Runtime.ExitError" "$RUN/out.json" \
-		bash -c "[ '$ferr' = Unhandled ] && grep -q Runtime.ExitError '$RUN/out.json'"
+	check_or_show "serve: a crashing function is Unhandled, Runtime.ExitError" "$RUN/c.out" \
+		bash -c "[ '$ferr' = Unhandled ] && grep -q Runtime.ExitError '$RUN/c.out'"
 	cinv bare '{"cmd":"spin"}'
-	check_or_show "serve: a function spinning past its timeout: 'Task timed out after $(scaled 3).00 seconds'" "$RUN/out.json" \
-		bash -c "[ '$ferr' = Unhandled ] && grep -q 'Task timed out after $(scaled 3).00 seconds' '$RUN/out.json'"
+	check_or_show "serve: a function spinning past its timeout: 'Task timed out after $(scaled 3).00 seconds'" "$RUN/c.out" \
+		bash -c "[ '$ferr' = Unhandled ] && grep -q 'Task timed out after $(scaled 3).00 seconds' '$RUN/c.out'"
 	for i in 1 2; do
 		cinv bwarm "{\"w\":$i}"
-		check_or_show "serve: warm mode, invocation $i in the one VM" "$RUN/out.json" \
-			test "$code/$(cat "$RUN/out.json")" = "200/{\"echo\":{\"w\":$i},\"clone\":0}"
+		check_or_show "serve: warm mode, invocation $i in the one VM" "$RUN/c.out" \
+			test "$code/$(cat "$RUN/c.out")" = "200/{\"echo\":{\"w\":$i},\"clone\":0}"
 	done
 	cat > "$RUN/boto.py" << 'PY'
 import json, sys, boto3

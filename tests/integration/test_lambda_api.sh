@@ -75,14 +75,9 @@ wait_state() {
 		{ sleep $(scaled 0.3); false; }"
 }
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD (lib.sh): $RUN/out.json, $st
-# hinvoke NAME PAYLOAD: the same invocation by curl: the answer in $RUN/out.json, its HTTP
-# status in $code, its x-amzn-ErrorType in $RUN/inv.err.
-hinvoke() {
-	code=$(curl -s -m 300 -o "$RUN/out.json" -D "$RUN/inv.hdr" -w '%{http_code}' -X POST \
-		--data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
-	tr -d '\r' < "$RUN/inv.hdr" | sed -n 's/^x-amzn-ErrorType: //Ip' > "$RUN/inv.err"
-	[ "$code" = 200 ] || cat "$RUN/out.json" >> "$RUN/inv.err"
-}
+# hinvoke NAME PAYLOAD: the same invocation by curl (lib.sh's http_invoke: the answer in
+# $RUN/c.out, its HTTP status in $code).
+hinvoke() { http_invoke "$URL" "$@"; }
 # get_function NAME: GetFunction by curl; its HTTP status in $code, the answer in $RUN/gf.json.
 get_function() { code=$(curl -s -m 30 -o "$RUN/gf.json" -w '%{http_code}' "$URL/2015-03-31/functions/$1"); }
 
@@ -104,7 +99,7 @@ check_or_show "update-function-code: LastUpdateStatus InProgress, the new hash" 
 	test "$(json_q "$RUN/cli.out" '[d["LastUpdateStatus"], d["CodeSha256"]]')" = "['InProgress', '$(openssl dgst -sha256 -binary "$RUN/v2.zip" | base64)']"
 check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 hinvoke py '{"n": 2}'
-check_or_show "the next invocation runs the new code" "$RUN/inv.err" test "$code/$(json_q "$RUN/out.json" 'd["version"]')" = 200/2
+check_or_show "the next invocation runs the new code" "$RUN/c.out" test "$code/$(json_q "$RUN/c.out" 'd["version"]')" = 200/2
 
 lambda list-functions
 check "list-functions: py, Active" test "$(json_q "$RUN/cli.out" '[(f["FunctionName"], f["State"]) for f in d["Functions"]]')" = "[('py', 'Active')]"
@@ -242,12 +237,12 @@ check_or_show "the update succeeds" "$RUN/serve.out" wait_state py $'Active\tSuc
 hinvoke py '{"n": 3}'
 check_or_show "an environment over Lambda's 4 KB: refused" "$RUN/boto.out" \
 	grep -q "^toobig 400 InvalidParameterValueException: .*the environment is larger than 4096 bytes" "$RUN/boto.out"
-check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/inv.err" \
-	test "$(json_q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
-check_or_show "its handler imports from its layers in /opt (the second's helper.py over the first's)" "$RUN/out.json" \
-	test "$(json_q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
-check_or_show "sys.path as Lambda's: /var/task, then the layers' site-packages, then /opt/python" "$RUN/out.json" \
-	test "$(json_q "$RUN/out.json" 'd["path"]')" = "['/var/task', '/opt/python/lib/python3.11/site-packages', '/opt/python']"
+check_or_show "the next invocation has 512 MB, the new environment (3.9 KB of it), a 7 s deadline" "$RUN/c.out" \
+	test "$(json_q "$RUN/c.out" '[d["version"], d["memory"], d["colour"], d["big"], 0 < d["remaining"] <= 8000]')" = "[2, '512', 'green', 3900, True]"
+check_or_show "its handler imports from its layers in /opt (the second's helper.py over the first's)" "$RUN/c.out" \
+	test "$(json_q "$RUN/c.out" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
+check_or_show "sys.path as Lambda's: /var/task, then the layers' site-packages, then /opt/python" "$RUN/c.out" \
+	test "$(json_q "$RUN/c.out" 'd["path"]')" = "['/var/task', '/opt/python/lib/python3.11/site-packages', '/opt/python']"
 lambda get-function-configuration --function-name py
 check_or_show "get-function-configuration: Layers, each its Arn and CodeSize" "$RUN/cli.err" \
 	test "$(json_q "$RUN/cli.out" '[(l["Arn"], l["CodeSize"]) for l in d["Layers"]]')" = "[('$LAYER:helper-a:1', $(stat -c %s "$RUN/layer-a.zip")), ('$LAYER:helper-b:1', $(stat -c %s "$RUN/layer-b.zip"))]"
@@ -286,7 +281,7 @@ check_or_show "aws lambda delete-function" "$RUN/cli.err" lambda delete-function
 get_function nohandler
 check_or_show "get-function after: 404" "$RUN/gf.json" test "$code" = 404
 hinvoke nohandler '{}'
-check_or_show "invoke after: 404 ResourceNotFoundException" "$RUN/inv.err" test "$code/$(head -1 "$RUN/inv.err")" = 404/ResourceNotFoundException
+check_or_show "invoke after: 404 ResourceNotFoundException" "$RUN/c.out" test "$code/$(http_hdr x-amzn-ErrorType)" = 404/ResourceNotFoundException
 
 # ---------------------------------------------------------------- layer versions deleted
 check_or_show "aws lambda delete-layer-version" "$RUN/cli.err" lambda delete-layer-version --layer-name helper-a --version-number 1
@@ -297,7 +292,7 @@ check_or_show "get-layer-version after: ResourceNotFoundException" "$RUN/gone.js
 check_or_show "list-layers: helper-b (no version left) is gone, helper-a's version 2 stays" "$RUN/list.json" \
 	test "$(json_q "$RUN/list.json" '[(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in d["Layers"]]')" = "[('helper-a', 2)]"
 hinvoke py '{"n": 5}'
-check_or_show "py still runs with them" "$RUN/inv.err" test "$(json_q "$RUN/out.json" 'd["helper"][0]')" = "helper from layer b"
+check_or_show "py still runs with them" "$RUN/c.out" test "$(json_q "$RUN/c.out" 'd["helper"][0]')" = "helper from layer b"
 
 # ---------------------------------------------------------------- a restart
 kill $serve_pid
@@ -308,10 +303,10 @@ check_or_show "serve starts again" "$RUN/serve.err" start_serve --code-storage 1
 check_or_show "and finds py in its state directory" "$RUN/serve.out" grep -q '^serve: 1 function(s) from the state directory' "$RUN/serve.out"
 check_or_show "py is Active again" "$RUN/serve.out" wait_state py $'Active\tSuccessful'
 hinvoke py '{"n": 4}'
-check_or_show "with its new code and configuration" "$RUN/inv.err" \
-	test "$(json_q "$RUN/out.json" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
-check_or_show "and its layers, its own copies (their versions were deleted before the restart)" "$RUN/out.json" \
-	test "$(json_q "$RUN/out.json" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
+check_or_show "with its new code and configuration" "$RUN/c.out" \
+	test "$(json_q "$RUN/c.out" '[d["version"], d["memory"], d["colour"], d["big"]]')" = "[2, '512', 'green', 3900]"
+check_or_show "and its layers, its own copies (their versions were deleted before the restart)" "$RUN/c.out" \
+	test "$(json_q "$RUN/c.out" 'd["helper"]')" = "['helper from layer b', 'site-packages of layer a']"
 # A zip that would take the functions' code past --code-storage: refused, nothing kept.
 mkdir -p "$RUN/big" && head -c 1000000 /dev/urandom > "$RUN/big/blob" && cp "$RUN/v1/app.py" "$RUN/big/"
 (cd "$RUN/big" && $PY -m zipfile -c "$RUN/big.zip" app.py blob)

@@ -60,14 +60,13 @@ check_or_show "the Node function becomes Active (LastUpdateStatus Successful)" "
 invoke node '{"n": 1}'
 check_or_show "aws lambda invoke of the Node function: its result, environment and context" "$RUN/inv.err" \
 	test "$(json_q "$RUN/out.json" '[d["event"], d["colour"], d["name"], d["memory"], d["node"][:4]]')" = "[{'n': 1}, 'red', 'node', '128', 'v18.']"
-cp "$RUN/out.json" "$RUN/node1.json"
-curl -s -m 300 -o "$RUN/out.json" -X POST -d '{"n": 2}' "$URL/2015-03-31/functions/node/invocations"
-check_or_show "a second invocation (curl) answers" "$RUN/out.json" test "$(json_q "$RUN/out.json" 'd["event"]')" = "{'n': 2}"
-uuids="$(json_q "$RUN/node1.json" 'd["uuid"]') and $(json_q "$RUN/out.json" 'd["uuid"]')"
+http_invoke "$URL" node '{"n": 2}'
+check_or_show "a second invocation (curl) answers" "$RUN/c.out" test "$(json_q "$RUN/c.out" 'd["event"]')" = "{'n': 2}"
+uuids="$(json_q "$RUN/out.json" 'd["uuid"]') and $(json_q "$RUN/c.out" 'd["uuid"]')"
 check "two invocations draw different crypto.randomUUID() ($uuids)" \
-	test "$(json_q "$RUN/out.json" 'd["uuid"]')" != "$(json_q "$RUN/node1.json" 'd["uuid"]')" -a -n "$(json_q "$RUN/out.json" 'd["uuid"]')"
+	test "$(json_q "$RUN/c.out" 'd["uuid"]')" != "$(json_q "$RUN/out.json" 'd["uuid"]')" -a -n "$(json_q "$RUN/c.out" 'd["uuid"]')"
 check "both come from one template: the UUID drawn at init is the same" \
-	test "$(json_q "$RUN/out.json" 'd["init"]')" = "$(json_q "$RUN/node1.json" 'd["init"]')" -a -n "$(json_q "$RUN/out.json" 'd["init"]')"
+	test "$(json_q "$RUN/c.out" 'd["init"]')" = "$(json_q "$RUN/out.json" 'd["init"]')" -a -n "$(json_q "$RUN/c.out" 'd["init"]')"
 check_or_show "delete-function of the Node function" "$RUN/cli.err" lambda delete-function --function-name node
 check "the Node function's state and its VMs go" wait_for 120 bash -c "[ ! -e '$STATE/functions/node' ] && grep -q 'function node deleted' '$RUN/serve.out'"
 kill $serve_pid

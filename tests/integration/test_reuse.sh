@@ -36,13 +36,9 @@ check "its VMMs are its own children all the same" \
 	bash -c "for p in \$(pgrep -P $serve_pid -x hyperfork); do grep -q -- '^run' <(tr '\\0' '\\n' < /proc/\$p/cmdline | sed -n 2p) && exit 0; done; exit 1"
 SDIR=$(sed -n 's/^serve: listening on .*VMs in \([^ ,)]*\).*/\1/p' "$RUN/serve.out")
 
-# inv NAME PAYLOAD: an invocation with curl; the body in $RUN/c.out, the HTTP status in
-# $code, the function error header in $ferr.
-inv() {
-	code=$(curl -s -o "$RUN/c.out" -D "$RUN/c.hdr" -w '%{http_code}' -m "$(scaled 30)" \
-		-X POST --data-binary "$2" "$URL/2015-03-31/functions/$1/invocations")
-	ferr=$(tr -d '\r' < "$RUN/c.hdr" | sed -n 's/^X-Amz-Function-Error: *//ip')
-}
+# inv NAME PAYLOAD: lib.sh's http_invoke (curl) to this serve: the body in $RUN/c.out, the
+# HTTP status in $code, the function error header in $ferr.
+inv() { http_invoke "$URL" "$1" "$2" -m "$(scaled 30)"; }
 jfield() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$RUN/c.out" "$1" 2>/dev/null; }
 # The clones of function NAME that serve keeps now (its workers), by name (in the function's
 # own run directory, SDIR/NAME).

@@ -64,18 +64,9 @@ fi
 pass "the functions are booted and initialised ($(grep -o 'ready.*' "$RUN/serve.out" | head -1))"
 check "/health says ready" bash -c "curl -sf $URL/health | grep -q '\"echo\":\"ready\"'"
 
-# cinvoke NAME PAYLOAD [curl options...]: a plain HTTP invocation (curl; PAYLOAD @FILE reads
-# a file); body in $RUN/c.out, headers in $RUN/c.hdr, HTTP status in $code. awscli answers
-# the same requests (below, where its mapping of headers to fields is checked), but each of
-# its runs costs ~20 s of Python starting in the emulated host, curl's well under one.
-cinvoke() {
-	local name=$1 payload=$2
-	shift 2
-	code=$(curl -s -o "$RUN/c.out" -D "$RUN/c.hdr" -w '%{http_code}' -m 300 "$@" \
-		-X POST --data-binary "$payload" "$URL/2015-03-31/functions/$name/invocations")
-}
-# hdr NAME: that header of the last cinvoke's answer ("" if none).
-hdr() { tr -d '\r' < "$RUN/c.hdr" | sed -n "s/^$1: //Ip" | tail -1; }
+# cinvoke NAME PAYLOAD [curl options...]: lib.sh's http_invoke (curl) to this serve. awscli
+# answers the same requests (below, where its mapping of headers to fields is checked).
+cinvoke() { http_invoke "$URL" "$@"; }
 
 invoke() { aws_invoke "$URL" "$@"; } # NAME PAYLOAD [aws options...] (lib.sh)
 field() { aws_field "$1"; }
@@ -113,13 +104,13 @@ check "a function error: FunctionError Unhandled (as Lambda says it), the runtim
 	test "$(field StatusCode)/$(field FunctionError)/$(cat "$RUN/out.json")" = '200/Unhandled/{"errorMessage":"failing on purpose","errorType":"HandlerError"}'
 cinvoke echo '{"op":"crash"}'
 check "a runtime that dies: 200, X-Amz-Function-Error Unhandled, Runtime.ExitError" \
-	bash -c "[ '$code/$(hdr X-Amz-Function-Error)' = 200/Unhandled ] && grep -q Runtime.ExitError '$RUN/c.out'"
+	bash -c "[ '$code/$(http_hdr X-Amz-Function-Error)' = 200/Unhandled ] && grep -q Runtime.ExitError '$RUN/c.out'"
 cinvoke echo '{"op":"sleep"}'
 check "a function past its timeout: Unhandled, 'Task timed out after $(scaled 3).00 seconds'" \
-	bash -c "[ '$(hdr X-Amz-Function-Error)' = Unhandled ] && grep -q 'Task timed out after $(scaled 3).00 seconds' '$RUN/c.out'"
+	bash -c "[ '$(http_hdr X-Amz-Function-Error)' = Unhandled ] && grep -q 'Task timed out after $(scaled 3).00 seconds' '$RUN/c.out'"
 
 cinvoke echo '{"tail":1}' -H 'X-Amz-Log-Type: Tail'
-hdr X-Amz-Log-Result | base64 -d > "$RUN/tail.log" 2> /dev/null
+http_hdr X-Amz-Log-Result | base64 -d > "$RUN/tail.log" 2> /dev/null
 check "Tail: the end of the clone's console, base64 (the function's stderr)" \
 	grep -qF 'serve-test: event {"tail":1} in clone' "$RUN/tail.log"
 cinvoke echo '{"ev":1}' -H 'X-Amz-Invocation-Type: Event'
@@ -129,10 +120,10 @@ check "DryRun: 204" test "$code" = 204
 
 cinvoke nope '{}'
 check_or_show "an unknown function: 404 ResourceNotFoundException naming its ARN" "$RUN/c.out" \
-	test "$code/$(hdr x-amzn-ErrorType)/$(cat "$RUN/c.out")" = '404/ResourceNotFoundException/{"Type":"User","message":"Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"}'
+	test "$code/$(http_hdr x-amzn-ErrorType)/$(cat "$RUN/c.out")" = '404/ResourceNotFoundException/{"Type":"User","message":"Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"}'
 head -c 7000000 /dev/zero | tr '\0' a | sed 's/^/"/; s/$/"/' > "$RUN/big.json"
 cinvoke echo "@$RUN/big.json"
-check "a payload over 6 MB: 413 RequestTooLargeException" test "$code/$(hdr x-amzn-ErrorType)" = 413/RequestTooLargeException
+check "a payload over 6 MB: 413 RequestTooLargeException" test "$code/$(http_hdr x-amzn-ErrorType)" = 413/RequestTooLargeException
 code=$(curl -s -o "$RUN/404.body" -w '%{http_code}' -X POST -d '{}' "$URL/2015-03-31/functions/x")
 check_or_show "POST to a functions URL that is no invocation: 404, exactly this body" "$RUN/404.body" \
 	test "$code/$(cat "$RUN/404.body")" = '404/{"Type":"User","message":"no such operation: POST /2015-03-31/functions/x"}'
@@ -178,7 +169,7 @@ curl -s -m 300 -o /dev/null -X POST -d '{"op":"sleep"}' "$URL/2015-03-31/functio
 slow=$!
 wait_for 30 bash -c "curl -s $URL/metrics | grep -q 'hyperfork_invocations_active{function=\"one\"} 1'"
 cinvoke one '{}'
-check "past the function's concurrency: 429 TooManyRequestsException" test "$code/$(hdr x-amzn-ErrorType)" = 429/TooManyRequestsException
+check "past the function's concurrency: 429 TooManyRequestsException" test "$code/$(http_hdr x-amzn-ErrorType)" = 429/TooManyRequestsException
 wait $slow
 # A worker of "one", idle past the function's "idle" seconds, ends; the next invocation
 # makes another.
@@ -201,7 +192,7 @@ cinvoke echo '{"op":"huge"}'
 check "an answer over 6 MB: Unhandled, Function.ResponseSizeTooLarge" \
 	bash -c "grep -qi '^X-Amz-Function-Error: Unhandled' '$RUN/c.hdr' && grep -q Function.ResponseSizeTooLarge '$RUN/c.out'"
 cinvoke echo '{"op":"log"}' -H 'X-Amz-Log-Type: Tail'
-hdr X-Amz-Log-Result | base64 -d > "$RUN/tail.log" 2> /dev/null
+http_hdr X-Amz-Log-Result | base64 -d > "$RUN/tail.log" 2> /dev/null
 check "64 KiB of log: Tail gives its last 4 KB, ending with the last line" \
 	bash -c "[ \$(wc -c < '$RUN/tail.log') -le 4096 ] && grep -q 'serve-test: the last log line' '$RUN/tail.log' && ! grep -q 'log line 0 of' '$RUN/tail.log'"
 check "... and the answer" test "$(cat "$RUN/c.out")" = '{"logged":1024}'
