@@ -46,9 +46,18 @@ struct shim_task {
 	pid_t pid;                      /* the VMM */
 	int pidfd;                      /* readable once it ended; -1: none */
 	struct watch exit_w;
+	/* its output (io.c) */
 	int out_fd, err_fd;             /* containerd's fifos; -1: none */
-	int console_fd;                 /* a clone's console file, followed; -1: none */
-	char console_path[PATH_MAX];
+	char console_path[PATH_MAX];    /* the VM's console file */
+	int console_fd, console_wd;     /* it, followed; its inotify watch; -1: none */
+	uint8_t *pend;                  /* read from it, waiting for out_fd to take it */
+	size_t pend_off, pend_len;
+	struct watch out_w;             /* out_fd's EPOLLOUT, while something waits */
+	bool out_w_on;
+	bool draining;                  /* the VM ended: out_fd closed once all is out */
+	uint64_t progress_ns;           /* when out_fd last took something */
+	void (*io_done)(struct shim_task *t); /* to call once it is out (task_io_end) */
+	bool reported;                  /* its end: the exit event sent, Wait answered */
 	int killed_by;                  /* the last signal Kill sent, 0: none */
 	/* once ended */
 	uint32_t exit_status;
@@ -81,16 +90,30 @@ struct shim {
 	pid_t publisher;
 	int publisher_fd; /* its pidfd */
 	struct watch publisher_w;
+	int inotify_fd; /* the tasks' console files growing (io.c) */
+	struct watch inotify_w;
 };
 
 /* task.c */
 extern const struct ttrpc_table *shim_task_table(struct shim *s);
 /* A task's VMM ended (its pidfd is readable). */
 void task_exited(struct shim_task *t);
-/* Copy what a clone's console file gained since to the task's stdout fifo. */
-void task_follow_console(struct shim_task *t);
-/* True if any task follows a console (the loop then wakes every SHIM_FOLLOW_MS). */
-bool shim_following(struct shim *s);
+
+/* io.c: a task's output, its VM's console file pumped into containerd's stdout fifo. */
+int shim_io_init(struct shim *s);
+/* Open the task's fifos (Create). */
+void task_io_open(struct shim_task *t);
+/* Copy what its console file gained since to the task's stdout fifo, as far as it takes. */
+void task_io_follow(struct shim_task *t);
+void task_io_writable(struct watch *w, uint32_t events);
+/* Its VM ended: the rest of its output goes out, then its stdout fifo is closed and done
+ * called (or once its reader took nothing for a while, or at task_io_close). */
+void task_io_end(struct shim_task *t, void (*done)(struct shim_task *t));
+/* Close all of it (Delete). */
+void task_io_close(struct shim_task *t);
+/* Every pass of the loop: follow the consoles not yet made. Returns how long the loop may
+ * sleep (ms). */
+int shim_io_tick(struct shim *s);
 #define SHIM_FOLLOW_MS 20
 /* Drop the Wait calls of conn (it closed). */
 void shim_conn_forget(struct shim *s, struct shim_conn *c);

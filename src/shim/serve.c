@@ -103,15 +103,11 @@ int shim_serve(const struct shim_opts *o, int listen_fd, const char *socket_path
 	if (loop_add(&s->loop, &s->listen_w, EPOLLIN) < 0)
 		return errf(err, errlen, "cannot watch the socket");
 	pr_info("serving on %s", socket_path);
-	while (!s->shutdown || s->nevents) {
-		bool follow = shim_following(s);
-		if (loop_once(&s->loop, follow ? SHIM_FOLLOW_MS : 1000) < 0 && errno != EINTR)
+	if (shim_io_init(s) < 0)
+		return errf(err, errlen, "cannot watch files (inotify): %s", strerror(errno));
+	while (!s->shutdown || s->nevents)
+		if (loop_once(&s->loop, shim_io_tick(s)) < 0 && errno != EINTR)
 			break;
-		if (follow)
-			for (unsigned i = 0; i < SHIM_TASKS_MAX; i++)
-				if (s->tasks[i].used && s->tasks[i].state != TASK_STOPPED)
-					task_follow_console(&s->tasks[i]);
-	}
 	unlink(socket_path);
 	pr_info("shut down");
 	return 0;

@@ -170,7 +170,7 @@ int shim_delete(const struct shim_opts *o, uint8_t **buf, size_t *len, char *err
 			usleep(20000);
 		char f[PATH_MAX];
 		const char *exts[] = {RUN_FILE_SOCKET, RUN_FILE_FUNCTION, RUN_FILE_VSOCK,
-				      RUN_FILE_EXIT, clone ? RUN_FILE_CONSOLE : NULL};
+				      RUN_FILE_EXIT, RUN_FILE_CONSOLE};
 		for (unsigned i = 0; i < sizeof(exts) / sizeof(exts[0]) && exts[i]; i++) {
 			run_file(f, sizeof(f), dir, name, exts[i]);
 			unlink(f);

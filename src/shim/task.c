@@ -22,7 +22,6 @@
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb-c.h"
 
 #define TASK_SERVICE "containerd.task.v2.Task"
-#define CONSOLE_CHUNK 65536
 
 static struct shim_task *task_find(struct shim *s, const char *id)
 {
@@ -68,18 +67,6 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
-}
-
-/* A fifo of containerd's, for writing, or -1 (none given, or it cannot be opened: logged).
- * O_RDWR: opening never blocks, whether or not containerd's reader is there yet. */
-static int open_fifo(const char *path)
-{
-	if (!path[0])
-		return -1;
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		pr_warn("cannot open %s: %s", path, strerror(errno));
-	return fd;
 }
 
 /* ---- the VM ------------------------------------------------------------------------- */
@@ -144,22 +131,24 @@ static int start_clone(struct shim_task *t, char *why, size_t whylen)
 		snprintf(t->vm_name, sizeof(t->vm_name), "%s", resp.clones[0].name);
 		run_file(t->console_path, sizeof(t->console_path), t->run_dir, t->vm_name,
 			 RUN_FILE_CONSOLE);
-		/* (Opened by task_follow_console: the clone may not have made it yet.) */
+		/* (Opened by task_io_follow: the clone may not have made it yet.) */
 	}
 	proto_response_free(&resp);
 	return rc;
 }
 
-/* Boot the task's VM with `hyperfork run`, a child of the shim, its console on the
- * task's stdout fifo and its log on the stderr fifo. */
+/* Boot the task's VM with `hyperfork run`, a child of the shim, its console in a file of
+ * the run directory (followed as a clone's is) and its log on the stderr fifo. */
 static int start_boot(struct shim_task *t, char *why, size_t whylen)
 {
 	const struct shim_spec *sp = &t->spec;
 	char bin[PATH_MAX];
 	hyperfork_path(bin, sizeof(bin));
 	boot_name(t->id, t->vm_name, sizeof(t->vm_name));
+	run_file(t->console_path, sizeof(t->console_path), t->run_dir, t->vm_name,
+		 RUN_FILE_CONSOLE);
 	const char *argv[24] = {bin, "run", "--name", t->vm_name, "--run-dir", t->run_dir,
-				"--console", "stdio"};
+				"--console", t->console_path};
 	unsigned argc = 8;
 	if (sp->memory[0]) {
 		argv[argc++] = "--mem";
@@ -188,9 +177,9 @@ static int start_boot(struct shim_task *t, char *why, size_t whylen)
 		return errf(why, whylen, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
-		int out = t->out_fd >= 0 ? t->out_fd : null, err = t->err_fd >= 0 ? t->err_fd : out;
+		int err = t->err_fd >= 0 ? t->err_fd : null;
 		dup2(null, 0);
-		dup2(out, 1);
+		dup2(err, 1);
 		dup2(err, 2);
 		setpgid(0, 0);
 		execvp(bin, (char *const *)argv);
@@ -240,31 +229,6 @@ static int watch_exit(struct shim_task *t, char *why, size_t whylen)
 	return 0;
 }
 
-void task_follow_console(struct shim_task *t)
-{
-	static uint8_t buf[CONSOLE_CHUNK];
-	ssize_t n;
-	if (t->console_fd < 0 && t->clone && t->console_path[0]) {
-		t->console_fd = open(t->console_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (t->console_fd < 0 && errno != ENOENT)
-			pr_warn("task %s: cannot open the console of %s, %s: %s", t->id,
-				t->vm_name, t->console_path, strerror(errno));
-	}
-	while (t->console_fd >= 0 && (n = read(t->console_fd, buf, sizeof(buf))) > 0)
-		if (t->out_fd >= 0 && write_all(t->out_fd, buf, (size_t)n) < 0) {
-			pr_warn("task %s: stdout: %s", t->id, strerror(errno));
-			break;
-		}
-}
-
-bool shim_following(struct shim *s)
-{
-	for (unsigned i = 0; i < SHIM_TASKS_MAX; i++)
-		if (s->tasks[i].used && s->tasks[i].clone && s->tasks[i].state != TASK_STOPPED)
-			return true;
-	return false;
-}
-
 /* The status a clone ended with: RUN_DIR/NAME.exit (written by its VMM, --exit-files), or
  * 128 + the signal Kill sent (it could not write it: SIGKILL), else 255. */
 static uint32_t clone_status(struct shim_task *t)
@@ -298,22 +262,12 @@ static void answer_wait(struct shim_task *t, struct shim_conn *c, uint32_t strea
 	}
 }
 
-/* The task ended with status: its files closed, the /tasks/exit event, its Wait calls
- * answered. */
-static void task_ended(struct shim_task *t, uint32_t status)
+/* The task's end, once its output is out: the /tasks/exit event, its Wait calls answered. */
+static void report_exit(struct shim_task *t)
 {
-	t->exit_status = status;
-	clock_gettime(CLOCK_REALTIME, &t->exited_at);
-	if (t->pidfd >= 0)
-		loop_del(&t->shim->loop, &t->exit_w);
-	close_fd(&t->pidfd);
-	task_follow_console(t); /* what it wrote last */
-	close_fd(&t->console_fd);
-	close_fd(&t->out_fd); /* containerd's copy sees the end of the output */
-	close_fd(&t->err_fd);
-	t->state = TASK_STOPPED;
-	pr_info("task %s: VM %s (pid %d) ended with status %u", t->id,
-		t->vm_name[0] ? t->vm_name : "(none yet)", (int)t->pid, t->exit_status);
+	if (t->reported)
+		return;
+	t->reported = true;
 	Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
 	Google__Protobuf__Timestamp ts = timestamp(&t->exited_at);
 	ev.container_id = t->id;
@@ -325,6 +279,20 @@ static void task_ended(struct shim_task *t, uint32_t status)
 	for (unsigned i = 0; i < t->nwaiters; i++)
 		answer_wait(t, t->waiters[i].conn, t->waiters[i].stream);
 	t->nwaiters = 0;
+}
+
+/* The task ended with status: stopped, its output going out, then its end reported. */
+static void task_ended(struct shim_task *t, uint32_t status)
+{
+	t->exit_status = status;
+	clock_gettime(CLOCK_REALTIME, &t->exited_at);
+	if (t->pidfd >= 0)
+		loop_del(&t->shim->loop, &t->exit_w);
+	close_fd(&t->pidfd);
+	t->state = TASK_STOPPED;
+	pr_info("task %s: VM %s (pid %d) ended with status %u", t->id,
+		t->vm_name[0] ? t->vm_name : "(none yet)", (int)t->pid, t->exit_status);
+	task_io_end(t, report_exit);
 }
 
 void task_exited(struct shim_task *t)
@@ -360,7 +328,7 @@ void shim_conn_forget(struct shim *s, struct shim_conn *c)
 static void task_cleanup(struct shim_task *t)
 {
 	char path[PATH_MAX + 32];
-	if (t->clone && t->console_path[0])
+	if (t->console_path[0])
 		unlink(t->console_path);
 	if (t->vm_name[0]) {
 		run_file(path, sizeof(path), t->run_dir, t->vm_name, RUN_FILE_EXIT);
@@ -375,9 +343,7 @@ static void task_free(struct shim_task *t)
 	if (t->pidfd >= 0)
 		loop_del(&t->shim->loop, &t->exit_w);
 	close_fd(&t->pidfd);
-	close_fd(&t->console_fd);
-	close_fd(&t->out_fd);
-	close_fd(&t->err_fd);
+	task_io_close(t);
 	t->used = false;
 }
 
@@ -415,7 +381,7 @@ static void h_create(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 	}
 	memset(t, 0, sizeof(*t));
 	t->shim = s;
-	t->pidfd = t->out_fd = t->err_fd = t->console_fd = -1;
+	t->pidfd = t->out_fd = t->err_fd = t->console_fd = t->console_wd = -1;
 	char err[512];
 	if (shim_spec_load(in->bundle, &t->spec, err, sizeof(err)) < 0) {
 		ttrpc_result_status(res, TTRPC_INVALID_ARGUMENT, "task %s: %s", in->id, err);
@@ -445,8 +411,7 @@ static void h_create(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 	snprintf(t->stdin_path, sizeof(t->stdin_path), "%s", in->stdin);
 	snprintf(t->stdout_path, sizeof(t->stdout_path), "%s", in->stdout);
 	snprintf(t->stderr_path, sizeof(t->stderr_path), "%s", in->stderr);
-	t->out_fd = open_fifo(t->stdout_path);
-	t->err_fd = open_fifo(t->stderr_path);
+	task_io_open(t);
 	t->state = TASK_CREATED;
 	t->used = true;
 	Containerd__Task__V2__CreateTaskResponse out = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
@@ -544,7 +509,7 @@ static void h_wait(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 	struct shim_task *t = task_of(s, in->id, in->exec_id, res);
 	if (!t)
 		return;
-	if (t->state == TASK_STOPPED) {
+	if (t->reported) {
 		Containerd__Task__V2__WaitResponse out = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 		Google__Protobuf__Timestamp ts = timestamp(&t->exited_at);
 		out.exit_status = t->exit_status;
@@ -559,7 +524,7 @@ static void h_wait(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 	}
 	t->waiters[t->nwaiters].conn = s->cur;
 	t->waiters[t->nwaiters++].stream = call->stream_id;
-	res->later = true; /* answered by task_exited */
+	res->later = true; /* answered by report_exit */
 }
 
 static void h_kill(void *ctx, const struct ttrpc_call *call, struct ttrpc_result *res)
@@ -607,6 +572,8 @@ static void h_delete(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 	if (t->state == TASK_CREATED) {
 		t->exit_status = 0;
 		clock_gettime(CLOCK_REALTIME, &t->exited_at);
+	} else {
+		report_exit(t); /* (if its output was still going out: the exit event first) */
 	}
 	Containerd__Task__V2__DeleteResponse out = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts = timestamp(&t->exited_at);

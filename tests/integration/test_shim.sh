@@ -39,6 +39,7 @@ export HYPERFORK_SHIM_SOCKET_DIR="$CT/s"
 PATH="$CT/bin:$PATH" containerd --config "$CT/config.toml" > "$CT/containerd.log" 2>&1 &
 ctrd=$!
 ctr() { command ctr --address "$CT/containerd.sock" "$@"; }
+ctrt() { timeout "$1" ctr --address "$CT/containerd.sock" "${@:2}"; } # ctrt SECONDS ARGS: ctr, given up after SECONDS
 shim_cleanup() {
 	kill $(jobs -p) 2> /dev/null
 	kill "$ctrd" 2> /dev/null
@@ -183,6 +184,70 @@ check "the pod's shim serves on while pb is left" test "$(our_shims | wc -l)" = 
 expect_status 0 "pb is deleted through it" -- ctr task delete pb
 ctr container delete pb > /dev/null 2>&1
 check "then no shim or shim socket is left" wait_for 10 no_shim_left
+
+# A task's output reaches ctr whole before its end is reported (ctr cancels the copy once
+# it saw the end): 2 MiB, more than the fifos hold, then exit 5.
+if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
+	"$HF" run --name tcx --mem 64M --template --pool 1 --exit-files --console "$RUN/tcx.out" \
+		--bare "$TGUESTS/task.elf" --cmdline "5 1 2048" > "$RUN/tcx.log" 2>&1 &
+	"$HF" run --name tch --mem 64M --template --pool 1 --exit-files --console "$RUN/tch.out" \
+		--bare "$TGUESTS/task.elf" --cmdline "0 0 2048" > "$RUN/tch.log" 2>&1 &
+	check_or_show "template tcx is frozen" "$RUN/tcx.log" wait_for 20 is_template tcx
+	check_or_show "template tch is frozen" "$RUN/tch.log" wait_for 20 is_template tch
+	all_lines() { # FILE: task.elf's 32768 numbered lines, in order
+		grep '^task: line' "$1" | awk '{ if ($3 + 0 != NR) exit 1 } END { exit NR != 32768 }'
+	}
+	expect_status 5 "ctr run of a task that prints 2 MiB and exits 5" -- \
+		ctr run --rm "${RT[@]}" --annotation io.hyperfork.template=tcx --rootfs "$CT/rootfs" tx true
+	check "all its 32768 lines reach ctr, in order" all_lines "$RUN/out"
+	expect_in "$RUN/out" "^task: clone [0-9]+ exits 5" "to its last line"
+
+	# A task whose output nobody reads (its reader stalls) does not stall its shim: the
+	# pod's other container starts and is killed through it meanwhile; once read, the
+	# output arrives whole.
+	task_is() { [ "$(ctrt 5 task ls 2> /dev/null | awk -v t="$1" '$1 == t { print $3 }')" = "$2" ]; }
+	mkfifo "$CT/stall"
+	exec 7<> "$CT/stall" # held open, never read: ctr's writes stop once the pipe is full
+	ctr run "${RT[@]}" --annotation io.hyperfork.template=tch \
+		--annotation io.kubernetes.cri.sandbox-id=pc --rootfs "$CT/rootfs" pc true \
+		> "$CT/stall" 2> "$CT/pc.err" &
+	chatty=$!
+	check_or_show "a task printing 2 MiB runs" "$CT/pc.err" wait_for 10 task_is pc RUNNING
+	vpid=$(ctr task ls | awk '$1 == "pc" { print $2 }')
+	vname=$(for s in "$RUN"/tch.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$vpid" ] && echo "$n"; done)
+	printed() { [ "$(stat -c %s "$RUN/$vname.console" 2> /dev/null || echo 0)" -gt 2000000 ]; }
+	check "its VM ($vname) printed it all to its console while nobody read" wait_for 20 printed
+	ctrt 30 run -d "${RT[@]}" --annotation io.hyperfork.template=tsl \
+		--annotation io.kubernetes.cri.sandbox-id=pc --rootfs "$CT/rootfs" pd true > "$RUN/out" 2>&1
+	check_or_show "the pod's other container starts through the same shim meanwhile" "$RUN/out" \
+		wait_for 10 task_is pd RUNNING
+	check "one shim serves both" test "$(our_shims | wc -l)" = 1
+	expect_status 0 "and is killed through it" -- ctrt 10 task kill -s KILL pd
+	check "it stops" wait_for 10 task_is pd STOPPED
+	ctrt 10 task delete pd > /dev/null 2>&1
+	ctrt 10 container delete pd > /dev/null 2>&1
+	cat "$CT/stall" > "$CT/pc.out" &
+	reader=$!
+	check "once read, the stalled task's output arrives" wait_for 30 \
+		grep -q "^task: clone [0-9]* printed 32768 lines" "$CT/pc.out"
+	check "all 32768 lines of it, in order" all_lines "$CT/pc.out"
+	expect_status 0 "the task is killed" -- ctrt 10 task kill -s KILL pc
+	if wait_for 20 pid_gone "$chatty"; then
+		wait "$chatty"
+		rc=$?
+		check "its ctr run ends with status 137 (SIGKILL)" test "$rc" = 137
+	else
+		fail "its ctr run does not end"
+		kill "$chatty" 2> /dev/null
+	fi
+	kill "$reader" 2> /dev/null
+	exec 7>&-
+	ctrt 10 task delete pc > /dev/null 2>&1
+	ctrt 10 container delete pc > /dev/null 2>&1
+	check "no shim or shim socket is left" wait_for 10 no_shim_left
+	"$HF" stop tch > /dev/null 2>&1
+	"$HF" stop tcx > /dev/null 2>&1
+fi
 
 # containerd restarted finds its live shims again.
 ctr run -d "${RT[@]}" --annotation io.hyperfork.template=tsl --rootfs "$CT/rootfs" t5 true > "$RUN/out" 2>&1
