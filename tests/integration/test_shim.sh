@@ -201,6 +201,12 @@ if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
 		ctr run --rm "${RT[@]}" --annotation io.hyperfork.template=tcx --rootfs "$CT/rootfs" tx true
 	check "all its 32768 lines reach ctr, in order" all_lines "$RUN/out"
 	expect_in "$RUN/out" "^task: clone [0-9]+ exits 5" "to its last line"
+	# A booted VM's console goes the same way.
+	expect_status 0 "ctr run of a booted VM (io.hyperfork.image, no template)" -- \
+		ctr run --rm "${RT[@]}" --annotation io.hyperfork.image="$GUESTS/hello.elf" \
+		--annotation io.hyperfork.memory=32M --rootfs "$CT/rootfs" tb true
+	expect_in "$RUN/out" "^Hello from a HyperFork bare guest \(32 MiB" "its console reaches ctr"
+	check "its console file is gone with it" test ! -e "$RUN/ctr-tb.console"
 
 	# A task whose output nobody reads (its reader stalls) does not stall its shim: the
 	# pod's other container starts and is killed through it meanwhile; once read, the
