@@ -30,7 +30,8 @@ GUESTS := $(patsubst %.c,$(BUILD)/%.elf,$(GUEST_SRCS))
 
 # The containerd shim's messages (src/shim/): C made at build time by protoc-c into
 # $(BUILD)/proto (never committed) from the .proto files Debian ships: containerd's task
-# service, its types and task events (golang-github-containerd-containerd-dev), the
+# service, its types and task events (golang-github-containerd-containerd-dev), the cgroup
+# v2 metrics a task's Stats answers with (golang-github-containerd-cgroups-dev), the
 # well-known types and google/rpc/status.proto from gogo's packages, and ttrpc's own
 # Request/Response (src/shim/ttrpc.proto: Debian's ttrpc 1.1.1 defines them in Go only).
 # containerd's protos import gogo.proto and fieldpath.proto weakly, for options protobuf-c
@@ -43,7 +44,8 @@ PROTO_PATH := -Isrc/shim -I$(GOCODE) -I$(GOCODE)/github.com/gogo/protobuf \
 PROTOS := ttrpc.proto google/rpc/status.proto google/protobuf/any.proto \
 	google/protobuf/empty.proto google/protobuf/timestamp.proto $(CTRD)/api/types/mount.proto \
 	$(CTRD)/api/types/task/task.proto $(CTRD)/runtime/v2/task/shim.proto \
-	$(CTRD)/api/events/task.proto $(CTRD)/api/services/ttrpc/events/v1/events.proto
+	$(CTRD)/api/events/task.proto $(CTRD)/api/services/ttrpc/events/v1/events.proto \
+	github.com/containerd/cgroups/v2/stats/metrics.proto
 PROTOS_WEAK := gogoproto/gogo.proto $(CTRD)/protobuf/plugin/fieldpath.proto \
 	google/protobuf/descriptor.proto
 PROTO_OBJS := $(PROTOS:%.proto=$(BUILD)/proto/%.pb-c.o)

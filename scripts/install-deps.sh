@@ -5,7 +5,7 @@ PKGS="gcc make libc6-dev libjansson-dev libcmocka-dev pkg-config \
 linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 perl busybox-static \
 qemu-system-x86 gnuplot-nox musl-tools libmicrohttpd-dev libseccomp-dev libzip-dev procps util-linux e2fsprogs iproute2 kmod python3-minimal curl awscli python3-boto3 \
 prometheus wrk clang \
-protobuf-c-compiler libprotobuf-c-dev golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev \
+protobuf-c-compiler libprotobuf-c-dev golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev golang-github-containerd-cgroups-dev \
 golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev containerd"
 missing=""
 for p in $PKGS; do

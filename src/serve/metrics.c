@@ -77,22 +77,15 @@ static void groups_pss(struct fn_snapshot *snap, unsigned n)
 	while (d && (e = readdir(d))) {
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
-		char path[64], line[512];
 		int ppid, pg;
 		unsigned i = 0;
 		if (proc_parent_group(atoi(e->d_name), &ppid, &pg) < 0 || pg <= 0)
 			continue;
 		while (i < n && snap[i].group != pg)
 			i++;
-		snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", e->d_name);
-		FILE *f;
-		if (i == n || !(f = fopen(path, "re")))
-			continue;
-		unsigned long long kb;
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "Pss: %llu kB", &kb) == 1)
-				snap[i].memory += kb * 1024;
-		fclose(f);
+		struct proc_memory m;
+		if (i < n && proc_memory(atoi(e->d_name), &m) == 0)
+			snap[i].memory += m.pss_kb * 1024;
 	}
 	if (d)
 		closedir(d);

@@ -59,6 +59,7 @@ struct shim_task {
 	void (*io_done)(struct shim_task *t); /* to call once it is out (task_io_end) */
 	bool reported;                  /* its end: the exit event sent, Wait answered */
 	int killed_by;                  /* the last signal Kill sent, 0: none */
+	uint64_t mem_bytes;             /* its guest's RAM, once Stats asked (0: not yet) */
 	/* once ended */
 	uint32_t exit_status;
 	struct timespec exited_at;
@@ -117,6 +118,9 @@ int shim_io_tick(struct shim *s);
 #define SHIM_FOLLOW_MS 20
 /* Drop the Wait calls of conn (it closed). */
 void shim_conn_forget(struct shim *s, struct shim_conn *c);
+
+/* stats.c: answer Stats with the figures of the VMM pid (mem_limit: the guest's RAM). */
+void shim_stats_answer(pid_t pid, uint64_t mem_limit, struct ttrpc_result *res);
 
 /* out.c */
 /* Queue event msg on topic (as a google.protobuf.Any of type containerd.events.NAME). */

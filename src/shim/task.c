@@ -691,6 +691,35 @@ static void h_shutdown(void *ctx, const struct ttrpc_call *call, struct ttrpc_re
 	/* Empty */
 }
 
+/* The guest's RAM, asked of the VM once. */
+static uint64_t guest_ram(struct shim_task *t)
+{
+	struct hf_request req = {.cmd = CMD_STATUS};
+	struct hf_response resp;
+	int fd = t->mem_bytes ? -1 : ctl_connect(t->run_dir, t->vm_name, true);
+	if (fd >= 0 && ctl_exchange(fd, t->vm_name, &req, &resp) == 0) {
+		if (resp.ok)
+			t->mem_bytes = resp.vm.mem_bytes;
+		proto_response_free(&resp);
+	}
+	return t->mem_bytes;
+}
+
+static void h_stats(void *ctx, const struct ttrpc_call *call, struct ttrpc_result *res)
+{
+	SHIM(ctx);
+	IN(Containerd__Task__V2__StatsRequest);
+	struct shim_task *t = task_of(s, in->id, NULL, res);
+	if (!t)
+		return;
+	if (t->state == TASK_CREATED || t->state == TASK_STOPPED) {
+		ttrpc_result_status(res, TTRPC_FAILED_PRECONDITION, "task %s: %s: no VM to measure",
+				    t->id, t->state == TASK_CREATED ? "not started" : "ended");
+		return;
+	}
+	shim_stats_answer(t->pid, guest_ram(t), res);
+}
+
 static void h_unimplemented(void *ctx, const struct ttrpc_call *call, struct ttrpc_result *res)
 {
 	(void)ctx;
@@ -716,7 +745,7 @@ static const struct ttrpc_method methods[] = {
 	M("ResizePty", resize_pty_request, h_unimplemented),
 	M("Checkpoint", checkpoint_task_request, h_unimplemented),
 	M("Update", update_task_request, h_unimplemented),
-	M("Stats", stats_request, h_unimplemented),
+	M("Stats", stats_request, h_stats),
 #undef M
 };
 

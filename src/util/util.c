@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,20 +120,80 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int proc_parent_group(int pid, int *ppid, int *pgrp)
+/* /proc/PID/stat's fields after the command (which may hold ')'), from the state on, into
+ * buf. Returns them, or NULL. */
+static const char *proc_stat_fields(int pid, char *buf, size_t len)
 {
-	char path[64], stat[512];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof(stat) - 1);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
 	if (fd >= 0)
 		close(fd);
 	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
+}
+
+int proc_parent_group(int pid, int *ppid, int *pgrp)
+{
+	char stat[512];
+	const char *f = proc_stat_fields(pid, stat, sizeof(stat));
+	return f && sscanf(f, " %*c %d %d", ppid, pgrp) == 2 ? 0 : -1;
+}
+
+int proc_cpu(int pid, struct proc_cpu *c)
+{
+	char stat[1024];
+	unsigned long long ut, st;
+	const char *f = proc_stat_fields(pid, stat, sizeof(stat));
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+	 * cutime cstime priority nice num_threads */
+	if (!f || sscanf(f, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+			    "%*d %u", &ut, &st, &c->threads) != 3)
 		return -1;
-	stat[n] = 0;
-	/* "pid (comm) state ppid pgrp ...": the command may hold ')' */
-	const char *p = strrchr(stat, ')');
-	return p && sscanf(p + 1, " %*c %d %d", ppid, pgrp) == 2 ? 0 : -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0)
+		hz = 100;
+	c->user_us = ut * 1000000ull / (unsigned long long)hz;
+	c->system_us = st * 1000000ull / (unsigned long long)hz;
+	return 0;
+}
+
+int proc_memory(int pid, struct proc_memory *m)
+{
+	char path[64], line[256];
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/smaps_rollup");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	static const struct {
+		const char *key;
+		size_t field;
+	} keys[] = {{"Rss:", offsetof(struct proc_memory, rss_kb)},
+		    {"Pss:", offsetof(struct proc_memory, pss_kb)},
+		    {"Pss_Anon:", offsetof(struct proc_memory, pss_anon_kb)},
+		    {"Pss_File:", offsetof(struct proc_memory, pss_file_kb)},
+		    {"Pss_Shmem:", offsetof(struct proc_memory, pss_shmem_kb)},
+		    {"Private_Clean:", offsetof(struct proc_memory, private_kb)},
+		    {"Private_Dirty:", offsetof(struct proc_memory, private_kb)}};
+	memset(m, 0, sizeof(*m));
+	while (fgets(line, sizeof(line), f)) {
+		char key[32];
+		unsigned long long v;
+		if (sscanf(line, "%31s %llu kB", key, &v) != 2)
+			continue;
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(key, keys[i].key))
+				*(uint64_t *)((char *)m + keys[i].field) += v;
+	}
+	fclose(f);
+	return 0;
 }
 
 int read_file(const char *path, uint8_t **data, size_t *len)

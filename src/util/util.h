@@ -38,6 +38,21 @@ uint64_t now_ns(void);
  * process, or unreadable). */
 int proc_parent_group(int pid, int *ppid, int *pgrp);
 
+/* What /proc/PID/stat tells of a process: its CPU time (user, system) and threads. */
+struct proc_cpu {
+	uint64_t user_us, system_us;
+	unsigned threads;
+};
+int proc_cpu(int pid, struct proc_cpu *c);
+
+/* A process's memory, from /proc/PID/smaps_rollup (pid 0: this one), in KiB: resident,
+ * proportional (shared pages split among their sharers), and its own pages. Returns 0, or
+ * -1 (no such process, or unreadable). */
+struct proc_memory {
+	uint64_t rss_kb, pss_kb, pss_anon_kb, pss_file_kb, pss_shmem_kb, private_kb;
+};
+int proc_memory(int pid, struct proc_memory *m);
+
 /* Read a whole file into a malloc'd buffer. Returns 0, or -1 with errno set. */
 int read_file(const char *path, uint8_t **data, size_t *len);
 

@@ -7,26 +7,6 @@
 
 #include "jail/jail.h"
 
-static void read_smaps_rollup(struct hf_vm_status *st)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
-	char line[256];
-	unsigned long long v, priv = 0;
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Rss: %llu kB", &v) == 1)
-			st->rss_kb = v;
-		else if (sscanf(line, "Pss: %llu kB", &v) == 1)
-			st->pss_kb = v;
-		else if (sscanf(line, "Private_Clean: %llu kB", &v) == 1 ||
-			 sscanf(line, "Private_Dirty: %llu kB", &v) == 1)
-			priv += v;
-	}
-	st->private_kb = priv;
-	fclose(f);
-}
-
 /* running, paused, idle (a worker waiting for its next invocation, its vCPUs parked),
  * exiting, or template (frozen). vm->lock held. */
 static const char *state_name(const struct vm *vm)
@@ -57,7 +37,12 @@ void vm_status(struct vm *vm, struct clones *cl, struct hf_vm_status *st)
 	st->clone_id = vm->clone_id;
 	st->mem_bytes = vm->mem.ram_size;
 	st->uptime_ms = (now_ns() - vm->start_ns) / 1000000;
-	read_smaps_rollup(st);
+	struct proc_memory m;
+	if (proc_memory(0, &m) == 0) {
+		st->rss_kb = m.rss_kb;
+		st->pss_kb = m.pss_kb;
+		st->private_kb = m.private_kb;
+	}
 	bus_status(&vm->bus, st);
 	clone_status(cl, st);
 }

@@ -139,6 +139,15 @@ vpid=$(ctr task ls | awk '$1 == "t3" { print $2 }')
 [ "${SHIM_NATIVE_ONLY:-}" = 1 ] && for s in "$RUN"/tsl.*.sock; do FAKE_PIDS[$(basename "$s" .sock)]=$vpid; done
 vname=$(for s in "$RUN"/tsl.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$vpid" ] && echo "$n"; done)
 check "its pid ($vpid) is the clone's VMM ($vname)" test -n "$vname"
+expect_status 0 "ctr task metrics of it (Stats)" -- ctr task metrics t3
+cp "$RUN/out" "$CT/t3.metrics"
+grep -E "^(memory.usage|cpu.usage_usec|pids.current)" "$CT/t3.metrics" | sed 's/^/  /'
+usage=$(awk '$1 == "memory.usage" { print $2 }' "$CT/t3.metrics")
+check "its memory.usage is its VMM's PSS: above 0, below the guest's 64 MiB ($usage)" \
+	test "${usage:-0}" -gt 0 -a "${usage:-0}" -lt 67108864
+[ "${SHIM_NATIVE_ONLY:-}" = 1 ] ||
+	expect_in "$CT/t3.metrics" "^memory.usage_limit +67108864\b" "its memory.usage_limit is the guest's RAM"
+expect_in "$CT/t3.metrics" "^pids.current +[1-9]" "its pids.current counts its VMM's threads"
 expect_status 0 "ctr task pause" -- ctr task pause t3
 state_is() { [ "$(status_field "$1" state)" = "$2" ]; }
 # (A stand-in's clone, a process sent SIGSTOP, may take a moment to show it.)

@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -331,6 +333,36 @@ static void test_admit_memory_reserve(void **state)
 	assert_int_equal(admit_clones(&l, 0, 1, 0, why, sizeof(why)), ADMIT_OK);
 }
 
+/* A process's CPU time, threads and memory from /proc: this one's, after it burned CPU and
+ * touched 8 MiB of its own; none for a pid that does not exist. */
+static void test_proc_figures(void **state)
+{
+	(void)state;
+	size_t len = 8u << 20;
+	volatile char *p = malloc(len);
+	assert_non_null(p);
+	for (size_t i = 0; i < len; i += 4096)
+		p[i] = 1;
+	uint64_t t0 = now_ns();
+	volatile unsigned x = 0;
+	while (now_ns() - t0 < 50000000ull) /* 50 ms of user time, at least a tick */
+		x++;
+	struct proc_cpu c;
+	assert_int_equal(proc_cpu(getpid(), &c), 0);
+	assert_true(c.threads >= 1);
+	assert_true(c.user_us + c.system_us >= 10000);
+	struct proc_memory m, self;
+	assert_int_equal(proc_memory(getpid(), &m), 0);
+	assert_int_equal(proc_memory(0, &self), 0);
+	assert_true(m.rss_kb >= 8192 && m.pss_kb >= 8192 && m.private_kb >= 8192);
+	assert_true(m.pss_anon_kb >= 8192);
+	assert_true(m.pss_kb <= m.rss_kb);
+	assert_true(self.rss_kb >= 8192);
+	free((void *)p);
+	assert_int_equal(proc_cpu(0x7ffffff0, &c), -1);
+	assert_int_equal(proc_memory(0x7ffffff0, &m), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_admit_under_limits),
 		cmocka_unit_test(test_admit_max_clones),
 		cmocka_unit_test(test_admit_memory_reserve),
+		cmocka_unit_test(test_proc_figures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
