@@ -216,6 +216,16 @@ if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
 		--annotation io.hyperfork.memory=32M --rootfs "$CT/rootfs" tb true
 	expect_in "$RUN/out" "^Hello from a HyperFork bare guest \(32 MiB" "its console reaches ctr"
 	check "its console file is gone with it" test ! -e "$RUN/ctr-tb.console"
+	# And a booted Linux guest (io.hyperfork.kernel, .initrd, .cmdline): the project's.
+	if [ -f "$BZIMAGE" ] && [ -f "$INITRD" ]; then
+		expect_status 0 "ctr run of a booted Linux guest (io.hyperfork.kernel)" -- \
+			ctr run --rm "${RT[@]}" --annotation io.hyperfork.kernel="$BZIMAGE" \
+			--annotation io.hyperfork.initrd="$INITRD" --annotation io.hyperfork.memory=128M \
+			--annotation io.hyperfork.cmdline="console=ttyS0 quiet" --rootfs "$CT/rootfs" tk true
+		expect_in "$RUN/out" "^HYPERFORK-INIT-OK" "its console reaches ctr: it booted to /init"
+	else
+		fail "no guest kernel in $LINUX_DIR for the booted Linux task: run 'make linux-guest'"
+	fi
 
 	# A task whose output nobody reads (its reader stalls) does not stall its shim: the
 	# pod's other container starts and is killed through it meanwhile; once read, the
