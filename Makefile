@@ -195,13 +195,13 @@ integration-run:
 
 # The unit tests and the integration tests (all but the long Linux boot tests) built with
 # AddressSanitizer and UBSan; any report fails the run.
-SAN_TESTS ?= test_bare test_cli test_control test_fork test_template test_reset test_net test_disk test_vsock test_function
+SAN_TESTS ?= test_bare test_cli test_control test_fork test_template test_reset test_net test_disk test_vsock test_function test_shim
 sanitize: sanitize-build
 	$(KVM_RUN) $(MAKE) --no-print-directory sanitize-run
 
 sanitize-build: all linux-guest stock-kernel
 	$(MAKE) BUILD=build/san CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-		build/san/hyperfork $(UNIT_SRCS:%.c=build/san/%)
+		build/san/hyperfork build/san/containerd-shim-hyperfork-v1 $(UNIT_SRCS:%.c=build/san/%)
 
 SAN_REPORTS ?= build/san/reports
 # (SAN_UNIT empty: only SAN_TESTS, not the unit tests; scripts/check-guests.sh runs the suites
@@ -215,7 +215,7 @@ sanitize-run:
 		ASAN_OPTIONS=log_path=$(CURDIR)/$(SAN_REPORTS)/asan \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(SAN_REPORTS)/ubsan \
 		$(UNIT_LIMITED) $$t > /dev/null || $(UNIT_FAILED); done
-	HF_BIN=$(CURDIR)/build/san/hyperfork \
+	HF_BIN=$(CURDIR)/build/san/hyperfork SHIM_BIN=$(CURDIR)/build/san/containerd-shim-hyperfork-v1 \
 		ASAN_OPTIONS=log_path=$(CURDIR)/$(SAN_REPORTS)/asan:detect_leaks=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(SAN_REPORTS)/ubsan \
 		HF_TEST_LOGS=$(CURDIR)/build/test-logs/sanitized tests/integration/run.sh $(SAN_TESTS)
