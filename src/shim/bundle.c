@@ -58,6 +58,7 @@ int shim_spec_parse(const char *text, size_t len, struct shim_spec *spec, char *
 		{ANN_MEMORY, spec->memory, sizeof(spec->memory)},
 		{ANN_RUN_DIR, spec->run_dir, sizeof(spec->run_dir)},
 		{ANN_SANDBOX_ID, spec->sandbox_id, sizeof(spec->sandbox_id)},
+		{ANN_CONTAINER_TYPE, spec->container_type, sizeof(spec->container_type)},
 	};
 	for (size_t i = 0; rc == 0 && i < sizeof(fields) / sizeof(fields[0]); i++)
 		rc = annotation(anns, fields[i].key, fields[i].out, fields[i].cap, err, errlen);
@@ -95,6 +96,11 @@ int shim_spec_load(const char *bundle, struct shim_spec *spec, char *err, size_t
 bool shim_spec_has_vm(const struct shim_spec *spec)
 {
 	return spec->template_[0] || spec->kernel[0] || spec->image[0];
+}
+
+bool shim_spec_is_sandbox(const struct shim_spec *spec)
+{
+	return !strcmp(spec->container_type, "sandbox");
 }
 
 const char *shim_group(const struct shim_spec *spec, const char *id)

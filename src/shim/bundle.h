@@ -36,6 +36,7 @@ struct shim_spec {
 	char memory[32];
 	char run_dir[SHIM_ANNOTATION_MAX + 1];
 	char sandbox_id[SHIM_ID_MAX + 1];
+	char container_type[16]; /* CRI's: "sandbox" (the pod's own), "container" */
 };
 
 /* Parse config.json's text (len bytes) into *spec. Returns 0, or -1 with err set: not
@@ -47,6 +48,9 @@ int shim_spec_parse(const char *json, size_t len, struct shim_spec *spec, char *
 int shim_spec_load(const char *bundle, struct shim_spec *spec, char *err, size_t errlen);
 /* True if the spec names a VM to run: a template, a kernel or an image. */
 bool shim_spec_has_vm(const struct shim_spec *spec);
+/* True if the task is a pod's sandbox, CRI's pause container: it runs no VM (the pod's
+ * containers are VMs of their own), only stands for the pod until killed. */
+bool shim_spec_is_sandbox(const struct shim_spec *spec);
 
 /* The containers of one pod share a shim: the group a task belongs to is its pod sandbox
  * (sandbox_id, from the CRI annotation) or, outside a pod, the task itself (id). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,25 +48,11 @@ static const char *bundle_of(const struct shim_opts *o)
 	return getcwd(cwd, sizeof(cwd)) ? cwd : ".";
 }
 
-int shim_start(const struct shim_opts *o, char *out, size_t len, struct shim_serving *serve,
-	       char *err, size_t errlen)
+/* start, with the socket directory locked (dir_fd, which the serving process closes). */
+static int start_locked(const char *bundle, const char *path, const char *out,
+			struct shim_serving *serve, int dir_fd, char *err, size_t errlen)
 {
-	const char *bundle = bundle_of(o);
-	struct shim_spec spec;
-	char path[SUN_PATH_SIZE + 64], line[32];
-	if (!o->id || !shim_valid_id(o->id))
-		return errf(err, errlen, "-id '%s' is no container id", o->id ? o->id : "");
-	if (!o->ns || !o->ns[0] || strlen(o->ns) > SHIM_ID_MAX)
-		return errf(err, errlen, "-namespace: 1..%u characters", SHIM_ID_MAX);
-	if (shim_spec_load(bundle, &spec, err, errlen) < 0)
-		return -1;
-	if (shim_socket_path(o->socket_dir, o->ns, shim_group(&spec, o->id), path, sizeof(path),
-			     err, errlen) < 0)
-		return -1;
-	snprintf(out, len, "unix://%s", path);
-	if (mkdir(o->socket_dir, 0711) < 0 && errno != EEXIST)
-		return errf(err, errlen, "cannot make %s: %s", o->socket_dir, strerror(errno));
-
+	char line[32];
 	/* A shim serving the pod already: its address (as Kata's shim does for a pod's
 	 * containers). */
 	int fd = unix_connect(path, 0);
@@ -91,6 +78,7 @@ int shim_start(const struct shim_opts *o, char *out, size_t len, struct shim_ser
 	}
 	if (pid == 0) {
 		close(ready[0]);
+		close(dir_fd); /* (the lock stays with start) */
 		char why[256] = "";
 		int lfd = unix_listen(path, NULL); /* (a socket of a dead shim is replaced) */
 		if (lfd < 0)
@@ -136,6 +124,41 @@ int shim_start(const struct shim_opts *o, char *out, size_t len, struct shim_ser
 	return 0;
 }
 
+
+int shim_start(const struct shim_opts *o, char *out, size_t len, struct shim_serving *serve,
+	       char *err, size_t errlen)
+{
+	const char *bundle = bundle_of(o);
+	struct shim_spec spec;
+	char path[SUN_PATH_SIZE + 64];
+	if (!o->id || !shim_valid_id(o->id))
+		return errf(err, errlen, "-id '%s' is no container id", o->id ? o->id : "");
+	if (!o->ns || !o->ns[0] || strlen(o->ns) > SHIM_ID_MAX)
+		return errf(err, errlen, "-namespace: 1..%u characters", SHIM_ID_MAX);
+	if (shim_spec_load(bundle, &spec, err, errlen) < 0)
+		return -1;
+	if (shim_socket_path(o->socket_dir, o->ns, shim_group(&spec, o->id), path, sizeof(path),
+			     err, errlen) < 0)
+		return -1;
+	snprintf(out, len, "unix://%s", path);
+	if (mkdir(o->socket_dir, 0711) < 0 && errno != EEXIST)
+		return errf(err, errlen, "cannot make %s: %s", o->socket_dir, strerror(errno));
+	/* One start at a time in the socket directory: two containers of one pod started at
+	 * once must find one serving shim, not make one each (the second's socket would
+	 * replace the first's, which would serve nobody and never end). */
+	int dir = open(o->socket_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0 || flock(dir, LOCK_EX) < 0) {
+		int e = errno;
+		if (dir >= 0)
+			close(dir);
+		return errf(err, errlen, "cannot lock %s: %s", o->socket_dir, strerror(e));
+	}
+	int rc = start_locked(bundle, path, out, serve, dir, err, errlen);
+	if (rc != 1)
+		close(dir);
+	return rc;
+}
+
 /* Is pid a HyperFork VMM (its comm is "hyperfork")? */
 static bool is_vmm(pid_t pid)
 {
@@ -147,6 +170,41 @@ static bool is_vmm(pid_t pid)
 		close(fd);
 	comm[n > 0 ? n : 0] = 0;
 	return !strcmp(comm, "hyperfork\n");
+}
+
+/* The number in the bundle's file name (shim.pid), or 0. */
+static int bundle_pid(const char *bundle, const char *name)
+{
+	char path[PATH_MAX], text[32] = "";
+	snprintf(path, sizeof(path), "%s/%s", bundle, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = 0;
+	uint64_t v;
+	text[strcspn(text, "\n")] = 0;
+	return n > 0 && parse_uint(text, INT32_MAX, &v) == 0 ? (int)v : 0;
+}
+
+/* Unlink the socket at path unless a live shim listens there. dead: the pid of the shim
+ * that died (containerd runs delete as soon as its connection closes, which may be a moment
+ * before its listening socket is): while it is the one that answers, ask again. */
+static void remove_dead_socket(const char *path, int dead)
+{
+	for (int i = 0; i < 100; i++) {
+		int fd = unix_connect(path, 0);
+		if (fd < 0) {
+			if (errno == ECONNREFUSED)
+				unlink(path);
+			return;
+		}
+		int peer = unix_peer_pid(fd);
+		close(fd);
+		if (!dead || peer != dead)
+			return; /* the pod's shim, alive */
+		usleep(10000);
+	}
 }
 
 int shim_delete(const struct shim_opts *o, uint8_t **buf, size_t *len, char *err, size_t errlen)
@@ -182,13 +240,8 @@ int shim_delete(const struct shim_opts *o, uint8_t **buf, size_t *len, char *err
 	char sock[SUN_PATH_SIZE + 64], why[256];
 	if (o->id && o->ns && shim_spec_load(bundle, &spec, why, sizeof(why)) == 0 &&
 	    shim_socket_path(o->socket_dir, o->ns, shim_group(&spec, o->id), sock, sizeof(sock),
-			     why, sizeof(why)) == 0) {
-		int fd = unix_connect(sock, 0);
-		if (fd >= 0)
-			close(fd);
-		else if (errno == ECONNREFUSED)
-			unlink(sock);
-	}
+			     why, sizeof(why)) == 0)
+		remove_dead_socket(sock, bundle_pid(bundle, "shim.pid"));
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;

@@ -192,6 +192,14 @@ static int start_boot(struct shim_task *t, char *why, size_t whylen)
 	return 0;
 }
 
+/* A pod's sandbox: no VM; it stands for the pod (its pid the shim's) until killed. */
+static int start_sandbox(struct shim_task *t)
+{
+	t->clone = false;
+	t->pid = getpid();
+	return 0;
+}
+
 /* Write what delete needs if this shim dies: the task's VMM. */
 static void write_task_file(const struct shim_task *t)
 {
@@ -387,7 +395,8 @@ static void h_create(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 		ttrpc_result_status(res, TTRPC_INVALID_ARGUMENT, "task %s: %s", in->id, err);
 		return;
 	}
-	if (!shim_spec_has_vm(&t->spec)) {
+	bool sandbox = shim_spec_is_sandbox(&t->spec);
+	if (!sandbox && !shim_spec_has_vm(&t->spec)) {
 		ttrpc_result_status(res, TTRPC_INVALID_ARGUMENT, "task %s: no VM named: annotate "
 				    "it with %s=NAME (a clone of that template), or %s=BZIMAGE or "
 				    "%s=ELF (a VM booted for it)", in->id, ANN_TEMPLATE, ANN_KERNEL,
@@ -395,7 +404,7 @@ static void h_create(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 		return;
 	}
 	snprintf(t->run_dir, sizeof(t->run_dir), "%s", run_dir(t->spec.run_dir[0] ? t->spec.run_dir : NULL));
-	if (t->spec.template_[0]) {
+	if (t->spec.template_[0] && !sandbox) {
 		/* An unknown template fails Create, not Start. */
 		int fd = ctl_connect(t->run_dir, t->spec.template_, true);
 		if (fd < 0) {
@@ -443,9 +452,11 @@ static void h_start(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 	}
 	char why[512];
 	uint64_t t0 = now_ns();
-	int rc = t->spec.template_[0] ? start_clone(t, why, sizeof(why))
-				      : start_boot(t, why, sizeof(why));
-	if (rc == 0 && watch_exit(t, why, sizeof(why)) < 0) {
+	bool sandbox = shim_spec_is_sandbox(&t->spec);
+	int rc = sandbox		 ? start_sandbox(t)
+		 : t->spec.template_[0] ? start_clone(t, why, sizeof(why))
+					: start_boot(t, why, sizeof(why));
+	if (rc == 0 && !sandbox && watch_exit(t, why, sizeof(why)) < 0) {
 		kill(t->pid, SIGKILL);
 		rc = -1;
 	}
@@ -454,9 +465,11 @@ static void h_start(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 		return;
 	}
 	t->state = TASK_RUNNING;
-	write_task_file(t);
-	pr_info("task %s: %s %s pid %d in %.3f ms", t->id, t->clone ? "clone" : "booted VM",
-		t->vm_name, (int)t->pid, (double)(now_ns() - t0) / 1e6);
+	if (!sandbox)
+		write_task_file(t);
+	pr_info("task %s: %s %s pid %d in %.3f ms", t->id,
+		sandbox ? "the pod's sandbox, no VM," : t->clone ? "clone" : "booted VM", t->vm_name,
+		(int)t->pid, (double)(now_ns() - t0) / 1e6);
 	Containerd__Task__V2__StartResponse out = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	out.pid = (uint32_t)t->pid;
 	ttrpc_result_message(res, &out.base);
@@ -464,7 +477,7 @@ static void h_start(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 	ev.container_id = t->id;
 	ev.pid = out.pid;
 	shim_publish(s, "/tasks/start", "TaskStart", &ev.base);
-	if (t->pidfd < 0)
+	if (t->pidfd < 0 && !sandbox)
 		task_exited(t); /* it ended already (watch_exit) */
 }
 
@@ -547,6 +560,11 @@ static void h_kill(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 		task_ended(t, 128u + in->signal);
 		return; /* Empty */
 	}
+	if (shim_spec_is_sandbox(&t->spec)) { /* ends as a pause container does */
+		if (in->signal == SIGKILL || in->signal == SIGTERM || in->signal == SIGINT)
+			task_ended(t, 128u + in->signal);
+		return; /* Empty */
+	}
 	t->killed_by = (int)in->signal;
 	if (kill(t->pid, (int)in->signal) < 0 && errno != ESRCH) {
 		ttrpc_result_status(res, TTRPC_INTERNAL, "task %s: kill %d: %s", t->id, (int)t->pid,
@@ -610,7 +628,29 @@ static void h_pids(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 	ttrpc_result_message(res, &out.base);
 }
 
-/* Pause or resume: HyperFork's own, on the VM's control socket. */
+/* Pause or resume the task's VM: HyperFork's own, on its control socket. Returns 0, or -1
+ * with res set. */
+static int vm_pause(struct shim_task *t, bool pause, struct ttrpc_result *res)
+{
+	struct hf_request req = {.cmd = pause ? CMD_PAUSE : CMD_RESUME, .count = 1};
+	struct hf_response resp;
+	int fd = ctl_connect(t->run_dir, t->vm_name, true);
+	if (fd < 0 || ctl_exchange(fd, t->vm_name, &req, &resp) < 0) {
+		ttrpc_result_status(res, TTRPC_UNAVAILABLE, "task %s: VM %s does not answer",
+				    t->id, t->vm_name);
+		return -1;
+	}
+	int rc = 0;
+	if (!resp.ok) {
+		ttrpc_result_status(res, TTRPC_INTERNAL, "task %s: %s %s: %s", t->id,
+				    pause ? "pause" : "resume", t->vm_name, resp.error);
+		rc = -1;
+	}
+	proto_response_free(&resp);
+	return rc;
+}
+
+/* Pause or resume a task: its VM (a pod's sandbox has none). */
 static void pause_resume(struct shim *s, const char *id, bool pause, struct ttrpc_result *res)
 {
 	struct shim_task *t = task_of(s, id, NULL, res);
@@ -621,21 +661,8 @@ static void pause_resume(struct shim *s, const char *id, bool pause, struct ttrp
 				    pause ? "running" : "paused");
 		return;
 	}
-	struct hf_request req = {.cmd = pause ? CMD_PAUSE : CMD_RESUME, .count = 1};
-	struct hf_response resp;
-	int fd = ctl_connect(t->run_dir, t->vm_name, true);
-	if (fd < 0 || ctl_exchange(fd, t->vm_name, &req, &resp) < 0) {
-		ttrpc_result_status(res, TTRPC_UNAVAILABLE, "task %s: VM %s does not answer",
-				    t->id, t->vm_name);
+	if (!shim_spec_is_sandbox(&t->spec) && vm_pause(t, pause, res) < 0)
 		return;
-	}
-	if (!resp.ok) {
-		ttrpc_result_status(res, TTRPC_INTERNAL, "task %s: %s %s: %s", t->id,
-				    pause ? "pause" : "resume", t->vm_name, resp.error);
-		proto_response_free(&resp);
-		return;
-	}
-	proto_response_free(&resp);
 	t->state = pause ? TASK_PAUSED : TASK_RUNNING;
 	/* Empty */
 	if (pause) {
@@ -717,7 +744,8 @@ static void h_stats(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 				    t->id, t->state == TASK_CREATED ? "not started" : "ended");
 		return;
 	}
-	shim_stats_answer(t->pid, guest_ram(t), res);
+	/* (A pod's sandbox: what it costs is the shim's.) */
+	shim_stats_answer(t->pid, shim_spec_is_sandbox(&t->spec) ? 0 : guest_ram(t), res);
 }
 
 static void h_unimplemented(void *ctx, const struct ttrpc_call *call, struct ttrpc_result *res)

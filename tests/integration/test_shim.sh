@@ -61,6 +61,7 @@ our_shims() {
 	done
 }
 no_shim_left() { [ -z "$(our_shims)" ] && [ -z "$(ls "$CT/s")" ]; }
+task_is() { [ "$(ctrt 5 task ls 2> /dev/null | awk -v t="$1" '$1 == t { print $3 }')" = "$2" ]; }
 # The task events of task $1 seen by `ctr events` (running into $CT/events), in order.
 ctr events > "$CT/events" 2>&1 &
 evpid=$!
@@ -194,6 +195,32 @@ expect_status 0 "pb is deleted through it" -- ctr task delete pb
 ctr container delete pb > /dev/null 2>&1
 check "then no shim or shim socket is left" wait_for 10 no_shim_left
 
+# A pod as CRI makes it: its sandbox (CRI's pause container, container-type sandbox, the
+# pod's annotations on it too) runs no VM and stands for the pod until killed; the pod's
+# container is a clone, served by the same shim.
+SB=(--annotation io.kubernetes.cri.sandbox-id=ps --annotation io.hyperfork.template=tsl)
+ctr run -d "${RT[@]}" "${SB[@]}" --annotation io.kubernetes.cri.container-type=sandbox \
+	--rootfs "$CT/rootfs" ps true > "$RUN/out" 2>&1
+check_or_show "a pod's sandbox runs" "$RUN/out" wait_for 10 task_is ps RUNNING
+check "its pid is its shim's: no VM" test "$(ctr task ls | awk '$1 == "ps" { print $2 }')" = "$(our_shims)"
+ctr run -d "${RT[@]}" "${SB[@]}" --annotation io.kubernetes.cri.container-type=container \
+	--rootfs "$CT/rootfs" pw true > "$RUN/out" 2>&1
+check_or_show "the pod's container runs" "$RUN/out" wait_for 10 task_is pw RUNNING
+wpid=$(ctr task ls | awk '$1 == "pw" { print $2 }')
+[ "${SHIM_NATIVE_ONLY:-}" = 1 ] && for s in "$RUN"/tsl.*.sock; do FAKE_PIDS[$(basename "$s" .sock)]=$wpid; done
+wname=$(for s in "$RUN"/tsl.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$wpid" ] && echo "$n"; done)
+check "it is a clone of tsl ($wname, pid $wpid)" test -n "$wname"
+check "one shim serves the pod" test "$(our_shims | wc -l)" = 1
+expect_status 0 "ctr task metrics of the sandbox" -- ctr task metrics ps
+expect_status 0 "the container is killed" -- ctr task kill -s KILL pw
+check "it stops" wait_for 10 task_is pw STOPPED
+check "the sandbox runs on" task_is ps RUNNING
+expect_status 0 "the sandbox is stopped as CRI does (SIGTERM)" -- ctr task kill ps
+check "it stops" wait_for 10 task_is ps STOPPED
+check "with status 143" wait_for 10 grep -q '/tasks/exit .*"container_id":"ps".*"exit_status":143' "$CT/events"
+for c in pw ps; do ctr task delete $c > /dev/null 2>&1; ctr container delete $c > /dev/null 2>&1; done
+check "no shim or shim socket is left" wait_for 10 no_shim_left
+
 # A task's output reaches ctr whole before its end is reported (ctr cancels the copy once
 # it saw the end): 2 MiB, more than the fifos hold, then exit 5.
 if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
@@ -230,7 +257,6 @@ if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
 	# A task whose output nobody reads (its reader stalls) does not stall its shim: the
 	# pod's other container starts and is killed through it meanwhile; once read, the
 	# output arrives whole.
-	task_is() { [ "$(ctrt 5 task ls 2> /dev/null | awk -v t="$1" '$1 == t { print $3 }')" = "$2" ]; }
 	mkfifo "$CT/stall"
 	exec 7<> "$CT/stall" # held open, never read: ctr's writes stop once the pipe is full
 	ctr run "${RT[@]}" --annotation io.hyperfork.template=tch \
