@@ -49,6 +49,22 @@ static void test_spec_template(void **state)
 			       "\"io.hyperfork.memory\":\"64M\"}}", &s, err), 0);
 	assert_string_equal(s.image, "/g.elf");
 	assert_string_equal(s.memory, "64M");
+	assert_false(shim_spec_is_sandbox(&s));
+	/* CRI's sandbox (pause) container: no VM, whatever the pod's annotations name */
+	assert_int_equal(parse("{\"annotations\":{\"io.kubernetes.cri.container-type\":\"sandbox\","
+			       "\"io.kubernetes.cri.sandbox-id\":\"p\",\"io.hyperfork.template\":\"fn\"}}",
+			       &s, err),
+			 0);
+	assert_true(shim_spec_is_sandbox(&s));
+	assert_int_equal(parse("{\"annotations\":{\"io.kubernetes.cri.container-type\":\"container\"}}",
+			       &s, err),
+			 0);
+	assert_false(shim_spec_is_sandbox(&s));
+	/* a container type longer than any CRI gives is refused, named */
+	assert_int_equal(parse("{\"annotations\":{\"io.kubernetes.cri.container-type\":"
+			       "\"sandboxsandboxsandbox\"}}", &s, err),
+			 -1);
+	assert_err_contains(err, "container-type");
 }
 
 static void test_spec_bad(void **state)
