@@ -172,17 +172,26 @@ static bool is_vmm(pid_t pid)
 	return !strcmp(comm, "hyperfork\n");
 }
 
+/* The bundle's file name, as text into buf (len bytes, NUL-terminated; "" if it is not
+ * there). Returns the bytes read, or -1. */
+static ssize_t bundle_read(const char *bundle, const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", bundle, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
 /* The number in the bundle's file name (shim.pid), or 0. */
 static int bundle_pid(const char *bundle, const char *name)
 {
-	char path[PATH_MAX], text[32] = "";
-	snprintf(path, sizeof(path), "%s/%s", bundle, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	text[n > 0 ? n : 0] = 0;
+	char text[32];
 	uint64_t v;
+	ssize_t n = bundle_read(bundle, name, text, sizeof(text));
 	text[strcspn(text, "\n")] = 0;
 	return n > 0 && parse_uint(text, INT32_MAX, &v) == 0 ? (int)v : 0;
 }
@@ -210,13 +219,9 @@ static void remove_dead_socket(const char *path, int dead)
 int shim_delete(const struct shim_opts *o, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
 	const char *bundle = bundle_of(o);
-	char path[PATH_MAX], file[PATH_MAX + 128] = "";
+	char path[PATH_MAX], file[PATH_MAX + 128];
 	snprintf(path, sizeof(path), "%s/%s", bundle, SHIM_TASK_FILE);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n = fd >= 0 ? read(fd, file, sizeof(file) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	file[n > 0 ? n : 0] = 0;
+	ssize_t n = bundle_read(bundle, SHIM_TASK_FILE, file, sizeof(file));
 	int pid = 0, clone = 0;
 	char dir[PATH_MAX], name[HF_NAME_MAX + 8];
 	if (n > 0 && sscanf(file, "%d %d %4095s %70s", &pid, &clone, dir, name) == 4 && pid > 1 &&
