@@ -262,9 +262,11 @@ check "the context: function name, memory, version, log group and stream" \
 check "the context: the invoked ARN names the function" bash -c "[[ '$(out 'd["arn"]')' == arn:aws:lambda:*:function:py ]]"
 check "the context: a request id" test -n "$(out 'd["request_id"]')"
 # (The deadline is the host's; the guest's clock can lag it by a clone's making where KVM
-# has no KVM_CLOCK_REALTIME, up to ~0.2 s in the emulated host: README, Known limits.)
+# has no KVM_CLOCK_REALTIME: ~0.2 s in one emulated host, 1.6 s seen with two side by side
+# (README, Known limits): LAG ms allowed, 1 s natively, 3 s there.)
+LAG=$(awk -v s="$(scaled 300)" 'BEGIN { print (s > 1000 ? s : 1000) }')
 check "the context: time remaining within the timeout ($(out 'd["remaining"]') ms of $(scaled 3) s)" \
-	test "$(out '0 < d["remaining"] <= '"$(scaled 3)"' * 1000 + 1000')" = True
+	test "$(out '0 < d["remaining"] <= '"$(scaled 3)"' * 1000 + '"$LAG")" = True
 check "the environment, the task root as cwd" test "$(out '[d["greeting"], d["cwd"], d["task_root"]]')" = "['hi', '/var/task', '/var/task']"
 check "what init built is there (the table)" test "$(out 'd["table"]')" = 1000000
 check "the before-snapshot hook ran once, the after-restore hook once in this clone" \
@@ -329,7 +331,7 @@ check "the context: the client context given, no identity, callbackWaitsForEmpty
 	test "$(out '[d["context"]["clientContext"], d["context"]["identity"], d["context"]["callbackWaitsForEmptyEventLoop"]]')" = \
 	"[{'custom': {'k': 'v'}}, 'undefined', True]"
 check "the context: time remaining within the timeout ($(out 'd["context"]["remaining"]') ms of $(scaled 3) s)" \
-	test "$(out '0 < d["context"]["remaining"] <= '"$(scaled 3)"' * 1000 + 1000')" = True
+	test "$(out '0 < d["context"]["remaining"] <= '"$(scaled 3)"' * 1000 + '"$LAG")" = True
 check "the environment, the task root as cwd, what init built" \
 	test "$(out '[d["greeting"], d["cwd"], d["taskRoot"], d["table"]]')" = "['hi', '/var/task', '/var/task', 1000000]"
 check "the before-snapshot hooks ran once (in reverse order), the after-restore hooks once in this clone (in order)" \
