@@ -41,6 +41,7 @@ struct shim_task {
 	enum task_state state;
 	/* its VM */
 	bool clone;                     /* activated from spec.template_ (else booted) */
+	bool sandbox;                   /* a pod's sandbox: no VM (shim_spec_is_sandbox) */
 	char run_dir[PATH_MAX];
 	char vm_name[72];               /* the clone's name (TEMPLATE.N) or the booted VM's */
 	pid_t pid;                      /* the VMM */

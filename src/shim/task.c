@@ -389,14 +389,14 @@ static void h_create(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 	}
 	memset(t, 0, sizeof(*t));
 	t->shim = s;
-	t->pidfd = t->out_fd = t->err_fd = t->console_fd = t->console_wd = -1;
+	t->pidfd = -1; /* (its output's fds: task_io_open) */
 	char err[512];
 	if (shim_spec_load(in->bundle, &t->spec, err, sizeof(err)) < 0) {
 		ttrpc_result_status(res, TTRPC_INVALID_ARGUMENT, "task %s: %s", in->id, err);
 		return;
 	}
-	bool sandbox = shim_spec_is_sandbox(&t->spec);
-	if (!sandbox && !shim_spec_has_vm(&t->spec)) {
+	t->sandbox = shim_spec_is_sandbox(&t->spec);
+	if (!t->sandbox && !shim_spec_has_vm(&t->spec)) {
 		ttrpc_result_status(res, TTRPC_INVALID_ARGUMENT, "task %s: no VM named: annotate "
 				    "it with %s=NAME (a clone of that template), or %s=BZIMAGE or "
 				    "%s=ELF (a VM booted for it)", in->id, ANN_TEMPLATE, ANN_KERNEL,
@@ -404,7 +404,7 @@ static void h_create(void *ctx, const struct ttrpc_call *call, struct ttrpc_resu
 		return;
 	}
 	snprintf(t->run_dir, sizeof(t->run_dir), "%s", run_dir(t->spec.run_dir[0] ? t->spec.run_dir : NULL));
-	if (t->spec.template_[0] && !sandbox) {
+	if (t->spec.template_[0] && !t->sandbox) {
 		/* An unknown template fails Create, not Start. */
 		int fd = ctl_connect(t->run_dir, t->spec.template_, true);
 		if (fd < 0) {
@@ -452,7 +452,7 @@ static void h_start(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 	}
 	char why[512];
 	uint64_t t0 = now_ns();
-	bool sandbox = shim_spec_is_sandbox(&t->spec);
+	bool sandbox = t->sandbox;
 	int rc = sandbox		 ? start_sandbox(t)
 		 : t->spec.template_[0] ? start_clone(t, why, sizeof(why))
 					: start_boot(t, why, sizeof(why));
@@ -468,8 +468,8 @@ static void h_start(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 	if (!sandbox)
 		write_task_file(t);
 	pr_info("task %s: %s %s pid %d in %.3f ms", t->id,
-		sandbox ? "the pod's sandbox, no VM," : t->clone ? "clone" : "booted VM", t->vm_name,
-		(int)t->pid, (double)(now_ns() - t0) / 1e6);
+		sandbox ? "the pod's sandbox," : t->clone ? "clone" : "booted VM",
+		sandbox ? "no VM," : t->vm_name, (int)t->pid, (double)(now_ns() - t0) / 1e6);
 	Containerd__Task__V2__StartResponse out = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	out.pid = (uint32_t)t->pid;
 	ttrpc_result_message(res, &out.base);
@@ -560,7 +560,7 @@ static void h_kill(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 		task_ended(t, 128u + in->signal);
 		return; /* Empty */
 	}
-	if (shim_spec_is_sandbox(&t->spec)) { /* ends as a pause container does */
+	if (t->sandbox) { /* ends as a pause container does */
 		if (in->signal == SIGKILL || in->signal == SIGTERM || in->signal == SIGINT)
 			task_ended(t, 128u + in->signal);
 		return; /* Empty */
@@ -628,14 +628,21 @@ static void h_pids(void *ctx, const struct ttrpc_call *call, struct ttrpc_result
 	ttrpc_result_message(res, &out.base);
 }
 
+/* req to the task's VM on its control socket: 0 (*resp to free), or -1 (no answer). */
+static int vm_call(const struct shim_task *t, const struct hf_request *req,
+		   struct hf_response *resp)
+{
+	int fd = ctl_connect(t->run_dir, t->vm_name, true);
+	return fd < 0 ? -1 : ctl_exchange(fd, t->vm_name, req, resp);
+}
+
 /* Pause or resume the task's VM: HyperFork's own, on its control socket. Returns 0, or -1
  * with res set. */
 static int vm_pause(struct shim_task *t, bool pause, struct ttrpc_result *res)
 {
 	struct hf_request req = {.cmd = pause ? CMD_PAUSE : CMD_RESUME, .count = 1};
 	struct hf_response resp;
-	int fd = ctl_connect(t->run_dir, t->vm_name, true);
-	if (fd < 0 || ctl_exchange(fd, t->vm_name, &req, &resp) < 0) {
+	if (vm_call(t, &req, &resp) < 0) {
 		ttrpc_result_status(res, TTRPC_UNAVAILABLE, "task %s: VM %s does not answer",
 				    t->id, t->vm_name);
 		return -1;
@@ -661,7 +668,7 @@ static void pause_resume(struct shim *s, const char *id, bool pause, struct ttrp
 				    pause ? "running" : "paused");
 		return;
 	}
-	if (!shim_spec_is_sandbox(&t->spec) && vm_pause(t, pause, res) < 0)
+	if (!t->sandbox && vm_pause(t, pause, res) < 0)
 		return;
 	t->state = pause ? TASK_PAUSED : TASK_RUNNING;
 	/* Empty */
@@ -723,8 +730,7 @@ static uint64_t guest_ram(struct shim_task *t)
 {
 	struct hf_request req = {.cmd = CMD_STATUS};
 	struct hf_response resp;
-	int fd = t->mem_bytes ? -1 : ctl_connect(t->run_dir, t->vm_name, true);
-	if (fd >= 0 && ctl_exchange(fd, t->vm_name, &req, &resp) == 0) {
+	if (!t->mem_bytes && vm_call(t, &req, &resp) == 0) {
 		if (resp.ok)
 			t->mem_bytes = resp.vm.mem_bytes;
 		proto_response_free(&resp);
@@ -745,7 +751,7 @@ static void h_stats(void *ctx, const struct ttrpc_call *call, struct ttrpc_resul
 		return;
 	}
 	/* (A pod's sandbox: what it costs is the shim's.) */
-	shim_stats_answer(t->pid, shim_spec_is_sandbox(&t->spec) ? 0 : guest_ram(t), res);
+	shim_stats_answer(t->pid, t->sandbox ? 0 : guest_ram(t), res);
 }
 
 static void h_unimplemented(void *ctx, const struct ttrpc_call *call, struct ttrpc_result *res)

@@ -65,6 +65,17 @@ our_shims() {
 }
 no_shim_left() { [ -z "$(our_shims)" ] && [ -z "$(ls "$CT/s")" ]; }
 task_is() { [ "$(ctrt 5 task ls 2> /dev/null | awk -v t="$1" '$1 == t { print $3 }')" = "$2" ]; }
+# clone_of TEMPLATE PID VAR: VAR is the name of TEMPLATE's clone whose VMM is PID ("" if
+# none; natively, the stand-in's clones are all given PID).
+clone_of() {
+	local s n
+	printf -v "$3" ""
+	for s in "$RUN/$1".*.sock; do
+		n=$(basename "$s" .sock)
+		[ "${SHIM_NATIVE_ONLY:-}" = 1 ] && FAKE_PIDS[$n]=$2
+		[ "$(status_field "$n" pid)" = "$2" ] && printf -v "$3" "%s" "$n"
+	done
+}
 # The task events of task $1 seen by `ctr events` (running into $CT/events), in order.
 ctr events > "$CT/events" 2>&1 &
 evpid=$!
@@ -140,8 +151,7 @@ ctr run -d "${RT[@]}" --annotation io.hyperfork.template=tsl --rootfs "$CT/rootf
 check_or_show "a task started detached" "$RUN/out" test $? = 0
 check "it runs" wait_for 10 bash -c "[ \"\$(command ctr --address '$CT/containerd.sock' task ls | awk '\$1 == \"t3\" { print \$3 }')\" = RUNNING ]"
 vpid=$(ctr task ls | awk '$1 == "t3" { print $2 }')
-[ "${SHIM_NATIVE_ONLY:-}" = 1 ] && for s in "$RUN"/tsl.*.sock; do FAKE_PIDS[$(basename "$s" .sock)]=$vpid; done
-vname=$(for s in "$RUN"/tsl.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$vpid" ] && echo "$n"; done)
+clone_of tsl "$vpid" vname
 check "its pid ($vpid) is the clone's VMM ($vname)" test -n "$vname"
 expect_status 0 "ctr task metrics of it (Stats)" -- ctr task metrics t3
 cp "$RUN/out" "$CT/t3.metrics"
@@ -214,8 +224,7 @@ ctr run -d "${RT[@]}" "${SB[@]}" --annotation io.kubernetes.cri.container-type=c
 	--rootfs "$CT/rootfs" pw true > "$RUN/out" 2>&1
 check_or_show "the pod's container runs" "$RUN/out" wait_for 10 task_is pw RUNNING
 wpid=$(ctr task ls | awk '$1 == "pw" { print $2 }')
-[ "${SHIM_NATIVE_ONLY:-}" = 1 ] && for s in "$RUN"/tsl.*.sock; do FAKE_PIDS[$(basename "$s" .sock)]=$wpid; done
-wname=$(for s in "$RUN"/tsl.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$wpid" ] && echo "$n"; done)
+clone_of tsl "$wpid" wname
 check "it is a clone of tsl ($wname, pid $wpid)" test -n "$wname"
 check "one shim serves the pod" test "$(our_shims | wc -l)" = 1
 expect_status 0 "ctr task metrics of the sandbox" -- ctr task metrics ps
@@ -272,7 +281,7 @@ if [ "${SHIM_NATIVE_ONLY:-}" != 1 ]; then
 	chatty=$!
 	check_or_show "a task printing 2 MiB runs" "$CT/pc.err" wait_for 10 task_is pc RUNNING
 	vpid=$(ctr task ls | awk '$1 == "pc" { print $2 }')
-	vname=$(for s in "$RUN"/tch.*.sock; do n=$(basename "$s" .sock); [ "$(status_field "$n" pid)" = "$vpid" ] && echo "$n"; done)
+	clone_of tch "$vpid" vname
 	printed() { [ "$(stat -c %s "$RUN/$vname.console" 2> /dev/null || echo 0)" -gt 2000000 ]; }
 	check "its VM ($vname) printed it all to its console while nobody read" wait_for 20 printed
 	ctrt 30 run -d "${RT[@]}" --annotation io.hyperfork.template=tsl \
