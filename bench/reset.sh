@@ -66,7 +66,7 @@ s.sendall(b"WORKER\n")
 if not f.readline().startswith(b"READY "):
     sys.exit("no READY")
 for i in range(n):
-    s.sendall(b"INVOKE r%d %d - - 0 1\nx" % (i, int(time.time() * 1000) + 3600000))
+    s.sendall(b"INVOKE r%d %d - - 0 1 %d\nx" % (i, int(time.time() * 1000) + 3600000, time.time_ns() // 1000))
     # Read once the answer and the READY after the reset are in, not before: a client
     # blocked on the socket would be woken by READY in the middle of the reset, and on a
     # host of one CPU would run inside the window measured (serve reads READY only when

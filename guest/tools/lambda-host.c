@@ -6,10 +6,12 @@
 #define _GNU_SOURCE /* accept4, POLLRDHUP */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hf-tool.h"
@@ -23,6 +25,7 @@
 
 static int vlisten = -1;
 static int once; /* the listener closes once an invocation is read (one per clone) */
+static int own_clock; /* in a VM (on vsock): the guest's wall clock follows the host's */
 
 /* The host's connection and its invocation. */
 enum vstate {
@@ -41,6 +44,7 @@ static struct vconn {
 	size_t linelen;
 	char id[HF_LAMBDA_LINE_MAX], deadline[HF_LAMBDA_LINE_MAX], arn[HF_LAMBDA_LINE_MAX],
 		trace[HF_LAMBDA_LINE_MAX];
+	unsigned long long host_us; /* the host's clock when it sent the INVOKE */
 	char *data; /* client context, then payload */
 	size_t ctxlen, paylen, have;
 	struct out out;
@@ -68,6 +72,7 @@ static int listen_host(const char *unix_path)
 int host_listen(const char *unix_path, int one_invocation)
 {
 	once = one_invocation;
+	own_clock = !unix_path; /* (a test outside a VM leaves its host's clock alone) */
 	vlisten = listen_host(unix_path);
 	return vlisten < 0 ? -1 : 0;
 }
@@ -109,13 +114,13 @@ static void wait_peer_close(int fd, int ms)
 
 /* ----------------------------------------------------------------- the INVOKE */
 
-/* The INVOKE line: "INVOKE id deadline arn trace ctxlen paylen". 0 if valid. */
+/* The INVOKE line: "INVOKE id deadline arn trace ctxlen paylen hosttime". 0 if valid. */
 static int parse_invoke(char *l)
 {
-	char *f[8];
+	char *f[9];
 	int n = 0;
 	for (char *p = l;; p++) {
-		if (n == 8)
+		if (n == 9)
 			return -1;
 		f[n++] = p;
 		p = strchr(p, ' ');
@@ -123,23 +128,45 @@ static int parse_invoke(char *l)
 			break;
 		*p = 0;
 	}
-	if (n != 7 || strcmp(f[0], "INVOKE"))
+	if (n != 8 || strcmp(f[0], "INVOKE"))
 		return -1;
-	for (int i = 1; i < 7; i++)
+	for (int i = 1; i < 8; i++)
 		if (!visible(f[i]))
 			return -1;
 	/* The request id stands in a URL path and in JSON: none of / ? # % " \ there. */
 	if (strpbrk(f[1], "/?#%\"\\"))
 		return -1;
-	size_t dl;
+	size_t dl, host_us;
 	if (parse_len(f[2], ~0ull, &dl) < 0 || parse_len(f[5], CTX_MAX, &vc.ctxlen) < 0 ||
-	    parse_len(f[6], HF_LAMBDA_MAX_PAYLOAD, &vc.paylen) < 0)
+	    parse_len(f[6], HF_LAMBDA_MAX_PAYLOAD, &vc.paylen) < 0 ||
+	    parse_len(f[7], ~0ull, &host_us) < 0)
 		return -1;
+	vc.host_us = host_us;
 	strcpy(vc.id, f[1]);
 	strcpy(vc.deadline, f[2]);
 	strcpy(vc.arn, f[3]);
 	strcpy(vc.trace, f[4]);
 	return 0;
+}
+
+/* The guest's wall clock, in a VM, set to the host's time (us) where it is behind it or more
+ * than 1 ms ahead: a clone's, a reset worker's or a long-lived VM's clock drifts from the
+ * host's (its template's carried over, the time its making took, a drifting guest TSC), and
+ * the runtime reckons its time left from the host's deadline by it (lambda.h). Ahead by
+ * less is the time the INVOKE took to arrive. */
+static void follow_host_clock(unsigned long long host_us)
+{
+	struct timespec now;
+	if (!own_clock || clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return;
+	long long ahead = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000 - (long long)host_us;
+	if (ahead >= 0 && ahead <= 1000)
+		return;
+	struct timespec t = {.tv_sec = (time_t)(host_us / 1000000),
+			     .tv_nsec = (long)(host_us % 1000000) * 1000};
+	if (clock_settime(CLOCK_REALTIME, &t) < 0)
+		fprintf(stderr, "hf-lambda: cannot set the clock to the host's: %s\n",
+			strerror(errno));
 }
 
 /* Read what the host sent; -1: the connection is to be dropped. */
@@ -187,6 +214,7 @@ static int vc_read(void)
 					return -1;
 			}
 			vc.st = V_READY;
+			follow_host_clock(vc.host_us);
 			if (once && vlisten >= 0) { /* one invocation per clone */
 				close(vlisten);
 				vlisten = -1;

@@ -19,11 +19,17 @@
  * again (src/devices/vsock/vsock.h). The exchange:
  *
  *   serve -> agent:  "INVOKE <request-id> <deadline-ms> <function-arn> <trace-id>
- *                     <client-context-len> <payload-len>\n"  (one line, fields separated
- *                    by single spaces, none of them empty or containing spaces; "-" for a
- *                    trace id there is none of), then client-context-len bytes of client
- *                    context (the X-Amz-Client-Context header's value, base64, as received)
- *                    and payload-len bytes of payload.
+ *                     <client-context-len> <payload-len> <host-time-us>\n"  (one line,
+ *                    fields separated by single spaces, none of them empty or containing
+ *                    spaces; "-" for a trace id there is none of; host-time-us the host's
+ *                    CLOCK_REALTIME in microseconds when it wrote the line, the deadline
+ *                    reckoned from it), then client-context-len bytes of client context (the
+ *                    X-Amz-Client-Context header's value, base64, as received) and
+ *                    payload-len bytes of payload. The agent sets the guest's wall clock to
+ *                    host-time-us where it is behind it or more than 1 ms ahead, before
+ *                    the runtime gets the invocation: the guest's clock (a clone's, a reset
+ *                    worker's, a warm VM's) reads the host's, and the runtime's time left
+ *                    (the deadline less its clock) never exceeds the function's timeout.
  *   agent -> serve:  "RESPONSE <len>\n" and the function's result (POST .../response), or
  *                    "ERROR <len> <error-type>\n" and the error body (POST .../error; the
  *                    error type from Lambda-Runtime-Function-Error-Type, "-" if none), or

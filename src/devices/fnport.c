@@ -253,13 +253,14 @@ static void deliver(struct fn *f)
 	fn_watch(f);
 }
 
-/* "INVOKE <id> <deadline-ms> <arn> <trace> <ctx-len> <payload-len>" into f. Returns 0, or
- * -1 with why. */
+/* "INVOKE <id> <deadline-ms> <arn> <trace> <ctx-len> <payload-len> <host-time-us>" into f
+ * (a bare guest has no wall clock to set by the host's time: checked, not kept). Returns 0,
+ * or -1 with why. */
 static int parse_invoke(struct fn *f, char *line, const char **why)
 {
-	char *field[8];
+	char *field[9];
 	unsigned n = 0;
-	for (char *p = line; n < 8;) {
+	for (char *p = line; n < 9;) {
 		field[n++] = p;
 		char *sp = strchr(p, ' ');
 		if (!sp)
@@ -267,11 +268,11 @@ static int parse_invoke(struct fn *f, char *line, const char **why)
 		*sp = 0;
 		p = sp + 1;
 	}
-	if (n != 7 || strcmp(field[0], "INVOKE")) {
-		*why = "not INVOKE with 6 fields";
+	if (n != 8 || strcmp(field[0], "INVOKE")) {
+		*why = "not INVOKE with 7 fields";
 		return -1;
 	}
-	for (unsigned i = 1; i < 7; i++) {
+	for (unsigned i = 1; i < 8; i++) {
 		if (!field[i][0]) {
 			*why = "an empty field";
 			return -1;
@@ -282,15 +283,16 @@ static int parse_invoke(struct fn *f, char *line, const char **why)
 				return -1;
 			}
 	}
-	uint64_t ctx, len;
+	uint64_t ctx, len, host_time;
 	if (strlen(field[1]) >= sizeof(f->request_id)) {
 		*why = "a request id of 40 bytes or more";
 		return -1;
 	}
 	if (parse_uint(field[2], UINT64_MAX, &f->deadline_ms) < 0 ||
 	    parse_uint(field[5], HF_LAMBDA_MAX_PAYLOAD, &ctx) < 0 ||
-	    parse_uint(field[6], HF_LAMBDA_MAX_PAYLOAD, &len) < 0) {
-		*why = "a deadline or length that is not a number, or a length over 6 MiB";
+	    parse_uint(field[6], HF_LAMBDA_MAX_PAYLOAD, &len) < 0 ||
+	    parse_uint(field[7], UINT64_MAX, &host_time) < 0) {
+		*why = "a deadline, length or time that is not a number, or a length over 6 MiB";
 		return -1;
 	}
 	snprintf(f->request_id, sizeof(f->request_id), "%s", field[1]);

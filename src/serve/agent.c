@@ -257,15 +257,15 @@ void fn_exchange(struct function *f, struct fn_chan *c, const struct invocation 
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t deadline_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000 +
-			       (uint64_t)remaining_ms(deadline);
+	uint64_t now_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
+	uint64_t deadline_ms = now_us / 1000 + (uint64_t)remaining_ms(deadline);
 	char line[HF_LAMBDA_LINE_MAX];
 	size_t ctx_len = inv->client_context ? strlen(inv->client_context) : 0;
 	int n = snprintf(line, sizeof(line),
 			 "INVOKE %s %llu arn:aws:lambda:us-east-1:000000000000:function:%s - %zu "
-			 "%zu\n",
+			 "%zu %llu\n",
 			 inv->request_id, (unsigned long long)deadline_ms, f->cfg->name, ctx_len,
-			 inv->payload_len);
+			 inv->payload_len, (unsigned long long)now_us);
 	struct iovec iov[3] = {{line, (size_t)n},
 			       {(void *)inv->client_context, ctx_len},
 			       {(void *)inv->payload, inv->payload_len}};

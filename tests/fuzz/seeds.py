@@ -108,11 +108,11 @@ put("fuzz_serve_http", "layered", "POST /2015-03-31/functions HTTP/1.1\r\nHost: 
 put("fuzz_serve_http", "wrong", "GET %s HTTP/1.1\r\nHost: x\r\n\r\nPUT /nope HTTP/1.0\r\n\r\n" % inv)
 
 # the function device: what a client sends on a VM's .fn socket
-put("fuzz_fnport", "invoke", "INVOKE 6f1c-22 1700000000123 arn:aws:lambda:us-east-1:0:function:f - 4 7\nctx!{\"a\":1}")
-put("fuzz_fnport", "noctx", "INVOKE id 1 arn - 0 0\n")
-put("fuzz_fnport", "short", "INVOKE id 1 arn - 0 10\n{}")
+put("fuzz_fnport", "invoke", "INVOKE 6f1c-22 1700000000123 arn:aws:lambda:us-east-1:0:function:f - 4 7 1700000000000000\nctx!{\"a\":1}")
+put("fuzz_fnport", "noctx", "INVOKE id 1 arn - 0 0 1\n")
+put("fuzz_fnport", "short", "INVOKE id 1 arn - 0 10 1\n{}")
 put("fuzz_fnport", "bad", "INVOKE  id 1\n")
-put("fuzz_fnport", "worker", "WORKER\nINVOKE id 1 arn - 0 2\n{}")
+put("fuzz_fnport", "worker", "WORKER\nINVOKE id 1 arn - 0 2 1\n{}")
 
 # virtio-vsock: a driver's program (see fuzz_vsock.c): a REQUEST to the host's port 5000,
 # data on it, a CREDIT_REQUEST, a SHUTDOWN; and a register write and a ring scribble
@@ -195,7 +195,8 @@ def rt_host(data):
 
 
 NEXT = "GET %sinvocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n" % API
-INVOKE = "INVOKE 8f3c-01 1700000000123 arn:aws:lambda:us-east-1:0:function:f Root=1-2 12 9\n" \
+INVOKE = "INVOKE 8f3c-01 1700000000123 arn:aws:lambda:us-east-1:0:function:f Root=1-2 12 9 " \
+    "1700000000000000\n" \
     "eyJhIjoxfQ=={\"k\":\"v\"}"
 
 
@@ -207,7 +208,7 @@ def rt_post(path, body, headers=""):
 put("fuzz_runtime_api", "response", bytes([1]) + rt_host(INVOKE) + bytes([0]) + rt_send(NEXT) +
     rt_send(rt_post("invocation/8f3c-01/response", '{"ok":true}')))
 put("fuzz_runtime_api", "error", bytes([1]) + bytes([0]) + rt_send(NEXT) +
-    rt_host("INVOKE id-2 1 arn - 0 2\n{}") + rt_send(rt_post(
+    rt_host("INVOKE id-2 1 arn - 0 2 1\n{}") + rt_send(rt_post(
         "invocation/id-2/error", '{"errorMessage":"boom","errorType":"Handled"}',
         "Lambda-Runtime-Function-Error-Type: Handled.Err\r\n")))
 put("fuzz_runtime_api", "chunked", bytes([1]) + rt_host(INVOKE) + bytes([0]) + rt_send(NEXT) +

@@ -5,7 +5,7 @@ with each invocation. Connects to a VM's vsock socket UDS (Firecracker's hybrid 
 and reads the agent's answer.
 
   lambda_host.py invoke UDS [OPTIONS] [PAYLOAD_FILE]
-      Sends "INVOKE <id> <deadline-ms> <arn> <trace-id> <ctx-len> <payload-len>\\n", the
+      Sends "INVOKE <id> <deadline-ms> <arn> <trace-id> <ctx-len> <payload-len> <now-us>\\n", the
       client context and the payload (PAYLOAD_FILE, "-" or none: stdin). Prints the answer's
       header line ("RESPONSE LEN", "ERROR LEN TYPE" or "INIT_ERROR LEN TYPE"), then its body,
       on stdout (with --body FILE the body goes to FILE and only the line is printed).
@@ -69,7 +69,8 @@ def cmd_invoke(a):
     ctx = a.ctx.encode() if a.ctx else b""
     rid = a.id or str(uuid.uuid4())
     deadline = a.deadline or str(int(time.time() * 1000) + 300000)
-    head = f"INVOKE {rid} {deadline} {a.arn} {a.trace} {len(ctx)} {len(payload)}\n".encode()
+    now_us = time.time_ns() // 1000
+    head = f"INVOKE {rid} {deadline} {a.arn} {a.trace} {len(ctx)} {len(payload)} {now_us}\n".encode()
     s = connect(a.uds, a.direct, a.timeout)
     try:
         s.sendall(head + ctx + payload)

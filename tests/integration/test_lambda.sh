@@ -136,13 +136,14 @@ while IFS= read -r bad; do
 	check_or_show "warm: a malformed INVOKE ($bad) is closed unanswered" "$RUN/raw.err" \
 		test "$rst:$(wc -c < "$RUN/raw")" = 0:0
 done << 'EOF'
-INVOKE r 1 arn - 0\n
-INVOKE r 1 arn - 0 1 extra\nx
-INVOKE  r 1 arn - 0 1\nx
-INVOKE r/1 1 arn - 0 1\nx
-INVOKE r 01 arn - 0 1\nx
-INVOKE r 1 arn - 4 1\n@@@@x
-INVOKE r 1 arn - 0 6291457\n
+INVOKE r 1 arn - 0 1\nx
+INVOKE r 1 arn - 0 1 1 extra\nx
+INVOKE r 1 arn - 0 1 now\nx
+INVOKE  r 1 arn - 0 1 1\nx
+INVOKE r/1 1 arn - 0 1 1\nx
+INVOKE r 01 arn - 0 1 1\nx
+INVOKE r 1 arn - 4 1 1\n@@@@x
+INVOKE r 1 arn - 0 6291457 1\n
 HELLO\n
 EOF
 printf '{"op":"echo","n":4}' > "$RUN/ev"

@@ -112,7 +112,7 @@ static int invoke(struct fixture *f, const char *id, const void *payload, size_t
 {
 	int fd = host_connect(f->path);
 	char line[256];
-	int n = snprintf(line, sizeof(line), "INVOKE %s 1700000000123 arn:x - 4 %zu\nctx!", id,
+	int n = snprintf(line, sizeof(line), "INVOKE %s 1700000000123 arn:x - 4 %zu 1\nctx!", id,
 			 len);
 	send_all(fd, line, (size_t)n);
 	if (len)
@@ -270,7 +270,7 @@ static void test_6_mib_payload_both_ways(void **state)
 	assert_int_equal(next(f, HF_FN_PAYLOAD_MAX), 0);
 	int c = host_connect(f->path);
 	char line[128];
-	int n = snprintf(line, sizeof(line), "INVOKE big 1 arn - 0 %zu\n", len);
+	int n = snprintf(line, sizeof(line), "INVOKE big 1 arn - 0 %zu 1\n", len);
 	send_all(c, line, (size_t)n);
 	/* Sent in pieces while the loop reads them. */
 	for (size_t off = 0; off < len; off += 65536) {
@@ -428,7 +428,7 @@ static void test_client_hangs_up(void **state)
 	expect_answer(f, c, "ERROR 4 T\nlate", 14);
 	/* A client that only shut its sending side still gets its answer. */
 	c = host_connect(f->path);
-	send_all(c, "INVOKE h 1 a - 0 1\nz", 20);
+	send_all(c, "INVOKE h 1 a - 0 1 1\nz", 22);
 	shutdown(c, SHUT_WR);
 	pump(f);
 	assert_int_equal(next(f, 16), 0);
@@ -452,18 +452,20 @@ static void test_bad_invoke_lines(void **state)
 	struct fixture *f = *state;
 	const char *bad[] = {
 	    "CONNECT 9000\n",
-	    "INVOKE a 1 arn - 0\n",
-	    "INVOKE a 1 arn - 0 1 extra\n",
-	    "INVOKE  a 1 arn - 0 1\n",
-	    "INVOKE a 1 arn  - 0 1\n",
-	    "INVOKE a x arn - 0 1\n",
-	    "INVOKE a 1 arn - -1 1\n",
-	    "INVOKE a 1 arn - 0 6291457\n",
-	    "INVOKE a 1 arn - 6291457 0\n",
-	    "INVOKE a 99999999999999999999 arn - 0 1\n",
-	    "INVOKE 0123456789012345678901234567890123456789 1 arn - 0 1\n",
-	    "INVOKE a\x01 1 arn - 0 1\n",
-	    "INVOKE a 1 arn - 0 1", /* no end of line, then a hang-up */
+	    "INVOKE a 1 arn - 0 1\n",
+	    "INVOKE a 1 arn - 0 1 1 extra\n",
+	    "INVOKE a 1 arn - 0 1 now\n",
+	    "INVOKE a 1 arn - 0 1 99999999999999999999\n",
+	    "INVOKE  a 1 arn - 0 1 1\n",
+	    "INVOKE a 1 arn  - 0 1 1\n",
+	    "INVOKE a x arn - 0 1 1\n",
+	    "INVOKE a 1 arn - -1 1 1\n",
+	    "INVOKE a 1 arn - 0 6291457 1\n",
+	    "INVOKE a 1 arn - 6291457 0 1\n",
+	    "INVOKE a 99999999999999999999 arn - 0 1 1\n",
+	    "INVOKE 0123456789012345678901234567890123456789 1 arn - 0 1 1\n",
+	    "INVOKE a\x01 1 arn - 0 1 1\n",
+	    "INVOKE a 1 arn - 0 1 1", /* no end of line, then a hang-up */
 	};
 	assert_int_equal(next(f, 16), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -500,14 +502,14 @@ static void test_stalled_client_does_not_hold_the_loop(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(next(f, 16), 0);
 	int stall = host_connect(f->path);
-	send_all(stall, "INVOKE slow 1 arn - 0 5\nab", 26); /* 3 bytes short */
+	send_all(stall, "INVOKE slow 1 arn - 0 5 1\nab", 28); /* 3 bytes short */
 	uint64_t t = now_ns();
 	pump(f);
 	assert_true(now_ns() - t < 2000000000ull); /* pump returned: the loop never blocked */
 	assert_true(waiting(f));
 	/* Another client waits in the backlog meanwhile (one connection at a time). */
 	int other = host_connect(f->path);
-	send_all(other, "INVOKE next 1 arn - 0 1\nz", 25);
+	send_all(other, "INVOKE next 1 arn - 0 1 1\nz", 27);
 	pump(f);
 	assert_true(waiting(f));
 	send_all(stall, "cde", 3);
@@ -571,7 +573,7 @@ static void test_template_refuses_clients(void **state)
 	struct fixture *f = *state;
 	f->vm.frozen = true;
 	int c = host_connect(f->path);
-	send_all(c, "INVOKE a 1 arn - 0 1\nz", 22);
+	send_all(c, "INVOKE a 1 arn - 0 1 1\nz", 24);
 	pump(f);
 	char buf[16];
 	assert_int_equal(read_all(c, buf, sizeof(buf)), 0);
@@ -664,7 +666,7 @@ static void test_worker_channel(void **state)
 	for (unsigned i = 0; i < 3; i++) {
 		char id[16], inv_line[64];
 		snprintf(id, sizeof(id), "w%u", i);
-		int n = snprintf(inv_line, sizeof(inv_line), "INVOKE %s 1 a - 0 2\np%u", id, i);
+		int n = snprintf(inv_line, sizeof(inv_line), "INVOKE %s 1 a - 0 2 1\np%u", id, i);
 		send_all(c, inv_line, (size_t)n);
 		pump(f);
 		assert_int_equal(next(f, 16), 0);
@@ -680,7 +682,7 @@ static void test_worker_channel(void **state)
 		expect_guest_error(f, respond(f, "again"), "response with no invocation taken");
 		/* An INVOKE sent ahead waits for the reset, then goes to the reset guest. */
 		if (i == 1) {
-			send_all(c, "INVOKE ahead 1 a - 0 1\nz", 24);
+			send_all(c, "INVOKE ahead 1 a - 0 1 1\nz", 26);
 			pump(f);
 		}
 		reset_as(f, 100 + i);
@@ -715,7 +717,7 @@ static void test_worker_hangs_up(void **state)
 	char line[64];
 	f->vm.resettable = true;
 	int c = host_connect(f->path);
-	send_all(c, "WORKER\nINVOKE gone 1 a - 0 1\nz", 31);
+	send_all(c, "WORKER\nINVOKE gone 1 a - 0 1 1\nz", 33);
 	pump(f);
 	assert_string_equal(read_line(c, line, sizeof(line)), "READY 0\n");
 	assert_int_equal(next(f, 16), 0);
