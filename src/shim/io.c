@@ -29,14 +29,16 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* containerd's fifo at path: stdout (the shim's, non-blocking) or stderr (handed to a
- * booted VMM: blocking); -1 if none is given or it cannot be opened (logged). O_RDWR:
- * opening never blocks, whether or not containerd's reader is there yet. */
-static int open_fifo(const char *path, bool nonblock)
+/* containerd's fifo at path, non-blocking: stdout (the shim's) or stderr (handed to a
+ * booted VMM for its log: a line the fifo cannot take while containerd's side does not read
+ * is dropped, where a blocking write would stop the VMM's thread that logs, a vCPU's among
+ * them); -1 if none is given or it cannot be opened (logged). O_RDWR: opening never blocks,
+ * whether or not containerd's reader is there yet. */
+static int open_fifo(const char *path)
 {
 	if (!path[0])
 		return -1;
-	int fd = open(path, O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		pr_warn("cannot open %s: %s", path, strerror(errno));
 	return fd;
@@ -44,8 +46,8 @@ static int open_fifo(const char *path, bool nonblock)
 
 void task_io_open(struct shim_task *t)
 {
-	t->out_fd = open_fifo(t->stdout_path, true);
-	t->err_fd = open_fifo(t->stderr_path, false);
+	t->out_fd = open_fifo(t->stdout_path);
+	t->err_fd = open_fifo(t->stderr_path);
 	t->console_fd = t->console_wd = -1;
 }
 
