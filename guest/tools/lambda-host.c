@@ -150,17 +150,18 @@ static int parse_invoke(char *l)
 }
 
 /* The guest's wall clock, in a VM, set to the host's time (us) where it is behind it or more
- * than 1 ms ahead: a clone's, a reset worker's or a long-lived VM's clock drifts from the
+ * than 1 s ahead: a clone's, a reset worker's or a long-lived VM's clock drifts from the
  * host's (its template's carried over, the time its making took, a drifting guest TSC), and
  * the runtime reckons its time left from the host's deadline by it (lambda.h). Ahead by
- * less is the time the INVOKE took to arrive. */
+ * less may be the time the INVOKE took to arrive (milliseconds in an emulated host): the
+ * clock is not set back by that. */
 static void follow_host_clock(unsigned long long host_us)
 {
 	struct timespec now;
 	if (!own_clock || clock_gettime(CLOCK_REALTIME, &now) < 0)
 		return;
 	long long ahead = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000 - (long long)host_us;
-	if (ahead >= 0 && ahead <= 1000)
+	if (ahead >= 0 && ahead <= 1000000)
 		return;
 	struct timespec t = {.tv_sec = (time_t)(host_us / 1000000),
 			     .tv_nsec = (long)(host_us % 1000000) * 1000};

@@ -26,7 +26,7 @@
  *                    reckoned from it), then client-context-len bytes of client context (the
  *                    X-Amz-Client-Context header's value, base64, as received) and
  *                    payload-len bytes of payload. The agent sets the guest's wall clock to
- *                    host-time-us where it is behind it or more than 1 ms ahead, before
+ *                    host-time-us where it is behind it or more than 1 s ahead, before
  *                    the runtime gets the invocation: the guest's clock (a clone's, a reset
  *                    worker's, a warm VM's) reads the host's, and the runtime's time left
  *                    (the deadline less its clock) never exceeds the function's timeout.

@@ -340,7 +340,8 @@ check "the context: the client context given, no identity, callbackWaitsForEmpty
 	"[{'custom': {'k': 'v'}}, 'undefined', True]"
 check "the context: time remaining within the timeout ($(out 'd["context"]["remaining"]') ms of $(scaled 3) s)" \
 	test "$(out '0 < d["context"]["remaining"] <= '"$(scaled 3)"' * 1000')" = True
-check "Node: the guest's wall clock is the host's ($(out 'd["now"]') in $t1..$t2)" within "$t1" "$t2"
+# (Node's clock was left alone at init: within 1 s ahead of the host's it is left as it is.)
+check "Node: the guest's wall clock is the host's ($(out 'd["now"]') in $t1..$t2 + 1 s)" within "$t1" "$((t2 + 1000))"
 check "the environment, the task root as cwd, what init built" \
 	test "$(out '[d["greeting"], d["cwd"], d["taskRoot"], d["table"]]')" = "['hi', '/var/task', '/var/task', 1000000]"
 check "the before-snapshot hooks ran once (in reverse order), the after-restore hooks once in this clone (in order)" \
