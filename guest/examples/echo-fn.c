@@ -5,6 +5,7 @@
  *   exit   hf_exit(3) without answering
  *   spin   loops for ever (past any timeout)
  *   slow   sleeps 2 s, then answers as usual
+ *   left   sleeps 1 s, then answers {"left":MS}: the time left to its deadline (hf_left_ms)
  *   print  writes 1 MiB to the console, then answers as usual
  *   big    a result over HF_FN_PAYLOAD_MAX bytes (sent as Function.ResponseSizeTooLarge)
  *   twice  answers, then answers again (the VMM ends the VM: no invocation taken)
@@ -28,6 +29,19 @@ static int cmd(const struct hf_invocation *inv, const char *name)
 	want[n + strlen(name)] = '"';
 	want[n + strlen(name) + 1] = 0;
 	return has((const uint8_t *)(uintptr_t)inv->buf, inv->len, want);
+}
+
+/* v in decimal at out + n; returns the new length. */
+static size_t put_num(uint8_t *out, size_t n, uint64_t v)
+{
+	char num[24];
+	int k = 0;
+	do
+		num[k++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (k)
+		out[n++] = (uint8_t)num[--k];
+	return n;
 }
 
 int main(void)
@@ -62,6 +76,15 @@ int main(void)
 				__asm__ volatile("pause");
 		if (cmd(inv, "slow"))
 			hf_sleep_us(2000000);
+		if (cmd(inv, "left")) { /* after 1 s: {"left":MS} */
+			hf_sleep_us(1000000);
+			static const char left[] = "{\"left\":";
+			memcpy(out, left, sizeof(left) - 1);
+			size_t m = put_num(out, sizeof(left) - 1, hf_left_ms(inv));
+			out[m++] = '}';
+			hf_respond(out, m);
+			continue;
+		}
 		if (cmd(inv, "big")) {
 			hf_respond(out, HF_FN_PAYLOAD_MAX + 1);
 			continue;
@@ -81,14 +104,7 @@ int main(void)
 		n += inv->len;
 		memcpy(out + n, mid, sizeof(mid) - 1);
 		n += sizeof(mid) - 1;
-		char num[12];
-		int k = 0;
-		unsigned id = hf_clone_id();
-		do
-			num[k++] = (char)('0' + id % 10);
-		while ((id /= 10));
-		while (k)
-			out[n++] = (uint8_t)num[--k];
+		n = put_num(out, n, hf_clone_id());
 		out[n++] = '}';
 		hf_respond(out, n);
 		if (cmd(inv, "twice"))

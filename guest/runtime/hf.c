@@ -118,13 +118,22 @@ int hf_cmdline_has(const char *word)
 	return 0;
 }
 
+static uint64_t taken_cycles; /* when the last invocation was taken */
+
 /* The ports take a 32-bit address: the structs live on this vCPU's stack (below 4 GiB). */
 unsigned hf_next(struct hf_invocation *inv, void *buf, size_t cap)
 {
 	inv->buf = (uint64_t)(uintptr_t)buf;
 	inv->cap = cap;
 	hf_outl(HF_PORT_NEXT, (uint32_t)(uintptr_t)inv);
+	taken_cycles = hf_cycles();
 	return ((volatile struct hf_invocation *)inv)->status;
+}
+
+uint64_t hf_left_ms(const struct hf_invocation *inv)
+{
+	uint64_t spent = hf_ns(hf_cycles() - taken_cycles) / 1000000;
+	return inv->left_ms > spent ? inv->left_ms - spent : 0;
 }
 
 void hf_respond(const void *buf, size_t len)

@@ -63,6 +63,9 @@ __attribute__((noreturn)) void hf_halt(void); /* this vCPU stops for good */
  * no spaces, under HF_FN_ERROR_TYPE_MAX bytes; longer is cut, others become '_'); before any
  * invocation was taken, an init error (see hf_init_error). */
 unsigned hf_next(struct hf_invocation *inv, void *buf, size_t cap);
+/* The time left to the invocation inv's deadline, in ms (Lambda's remaining time): what the
+ * host gave when it was taken less the time since, by the cycle counter. */
+uint64_t hf_left_ms(const struct hf_invocation *inv);
 void hf_respond(const void *buf, size_t len);
 void hf_fail(const char *type, const void *body, size_t len);
 /* A function's loop, as Lambda's runtimes (and hf-lambda in Linux guests) have it: the

@@ -158,7 +158,8 @@ struct hf_invocation {
 	uint64_t len;	      /* out: the payload's length */
 	uint64_t deadline_ms; /* out: when the client gives up, ms since the Unix epoch */
 	uint32_t status;      /* out: HF_NEXT_OK or HF_NEXT_TOO_LARGE */
-	uint32_t reserved;
+	uint32_t left_ms;     /* out: ms to the deadline by the host's clock as the guest took
+			       * it (0 if past; a bare guest has no wall clock of its own) */
 	char request_id[HF_FN_REQUEST_ID_MAX]; /* out: NUL-terminated */
 };
 #define HF_NEXT_OK 0u

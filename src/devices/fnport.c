@@ -43,6 +43,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/loop.h"
@@ -227,7 +228,13 @@ static void answer(struct fn *f, const char *kind, const char *type, const void 
  * asked). Lock held. */
 static void deliver(struct fn *f)
 {
-	struct hf_invocation out = {.len = f->payload_len, .deadline_ms = f->deadline_ms};
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	uint64_t left = f->deadline_ms > now_ms ? f->deadline_ms - now_ms : 0;
+	struct hf_invocation out = {.len = f->payload_len,
+				    .deadline_ms = f->deadline_ms,
+				    .left_ms = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left};
 	memcpy(out.request_id, f->request_id, sizeof(out.request_id));
 	if (f->payload_len > f->want_cap) {
 		out.status = HF_NEXT_TOO_LARGE; /* held for a next call with room */

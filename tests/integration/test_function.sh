@@ -3,7 +3,8 @@
 # exchange (no CONNECT line; tests/integration/lambda_host.py --direct is the client): in a
 # warm VM (hf.lambda=warm), in a clone made by `hyperfork fork`, in a template's activated
 # clones; errors, Function.ResponseSizeTooLarge, 1 MiB both ways, a guest that crashes,
-# exits or spins, a client that hangs up, an init error, and the refusals.
+# exits or spins, a client that hangs up, an init error, the time left to the deadline
+# (hf_left_ms), and the refusals.
 . "$(dirname "$0")/lib.sh"
 
 LH=$TOP/tests/integration/lambda_host.py
@@ -41,6 +42,11 @@ payload '{"cmd":"fail"}'
 inv "$RUN/w.fn" "$RUN/ev"
 check_or_show "warm: the function's error comes back as ERROR with its type" "$RUN/ans" \
 	answer_is ERROR '{"errorMessage":"asked to fail","errorType":"Echo.Failed"}' Echo.Failed
+payload '{"cmd":"left"}'
+inv "$RUN/w.fn" --deadline "$(($(date +%s%3N) + 60000))" "$RUN/ev"
+left=$(ans_body | sed -n 's/^{"left":\([0-9]*\)}$/\1/p')
+check_or_show "warm: the time left to a deadline 60 s away, 1 s into the invocation (${left:-none} ms)" \
+	"$RUN/ans" test "${left:-0}" -gt 30000 -a "${left:-0}" -le 59000
 payload '{"cmd":"big"}'
 inv "$RUN/w.fn" "$RUN/ev"
 check_or_show "warm: a result over 6 MiB is Function.ResponseSizeTooLarge" "$RUN/ans" \

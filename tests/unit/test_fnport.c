@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/loop.h"
@@ -213,6 +214,7 @@ static void test_client_first(void **state)
 	assert_int_equal(inv(f)->status, HF_NEXT_OK);
 	assert_int_equal(inv(f)->len, 5);
 	assert_int_equal(inv(f)->deadline_ms, 1700000000123ull);
+	assert_int_equal(inv(f)->left_ms, 0); /* a deadline long past */
 	assert_int_equal(inv(f)->buf, PAY); /* the guest's fields are left alone */
 	assert_int_equal(inv(f)->cap, 4096);
 	assert_string_equal(inv(f)->request_id, "req-1");
@@ -240,6 +242,26 @@ static void test_guest_first_then_warm_loop(void **state)
 		assert_int_equal(respond(f, "x"), 0);
 		expect_answer(f, c, "RESPONSE 1\nx", 12);
 	}
+}
+
+/* The time left to the deadline, by the host's clock, as the guest takes the invocation. */
+static void test_time_left(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	unsigned long long deadline = (unsigned long long)now.tv_sec * 1000 + 60000;
+	int c = host_connect(f->path);
+	char line[128];
+	int n = snprintf(line, sizeof(line), "INVOKE t %llu arn - 0 1 1\nz", deadline);
+	send_all(c, line, (size_t)n);
+	pump(f);
+	assert_int_equal(next(f, 16), 0);
+	assert_int_equal(inv(f)->deadline_ms, deadline);
+	if (inv(f)->left_ms > 60000 || inv(f)->left_ms < 55000)
+		fail_msg("%u ms left of a deadline 60 s away", inv(f)->left_ms);
+	assert_int_equal(respond(f, "x"), 0);
+	expect_answer(f, c, "RESPONSE 1\nx", 12);
 }
 
 static void test_payload_larger_than_cap(void **state)
@@ -748,6 +770,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_client_first),
 	    T(test_guest_first_then_warm_loop),
+	    T(test_time_left),
 	    T(test_payload_larger_than_cap),
 	    T(test_6_mib_payload_both_ways),
 	    T(test_errors_and_init_errors),
