@@ -64,7 +64,8 @@ __attribute__((noreturn)) void hf_halt(void); /* this vCPU stops for good */
  * invocation was taken, an init error (see hf_init_error). */
 unsigned hf_next(struct hf_invocation *inv, void *buf, size_t cap);
 /* The time left to the invocation inv's deadline, in ms (Lambda's remaining time): what the
- * host gave when it was taken less the time since, by the cycle counter. */
+ * host gave when it was taken less the time since, by the cycle counter (ABI version 4: a
+ * VMM of an older version gives 0). */
 uint64_t hf_left_ms(const struct hf_invocation *inv);
 void hf_respond(const void *buf, size_t len);
 void hf_fail(const char *type, const void *body, size_t len);

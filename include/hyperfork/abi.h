@@ -2,8 +2,8 @@
  * (bare-guest runtime, Linux guest tools). Shared verbatim by both sides;
  * freestanding C, no host headers beyond <stdint.h>.
  *
- * ABI version 3 (version 1 had no HF_PORT_RANDOM; version 2 had no HF_PORT_NEXT,
- * HF_PORT_RESPOND, HF_PORT_FAIL).
+ * ABI version 4 (version 1 had no HF_PORT_RANDOM; version 2 had no HF_PORT_NEXT,
+ * HF_PORT_RESPOND, HF_PORT_FAIL; version 3 left struct hf_invocation's left_ms 0).
  *
  * Hypercall ports (all guests)
  * ----------------------------
@@ -117,7 +117,7 @@
 
 #include <stdint.h>
 
-#define HF_ABI_VERSION 3u
+#define HF_ABI_VERSION 4u
 
 #define HF_PORT_BASE 0xE0u
 #define HF_PORT_COUNT 12u
