@@ -42,7 +42,7 @@ get() { # FILE MODE PAGES MEM COLUMN(p50_us=5): from fork-summary.csv
 }
 # arg CMD N: the Nth argument of a quoted benchmark command (its words as the shell splits them)
 arg() { local n=$2; eval "set -- $1"; shift "$n"; echo "${1:-}"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { if (a > 0 && b > 0) printf "%.*f", d, a / b; else printf "n/a" }'; } # A B [DECIMALS]
 
 {
 if [ "$EMULATED" = 1 ]; then
@@ -95,7 +95,6 @@ echo
 # the ratios in an emulated host, the absolute figures where the host has KVM of its own.
 sv() { awk -F, -v s="$1" -v m="$2" -v c="$3" -v f="$4" '$1 == s && $2 == m && $3 == c { print $f }' $R/serve.csv 2>/dev/null; }
 rs() { awk -F, -v m="$1" -v p="$2" '$1 == m && $2 == p { print $4 }' $R/reset-summary.csv 2>/dev/null; }
-ratio2() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mark() { # WHAT ASKED OP LIMIT VALUE FIGURES: a row, "yes" where VALUE OP LIMIT holds
 	local met; met=$(awk -v v="$5" -v l="$4" -v o="$3" 'BEGIN { if (v == "" || v == "n/a") print "not measured";
 		else if ((o == "<=" && v + 0 <= l + 0) || (o == ">=" && v + 0 >= l + 0)) print "yes"; else print "no" }')
@@ -111,16 +110,16 @@ if [ -f $R/serve.csv ] || [ -f $R/reset-summary.csv ]; then
 		[ "$sys" = bare ] && lat=1.5 thr=0.6 || lat=1.2 thr=0.8
 		r1=$(sv $sys reuse 1 7); w1=$(sv $sys warm 1 7); r8=$(sv $sys reuse 8 6); w8=$(sv $sys warm 8 6)
 		mark "$sys function, reset workers: p50 / the warm VM's, concurrency 1" "<= $lat" "<=" $lat \
-			"$(ratio2 "$r1" "$w1")" "${r1:-?} / ${w1:-?} ms"
+			"$(ratio "$r1" "$w1" 2)" "${r1:-?} / ${w1:-?} ms"
 		mark "$sys function, reset workers: invocations/s / the warm VM's, concurrency 8" ">= $thr" ">=" $thr \
-			"$(ratio2 "$r8" "$w8")" "${r8:-?} / ${w8:-?} per s"
+			"$(ratio "$r8" "$w8" 2)" "${r8:-?} / ${w8:-?} per s"
 	done
 	mark "a worker's reset after 16 pages / a template activation" "<= 0.05" "<=" 0.05 \
-		"$(ratio2 "$wr" "$act")" "${wr:-?} / ${act:-?} us"
+		"$(ratio "$wr" "$act" 2)" "${wr:-?} / ${act:-?} us"
 	if [ -f $R/serve-burst.csv ]; then
 		IFS=, read -r _ _ bn _ _ _ mb ma < <(tail -1 $R/serve-burst.csv)
 		mark "the function's memory after a burst of $bn invocations / before" "<= 1.05" "<=" 1.05 \
-			"$(ratio2 "$ma" "$mb")" "${mb:-?} -> ${ma:-?} KiB"
+			"$(ratio "$ma" "$mb" 2)" "${mb:-?} -> ${ma:-?} KiB"
 	fi
 	if [ "$EMULATED" != 1 ]; then
 		best=$(awk -F, '$1 == "bare" && $2 == "reuse" && $6 + 0 > b { b = $6 + 0 } END { if (b) print b }' $R/serve.csv 2>/dev/null)

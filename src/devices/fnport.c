@@ -43,7 +43,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util/loop.h"
@@ -54,6 +53,7 @@
 #include "util/log.h"
 #include "util/rundir.h"
 #include "util/sock.h"
+#include "util/util.h"
 
 _Static_assert(HF_FN_PAYLOAD_MAX == HF_LAMBDA_MAX_PAYLOAD, "abi.h and lambda.h agree");
 
@@ -228,9 +228,7 @@ static void answer(struct fn *f, const char *kind, const char *type, const void 
  * asked). Lock held. */
 static void deliver(struct fn *f)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	uint64_t now_ms = wall_us() / 1000;
 	uint64_t left = f->deadline_ms > now_ms ? f->deadline_ms - now_ms : 0;
 	struct hf_invocation out = {.len = f->payload_len,
 				    .deadline_ms = f->deadline_ms,

@@ -255,9 +255,7 @@ static void iso_now(char *buf, size_t len)
 void fn_exchange(struct function *f, struct fn_chan *c, const struct invocation *inv,
 		 uint64_t deadline, struct inv_result *r)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t now_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
+	uint64_t now_us = wall_us();
 	uint64_t deadline_ms = now_us / 1000 + (uint64_t)remaining_ms(deadline);
 	char line[HF_LAMBDA_LINE_MAX];
 	size_t ctx_len = inv->client_context ? strlen(inv->client_context) : 0;

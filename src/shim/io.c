@@ -191,12 +191,18 @@ void task_io_writable(struct watch *w, uint32_t events)
 	task_io_follow(w->arg);
 }
 
-void task_io_end(struct shim_task *t, void (*done)(struct shim_task *t))
+/* The console file no longer followed as it grows, the VMM's log fifo closed. */
+static void unwatch(struct shim_task *t)
 {
 	if (t->console_wd >= 0)
 		inotify_rm_watch(t->shim->inotify_fd, t->console_wd);
 	t->console_wd = -1;
 	close_fd(&t->err_fd);
+}
+
+void task_io_end(struct shim_task *t, void (*done)(struct shim_task *t))
+{
+	unwatch(t);
 	t->draining = true;
 	t->io_done = done;
 	t->progress_ns = now_ns();
@@ -207,13 +213,10 @@ void task_io_end(struct shim_task *t, void (*done)(struct shim_task *t))
 
 void task_io_close(struct shim_task *t)
 {
-	if (t->console_wd >= 0)
-		inotify_rm_watch(t->shim->inotify_fd, t->console_wd);
-	t->console_wd = -1;
+	unwatch(t);
 	close_out(t);
 	t->draining = false;
 	report_end(t);
-	close_fd(&t->err_fd);
 	close_fd(&t->console_fd);
 }
 

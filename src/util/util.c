@@ -120,6 +120,13 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* /proc/PID/stat's fields after the command (which may hold ')'), from the state on, into
  * buf. Returns them, or NULL. */
 static const char *proc_stat_fields(int pid, char *buf, size_t len)

@@ -33,6 +33,8 @@ int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(p
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
+/* The wall clock (CLOCK_REALTIME) in microseconds since the Unix epoch. */
+uint64_t wall_us(void);
 
 /* Process pid's parent and process group, from /proc/PID/stat. Returns 0, or -1 (no such
  * process, or unreadable). */
